@@ -1,0 +1,130 @@
+"""Dataset cards: the README.md of a generated dataset, rendered with ``huggingface_hub.DatasetCard``.
+
+The YAML header declares the ``configs`` (data files per split) so ``datasets.load_dataset`` finds the splits,
+plus license, task categories, tags and size category. The body records everything needed to re-make the
+data: full config, seed, generator version, content fingerprint, the diversity report, and how to load it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
+
+TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
+DEFAULT_LICENSE = "cc-by-4.0"
+
+
+def size_category(rows: int) -> str:
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    for bound, label in bounds:
+        if rows < bound:
+            return label
+    return "n>1T" if rows >= 10**12 else "1B<n<10B"
+
+
+def data_files_config(splits: dict[str, dict]) -> list[dict]:
+    """The ``configs:`` entry: one config named ``default`` with a glob per split."""
+    return [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}]
+
+
+def render_dataset_card(
+    meta: dict, *, repo_id: str | None = None, version: str | None = None, license: str = DEFAULT_LICENSE
+) -> DatasetCard:
+    """Render the card of a dataset from its ``datagen.json`` metadata."""
+    rows = sum(s["rows"] for s in meta["splits"].values())
+    tags = ["synthetic", "instruction-diversity", "datagen", f"task-{meta['task']}"]
+    if meta.get("cipher"):
+        tags.append("encrypted")
+    card_data = DatasetCardData(
+        license=license,
+        task_categories=["text-generation"],
+        language=["en"],
+        size_categories=[size_category(rows)],
+        pretty_name=meta["name"],
+        tags=tags,
+    )
+    card_data["configs"] = data_files_config(meta["splits"])
+    card_data["datagen"] = {
+        "generator_version": meta["generator_version"],
+        "seed": meta["seed"],
+        "fingerprint": meta["fingerprint"],
+        "version": version,
+    }
+    cfg = meta["config"]
+    example_split = "test_unseen" if "test_unseen" in meta["splits"] else "train"
+    example = meta.get("example", {}).get(example_split) or {}
+    load_id = repo_id or "path/to/this/folder"
+    cipher = meta.get("cipher")
+    return DatasetCard.from_template(
+        card_data,
+        template_str=TEMPLATE.read_text(encoding="utf-8"),
+        pretty_name=meta["name"],
+        description=describe(meta),
+        generator_version=meta["generator_version"],
+        package_version=meta.get("package_version", "?"),
+        task=meta["task"],
+        seed=meta["seed"],
+        fingerprint=meta["fingerprint"],
+        version=version,
+        repo_id=repo_id,
+        load_id=load_id,
+        n_train_instructions=meta["disjointness"]["train_instructions"],
+        n_test_instructions=meta["disjointness"]["test_unseen_instructions"],
+        disjoint="checked, no shared instruction" if meta["disjointness"]["checked"] else "not checked",
+        space_size=meta["instruction_space"]["train_size"],
+        space_mode=meta["instruction_space"]["train_mode"],
+        cipher=f"{cipher['kind']} (alphabet mapped to `{cipher['image']}`)" if cipher else None,
+        splits=meta["splits"],
+        report=meta["report"],
+        example_split=example_split,
+        example=json.dumps(example, indent=2, ensure_ascii=False),
+        config_yaml=yaml.safe_dump(cfg, sort_keys=False).rstrip(),
+    )
+
+
+def describe(meta: dict) -> str:
+    cfg = meta["config"]
+    n_train = meta["splits"]["train"]["rows"]
+    space = cfg["space"]
+    what = {
+        "rewrite": "String rewriting: apply the rule `x -> y` to the input by replacing the leftmost occurrence "
+        "of `x` with `y`; if `x` does not occur (a no-op), the output is the input.",
+        "markov": "Markov algorithms: apply the first rule (in order) whose pattern occurs, at its leftmost "
+        "occurrence, and repeat until a terminal rule (`x ->. y`) fires or none applies.",
+    }[meta["task"]]
+    dist = cfg["distribution"]
+    dist_text = dist["kind"] + (f" (alpha = {dist['alpha']})" if dist["kind"] == "power_law" else "")
+    return (
+        f"{what}\n\n{n_train} training examples over {cfg['instructions']} distinct instructions "
+        f"({dist_text}), no-op fraction {cfg['noop_fraction']}, inputs of {cfg['input_len']} characters, "
+        f"patterns of {space['x_len']} and replacements of {space['y_len']} characters over "
+        f"`{space['alphabet']}`" + (f", patterns restricted to `{space['x_alphabet']}`" if space.get("x_alphabet") else "")
+        + (f", structures {', '.join(space['structures'])} (k = {space['k']})" if space["structures"] != ["random"] else "")
+        + "."
+    )
+
+
+def write_dataset_card(folder: str | Path, meta: dict, **kwargs) -> Path:
+    """Write README.md (the card) into a dataset folder; returns its path."""
+    folder = Path(folder)
+    if "example" not in meta:
+        meta = {**meta, "example": first_rows(folder, meta)}
+    card = render_dataset_card(meta, **kwargs)
+    path = folder / "README.md"
+    card.save(path)
+    return path
+
+
+def first_rows(folder: Path, meta: dict) -> dict:
+    import pyarrow.parquet as pq
+
+    out = {}
+    for split, s in meta["splits"].items():
+        if s["files"]:
+            pf = pq.ParquetFile(folder / s["files"][0])
+            out[split] = pf.read_row_group(0).slice(0, 1).to_pylist()[0] if pf.num_row_groups else {}
+    return out

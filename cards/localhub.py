@@ -1,0 +1,151 @@
+"""The embedded local hub: a folder laid out file for file like Hub repos, one immutable folder per version.
+
+Layout (``$DATAGEN_HOME/hub``, default ``~/.cache/datagen/hub``)::
+
+    datasets/<namespace>/<name>/versions/v1.0.0/README.md, data/<split>-*.parquet, datagen.json
+    datasets/<namespace>/<name>/LATEST          (text: the newest complete version)
+    models/<namespace>/<name>/versions/v0.1.0/...
+
+A version folder is copied in under a temporary name and renamed into place only once complete, then LATEST
+is replaced atomically: an interrupted publish leaves no version and no pointer at partial data, and a retry
+completes it. ``datasets.load_dataset(<version folder>)`` loads a dataset version (it ignores ``revision=``
+for local folders, hence one folder per version).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from generators.errors import ConfigError
+
+REPO_TYPES = ("dataset", "model")
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def hub_root() -> Path:
+    """The local hub folder: ``$DATAGEN_HUB`` if set, else ``$DATAGEN_HOME/hub`` (default ``~/.cache/datagen``)."""
+    if os.environ.get("DATAGEN_HUB"):
+        return Path(os.environ["DATAGEN_HUB"]).expanduser()
+    home = os.environ.get("DATAGEN_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "datagen")
+    return Path(home) / "hub"
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    m = _VERSION.match(text.strip())
+    if not m:
+        raise ConfigError("version", f"{text!r} is not a semantic version like v1.2.0")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def format_version(v: tuple[int, int, int]) -> str:
+    return f"v{v[0]}.{v[1]}.{v[2]}"
+
+
+def normalize_version(text: str) -> str:
+    return format_version(parse_version(text))
+
+
+def next_version(existing: list[str], bump: str = "minor") -> str:
+    """The version after the newest of ``existing`` (``v1.0.0`` when there is none)."""
+    if not existing:
+        return "v1.0.0"
+    major, minor, patch = max(parse_version(v) for v in existing)
+    if bump == "major":
+        return format_version((major + 1, 0, 0))
+    if bump == "patch":
+        return format_version((major, minor, patch + 1))
+    return format_version((major, minor + 1, 0))
+
+
+def split_repo_id(repo_id: str) -> tuple[str, str]:
+    """``"org/name"`` -> (org, name); a bare ``"name"`` lives in the ``local`` namespace."""
+    parts = repo_id.strip("/").split("/")
+    if len(parts) == 1:
+        parts = ["local", parts[0]]
+    if len(parts) != 2 or not all(_NAME.match(p) for p in parts):
+        raise ConfigError("repo_id", f"{repo_id!r} is not a repository name like org/name")
+    return parts[0], parts[1]
+
+
+@dataclass
+class LocalHub:
+    root: Path
+
+    @classmethod
+    def default(cls) -> LocalHub:
+        return cls(hub_root())
+
+    def repo_dir(self, repo_id: str, repo_type: str = "dataset") -> Path:
+        if repo_type not in REPO_TYPES:
+            raise ConfigError("repo_type", f"must be one of {REPO_TYPES}, got {repo_type!r}")
+        ns, name = split_repo_id(repo_id)
+        return self.root / f"{repo_type}s" / ns / name
+
+    def exists(self, repo_id: str, repo_type: str = "dataset") -> bool:
+        try:
+            return bool(self.versions(repo_id, repo_type))
+        except ConfigError:
+            return False
+
+    def versions(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
+        """Complete versions, oldest first."""
+        vdir = self.repo_dir(repo_id, repo_type) / "versions"
+        if not vdir.is_dir():
+            return []
+        found = [p.name for p in vdir.iterdir() if p.is_dir() and _VERSION.match(p.name)]
+        return sorted(found, key=parse_version)
+
+    def latest(self, repo_id: str, repo_type: str = "dataset") -> str | None:
+        pointer = self.repo_dir(repo_id, repo_type) / "LATEST"
+        if pointer.exists():
+            v = pointer.read_text(encoding="utf-8").strip()
+            if (self.repo_dir(repo_id, repo_type) / "versions" / v).is_dir():
+                return v
+        versions = self.versions(repo_id, repo_type)
+        return versions[-1] if versions else None
+
+    def path(self, repo_id: str, revision: str | None = None, repo_type: str = "dataset") -> Path:
+        """The folder of a version (the latest when ``revision`` is None)."""
+        version = normalize_version(revision) if revision else self.latest(repo_id, repo_type)
+        if version is None:
+            raise ConfigError(None, f"no {repo_type} {repo_id!r} in the local hub at {self.root}")
+        path = self.repo_dir(repo_id, repo_type) / "versions" / version
+        if not path.is_dir():
+            have = ", ".join(self.versions(repo_id, repo_type)) or "none"
+            raise ConfigError("revision", f"{repo_type} {repo_id!r} has no version {version} in the local hub (have: {have})")
+        return path
+
+    def add_version(self, folder: Path, repo_id: str, version: str, repo_type: str = "dataset") -> Path:
+        """Copy ``folder`` in as ``version`` (atomically) and point LATEST at the newest version."""
+        version = normalize_version(version)
+        vdir = self.repo_dir(repo_id, repo_type) / "versions"
+        vdir.mkdir(parents=True, exist_ok=True)
+        for stale in vdir.glob(".tmp-*"):  # left by an interrupted publish
+            shutil.rmtree(stale, ignore_errors=True)
+        final = vdir / version
+        if final.exists():
+            raise ConfigError("version", f"{repo_type} {repo_id!r} already has version {version}")
+        tmp = vdir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+        shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(".*"))
+        tmp.rename(final)
+        self._point_latest(repo_id, repo_type)
+        return final
+
+    def _point_latest(self, repo_id: str, repo_type: str) -> None:
+        newest = self.versions(repo_id, repo_type)[-1]
+        pointer = self.repo_dir(repo_id, repo_type) / "LATEST"
+        tmp = pointer.with_name(f".LATEST-{uuid.uuid4().hex[:8]}")
+        tmp.write_text(newest + "\n", encoding="utf-8")
+        os.replace(tmp, pointer)
+
+    def repos(self, repo_type: str = "dataset") -> list[str]:
+        base = self.root / f"{repo_type}s"
+        if not base.is_dir():
+            return []
+        return sorted(f"{ns.name}/{r.name}" for ns in base.iterdir() if ns.is_dir() for r in ns.iterdir() if r.is_dir())

@@ -1,0 +1,123 @@
+"""One resolver for every consumer of published data and models (training, evaluation, verify).
+
+A *source* is any of:
+
+- a folder on disk (a generated dataset folder, a training output folder, any ``save_pretrained`` folder);
+- a local hub name, ``org/name`` or ``name`` (with ``revision`` a version such as ``v1.0.0``; latest if None);
+  ``local:org/name`` forces the local hub;
+- a Hub id ``org/name`` (with ``revision`` a tag, branch or commit); ``hub:org/name`` forces the Hub.
+
+Folders win over local-hub names, and local-hub names over Hub ids, unless a prefix says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cards.localhub import LocalHub
+from generators.errors import ConfigError
+
+
+@dataclass
+class Resolved:
+    kind: str  # "folder" | "local" | "hub"
+    source: str  # what the user gave
+    repo_id: str | None  # local hub or Hub repository id (None for a plain folder)
+    revision: str | None  # version/tag/commit (None for a plain folder)
+    path: Path | None  # a folder holding the files (None for a Hub repo not downloaded)
+    meta: dict = field(default_factory=dict)  # datagen.json of a dataset, when known
+
+    @property
+    def load_target(self) -> str:
+        """What to hand to ``datasets.load_dataset`` / ``from_pretrained``."""
+        return str(self.path) if self.path is not None else str(self.repo_id)
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.meta.get("fingerprint")
+
+    def describe(self) -> dict:
+        """Provenance for cards and results: where the thing came from, exactly."""
+        out = {"source": self.kind, "repo_id": self.repo_id, "revision": self.revision, "fingerprint": self.fingerprint}
+        if self.kind == "folder" and self.path is not None:
+            out["folder_name"] = self.path.name  # never the machine's full path
+        return out
+
+
+def resolve(source: str, revision: str | None = None, repo_type: str = "dataset", hub: LocalHub | None = None) -> Resolved:
+    """Find ``source`` (see the module docstring). Raises ConfigError naming what could not be found."""
+    if not source:
+        raise ConfigError("dataset" if repo_type == "dataset" else "model", "no source given")
+    hub = hub or LocalHub.default()
+    forced = None
+    if source.startswith(("local:", "hub:")):
+        forced, source = source.split(":", 1)
+    path = Path(source).expanduser()
+    if forced is None and path.is_dir():
+        if revision:
+            raise ConfigError("revision", f"{source} is a folder: a revision applies to hub repositories only")
+        return Resolved("folder", source, None, None, path, _read_meta(path))
+    if forced is None and (source.startswith((".", "/", "~")) or source.count("/") > 1):
+        raise ConfigError(None, f"folder {source} does not exist")
+    if forced != "hub" and hub.exists(source, repo_type):
+        p = hub.path(source, revision, repo_type)
+        return Resolved("local", source, source, p.name, p, _read_meta(p))
+    if forced == "local":
+        raise ConfigError(None, f"no {repo_type} {source!r} in the local hub at {hub.root}")
+    if "/" not in source:
+        raise ConfigError(
+            None,
+            f"{source!r} is neither a folder nor a {repo_type} in the local hub ({hub.root}); "
+            f"Hub ids look like org/name",
+        )
+    return Resolved("hub", source, source, revision, None, _hub_meta(source, revision, repo_type))
+
+
+def _read_meta(path: Path) -> dict:
+    f = path / "datagen.json"
+    if f.exists():
+        try:
+            return json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(None, f"{f} cannot be read: {exc}") from None
+    return {}
+
+
+def _hub_meta(repo_id: str, revision: str | None, repo_type: str) -> dict:
+    """The datagen.json of a Hub dataset, if it has one (empty for other repos or when offline)."""
+    if repo_type != "dataset":
+        return {}
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        local = hf_hub_download(repo_id, "datagen.json", repo_type="dataset", revision=revision)
+    except RepositoryNotFoundError:
+        raise ConfigError(None, f"dataset {repo_id!r} not found on the Hub (nor as a folder or in the local hub)") from None
+    except RevisionNotFoundError:
+        raise ConfigError("revision", f"dataset {repo_id!r} has no revision {revision!r} on the Hub") from None
+    except (EntryNotFoundError, HfHubHTTPError, OSError):
+        return {}
+    return json.loads(Path(local).read_text(encoding="utf-8"))
+
+
+def load_splits(source: str, revision: str | None = None, splits: list[str] | None = None):
+    """A ``datasets.DatasetDict`` of the requested splits (all if None), plus the resolved provenance."""
+    import datasets
+
+    r = resolve(source, revision, "dataset")
+    try:
+        if r.kind == "hub":
+            dd = datasets.load_dataset(r.repo_id, revision=r.revision)
+        else:
+            dd = datasets.load_dataset(str(r.path))
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError("dataset", f"cannot load {source!r}: {exc}") from None
+    if splits is not None:
+        missing = [s for s in splits if s not in dd]
+        if missing:
+            raise ConfigError("split", f"dataset {source!r} has no split {missing[0]!r} (it has: {', '.join(dd)})")
+        dd = datasets.DatasetDict({s: dd[s] for s in splits})
+    return dd, r

@@ -1,0 +1,270 @@
+"""Generate a dataset folder: parquet shards per split, ``datagen.json`` metadata and the dataset card.
+
+The folder is written under a temporary name beside the target and renamed into place at the end, so a run
+that fails (or is interrupted) leaves no half dataset, and an existing dataset is only replaced on request.
+Shards are written in parallel by ``workers`` processes with the same bytes as one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from generators import GENERATOR_VERSION, __version__
+from generators.config import GeneratorConfig
+from generators.errors import ConfigError
+from generators.fingerprint import block_digest, combine, dataset_fingerprint
+from generators.plan import Plan, SplitPlan, make_plan
+from generators.report import count_stats, distinct_ngrams
+from generators.rng import BLOCK
+from generators.space import InstructionSpace
+
+METADATA_FILE = "datagen.json"
+BLOCKS_PER_ROW_GROUP = 8
+
+
+@dataclass
+class ShardJob:
+    split: str
+    index: int
+    count: int
+    first_block: int
+    last_block: int  # exclusive
+
+    @property
+    def filename(self) -> str:
+        return f"data/{self.split}-{self.index:05d}-of-{self.count:05d}.parquet"
+
+
+def shard_jobs(plan: Plan) -> list[ShardJob]:
+    per = max(1, -(-plan.cfg.shard_rows // BLOCK))  # blocks per shard (shard_rows rounded up to blocks)
+    jobs = []
+    for name, sp in plan.splits.items():
+        count = max(1, -(-sp.blocks // per))
+        for i in range(count):
+            jobs.append(ShardJob(name, i, count, i * per, min((i + 1) * per, sp.blocks)))
+    return jobs
+
+
+def block_batch(plan: Plan, split: SplitPlan, block: int) -> pa.RecordBatch:
+    if plan.cfg.task == "markov":
+        from generators.markov import markov_block
+
+        return markov_block(plan, split, block)
+    from generators.rewrite import rewrite_block
+
+    return rewrite_block(plan, split, block)
+
+
+def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None) -> dict:
+    """Write one shard; return its block digests and the statistics the report needs."""
+    split = plan.splits[job.split]
+    path = root / job.filename
+    counts = np.zeros(split.n_instructions, dtype=np.int64)
+    digests, noops, rows = [], 0, 0
+    prompt_chars = [0, None, 0]  # total, min, max
+    writer = None
+    pending: list[pa.RecordBatch] = []
+    try:
+        for b in range(job.first_block, job.last_block):
+            batch = block_batch(plan, split, b)
+            digests.append(block_digest(batch))
+            ids = np.asarray(batch.column(0)) - split.id_offset
+            counts += np.bincount(ids, minlength=split.n_instructions)
+            noops += int(np.asarray(batch.column(6)).sum())
+            rows += batch.num_rows
+            lens = np.diff(np.asarray(batch.column(4).cast(pa.large_string()).buffers()[1]).view("<i8")[: batch.num_rows + 1])
+            prompt_chars[0] += int(lens.sum())
+            prompt_chars[1] = int(lens.min()) if prompt_chars[1] is None else min(prompt_chars[1], int(lens.min()))
+            prompt_chars[2] = max(prompt_chars[2], int(lens.max()))
+            pending.append(batch)
+            if len(pending) == BLOCKS_PER_ROW_GROUP or b == job.last_block - 1:
+                table = pa.Table.from_batches(pending)
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        path,
+                        table.schema,
+                        compression="snappy",
+                        use_dictionary=["instruction"],
+                        write_statistics=["instruction_id", "is_noop"],
+                    )
+                writer.write_table(table, row_group_size=table.num_rows)
+                pending = []
+            if progress is not None:
+                progress(batch.num_rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    return {
+        "split": job.split,
+        "index": job.index,
+        "file": job.filename,
+        "rows": rows,
+        "bytes": path.stat().st_size,
+        "digests": digests,
+        "counts": counts,
+        "noops": noops,
+        "prompt_chars": prompt_chars,
+    }
+
+
+_WORKER_PLAN: Plan | None = None
+
+
+def _init_worker(plan: Plan) -> None:
+    global _WORKER_PLAN
+    _WORKER_PLAN = plan
+
+
+def _run_job(job: ShardJob, root: str) -> dict:
+    assert _WORKER_PLAN is not None  # set by the pool initializer
+    return write_shard(_WORKER_PLAN, job, Path(root))
+
+
+def generate(
+    cfg: GeneratorConfig,
+    out_dir: str | Path,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    card: bool = True,
+) -> dict:
+    """Generate the dataset described by ``cfg`` into ``out_dir``; returns its metadata (also in datagen.json)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise ConfigError(None, f"output folder {out_dir} already exists (pass --overwrite to replace it)")
+    if workers < 1:
+        raise ConfigError("workers", f"must be >= 1, got {workers}")
+    t0 = time.perf_counter()
+    plan = make_plan(cfg)  # validates the request; nothing written yet
+    jobs = shard_jobs(plan)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    (tmp / "data").mkdir(parents=True)
+    total_rows = sum(sp.rows for sp in plan.splits.values())
+    try:
+        results = _write_all(plan, jobs, tmp, workers, total_rows, progress)
+        meta = _metadata(plan, jobs, results, time.perf_counter() - t0)
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if card:
+            from cards.dataset_card import write_dataset_card
+
+            write_dataset_card(tmp, meta)
+        _replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    meta["elapsed_s"] = time.perf_counter() - t0
+    return meta
+
+
+def _write_all(plan: Plan, jobs: list[ShardJob], root: Path, workers: int, total_rows: int, progress: bool) -> list[dict]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total_rows, unit="rows", unit_scale=True, disable=not progress, desc="generate")
+    try:
+        if workers == 1 or len(jobs) == 1:
+            return [write_shard(plan, job, root, progress=bar.update) for job in jobs]
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=_init_worker, initargs=(plan,)
+        ) as pool:
+            futures = [pool.submit(_run_job, job, str(root)) for job in jobs]
+            results = []
+            for fut in futures:
+                res = fut.result()
+                bar.update(res["rows"])
+                results.append(res)
+            return results
+    finally:
+        bar.close()
+
+
+def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: float) -> dict:
+    cfg = plan.cfg
+    splits: dict[str, dict] = {}
+    report: dict[str, dict] = {}
+    for name, sp in plan.splits.items():
+        mine = [r for r in results if r["split"] == name]
+        mine.sort(key=lambda r: r["index"])
+        digests = [d for r in mine for d in r["digests"]]
+        rows = sum(r["rows"] for r in mine)
+        splits[name] = {
+            "rows": rows,
+            "fingerprint": combine(digests),
+            "files": [r["file"] for r in mine],
+            "bytes": sum(r["bytes"] for r in mine),
+        }
+        counts = sum(r["counts"] for r in mine)
+        stats = count_stats(counts)
+        stats["noop_share"] = round(sum(r["noops"] for r in mine) / rows, 6) if rows else 0.0
+        texts = sp.pool_text.to_pylist()
+        used = [texts[i] for i in np.flatnonzero(counts)]
+        stats["distinct_ngrams"] = distinct_ngrams(used)
+        pc = [r["prompt_chars"] for r in mine]
+        stats["prompt_chars"] = {
+            "mean": round(sum(p[0] for p in pc) / rows, 2) if rows else 0,
+            "min": min(p[1] for p in pc if p[1] is not None) if rows else 0,
+            "max": max(p[2] for p in pc),
+        }
+        report[name] = stats
+    train_space = InstructionSpace(cfg.space)
+    test_space = InstructionSpace(cfg.effective_test_space)
+    return {
+        "generator": "instruction-diversity",
+        "generator_version": GENERATOR_VERSION,
+        "package_version": __version__,
+        "task": cfg.task,
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "fingerprint": dataset_fingerprint(splits),
+        "splits": splits,
+        "instruction_space": {
+            "train_size": str(train_space.size),
+            "test_size": str(test_space.size),
+            "train_mode": "enumerated" if train_space.dense else "sampled",
+        },
+        "disjointness": {
+            "checked": plan.disjoint_checked,
+            "train_instructions": cfg.instructions,
+            "test_unseen_instructions": plan.splits["test_unseen"].n_instructions if "test_unseen" in plan.splits else 0,
+            "shared": 0,
+        },
+        "cipher": {"kind": cfg.cipher.kind, "image": plan.cipher.image} if cfg.cipher.kind != "none" else None,
+        "report": report,
+        "generation_seconds": round(elapsed, 3),
+    }
+
+
+def _replace(tmp: Path, out_dir: Path) -> None:
+    """Move the finished folder into place; an existing one is swapped out first and removed last."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_metadata(folder: str | Path) -> dict:
+    """The ``datagen.json`` of a generated (or pulled) dataset folder."""
+    path = Path(folder) / METADATA_FILE
+    if not path.exists():
+        raise ConfigError(None, f"{folder} is not a datagen dataset folder ({METADATA_FILE} is missing)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(None, f"{path} cannot be read: {exc}") from None

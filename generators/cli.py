@@ -1,0 +1,121 @@
+"""The ``datagen`` command line: generate, inspect, publish, fetch and verify datasets."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from generators.errors import ConfigError
+
+PRESETS = Path(__file__).parent / "configs"
+
+
+def user_errors(fn):
+    """Print user-caused errors as one line (no traceback) and exit with status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        except FileNotFoundError as exc:
+            raise click.ClickException(f"{exc.filename or exc}: no such file or folder") from None
+
+    return wrapper
+
+
+def resolve_config_path(config: str) -> Path:
+    """A config file path, or the name of a shipped preset (``tiny`` -> generators/configs/tiny.yaml)."""
+    p = Path(config)
+    if p.exists():
+        return p
+    preset = PRESETS / f"{config}.yaml"
+    if preset.exists() and "/" not in config:
+        return preset
+    raise ConfigError(None, f"config file {config} does not exist (and is not a preset: {', '.join(list_presets())})")
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="instruction-diversity")
+def main() -> None:
+    """Generate, publish and verify diversity-controlled instruction-tuning datasets.
+
+    CONFIG arguments take a YAML file or the name of a shipped preset (see `datagen presets`).
+    """
+
+
+@main.command()
+@click.argument("config")
+@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (dotted path), e.g. --set space.x_len=10.")
+@click.option("--workers", default=1, show_default=True, help="Processes writing shards (same bytes for any number).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def generate(config: str, output: str, overrides: tuple[str, ...], workers: int, overwrite: bool, quiet: bool) -> None:
+    """Generate the dataset described by CONFIG into a datasets-loadable folder."""
+    from generators.build import generate as run
+    from generators.config import load_config
+
+    cfg = load_config(resolve_config_path(config), overrides)
+    meta = run(cfg, output, workers=workers, overwrite=overwrite, progress=not quiet)
+    click.echo(summary_line(meta, output))
+
+
+def summary_line(meta: dict, where: str) -> str:
+    rows = sum(s["rows"] for s in meta["splits"].values())
+    shards = sum(len(s["files"]) for s in meta["splits"].values())
+    rate = rows / meta["elapsed_s"] if meta.get("elapsed_s") else float("nan")
+    return (
+        f"wrote {rows} rows in {shards} shards to {where} in {meta['elapsed_s']:.2f}s "
+        f"({rate:,.0f} rows/s); fingerprint {meta['fingerprint'][:16]}"
+    )
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the stored report as JSON.")
+@user_errors
+def inspect(folder: str, as_json: bool) -> None:
+    """Print the diversity report of a generated dataset FOLDER."""
+    from generators.build import read_metadata
+    from generators.report import format_report
+
+    meta = read_metadata(folder)
+    if as_json:
+        click.echo(json.dumps(meta["report"], indent=2))
+        return
+    cfg = meta["config"]
+    click.echo(f"{meta['name']}  task={meta['task']}  seed={meta['seed']}  generator {meta['generator_version']}")
+    click.echo(f"fingerprint {meta['fingerprint']}")
+    click.echo(
+        f"instruction space: {meta['instruction_space']['train_size']} rules; "
+        f"train/unseen instructions disjoint: {'yes (checked)' if meta['disjointness']['checked'] else 'unchecked'}"
+    )
+    click.echo(f"distribution: {cfg['distribution']['kind']}  no-op fraction: {cfg['noop_fraction']}")
+    click.echo(format_report(meta["report"]))
+
+
+@main.command()
+def presets() -> None:
+    """List the shipped configs (usable by name wherever a CONFIG is asked)."""
+    import yaml
+
+    for name in list_presets():
+        text = (PRESETS / f"{name}.yaml").read_text(encoding="utf-8")
+        first = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")), "")
+        data = yaml.safe_load(text) or {}
+        click.echo(f"{name:<28} {data.get('task', 'rewrite'):<8} {first}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The plan of a dataset: its splits, their sizes and instruction pools, computed once from the config.
+
+Instruction pools are drawn test-first: the unseen-test instructions depend only on the seed and the test
+space, so every run of a sweep over the number of training instructions is scored on the same unseen rules,
+and the training rules (drawn next, never among the test ones) are nested as I grows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from generators.cipher import Cipher, make_cipher
+from generators.config import GeneratorConfig, parse_template
+from generators.rng import BLOCK, derive_key
+from generators.space import InstructionSpace, Rules
+
+SPLITS = ("train", "test_unseen", "test_seen")
+
+
+@dataclass
+class SplitPlan:
+    name: str
+    rows: int
+    pool: Any  # Rules (rewrite) or MarkovPool (markov)
+    pool_text: pa.Array  # the instruction text of each pool entry (enciphered)
+    id_offset: int
+    assignment: str  # cycle | power_law | explicit
+    alphabet: np.ndarray  # input characters (ASCII codes)
+    noop_count: int
+    alpha: float = 1.0
+    cdf: np.ndarray | None = None
+
+    @property
+    def n_instructions(self) -> int:
+        return len(self.pool_text)
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.rows // BLOCK)
+
+
+@dataclass
+class Plan:
+    cfg: GeneratorConfig
+    cipher: Cipher
+    template: list[tuple[str, str]]
+    splits: dict[str, SplitPlan] = field(default_factory=dict)
+    disjoint_checked: bool = False
+
+    def key(self, *parts: object) -> np.ndarray:
+        return derive_key(self.cfg.seed, *parts)
+
+
+def make_plan(cfg: GeneratorConfig) -> Plan:
+    """Draw the instruction pools and size every split (raises ConfigError on impossible requests)."""
+    cipher = make_cipher(cfg.cipher, cfg.space.alphabet)
+    plan = Plan(cfg=cfg, cipher=cipher, template=parse_template(cfg.prompt_template))
+    train_space = InstructionSpace(cfg.space, "space")
+    test_space = InstructionSpace(cfg.effective_test_space, "test_space" if cfg.test_space else "space")
+    tu = cfg.splits.test_unseen
+    n_test = tu.instructions if tu.examples > 0 else 0
+    if cfg.test_space is None and cfg.instructions + n_test > train_space.size:
+        from generators.errors import ConfigError
+
+        raise ConfigError(
+            "instructions",
+            f"{cfg.instructions} training + {n_test} unseen test instructions exceed the {train_space.size} "
+            f"distinct rules this space holds; widen space (alphabet, x_len, y_len) or ask for fewer",
+        )
+    if cfg.task == "markov":
+        from generators.markov import draw_markov_pools
+
+        test_pool, train_pool = draw_markov_pools(cfg, train_space, test_space, n_test)
+    else:
+        taken: set[bytes] = set()
+        test_pool = test_space.distinct(cfg.seed, "test_unseen", n_test, taken)
+        train_pool = train_space.distinct(cfg.seed, "train", cfg.instructions, taken)
+    check_disjoint(train_pool, test_pool)
+    plan.disjoint_checked = True
+
+    train_text, test_text = (pool_text(p, cipher) for p in (train_pool, test_pool))
+    train_alpha = np.frombuffer(cfg.space.alphabet.encode("ascii"), dtype=np.uint8)
+    test_alpha = np.frombuffer(cfg.effective_test_space.alphabet.encode("ascii"), dtype=np.uint8)
+    dist = cfg.distribution
+    cdf = None
+    if dist.kind == "explicit":
+        w = np.asarray(dist.weights, dtype=np.float64)
+        cdf = np.cumsum(w) / w.sum()
+    kind = {"uniform": "cycle", "power_law": "power_law", "explicit": "explicit"}[dist.kind]
+    p = cfg.noop_fraction
+
+    def noops(rows: int) -> int:
+        return int(round(p * rows))
+
+    n_train = cfg.train_examples
+    plan.splits["train"] = SplitPlan(
+        "train", n_train, train_pool, train_text, 0, kind, train_alpha, noops(n_train), dist.alpha, cdf
+    )
+    if tu.examples > 0:
+        plan.splits["test_unseen"] = SplitPlan(
+            "test_unseen", tu.examples, test_pool, test_text, cfg.instructions, "cycle", test_alpha, noops(tu.examples)
+        )
+    n_seen = cfg.splits.test_seen.examples
+    if n_seen > 0:
+        plan.splits["test_seen"] = SplitPlan(
+            "test_seen", n_seen, train_pool, train_text, 0, "cycle", train_alpha, noops(n_seen)
+        )
+    return plan
+
+
+def pool_text(pool: Any, cipher: Cipher) -> pa.Array:
+    if isinstance(pool, Rules):
+        from generators.rewrite import rule_text
+
+        return pa.array([cipher.encrypt(rule_text(pool.x_str(i), pool.y_str(i))) for i in range(len(pool))], pa.string())
+    return pa.array([cipher.encrypt(t) for t in pool.texts()], pa.string())
+
+
+def check_disjoint(train_pool: Any, test_pool: Any) -> None:
+    """Assert (with a real error, not ``assert``) that no unseen-test instruction is a training one."""
+    overlap = set(train_pool.keys()) & set(test_pool.keys())
+    if overlap:
+        raise RuntimeError(f"internal error: {len(overlap)} test instructions are also training instructions")

@@ -1,0 +1,245 @@
+"""The string-rewrite task: apply a rule ``x -> y`` to the leftmost occurrence of ``x`` in ``z``.
+
+:func:`apply_rule` is the plain reference semantics. :func:`rewrite_block` makes one block of rows with numpy
+(no Python loop per row): inputs with the pattern planted (or absent, for no-ops), the true leftmost match
+found by candidate filtering, outputs and prompts assembled as byte matrices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from generators.rng import BLOCK, feistel_permute, generator, uniform_symbols
+from generators.textcols import Piece, build_strings
+
+MAX_NOOP_REDRAWS = 64
+
+REWRITE_SCHEMA = pa.schema(
+    [
+        ("instruction_id", pa.int64()),
+        ("instruction", pa.string()),
+        ("input", pa.string()),
+        ("output", pa.string()),
+        ("prompt", pa.string()),
+        ("completion", pa.string()),
+        ("is_noop", pa.bool_()),
+        ("pattern_len", pa.int32()),
+    ]
+)
+
+
+class GenerationError(RuntimeError):
+    """The request is valid but cannot be met with these settings (e.g. no-op inputs cannot avoid x)."""
+
+
+def apply_rule(x: str, y: str, z: str) -> str:
+    """Reference semantics: replace the leftmost occurrence of x in z by y; z unchanged if x is absent."""
+    i = z.find(x)
+    return z if i < 0 else z[:i] + y + z[i + len(x) :]
+
+
+def rule_text(x: str, y: str) -> str:
+    return f"{x} -> {y}"
+
+
+def leftmost(z: np.ndarray, zlen: np.ndarray, x: np.ndarray, xlen: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+    """Start of the leftmost occurrence of row r's pattern ``x[r, :xlen[r]]`` in ``z[r, :zlen[r]]``; -1 if none.
+
+    ``known`` (optional, -1 for none) holds a start per row already known to be a full match (a planted
+    pattern): it is not checked again. Candidate (row, start) pairs that match the pattern's first two
+    characters are filtered one position at a time, so the cost is about one pass over the inputs.
+    """
+    n, wz = z.shape
+    last_start = zlen - xlen  # inclusive
+    ok = z == x[:, :1]
+    if x.shape[1] > 1 and wz > 1:
+        ok[:, :-1] &= (z[:, 1:] == x[:, 1:2]) | (xlen < 2)[:, None]
+    ok &= np.arange(wz)[None, :] <= last_start[:, None]
+    if known is not None:
+        has = np.flatnonzero(known >= 0)
+        ok[has, known[has]] = False
+    some = np.flatnonzero(ok.any(axis=1))  # few rows have candidates: scan only those
+    sub_rows, cols = np.nonzero(ok[some])
+    rows = some[sub_rows]
+    for j in range(2, x.shape[1]):
+        if rows.size == 0:
+            break
+        active = j < xlen[rows]
+        if not active.any():
+            break
+        col = np.minimum(cols + j, wz - 1)
+        keep = ~active | (z[rows, col] == x[rows, j])
+        rows, cols = rows[keep], cols[keep]
+    out = np.full(n, -1, dtype=np.int64) if known is None else known.astype(np.int64, copy=True)
+    if rows.size:
+        first_rows, first_at = np.unique(rows, return_index=True)  # row-major: first hit is leftmost
+        hit = cols[first_at]
+        prev = out[first_rows]
+        out[first_rows] = np.where((prev < 0) | (hit < prev), hit, prev)
+    return out
+
+
+def write_rows(dest: np.ndarray, rows: np.ndarray, at: np.ndarray, src: np.ndarray, length: np.ndarray) -> None:
+    """``dest[r, at[i] : at[i] + length[i]] = src[i, :length[i]]`` for each ``r = rows[i]`` (in place)."""
+    if rows.size == 0:
+        return
+    w = src.shape[1]
+    if w and (length == w).all() and dest.shape[1] >= w:
+        windows = np.lib.stride_tricks.sliding_window_view(dest, w, axis=1, writeable=True)
+        windows[rows, at] = src
+        return
+    rr, jj = np.nonzero(np.arange(w)[None, :] < length[:, None])
+    dest[rows[rr], at[rr] + jj] = src[rr, jj]
+
+
+def _scalar_or(arr: np.ndarray) -> int | np.ndarray:
+    """An int when every entry is equal (enables the fixed-width fast path), else the array."""
+    if arr.size and (arr == arr.flat[0]).all():
+        return int(arr.flat[0])
+    return arr
+
+
+def assign_instructions(split, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Which instruction (index into the split's pool) each row uses."""
+    m = split.n_instructions
+    if split.assignment == "cycle":
+        return (idx % m).astype(np.int64)
+    u = 1.0 - rng.random(idx.size)  # (0, 1]
+    if split.assignment == "power_law":
+        inst = np.floor(u ** (1.0 / split.alpha) * m).astype(np.int64)
+        return np.minimum(inst, m - 1)
+    if split.assignment == "explicit":
+        return np.minimum(np.searchsorted(split.cdf, u, side="left"), m - 1).astype(np.int64)
+    raise ValueError(split.assignment)
+
+
+def noop_mask(plan, split, idx: np.ndarray) -> np.ndarray:
+    """Exactly ``split.noop_count`` no-op rows in the split, placed by a keyed permutation of row indices."""
+    if split.noop_count == 0:
+        return np.zeros(idx.size, dtype=bool)
+    key = plan.key("noop", split.name)
+    return feistel_permute(key, split.rows, idx) < np.uint64(split.noop_count)
+
+
+def draw_lengths(rng: np.random.Generator, lo: int, hi: int, n: int) -> np.ndarray:
+    if lo == hi:
+        return np.full(n, lo, dtype=np.int64)
+    return rng.integers(lo, hi + 1, size=n).astype(np.int64)
+
+
+def random_inputs(rng, alphabet: np.ndarray, zlen: np.ndarray, width: int) -> np.ndarray:
+    z = uniform_symbols(rng, len(alphabet), (zlen.size, width), lut=alphabet)
+    if zlen.size and int(zlen.min()) < width:
+        z[np.arange(width)[None, :] >= zlen[:, None]] = 0
+    return z
+
+
+def plant(rng, z: np.ndarray, zlen: np.ndarray, rows: np.ndarray, x: np.ndarray, xlen: np.ndarray, occ: np.ndarray) -> np.ndarray:
+    """Write each row's pattern ``occ[r]`` times into z at random non-overlapping places (in place).
+
+    Returns the first planted start of each row (-1 for rows not planted).
+    """
+    first = np.full(z.shape[0], -1, dtype=np.int64)
+    for c in np.unique(occ[rows]):
+        r = rows[occ[rows] == c]
+        free = zlen[r] - c * xlen[r]
+        gaps = np.sort(rng.integers(0, free[:, None] + 1, size=(r.size, int(c))), axis=1)
+        for k in range(int(c)):
+            start = gaps[:, k] + k * xlen[r]
+            write_rows(z, r, start, x[r], xlen[r])
+        first[r] = gaps[:, 0]
+    return first
+
+
+def rewrite_block(plan, split, block: int) -> pa.RecordBatch:
+    """Rows ``[block * BLOCK, ...)`` of a split of the rewrite task."""
+    cfg = plan.cfg
+    start = block * BLOCK
+    stop = min(start + BLOCK, split.rows)
+    n = stop - start
+    idx = np.arange(start, stop, dtype=np.int64)
+    rng = generator(cfg.seed, "rows", split.name, block)
+
+    inst = assign_instructions(split, idx, rng)
+    noop = noop_mask(plan, split, idx)
+    pool = split.pool
+    x, xlen = pool.x[inst], pool.x_len[inst].astype(np.int64)
+    y, ylen = pool.y[inst], pool.y_len[inst].astype(np.int64)
+    zlen = draw_lengths(rng, cfg.input_len.min, cfg.input_len.max, n)
+    occ = np.asarray(cfg.occurrences, dtype=np.int64)[rng.integers(0, len(cfg.occurrences), size=n)]
+    width = cfg.input_len.max
+    z = random_inputs(rng, split.alphabet, zlen, width)
+    planted = plant(rng, z, zlen, np.flatnonzero(~noop), x, xlen, occ)
+    pos = leftmost(z, zlen, x, xlen, known=planted)
+
+    bad = np.flatnonzero(noop & (pos >= 0))
+    for _ in range(MAX_NOOP_REDRAWS):
+        if bad.size == 0:
+            break
+        z[bad] = random_inputs(rng, split.alphabet, zlen[bad], width)
+        pos[bad] = leftmost(z[bad], zlen[bad], x[bad], xlen[bad])
+        bad = bad[pos[bad] >= 0]
+    if bad.size:
+        raise GenerationError(
+            f"could not make no-op inputs of {int(zlen[bad[0]])} characters that avoid the pattern "
+            f"{x[bad[0], : xlen[bad[0]]].tobytes().decode()!r} in {MAX_NOOP_REDRAWS} tries: the patterns are too "
+            f"short for this alphabet and input length (raise space.x_len or the alphabet size, or lower input_len)"
+        )
+    return assemble(plan, split, inst, noop, x, xlen, y, ylen, z, zlen, pos)
+
+
+def assemble(plan, split, inst, noop, x, xlen, y, ylen, z, zlen, pos) -> pa.RecordBatch:
+    """Turn the byte matrices of a block into a record batch (applying the cipher)."""
+    n = inst.size
+    enc = plan.cipher.encrypt_bytes
+    xc, yc, zc = enc(x), enc(y), enc(z)
+    hit = pos >= 0
+    if (xlen == ylen).all():  # output = input with y written over the match: same length as the input
+        out = zc.copy()
+        rows = np.flatnonzero(hit)
+        write_rows(out, rows, pos[rows], yc[rows], ylen[rows])
+        output = build_strings(n, [Piece(out, _scalar_or(zlen))])
+    else:
+        p = np.where(hit, pos, zlen)
+        take_y = np.where(hit, ylen, 0)
+        tail_start = np.where(hit, pos + xlen, zlen)
+        output = build_strings(
+            n,
+            [
+                Piece(zc, _scalar_or(p)),
+                Piece(yc, _scalar_or(take_y)),
+                Piece(zc, _scalar_or(zlen - tail_start), start=_scalar_or(tail_start)),
+            ],
+        )
+    fields = {
+        "x": Piece(xc, _scalar_or(xlen)),
+        "y": Piece(yc, _scalar_or(ylen)),
+        "input": Piece(zc, _scalar_or(zlen)),
+    }
+    segments = []
+    for kind, text in plan.template:
+        if kind == "lit":
+            segments.append(text.encode("ascii"))
+        elif text == "rule":
+            segments += [fields["x"], b" -> ", fields["y"]]
+        else:
+            segments.append(fields[text])
+    prompt = build_strings(n, segments)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(inst + split.id_offset, pa.int64()),
+            split.pool_text.take(pa.array(inst)),
+            fields_input(zc, zlen),
+            output,
+            prompt,
+            output,
+            pa.array(noop, pa.bool_()),
+            pa.array(xlen.astype(np.int32), pa.int32()),
+        ],
+        schema=REWRITE_SCHEMA,
+    )
+
+
+def fields_input(zc: np.ndarray, zlen: np.ndarray) -> pa.Array:
+    return build_strings(zc.shape[0], [Piece(zc, _scalar_or(zlen))])

@@ -1,0 +1,260 @@
+"""The instruction space (rules ``x -> y``): its size, and drawing distinct rules from it.
+
+Rules are drawn without replacement from a fixed law: pick one of the space's pattern *classes* (structure,
+k, pattern length) uniformly, fill its free characters uniformly, then pick the replacement length uniformly
+and its characters uniformly; rules with ``x == y`` are excluded (they would be disguised no-ops).
+
+Small spaces (at most :data:`DENSE_LIMIT` rules) are enumerated and ordered by exponential clocks (weighted
+sampling without replacement under the same law), so any request up to the whole space is met. Larger spaces
+are sampled and de-duplicated, and refuse requests above half the space. The mode depends on the space alone,
+so for one seed, a larger request extends a smaller one: instruction sets are nested across a sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from generators.config import SpaceConfig
+from generators.errors import ConfigError
+from generators.rng import generator, uniform_symbols
+
+DENSE_LIMIT = 1 << 22
+_BATCH = 65536
+
+
+@dataclass(frozen=True)
+class PatternClass:
+    structure: str
+    k: int
+    length: int
+    index_map: tuple[int, ...]  # x[i] = free[index_map[i]]
+
+    @property
+    def free(self) -> int:
+        return max(self.index_map) + 1
+
+
+def pattern_index_map(structure: str, k: int, length: int) -> tuple[int, ...]:
+    """Which free character each position of a pattern copies, for a structure with parameter k."""
+    if structure == "random" or k == 1:
+        return tuple(range(length))
+    seg = math.ceil(length / k)
+    if structure == "repeated":  # runs of k equal characters
+        return tuple(i // k for i in range(length))
+    if structure == "periodic":  # a base of length ceil(L/k), repeated
+        return tuple(i % seg for i in range(length))
+    if structure == "mirrored":  # base, reversed base, base, ...
+        return tuple((i % seg) if (i // seg) % 2 == 0 else seg - 1 - (i % seg) for i in range(length))
+    raise ValueError(f"unknown structure {structure!r}")
+
+
+@dataclass
+class Rules:
+    """A list of rules as padded byte matrices (ASCII codes; padding is 0)."""
+
+    x: np.ndarray  # (m, Wx) uint8
+    x_len: np.ndarray  # (m,) int32
+    y: np.ndarray  # (m, Wy) uint8
+    y_len: np.ndarray  # (m,) int32
+
+    def __len__(self) -> int:
+        return int(self.x_len.shape[0])
+
+    def x_str(self, i: int) -> str:
+        return self.x[i, : self.x_len[i]].tobytes().decode("ascii")
+
+    def y_str(self, i: int) -> str:
+        return self.y[i, : self.y_len[i]].tobytes().decode("ascii")
+
+    def keys(self) -> list[bytes]:
+        return [
+            self.x[i, : self.x_len[i]].tobytes() + b"\x00" + self.y[i, : self.y_len[i]].tobytes()
+            for i in range(len(self))
+        ]
+
+    def take(self, idx: np.ndarray) -> Rules:
+        return Rules(self.x[idx], self.x_len[idx], self.y[idx], self.y_len[idx])
+
+    @staticmethod
+    def concat(parts: list[Rules], wx: int, wy: int) -> Rules:
+        if not parts:
+            return Rules(np.zeros((0, wx), np.uint8), np.zeros(0, np.int32), np.zeros((0, wy), np.uint8), np.zeros(0, np.int32))
+        return Rules(
+            np.concatenate([p.x for p in parts]),
+            np.concatenate([p.x_len for p in parts]),
+            np.concatenate([p.y for p in parts]),
+            np.concatenate([p.y_len for p in parts]),
+        )
+
+
+class InstructionSpace:
+    """The rule space described by a :class:`SpaceConfig`."""
+
+    def __init__(self, cfg: SpaceConfig, where: str = "space"):
+        self.cfg = cfg
+        self.where = where
+        self.alphabet = np.frombuffer(cfg.alphabet.encode("ascii"), dtype=np.uint8)
+        self.x_alphabet = np.frombuffer((cfg.x_alphabet or cfg.alphabet).encode("ascii"), dtype=np.uint8)
+        seen: dict[tuple[int, ...], PatternClass] = {}
+        for s in cfg.structures:
+            for k in ([1] if s == "random" else list(cfg.k.values())):
+                for L in cfg.x_len.values():
+                    imap = pattern_index_map(s, k, L)
+                    seen.setdefault(imap, PatternClass(s, k, L, imap))
+        self.classes: list[PatternClass] = list(seen.values())
+        self.wx = cfg.x_len.max
+        self.wy = max(cfg.y_len.max, 1)
+
+    # ---- size ----------------------------------------------------------------------------------------
+    @property
+    def x_size(self) -> int:
+        """Number of patterns (an upper bound when two structures can make the same string)."""
+        ax = len(self.x_alphabet)
+        return sum(ax**c.free for c in self.classes)
+
+    @property
+    def y_size(self) -> int:
+        a = len(self.alphabet)
+        return sum(a**L for L in self.cfg.y_len.values())
+
+    @property
+    def size(self) -> int:
+        """Number of rules ``x -> y`` with ``x != y`` (an upper bound when structures overlap)."""
+        overlap = self.x_size if self._x_within_y() else 0
+        return self.x_size * self.y_size - overlap
+
+    def _x_within_y(self) -> bool:
+        return set(self.x_alphabet.tobytes()) <= set(self.alphabet.tobytes()) and all(
+            L in self.cfg.y_len.values() for L in self.cfg.x_len.values()
+        )
+
+    @property
+    def dense(self) -> bool:
+        return self.size <= DENSE_LIMIT
+
+    # ---- drawing -------------------------------------------------------------------------------------
+    def _draw(self, rng: np.random.Generator, n: int) -> Rules:
+        """n candidate rules drawn independently from the space's law."""
+        x = np.zeros((n, self.wx), dtype=np.uint8)
+        x_len = np.zeros(n, dtype=np.int32)
+        cls = rng.integers(0, len(self.classes), size=n)
+        for ci, c in enumerate(self.classes):
+            rows = np.flatnonzero(cls == ci)
+            if rows.size == 0:
+                continue
+            free = uniform_symbols(rng, len(self.x_alphabet), (rows.size, c.free))
+            x[rows, : c.length] = self.x_alphabet[free[:, list(c.index_map)]]
+            x_len[rows] = c.length
+        y_len = rng.integers(self.cfg.y_len.min, self.cfg.y_len.max + 1, size=n).astype(np.int32)
+        y = self.alphabet[uniform_symbols(rng, len(self.alphabet), (n, self.wy))]
+        y[np.arange(self.wy)[None, :] >= y_len[:, None]] = 0
+        return Rules(x, x_len, y, y_len)
+
+    def _enumerate(self, rng: np.random.Generator) -> Rules:
+        """Every rule of a small space, ordered by exponential clocks (sampling without replacement)."""
+        xs, xls, xw = [], [], []
+        ax = len(self.x_alphabet)
+        for c in self.classes:
+            count = ax**c.free
+            digits = _all_strings(ax, c.free)
+            block = np.zeros((count, self.wx), dtype=np.uint8)
+            block[:, : c.length] = self.x_alphabet[digits[:, list(c.index_map)]]
+            xs.append(block)
+            xls.append(np.full(count, c.length, np.int32))
+            xw.append(np.full(count, 1.0 / (len(self.classes) * count)))
+        x_all, xl_all, xw_all = np.concatenate(xs), np.concatenate(xls), np.concatenate(xw)
+        _, first = np.unique(x_all, axis=0, return_index=True)  # a string made by two classes counts once
+        first.sort()
+        x_all, xl_all, xw_all = x_all[first], xl_all[first], xw_all[first]
+        ys, yls, yw = [], [], []
+        a = len(self.alphabet)
+        n_len = len(self.cfg.y_len.values())
+        for L in self.cfg.y_len.values():
+            count = a**L
+            block = np.zeros((count, self.wy), dtype=np.uint8)
+            if L:
+                block[:, :L] = self.alphabet[_all_strings(a, L)]
+            ys.append(block)
+            yls.append(np.full(count, L, np.int32))
+            yw.append(np.full(count, 1.0 / (n_len * count)))
+        y_all, yl_all, yw_all = np.concatenate(ys), np.concatenate(yls), np.concatenate(yw)
+        xi, yi = np.divmod(np.arange(len(x_all) * len(y_all)), len(y_all))
+        rules = Rules(x_all[xi], xl_all[xi], y_all[yi], yl_all[yi])
+        weight = xw_all[xi] * yw_all[yi]
+        clocks = rng.exponential(size=len(weight)) / weight
+        order = np.argsort(clocks, kind="stable")
+        return rules.take(order)
+
+    def distinct(self, seed: int, purpose: str, count: int, exclude: set[bytes] | None = None) -> Rules:
+        """``count`` distinct rules (none of them in ``exclude``), the same for the same seed and purpose.
+
+        The rules come in a fixed order, so the first m of a larger request equal a request for m.
+        """
+        exclude = exclude if exclude is not None else set()
+        rng = generator(seed, "instructions", purpose)
+        if count == 0:
+            return Rules.concat([], self.wx, self.wy)
+        if self.dense:
+            pool = self._enumerate(rng)
+            picked = _pick(pool, count, exclude)
+            if len(picked) < count:
+                raise ConfigError(
+                    f"{self.where}",
+                    f"the instruction space holds only {len(picked) + 0} usable rules here "
+                    f"(after excluding x == y and the other split's rules), fewer than the {count} requested; "
+                    f"widen the alphabet or the lengths",
+                )
+            return picked
+        if count > self.size // 2:
+            raise ConfigError(
+                f"{self.where}",
+                f"{count} distinct instructions is more than half of this space (about {self.size:.3g} rules); "
+                f"sampling so densely from a space this large is refused: widen the space or ask for fewer",
+            )
+        parts: list[Rules] = []
+        have = 0
+        taken = set(exclude)
+        draws = 0
+        budget = 50 * count + 1_000_000
+        while have < count:
+            batch = self._draw(rng, _BATCH)
+            draws += _BATCH
+            picked = _pick(batch, count - have, taken)
+            parts.append(picked)
+            have += len(picked)
+            if have < count and draws > budget:
+                raise ConfigError(
+                    f"{self.where}",
+                    f"found only {have} distinct instructions of the {count} requested after {draws} draws; "
+                    f"the space is effectively too small (its structures overlap): widen it or ask for fewer",
+                )
+        return Rules.concat(parts, self.wx, self.wy)
+
+
+def _pick(pool: Rules, count: int, taken: set[bytes]) -> Rules:
+    """The first ``count`` rules of ``pool`` not yet taken (x != y), in order; updates ``taken``."""
+    keep = []
+    for i in range(len(pool)):
+        if len(keep) == count:
+            break
+        x = pool.x[i, : pool.x_len[i]].tobytes()
+        y = pool.y[i, : pool.y_len[i]].tobytes()
+        key = x + b"\x00" + y
+        if x == y or key in taken:
+            continue
+        taken.add(key)
+        keep.append(i)
+    return pool.take(np.asarray(keep, dtype=np.int64))
+
+
+def _all_strings(base: int, length: int) -> np.ndarray:
+    """All ``base**length`` digit strings, in lexicographic order, as a (count, length) uint8 matrix."""
+    count = base**length
+    idx = np.arange(count, dtype=np.int64)
+    out = np.zeros((count, length), dtype=np.uint8)
+    for pos in range(length - 1, -1, -1):
+        idx, out[:, pos] = np.divmod(idx, base)
+    return out
