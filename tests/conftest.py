@@ -1,0 +1,50 @@
+"""Shared test setup: no network, isolated caches, and a tiny generated dataset for the model tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before any Hugging Face library is imported: isolated caches, no telemetry, no Xet, and an endpoint that
+# refuses connections at once, so a test that would reach the real Hub fails fast instead of hanging.
+_HOME = Path(tempfile.mkdtemp(prefix="idiv-tests-"))
+os.environ["HF_HOME"] = str(_HOME / "hf")
+os.environ["HF_DATASETS_CACHE"] = str(_HOME / "hf" / "datasets")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.pop("HF_TOKEN", None)
+
+import pytest  # noqa: E402
+
+TINY = {
+    "name": "tiny-test",
+    "seed": 1,
+    "instructions": 24,
+    "examples_per_instruction": 8,
+    "noop_fraction": 0.25,
+    "input_len": 12,
+    "space": {"alphabet": "abcdef", "x_len": [2, 3], "y_len": [1, 3]},
+    "splits": {"test_unseen": {"instructions": 8, "examples": 32}, "test_seen": {"examples": 32}},
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_local_hub(tmp_path, monkeypatch):
+    """Each test gets its own empty local hub."""
+    monkeypatch.setenv("DATAGEN_HOME", str(tmp_path / "datagen-home"))
+    monkeypatch.delenv("DATAGEN_HUB", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A tiny rewrite dataset folder (train / test_unseen / test_seen), generated once per session."""
+    from generators import config_from_dict
+    from generators.build import generate
+
+    out = tmp_path_factory.mktemp("data") / "tiny"
+    generate(config_from_dict(TINY), out, progress=False)
+    return out
