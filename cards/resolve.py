@@ -90,7 +90,12 @@ def _hub_meta(repo_id: str, revision: str | None, repo_type: str) -> dict:
     if repo_type != "dataset":
         return {}
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         local = hf_hub_download(repo_id, "datagen.json", repo_type="dataset", revision=revision)

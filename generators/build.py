@@ -67,6 +67,12 @@ def block_batch(plan: Plan, split: SplitPlan, block: int) -> pa.RecordBatch:
     return rewrite_block(plan, split, block)
 
 
+def split_table(plan: Plan, split: str) -> pa.Table:
+    """All rows of one split in memory (for small datasets, tests and previews; no files written)."""
+    sp = plan.splits[split]
+    return pa.Table.from_batches([block_batch(plan, sp, b) for b in range(sp.blocks)])
+
+
 def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None) -> dict:
     """Write one shard; return its block digests and the statistics the report needs."""
     split = plan.splits[job.split]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from generators.config import CipherConfig
-from generators.rng import generator
+from generators.rng import generator, uniform01
 
 
 class Cipher:
@@ -50,6 +50,6 @@ def make_cipher(cfg: CipherConfig, alphabet: str) -> Cipher:
     if cfg.kind == "substitution":
         if cfg.key is not None:
             return Cipher(alphabet, cfg.key)
-        perm = generator(cfg.seed, "cipher", alphabet).permutation(len(alphabet))
+        perm = np.argsort(uniform01(generator(cfg.seed, "cipher", alphabet), len(alphabet)), kind="stable")
         return Cipher(alphabet, "".join(alphabet[i] for i in perm))
     raise ValueError(f"unknown cipher {cfg.kind!r}")

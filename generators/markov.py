@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from generators.rewrite import GenerationError, MAX_NOOP_REDRAWS, draw_lengths, noop_mask, random_inputs
-from generators.rng import BLOCK, generator
+from generators.rewrite import MAX_NOOP_REDRAWS, GenerationError, draw_lengths, noop_mask, random_inputs
+from generators.rng import BLOCK, generator, integers, uniform01
 from generators.space import InstructionSpace
 
 MARKOV_SCHEMA = pa.schema(
@@ -76,8 +76,8 @@ class MarkovPool:
 
 def _group(cfg, rules, purpose: str, count: int) -> MarkovPool:
     rng = generator(cfg.seed, "markov-rules", purpose)
-    sizes = rng.integers(cfg.markov.rules.min, cfg.markov.rules.max + 1, size=count)
-    terminal = rng.random(int(sizes.sum())) < cfg.markov.terminal_fraction
+    sizes = integers(rng, cfg.markov.rules.min, cfg.markov.rules.max, count)
+    terminal = uniform01(rng, int(sizes.sum())) < cfg.markov.terminal_fraction
     out, at = [], 0
     for s in sizes:
         out.append([(rules.x_str(at + j), rules.y_str(at + j), bool(terminal[at + j])) for j in range(int(s))])
@@ -108,8 +108,8 @@ def markov_block(plan, split, block: int) -> pa.RecordBatch:
     zlen = draw_lengths(rng, cfg.input_len.min, cfg.input_len.max, n)
     width = cfg.input_len.max
     z = random_inputs(rng, split.alphabet, zlen, width)
-    which = rng.random(n)
-    where = rng.random(n)
+    which = uniform01(rng, n)
+    where = uniform01(rng, n)
     enc = plan.cipher.encrypt
     ins, outs, prompts, steps, trunc, nrules = [], [], [], [], [], []
     for r in range(n):

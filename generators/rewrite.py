@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from generators.rng import BLOCK, feistel_permute, generator, uniform_symbols
+from generators.rng import BLOCK, feistel_permute, generator, integers, uniform01, uniform_symbols
 from generators.textcols import Piece, build_strings
 
-MAX_NOOP_REDRAWS = 64
+MAX_NOOP_REDRAWS = 16
 
 REWRITE_SCHEMA = pa.schema(
     [
@@ -105,7 +105,7 @@ def assign_instructions(split, idx: np.ndarray, rng: np.random.Generator) -> np.
     m = split.n_instructions
     if split.assignment == "cycle":
         return (idx % m).astype(np.int64)
-    u = 1.0 - rng.random(idx.size)  # (0, 1]
+    u = 1.0 - uniform01(rng, idx.size)  # (0, 1]
     if split.assignment == "power_law":
         inst = np.floor(u ** (1.0 / split.alpha) * m).astype(np.int64)
         return np.minimum(inst, m - 1)
@@ -125,7 +125,7 @@ def noop_mask(plan, split, idx: np.ndarray) -> np.ndarray:
 def draw_lengths(rng: np.random.Generator, lo: int, hi: int, n: int) -> np.ndarray:
     if lo == hi:
         return np.full(n, lo, dtype=np.int64)
-    return rng.integers(lo, hi + 1, size=n).astype(np.int64)
+    return integers(rng, lo, hi, n)
 
 
 def random_inputs(rng, alphabet: np.ndarray, zlen: np.ndarray, width: int) -> np.ndarray:
@@ -144,12 +144,29 @@ def plant(rng, z: np.ndarray, zlen: np.ndarray, rows: np.ndarray, x: np.ndarray,
     for c in np.unique(occ[rows]):
         r = rows[occ[rows] == c]
         free = zlen[r] - c * xlen[r]
-        gaps = np.sort(rng.integers(0, free[:, None] + 1, size=(r.size, int(c))), axis=1)
+        gaps = np.sort(integers(rng, 0, free[:, None], (r.size, int(c))), axis=1)
         for k in range(int(c)):
             start = gaps[:, k] + k * xlen[r]
             write_rows(z, r, start, x[r], xlen[r])
         first[r] = gaps[:, 0]
     return first
+
+
+def avoid_first_char(rng, z: np.ndarray, rows: np.ndarray, first: np.ndarray, alphabet: np.ndarray) -> None:
+    """Replace every occurrence of ``first[i]`` in row ``rows[i]`` of z by another character of the alphabet
+    (chosen at random), so the pattern, which starts with that character, cannot occur (needs 2 characters)."""
+    sub = z[rows]
+    hit = sub == first[:, None]
+    r, c = np.nonzero(hit)
+    if r.size == 0:
+        return
+    k = len(alphabet)
+    choice = integers(rng, 0, k - 2, r.size)  # an index among the k - 1 other characters
+    sorted_alpha = np.sort(alphabet)
+    first_idx = np.searchsorted(sorted_alpha, first[r])
+    choice = np.where(choice >= first_idx, choice + 1, choice)
+    sub[r, c] = sorted_alpha[choice]
+    z[rows] = sub
 
 
 def rewrite_block(plan, split, block: int) -> pa.RecordBatch:
@@ -167,7 +184,7 @@ def rewrite_block(plan, split, block: int) -> pa.RecordBatch:
     x, xlen = pool.x[inst], pool.x_len[inst].astype(np.int64)
     y, ylen = pool.y[inst], pool.y_len[inst].astype(np.int64)
     zlen = draw_lengths(rng, cfg.input_len.min, cfg.input_len.max, n)
-    occ = np.asarray(cfg.occurrences, dtype=np.int64)[rng.integers(0, len(cfg.occurrences), size=n)]
+    occ = np.asarray(cfg.occurrences, dtype=np.int64)[integers(rng, 0, len(cfg.occurrences) - 1, n)]
     width = cfg.input_len.max
     z = random_inputs(rng, split.alphabet, zlen, width)
     planted = plant(rng, z, zlen, np.flatnonzero(~noop), x, xlen, occ)
@@ -180,12 +197,9 @@ def rewrite_block(plan, split, block: int) -> pa.RecordBatch:
         z[bad] = random_inputs(rng, split.alphabet, zlen[bad], width)
         pos[bad] = leftmost(z[bad], zlen[bad], x[bad], xlen[bad])
         bad = bad[pos[bad] >= 0]
-    if bad.size:
-        raise GenerationError(
-            f"could not make no-op inputs of {int(zlen[bad[0]])} characters that avoid the pattern "
-            f"{x[bad[0], : xlen[bad[0]]].tobytes().decode()!r} in {MAX_NOOP_REDRAWS} tries: the patterns are too "
-            f"short for this alphabet and input length (raise space.x_len or the alphabet size, or lower input_len)"
-        )
+    if bad.size:  # tiny spaces: make the input avoid the pattern's first character altogether
+        avoid_first_char(rng, z, bad, x[bad, 0], split.alphabet)
+        pos[bad] = -1
     return assemble(plan, split, inst, noop, x, xlen, y, ylen, z, zlen, pos)
 
 

@@ -26,6 +26,27 @@ def generator(*parts: object) -> np.random.Generator:
     return np.random.Generator(np.random.Philox(key=derive_key(*parts)))
 
 
+def uniform01(rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
+    """Uniform floats in [0, 1) from the top 53 bits of raw 64-bit words.
+
+    Only the bit generator's raw words are used (never numpy's sampling algorithms, which numpy does not
+    promise to keep), so the output depends on Philox alone.
+    """
+    n = int(np.prod(shape))
+    raw = rng.bit_generator.random_raw(n) if n else np.zeros(0, np.uint64)
+    return ((raw >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))).reshape(shape)
+
+
+def integers(rng: np.random.Generator, low: int | np.ndarray, high: int | np.ndarray, shape: int | tuple[int, ...]) -> np.ndarray:
+    """Integers in ``[low, high]`` (inclusive; arrays broadcast) as int64, from :func:`uniform01`.
+
+    ``floor(u * span)`` with 53-bit u: the bias is below span / 2**53, far under any measurable effect.
+    """
+    low = np.asarray(low, dtype=np.int64)
+    span = np.asarray(high, dtype=np.int64) - low + 1
+    return low + np.floor(uniform01(rng, shape) * span).astype(np.int64)
+
+
 def uniform_symbols(rng: np.random.Generator, n_symbols: int, shape: tuple[int, ...], lut: np.ndarray | None = None) -> np.ndarray:
     """Exactly uniform integers in ``[0, n_symbols)`` as uint8 (or ``lut[value]`` when a table is given).
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from generators.config import SpaceConfig
 from generators.errors import ConfigError
-from generators.rng import generator, uniform_symbols
+from generators.rng import generator, integers, uniform01, uniform_symbols
 
 DENSE_LIMIT = 1 << 22
 _BATCH = 65536
@@ -122,14 +122,10 @@ class InstructionSpace:
 
     @property
     def size(self) -> int:
-        """Number of rules ``x -> y`` with ``x != y`` (an upper bound when structures overlap)."""
-        overlap = self.x_size if self._x_within_y() else 0
-        return self.x_size * self.y_size - overlap
-
-    def _x_within_y(self) -> bool:
-        return set(self.x_alphabet.tobytes()) <= set(self.alphabet.tobytes()) and all(
-            L in self.cfg.y_len.values() for L in self.cfg.x_len.values()
-        )
+        """Number of rules ``x -> y`` with ``x != y`` (an upper bound when two structures overlap)."""
+        ax = len(self.x_alphabet)  # x_alphabet is within the alphabet (validated), so x == y is possible
+        same = sum(ax**c.free for c in self.classes if c.length in self.cfg.y_len.values())
+        return self.x_size * self.y_size - same
 
     @property
     def dense(self) -> bool:
@@ -140,7 +136,7 @@ class InstructionSpace:
         """n candidate rules drawn independently from the space's law."""
         x = np.zeros((n, self.wx), dtype=np.uint8)
         x_len = np.zeros(n, dtype=np.int32)
-        cls = rng.integers(0, len(self.classes), size=n)
+        cls = integers(rng, 0, len(self.classes) - 1, n)
         for ci, c in enumerate(self.classes):
             rows = np.flatnonzero(cls == ci)
             if rows.size == 0:
@@ -148,7 +144,7 @@ class InstructionSpace:
             free = uniform_symbols(rng, len(self.x_alphabet), (rows.size, c.free))
             x[rows, : c.length] = self.x_alphabet[free[:, list(c.index_map)]]
             x_len[rows] = c.length
-        y_len = rng.integers(self.cfg.y_len.min, self.cfg.y_len.max + 1, size=n).astype(np.int32)
+        y_len = integers(rng, self.cfg.y_len.min, self.cfg.y_len.max, n).astype(np.int32)
         y = self.alphabet[uniform_symbols(rng, len(self.alphabet), (n, self.wy))]
         y[np.arange(self.wy)[None, :] >= y_len[:, None]] = 0
         return Rules(x, x_len, y, y_len)
@@ -184,7 +180,7 @@ class InstructionSpace:
         xi, yi = np.divmod(np.arange(len(x_all) * len(y_all)), len(y_all))
         rules = Rules(x_all[xi], xl_all[xi], y_all[yi], yl_all[yi])
         weight = xw_all[xi] * yw_all[yi]
-        clocks = rng.exponential(size=len(weight)) / weight
+        clocks = -np.log1p(-uniform01(rng, len(weight))) / weight  # exponential clocks
         order = np.argsort(clocks, kind="stable")
         return rules.take(order)
 

@@ -1,0 +1,121 @@
+"""Generated rows against the plain reference semantics, for many random configurations (hypothesis)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from generators import config_from_dict
+from generators.build import split_table
+from generators.plan import make_plan
+from generators.rewrite import apply_rule, leftmost
+from generators.space import InstructionSpace
+
+
+def reference_leftmost(z: str, x: str) -> int:
+    return z.find(x)
+
+
+@st.composite
+def small_configs(draw):
+    alphabet = "abcdefgh"[: draw(st.integers(2, 8))]
+    xmin = draw(st.integers(1, 4))
+    xmax = draw(st.integers(xmin, 5))
+    ymin = draw(st.integers(0, 3))
+    ymax = draw(st.integers(ymin, 5))
+    occ = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+    zmin = max(occ) * xmax + draw(st.integers(0, 6))
+    zmax = zmin + draw(st.integers(0, 8))
+    noop = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+    raw = {
+        "seed": draw(st.integers(0, 10_000)),
+        "instructions": draw(st.integers(1, 12)),
+        "examples_per_instruction": draw(st.integers(1, 6)),
+        "noop_fraction": noop,
+        "input_len": [zmin, zmax],
+        "occurrences": occ,
+        "space": {"alphabet": alphabet, "x_len": [xmin, xmax], "y_len": [ymin, ymax]},
+        "splits": {"test_unseen": {"instructions": draw(st.integers(1, 5)), "examples": draw(st.integers(1, 40))},
+                   "test_seen": {"examples": draw(st.integers(0, 40))}},
+        "prompt_template": draw(st.sampled_from(["{rule}\n{input}\n", "Rule: {x} => {y}. Input: {input}. Output:"])),
+    }
+    space = InstructionSpace(config_from_dict(raw).space)
+    assume(raw["instructions"] + raw["splits"]["test_unseen"]["instructions"] <= space.size)  # else refused
+    return raw
+
+
+def parse_rule(text: str) -> tuple[str, str]:
+    x, y = text.split(" -> ")
+    return x, y
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_configs())
+def test_rows_follow_the_reference_semantics(raw):
+    cfg = config_from_dict(raw)
+    plan = make_plan(cfg)
+    tables = {name: split_table(plan, name).to_pylist() for name in plan.splits}
+
+    train_rules = {r["instruction"] for r in tables["train"]}
+    unseen_rules = {r["instruction"] for r in tables["test_unseen"]}
+    assert not train_rules & unseen_rules, "unseen test instructions must never be training instructions"
+    assert len(train_rules) == cfg.instructions
+    assert Counter(r["instruction_id"] for r in tables["train"]) == {
+        i: cfg.examples_per_instruction for i in range(cfg.instructions)
+    }
+    for name, rows in tables.items():
+        n_noop = sum(r["is_noop"] for r in rows)
+        assert n_noop == round(cfg.noop_fraction * len(rows)), name
+        ids = {}
+        for r in rows:
+            x, y = parse_rule(r["instruction"])
+            assert x != y
+            assert r["output"] == apply_rule(x, y, r["input"])
+            assert r["is_noop"] == (x not in r["input"])
+            assert r["completion"] == r["output"]
+            assert cfg.input_len.min <= len(r["input"]) <= cfg.input_len.max
+            assert cfg.space.x_len.min <= len(x) <= cfg.space.x_len.max
+            assert cfg.space.y_len.min <= len(y) <= cfg.space.y_len.max
+            assert set(r["input"]) <= set(cfg.space.alphabet)
+            assert r["pattern_len"] == len(x)
+            assert r["prompt"] == cfg.prompt_template.format(rule=r["instruction"], x=x, y=y, input=r["input"])
+            assert ids.setdefault(r["instruction_id"], r["instruction"]) == r["instruction"]
+            if not r["is_noop"]:
+                assert r["input"].count(x) >= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text("abc", min_size=0, max_size=14), min_size=1, max_size=20),
+    st.lists(st.text("abc", min_size=1, max_size=4), min_size=1, max_size=20),
+)
+def test_vectorized_leftmost_matches_str_find(inputs, patterns):
+    n = min(len(inputs), len(patterns))
+    inputs, patterns = inputs[:n], patterns[:n]
+    wz = max(1, max(len(s) for s in inputs))
+    wx = max(len(p) for p in patterns)
+    z = np.zeros((n, wz), np.uint8)
+    x = np.zeros((n, wx), np.uint8)
+    for i, (s, p) in enumerate(zip(inputs, patterns)):
+        z[i, : len(s)] = np.frombuffer(s.encode(), np.uint8)
+        x[i, : len(p)] = np.frombuffer(p.encode(), np.uint8)
+    zlen = np.array([len(s) for s in inputs])
+    xlen = np.array([len(p) for p in patterns])
+    got = leftmost(z, zlen, x, xlen)
+    assert got.tolist() == [reference_leftmost(s, p) for s, p in zip(inputs, patterns)]
+
+
+def test_known_planted_start_is_combined_with_earlier_accidental_matches():
+    z = np.frombuffer(b"abab", np.uint8).reshape(1, 4).copy()
+    x = np.frombuffer(b"ab", np.uint8).reshape(1, 2).copy()
+    got = leftmost(z, np.array([4]), x, np.array([2]), known=np.array([2]))
+    assert got.tolist() == [0]
+
+
+def test_apply_rule_examples():
+    assert apply_rule("ab", "X", "cabab") == "cXab"
+    assert apply_rule("zz", "X", "cabab") == "cabab"
+    assert apply_rule("ab", "", "ab") == ""
