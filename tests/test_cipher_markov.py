@@ -1,0 +1,86 @@
+"""The encrypted-rewriting cipher and the Markov-algorithm task against their reference semantics."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generators import config_from_dict
+from generators.build import split_table
+from generators.cipher import make_cipher
+from generators.config import CipherConfig
+from generators.markov import run_markov
+from generators.plan import make_plan
+from generators.rewrite import apply_rule
+
+ALPHA = "abcdefghijklmnopqrstuvwxyz"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(["caesar", "substitution"]),
+    st.integers(0, 100),
+    st.text(ALPHA, min_size=1, max_size=4),
+    st.text(ALPHA, max_size=4),
+    st.text(ALPHA, max_size=30),
+)
+def test_cipher_round_trips_and_commutes_with_rewriting(kind, key, x, y, z):
+    c = make_cipher(CipherConfig(kind=kind, shift=key, seed=key), ALPHA)
+    assert sorted(c.image) == sorted(ALPHA)
+    assert c.decrypt(c.encrypt(z)) == z
+    assert c.encrypt(apply_rule(x, y, z)) == apply_rule(c.encrypt(x), c.encrypt(y), c.encrypt(z))
+
+
+def test_caesar_shift_and_explicit_key():
+    assert make_cipher(CipherConfig(kind="caesar", shift=3), "abcde").encrypt("abe") == "dec"
+    assert make_cipher(CipherConfig(kind="substitution", key="edcba"), "abcde").encrypt("abe") == "eda"
+
+
+def test_encrypted_dataset_decrypts_to_the_plain_one():
+    raw = {"seed": 2, "instructions": 10, "examples_per_instruction": 5, "noop_fraction": 0.2, "input_len": 20,
+           "space": {"alphabet": "abcdefgh", "x_len": 3, "y_len": [1, 4]},
+           "splits": {"test_unseen": {"instructions": 3, "examples": 10}, "test_seen": {"examples": 10}}}
+    plain = make_plan(config_from_dict(raw))
+    enc_plan = make_plan(config_from_dict({**raw, "cipher": {"kind": "substitution", "seed": 9}}))
+    c = enc_plan.cipher
+    assert not c.is_identity
+    for split in plain.splits:
+        a = split_table(plain, split).to_pylist()
+        b = split_table(enc_plan, split).to_pylist()
+        for ra, rb in zip(a, b, strict=True):
+            for col in ("instruction", "input", "output", "completion"):
+                assert c.decrypt(rb[col]) == ra[col]
+            assert rb["is_noop"] == ra["is_noop"]
+            assert rb["prompt"] == f"{rb['instruction']}\n{rb['input']}\n"
+
+
+def test_markov_reference_semantics():
+    rules = [("ab", "b", False), ("b", "", True)]
+    assert run_markov(rules, "aab", 10, 50) == ("", 3, False)  # aab -> ab -> b -> '' (terminal)
+    assert run_markov([("a", "aa", False)], "a", 3, 50) == ("aaaa", 3, True)  # stopped by the step limit
+    assert run_markov([("a", "aa", False)], "a", 100, 5) == ("aaaaa", 5, True)  # cut at max_len
+    assert run_markov([("x", "y", False)], "abc", 5, 50) == ("abc", 0, False)  # no rule applies
+
+
+def test_markov_rows_follow_the_reference():
+    raw = {"task": "markov", "seed": 4, "instructions": 15, "examples_per_instruction": 6, "noop_fraction": 0.3,
+           "input_len": [10, 14], "space": {"alphabet": "abcdefg", "x_len": [2, 3], "y_len": [0, 3]},
+           "markov": {"rules": [1, 4], "terminal_fraction": 0.5, "max_steps": 5, "max_len": 30},
+           "splits": {"test_unseen": {"instructions": 4, "examples": 20}, "test_seen": {"examples": 12}}}
+    plan = make_plan(config_from_dict(raw))
+    train_rules = set()
+    for split in plan.splits:
+        for r in split_table(plan, split).to_pylist():
+            rules = []
+            for part in r["instruction"].split("; "):
+                lhs, rhs = part.split(" ->")
+                terminal = rhs.startswith(".")
+                rules.append((lhs, rhs[2:] if terminal else rhs[1:], terminal))
+            out, steps, cut = run_markov(rules, r["input"], 5, 30)
+            assert (r["output"], r["steps"], r["truncated"]) == (out, steps, cut)
+            assert r["n_rules"] == len(rules) and 1 <= len(rules) <= 4
+            assert r["is_noop"] == (steps == 0)
+            if split == "train":
+                train_rules.add(r["instruction"])
+            if split == "test_unseen":
+                assert r["instruction"] not in train_rules
