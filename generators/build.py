@@ -32,6 +32,7 @@ from generators.space import InstructionSpace
 
 METADATA_FILE = "datagen.json"
 BLOCKS_PER_ROW_GROUP = 8
+COMPRESSIONS = ("snappy", "zstd", "lz4", "gzip", "none")
 
 
 @dataclass
@@ -73,7 +74,7 @@ def split_table(plan: Plan, split: str) -> pa.Table:
     return pa.Table.from_batches([block_batch(plan, sp, b) for b in range(sp.blocks)])
 
 
-def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None) -> dict:
+def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None, compression: str = "snappy") -> dict:
     """Write one shard; return its block digests and the statistics the report needs."""
     split = plan.splits[job.split]
     path = root / job.filename
@@ -101,7 +102,7 @@ def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None) -> dict:
                     writer = pq.ParquetWriter(
                         path,
                         table.schema,
-                        compression="snappy",
+                        compression=compression,
                         use_dictionary=["instruction"],
                         write_statistics=["instruction_id", "is_noop"],
                     )
@@ -133,9 +134,10 @@ def _init_worker(plan: Plan) -> None:
     _WORKER_PLAN = plan
 
 
-def _run_job(job: ShardJob, root: str) -> dict:
-    assert _WORKER_PLAN is not None  # set by the pool initializer
-    return write_shard(_WORKER_PLAN, job, Path(root))
+def _run_job(job: ShardJob, root: str, compression: str) -> dict:
+    if _WORKER_PLAN is None:
+        raise RuntimeError("worker started without a plan")
+    return write_shard(_WORKER_PLAN, job, Path(root), compression=compression)
 
 
 def generate(
@@ -146,13 +148,19 @@ def generate(
     overwrite: bool = False,
     progress: bool = True,
     card: bool = True,
+    compression: str = "snappy",
 ) -> dict:
-    """Generate the dataset described by ``cfg`` into ``out_dir``; returns its metadata (also in datagen.json)."""
+    """Generate the dataset described by ``cfg`` into ``out_dir``; returns its metadata (also in datagen.json).
+
+    ``compression`` is the parquet codec (it changes file bytes, never rows or the fingerprint).
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise ConfigError(None, f"output folder {out_dir} already exists (pass --overwrite to replace it)")
     if workers < 1:
         raise ConfigError("workers", f"must be >= 1, got {workers}")
+    if compression not in COMPRESSIONS:
+        raise ConfigError("compression", f"must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
     t0 = time.perf_counter()
     plan = make_plan(cfg)  # validates the request; nothing written yet
     jobs = shard_jobs(plan)
@@ -161,8 +169,9 @@ def generate(
     (tmp / "data").mkdir(parents=True)
     total_rows = sum(sp.rows for sp in plan.splits.values())
     try:
-        results = _write_all(plan, jobs, tmp, workers, total_rows, progress)
+        results = _write_all(plan, jobs, tmp, workers, total_rows, progress, compression)
         meta = _metadata(plan, jobs, results, time.perf_counter() - t0)
+        meta["parquet"] = {"compression": compression, "blocks_per_row_group": BLOCKS_PER_ROW_GROUP}
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if card:
             from cards.dataset_card import write_dataset_card
@@ -176,17 +185,19 @@ def generate(
     return meta
 
 
-def _write_all(plan: Plan, jobs: list[ShardJob], root: Path, workers: int, total_rows: int, progress: bool) -> list[dict]:
+def _write_all(
+    plan: Plan, jobs: list[ShardJob], root: Path, workers: int, total_rows: int, progress: bool, compression: str
+) -> list[dict]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total_rows, unit="rows", unit_scale=True, disable=not progress, desc="generate")
     try:
         if workers == 1 or len(jobs) == 1:
-            return [write_shard(plan, job, root, progress=bar.update) for job in jobs]
+            return [write_shard(plan, job, root, progress=bar.update, compression=compression) for job in jobs]
         with ProcessPoolExecutor(
             max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=_init_worker, initargs=(plan,)
         ) as pool:
-            futures = [pool.submit(_run_job, job, str(root)) for job in jobs]
+            futures = [pool.submit(_run_job, job, str(root), compression) for job in jobs]
             results = []
             for fut in futures:
                 res = fut.result()

@@ -59,15 +59,17 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (dotted path), e.g. --set space.x_len=10.")
 @click.option("--workers", default=1, show_default=True, help="Processes writing shards (same bytes for any number).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
+@click.option("--compression", default="snappy", show_default=True, type=click.Choice(["snappy", "zstd", "lz4", "gzip", "none"]),
+              help="Parquet codec (file bytes only: rows and fingerprint do not change).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def generate(config: str, output: str, overrides: tuple[str, ...], workers: int, overwrite: bool, quiet: bool) -> None:
+def generate(config: str, output: str, overrides: tuple[str, ...], workers: int, overwrite: bool, compression: str, quiet: bool) -> None:
     """Generate the dataset described by CONFIG into a datasets-loadable folder."""
     from generators.build import generate as run
     from generators.config import load_config
 
     cfg = load_config(resolve_config_path(config), overrides)
-    meta = run(cfg, output, workers=workers, overwrite=overwrite, progress=not quiet)
+    meta = run(cfg, output, workers=workers, overwrite=overwrite, progress=not quiet, compression=compression)
     click.echo(summary_line(meta, output))
 
 
