@@ -28,11 +28,21 @@ class Resolved:
     revision: str | None  # version/tag/commit (None for a plain folder)
     path: Path | None  # a folder holding the files (None for a Hub repo not downloaded)
     meta: dict = field(default_factory=dict)  # datagen.json of a dataset, when known
+    repo_type: str = "dataset"
 
     @property
     def load_target(self) -> str:
         """What to hand to ``datasets.load_dataset`` / ``from_pretrained``."""
         return str(self.path) if self.path is not None else str(self.repo_id)
+
+    def local_dir(self) -> Path:
+        """A folder holding the files: the folder or local hub version itself, or a Hub snapshot (downloaded once
+        into the Hugging Face cache, at ``revision``)."""
+        if self.path is None:
+            from huggingface_hub import snapshot_download
+
+            self.path = Path(snapshot_download(self.repo_id, repo_type=self.repo_type, revision=self.revision))
+        return self.path
 
     @property
     def fingerprint(self) -> str | None:
@@ -58,12 +68,12 @@ def resolve(source: str, revision: str | None = None, repo_type: str = "dataset"
     if forced is None and path.is_dir():
         if revision:
             raise ConfigError("revision", f"{source} is a folder: a revision applies to hub repositories only")
-        return Resolved("folder", source, None, None, path, _read_meta(path))
+        return Resolved("folder", source, None, None, path, _read_meta(path), repo_type)
     if forced is None and (source.startswith((".", "/", "~")) or source.count("/") > 1):
         raise ConfigError(None, f"folder {source} does not exist")
     if forced != "hub" and hub.exists(source, repo_type):
         p = hub.path(source, revision, repo_type)
-        return Resolved("local", source, source, p.name, p, _read_meta(p))
+        return Resolved("local", source, source, p.name, p, _read_meta(p), repo_type)
     if forced == "local":
         raise ConfigError(None, f"no {repo_type} {source!r} in the local hub at {hub.root}")
     if "/" not in source:
@@ -72,7 +82,7 @@ def resolve(source: str, revision: str | None = None, repo_type: str = "dataset"
             f"{source!r} is neither a folder nor a {repo_type} in the local hub ({hub.root}); "
             f"Hub ids look like org/name",
         )
-    return Resolved("hub", source, source, revision, None, _hub_meta(source, revision, repo_type))
+    return Resolved("hub", source, source, revision, None, _hub_meta(source, revision, repo_type), repo_type)
 
 
 def _read_meta(path: Path) -> dict:
@@ -90,7 +100,12 @@ def _hub_meta(repo_id: str, revision: str | None, repo_type: str) -> dict:
     if repo_type != "dataset":
         return {}
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         local = hf_hub_download(repo_id, "datagen.json", repo_type="dataset", revision=revision)
