@@ -26,9 +26,17 @@ def size_category(rows: int) -> str:
     return "n>1T" if rows >= 10**12 else "1B<n<10B"
 
 
-def data_files_config(splits: dict[str, dict]) -> list[dict]:
-    """The ``configs:`` entry: one config named ``default`` with a glob per split."""
-    return [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}]
+def data_files_config(splits: dict[str, dict], description: str | None = None) -> list[dict]:
+    """The ``configs:`` entry: one config named ``default`` with a glob per split.
+
+    The ``description`` (a builder-config field) should name the content, e.g. its fingerprint: ``datasets``
+    keys its cache of a local folder with such a card by the folder's name and this config alone, so two
+    folders with the same name (every local hub version folder is ``vX.Y.Z``) would otherwise share an entry.
+    """
+    config: dict = {"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}
+    if description:
+        config["description"] = description
+    return [config]
 
 
 def render_dataset_card(
@@ -56,7 +64,7 @@ def render_dataset_card(
         pretty_name=meta["name"],
         tags=tags,
     )
-    card_data["configs"] = data_files_config(meta["splits"])
+    card_data["configs"] = data_files_config(meta["splits"], f"{meta['name']}, datagen fingerprint {meta['fingerprint']}")
     card_data["datagen"] = {
         "generator_version": meta["generator_version"],
         "seed": meta["seed"],
