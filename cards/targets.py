@@ -202,6 +202,9 @@ class HubTarget:
             if exc.response is not None and exc.response.status_code == 409:
                 raise ConfigError("version", f"{repo_id} {version} was published meanwhile by someone else") from None
             raise
+        return self.location(repo_id, version, repo_type)
+
+    def location(self, repo_id: str, version: str, repo_type: str = "dataset") -> str:
         prefix = "datasets/" if repo_type == "dataset" else ""
         return f"{self.api.endpoint}/{prefix}{repo_id}/tree/{version}"
 

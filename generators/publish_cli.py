@@ -69,7 +69,7 @@ def _load_hint(kind: str, repo_id: str, version: str, location: str) -> str:
 @click.option("--local-name", help="Name in the local hub (default: the config's name, as local/<name>).")
 @click.option("--version", help="Semantic version such as v1.0.0 (default: the latest one if it holds the same data, else the next one).")
 @click.option("--bump", type=click.Choice(["major", "minor", "patch"]), default="minor", show_default=True, help="Which part of the version the default bump raises.")
-@click.option("--private", is_flag=True, help="Create the Hub repository as private.")
+@click.option("--private", is_flag=True, help="Create the Hub repository as private (applies when the push creates it).")
 @click.option("--license", "license_", help="License named in the card (default: cards.dataset_card.DEFAULT_LICENSE, cc-by-4.0).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (dotted path).")
 @click.option("--workers", default=1, show_default=True, help="Processes generating shards.")
@@ -129,18 +129,22 @@ def push(
             generate(cfg, staging, workers=workers, progress=not quiet, card=False)
             meta = read_metadata(staging)
         repo = repo_id or (local_name if local_name and "/" in local_name else f"local/{local_name or meta['name']}")
-        chosen, exists = choose_version(target, repo, staging, version, bump=bump)
-        if not exists:
-            extra = {"license": license_} if license_ else {}
-            write_dataset_card(staging, meta, repo_id=repo, version=chosen, local=not repo_id, **extra)
-        message = f"Publish {meta['name']} {chosen} (fingerprint {meta['fingerprint'][:16]})"
+        chosen = version
         try:
+            chosen, exists = choose_version(target, repo, staging, version, bump=bump)
+            if not exists:
+                extra = {"license": license_} if license_ else {}
+                write_dataset_card(staging, meta, repo_id=repo, version=chosen, local=not repo_id, **extra)
+            message = f"Publish {meta['name']} {chosen} (fingerprint {meta['fingerprint'][:16]})"
             published = publish_folder(staging, repo, target=target, version=chosen, private=private, message=message)
         except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if status in (401, 403):
+                raise ConfigError("token", f"the Hub refused the token (HF_TOKEN or `hf auth login`) for {repo}") from None
             reason = str(exc).strip().splitlines()[0]
             raise click.ClickException(
-                f"publishing {repo} {chosen} failed ({reason}); no version was tagged: run the same command again "
-                f"to complete it"
+                f"publishing {repo} {chosen or ''} failed ({reason}); no version was tagged: run the same command "
+                f"again to complete it"
             ) from None
     if published.created:
         click.echo(f"published {repo} {published.version}: {_summary(meta)} -> {published.location}")
