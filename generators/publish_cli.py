@@ -97,13 +97,14 @@ def push(
     from huggingface_hub.errors import HfHubHTTPError
 
     from cards.dataset_card import write_dataset_card
-    from cards.localhub import split_repo_id
+    from cards.localhub import normalize_version, split_repo_id
     from cards.targets import choose_version, default_token, get_target, publish_folder
     from generators.build import generate, read_metadata
     from generators.cli import resolve_config_path
     from generators.config import load_config
     from generators.errors import ConfigError
 
+    HTTPError = HfHubHTTPError.__mro__[1]  # the HTTP client's base error: error answers and connection failures
     if bool(config) == bool(from_folder):
         raise ConfigError(None, "give a CONFIG to generate or --from-folder DIR to publish (one of them)")
     if from_folder and overrides:
@@ -118,6 +119,7 @@ def push(
             raise ConfigError("token", "no Hugging Face token: set HF_TOKEN or run `hf auth login`")
     elif local_name:
         split_repo_id(local_name)
+    version = normalize_version(version) if version else None
     target = get_target(hub=bool(repo_id))
     with tempfile.TemporaryDirectory(prefix="datagen-push-") as tmp:
         staging = Path(tmp) / "dataset"
@@ -137,8 +139,8 @@ def push(
                 write_dataset_card(staging, meta, repo_id=repo, version=chosen, local=not repo_id, **extra)
             message = f"Publish {meta['name']} {chosen} (fingerprint {meta['fingerprint'][:16]})"
             published = publish_folder(staging, repo, target=target, version=chosen, private=private, message=message)
-        except HfHubHTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else None
+        except HTTPError as exc:  # an error answer from the Hub, or no answer at all
+            status = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
             if status in (401, 403):
                 raise ConfigError("token", f"the Hub refused the token (HF_TOKEN or `hf auth login`) for {repo}") from None
             reason = str(exc).strip().splitlines()[0]
@@ -161,6 +163,8 @@ def push(
 @user_errors
 def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
     """Download a published version of REPO (local hub name or Hub id) into a folder."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
     from cards.resolve import resolve
     from cards.targets import HubTarget, LocalTarget
     from generators.errors import ConfigError
@@ -172,7 +176,12 @@ def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
     if r.kind == "folder":
         raise ConfigError(None, f"{repo} is a folder on this machine: nothing to pull")
     target = LocalTarget() if r.kind == "local" else HubTarget()
-    target.download(r.repo_id, r.revision, repo_type, out)
+    try:
+        target.download(r.repo_id, r.revision, repo_type, out)
+    except RepositoryNotFoundError:
+        raise ConfigError(None, f"{repo_type} {repo!r} not found on the Hub (nor as a folder or in the local hub)") from None
+    except RevisionNotFoundError:
+        raise ConfigError("revision", f"{repo_type} {repo!r} has no revision {revision!r} on the Hub") from None
     files = [p for p in out.rglob("*") if p.is_file() and ".cache" not in p.relative_to(out).parts]
     size = sum(p.stat().st_size for p in files)
     where = "local hub" if r.kind == "local" else "Hub"

@@ -152,6 +152,12 @@ def test_interrupted_push_leaves_no_tag_and_a_retry_completes(hub, tiny_dataset)
     assert repo.tags["v2.0.0"] == head and len(repo.commits) == commits
 
 
+def test_unreachable_hub_is_one_clear_line(hub, tiny_dataset):
+    hub.stop()
+    result = run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", "--quiet", ok=False)
+    assert result.exit_code == 1 and "no version was tagged: run the same command again" in result.output
+
+
 def test_pull_verify_and_load_from_the_hub(hub, tiny_dataset, tmp_path):
     run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", "--version", "v1.0.0", "--quiet")
     source = datasets.load_dataset(str(tiny_dataset))
@@ -173,6 +179,8 @@ def test_pull_verify_and_load_from_the_hub(hub, tiny_dataset, tmp_path):
                             "fingerprint": meta_of(tiny_dataset)["fingerprint"]}
     with pytest.raises(ConfigError, match="no revision 'v9.0.0'"):
         resolve("org/tiny", "v9.0.0")
+    missing = run("pull", "org/no-such-model", "--repo-type", "model", "-o", tmp_path / "m", ok=False)
+    assert missing.exit_code == 1 and "not found on the Hub" in missing.output
 
 
 def test_verify_from_the_hub_names_the_split_that_differs(hub, tiny_dataset, tmp_path):
