@@ -3,13 +3,15 @@
 ``publish_folder`` publishes a finished folder (a dataset or a model) as an immutable version:
 
 - a version that already exists with the same content is a no-op; with other content it is refused;
-- ``version=None`` publishes the next minor version after the newest one (``v1.0.0`` first);
+- ``version=None`` reuses the newest version when it holds the same content, else publishes the next one
+  (``v1.0.0`` first), see :func:`choose_version`;
 - the version becomes visible last (the local hub renames a complete folder into place; on the Hub the tag is
-  created after the single commit that uploads every file), so a failed publish leaves no version pointing at
-  partial data and a retry completes it.
+  created after the single commit that holds every file), so a failed publish leaves no version pointing at
+  partial data and a retry completes it (on the Hub, already uploaded LFS files are not sent again).
 
-Content identity: a dataset is identified by the fingerprint in its ``datagen.json``; any other folder by a
-hash of its files (names and bytes), see :func:`content_id`.
+Content identity: a dataset is identified by the fingerprint in its ``datagen.json``; any other folder by the
+names and sha256 of its files, which the Hub lists for LFS files, so weights are never downloaded to compare
+(see :func:`content_id`).
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ class HubTarget:
 
     kind = "hub"
 
-    def __init__(self, token: str | None = None, endpoint: str | None = None):
+    def __init__(self, token: str | bool | None = None, endpoint: str | None = None):
+        """``token``: None for huggingface_hub's default (``HF_TOKEN``, then ``hf auth login``), False for none."""
         from huggingface_hub import HfApi
 
         self.api = HfApi(token=token, endpoint=endpoint)
@@ -154,12 +157,11 @@ class HubTarget:
         """The content id of a published version, downloading only small files (LFS files carry their sha256)."""
         import tempfile
 
-        from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                identity = hf_hub_download(repo_id, IDENTITY_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
+                identity = self.api.hf_hub_download(repo_id, IDENTITY_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
                 return content_id(Path(identity).parent, only_identity=True) or self._files_id(repo_id, version, repo_type, tmp)
             except EntryNotFoundError:
                 return self._files_id(repo_id, version, repo_type, tmp)
@@ -167,7 +169,7 @@ class HubTarget:
                 return None
 
     def _files_id(self, repo_id: str, version: str, repo_type: str, tmp: str) -> str:
-        from huggingface_hub import RepoFile, hf_hub_download
+        from huggingface_hub import RepoFile
 
         pairs = []
         for f in self.api.list_repo_tree(repo_id, recursive=True, revision=version, repo_type=repo_type):
@@ -176,7 +178,7 @@ class HubTarget:
             if f.lfs is not None:
                 pairs.append((f.path, f.lfs.sha256))
             else:
-                local = hf_hub_download(repo_id, f.path, repo_type=repo_type, revision=version, local_dir=tmp)
+                local = self.api.hf_hub_download(repo_id, f.path, repo_type=repo_type, revision=version, local_dir=tmp)
                 pairs.append((f.path, _sha256_file(Path(local))))
         return _files_id(pairs)
 
@@ -209,9 +211,10 @@ class HubTarget:
         return f"{self.api.endpoint}/{prefix}{repo_id}/tree/{version}"
 
     def download(self, repo_id: str, revision: str | None, repo_type: str, dest: Path | None) -> Path:
-        from huggingface_hub import snapshot_download
-
-        path = snapshot_download(repo_id, repo_type=repo_type, revision=revision, local_dir=str(dest) if dest else None)
+        """Into ``dest``, or into the Hugging Face cache when ``dest`` is None."""
+        path = self.api.snapshot_download(
+            repo_id, repo_type=repo_type, revision=revision, local_dir=str(dest) if dest else None
+        )
         return Path(path)
 
 

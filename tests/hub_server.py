@@ -498,7 +498,9 @@ class _Handler(BaseHTTPRequestHandler):
     def h_commit(self, t: str, repo: str, rev: str) -> None:
         r = self._repo(t, repo, write=True)
         if rev not in r.branches:
-            raise HubError(404 if r.resolve(rev) is None else 400, f"can only commit to a branch, not {rev!r}", "RevisionNotFound" if r.resolve(rev) is None else None)
+            if r.resolve(rev) is None:
+                raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+            raise HubError(400, f"can only commit to a branch, not {rev!r}")
         head = r.commits[r.branches[rev]]
         lines = [json.loads(ln) for ln in self._body().splitlines() if ln.strip()]
         if not lines or lines[0].get("key") != "header":

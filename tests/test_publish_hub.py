@@ -236,3 +236,15 @@ def test_model_folders_compare_by_file_hashes_without_downloading_weights(hub, t
     (model / "model.safetensors").write_bytes(b"\x00other")
     with pytest.raises(ConfigError, match="other content"):
         publish_folder(model, "org/tiny-gpt2", target=HubTarget(), repo_type="model", version="v0.1.0")
+
+
+def test_explicit_endpoint_and_token_need_no_global_configuration(tiny_dataset):
+    """HubTarget(endpoint=, token=) reaches that server for every call, with HF_ENDPOINT left pointing elsewhere."""
+    with HubServer(token="hf_explicit") as server:
+        target = HubTarget(token="hf_explicit", endpoint=server.url)
+        first = publish_folder(tiny_dataset, "org/tiny", target=target)
+        again = publish_folder(tiny_dataset, "org/tiny", target=target)
+        pulled = target.download("org/tiny", "v1.0.0", "dataset", None)
+    assert first.created and first.location == f"{server.url}/datasets/org/tiny/tree/v1.0.0"
+    assert (again.version, again.created) == ("v1.0.0", False)
+    assert (pulled / "datagen.json").read_bytes() == (tiny_dataset / "datagen.json").read_bytes()
