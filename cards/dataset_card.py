@@ -26,15 +26,32 @@ def size_category(rows: int) -> str:
     return "n>1T" if rows >= 10**12 else "1B<n<10B"
 
 
-def data_files_config(splits: dict[str, dict]) -> list[dict]:
-    """The ``configs:`` entry: one config named ``default`` with a glob per split."""
-    return [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}]
+def data_files_config(splits: dict[str, dict], description: str | None = None) -> list[dict]:
+    """The ``configs:`` entry: one config named ``default`` with a glob per split.
+
+    The ``description`` (a builder-config field) should name the content, e.g. its fingerprint: ``datasets``
+    keys its cache of a local folder with such a card by the folder's name and this config alone, so two
+    folders with the same name (every local hub version folder is ``vX.Y.Z``) would otherwise share an entry.
+    """
+    config: dict = {"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}
+    if description:
+        config["description"] = description
+    return [config]
 
 
 def render_dataset_card(
-    meta: dict, *, repo_id: str | None = None, version: str | None = None, license: str = DEFAULT_LICENSE
+    meta: dict,
+    *,
+    repo_id: str | None = None,
+    version: str | None = None,
+    license: str = DEFAULT_LICENSE,
+    local: bool = False,
 ) -> DatasetCard:
-    """Render the card of a dataset from its ``datagen.json`` metadata."""
+    """Render the card of a dataset from its ``datagen.json`` metadata.
+
+    ``repo_id`` and ``version`` say where it is published (``local``: in the embedded local hub rather than on
+    the Hub); the card names no machine path.
+    """
     rows = sum(s["rows"] for s in meta["splits"].values())
     tags = ["synthetic", "instruction-diversity", "datagen", f"task-{meta['task']}"]
     if meta.get("cipher"):
@@ -47,17 +64,19 @@ def render_dataset_card(
         pretty_name=meta["name"],
         tags=tags,
     )
-    card_data["configs"] = data_files_config(meta["splits"])
+    card_data["configs"] = data_files_config(meta["splits"], f"{meta['name']}, datagen fingerprint {meta['fingerprint']}")
     card_data["datagen"] = {
         "generator_version": meta["generator_version"],
         "seed": meta["seed"],
         "fingerprint": meta["fingerprint"],
-        "version": version,
+        "splits": {name: {"rows": s["rows"], "fingerprint": s["fingerprint"]} for name, s in meta["splits"].items()},
     }
+    if version:
+        card_data["datagen"]["version"] = version
     cfg = meta["config"]
     example_split = "test_unseen" if "test_unseen" in meta["splits"] else "train"
     example = meta.get("example", {}).get(example_split) or {}
-    load_id = repo_id or "path/to/this/folder"
+    load_id = repo_id if repo_id and not local else "path/to/this/folder"
     cipher = meta.get("cipher")
     return DatasetCard.from_template(
         card_data,
@@ -72,6 +91,7 @@ def render_dataset_card(
         version=version,
         repo_id=repo_id,
         load_id=load_id,
+        local=local,
         n_train_instructions=meta["disjointness"]["train_instructions"],
         n_test_instructions=meta["disjointness"]["test_unseen_instructions"],
         disjoint="checked, no shared instruction" if meta["disjointness"]["checked"] else "not checked",

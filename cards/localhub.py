@@ -18,6 +18,8 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,15 +128,20 @@ class LocalHub:
         version = normalize_version(version)
         vdir = self.repo_dir(repo_id, repo_type) / "versions"
         vdir.mkdir(parents=True, exist_ok=True)
-        for stale in vdir.glob(".tmp-*"):  # left by an interrupted publish
-            shutil.rmtree(stale, ignore_errors=True)
-        final = vdir / version
-        if final.exists():
-            raise ConfigError("version", f"{repo_type} {repo_id!r} already has version {version}")
-        tmp = vdir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
-        shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(".*"))
-        tmp.rename(final)
-        self._point_latest(repo_id, repo_type)
+        with _locked(vdir.parent / ".lock"):
+            for stale in vdir.glob(".tmp-*"):  # left by an interrupted publish
+                shutil.rmtree(stale, ignore_errors=True)
+            final = vdir / version
+            if final.exists():
+                raise ConfigError("version", f"{repo_type} {repo_id!r} already has version {version}")
+            tmp = vdir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+            try:
+                shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(".*"))
+                tmp.rename(final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            self._point_latest(repo_id, repo_type)
         return final
 
     def _point_latest(self, repo_id: str, repo_type: str) -> None:
@@ -149,3 +156,19 @@ class LocalHub:
         if not base.is_dir():
             return []
         return sorted(f"{ns.name}/{r.name}" for ns in base.iterdir() if ns.is_dir() for r in ns.iterdir() if r.is_dir())
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` for the duration (POSIX ``flock``; no locking where it is unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

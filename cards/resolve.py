@@ -4,7 +4,7 @@ A *source* is any of:
 
 - a folder on disk (a generated dataset folder, a training output folder, any ``save_pretrained`` folder);
 - a local hub name, ``org/name`` or ``name`` (with ``revision`` a version such as ``v1.0.0``; latest if None);
-  ``local:org/name`` forces the local hub;
+  ``local:org/name`` forces the local hub, as does the namespace ``local/`` that ``datagen push`` uses;
 - a Hub id ``org/name`` (with ``revision`` a tag, branch or commit); ``hub:org/name`` forces the Hub.
 
 Folders win over local-hub names, and local-hub names over Hub ids, unless a prefix says otherwise.
@@ -28,11 +28,21 @@ class Resolved:
     revision: str | None  # version/tag/commit (None for a plain folder)
     path: Path | None  # a folder holding the files (None for a Hub repo not downloaded)
     meta: dict = field(default_factory=dict)  # datagen.json of a dataset, when known
+    repo_type: str = "dataset"
 
     @property
     def load_target(self) -> str:
         """What to hand to ``datasets.load_dataset`` / ``from_pretrained``."""
         return str(self.path) if self.path is not None else str(self.repo_id)
+
+    def local_dir(self) -> Path:
+        """A folder holding the files: the folder or local hub version itself, or a Hub snapshot (downloaded once
+        into the Hugging Face cache, at ``revision``)."""
+        if self.path is None:
+            from huggingface_hub import snapshot_download
+
+            self.path = Path(snapshot_download(self.repo_id, repo_type=self.repo_type, revision=self.revision))
+        return self.path
 
     @property
     def fingerprint(self) -> str | None:
@@ -58,12 +68,14 @@ def resolve(source: str, revision: str | None = None, repo_type: str = "dataset"
     if forced is None and path.is_dir():
         if revision:
             raise ConfigError("revision", f"{source} is a folder: a revision applies to hub repositories only")
-        return Resolved("folder", source, None, None, path, _read_meta(path))
+        return Resolved("folder", source, None, None, path, _read_meta(path), repo_type)
+    if forced is None and source.startswith("local/"):
+        forced = "local"  # the local hub's own namespace: never looked up on the Hub
     if forced is None and (source.startswith((".", "/", "~")) or source.count("/") > 1):
         raise ConfigError(None, f"folder {source} does not exist")
     if forced != "hub" and hub.exists(source, repo_type):
         p = hub.path(source, revision, repo_type)
-        return Resolved("local", source, source, p.name, p, _read_meta(p))
+        return Resolved("local", source, source, p.name, p, _read_meta(p), repo_type)
     if forced == "local":
         raise ConfigError(None, f"no {repo_type} {source!r} in the local hub at {hub.root}")
     if "/" not in source:
@@ -72,7 +84,7 @@ def resolve(source: str, revision: str | None = None, repo_type: str = "dataset"
             f"{source!r} is neither a folder nor a {repo_type} in the local hub ({hub.root}); "
             f"Hub ids look like org/name",
         )
-    return Resolved("hub", source, source, revision, None, _hub_meta(source, revision, repo_type))
+    return Resolved("hub", source, source, revision, None, _hub_meta(source, revision, repo_type), repo_type)
 
 
 def _read_meta(path: Path) -> dict:
@@ -108,6 +120,19 @@ def _hub_meta(repo_id: str, revision: str | None, repo_type: str) -> dict:
     return json.loads(Path(local).read_text(encoding="utf-8"))
 
 
+def _data_files(r: Resolved) -> dict[str, list[str]] | None:
+    """The shards of a datagen folder, by split, as absolute paths.
+
+    Passed explicitly because ``datasets`` keys its cache of a folder whose card declares ``configs`` by the folder's
+    name and the config alone, not by which files it holds: two version folders both named ``v1.0.0`` would
+    otherwise share one cache entry. Explicit files put their paths and modification times in the key.
+    """
+    splits = r.meta.get("splits")
+    if r.path is None or not isinstance(splits, dict):
+        return None
+    return {name: [str(r.path / f) for f in s["files"]] for name, s in splits.items()}
+
+
 def load_splits(source: str, revision: str | None = None, splits: list[str] | None = None):
     """A ``datasets.DatasetDict`` of the requested splits (all if None), plus the resolved provenance."""
     import datasets
@@ -117,7 +142,7 @@ def load_splits(source: str, revision: str | None = None, splits: list[str] | No
         if r.kind == "hub":
             dd = datasets.load_dataset(r.repo_id, revision=r.revision)
         else:
-            dd = datasets.load_dataset(str(r.path))
+            dd = datasets.load_dataset(str(r.path), data_files=_data_files(r))
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError("dataset", f"cannot load {source!r}: {exc}") from None
     if splits is not None:

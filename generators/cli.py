@@ -119,5 +119,10 @@ def presets() -> None:
         click.echo(f"{name:<28} {data.get('task', 'rewrite'):<8} {first}")
 
 
+from generators.publish_cli import COMMANDS as _PUBLISH_COMMANDS  # noqa: E402  (push, pull, verify, list)
+
+for _command in _PUBLISH_COMMANDS:
+    main.add_command(_command)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,232 @@
+"""The local hub end to end: datagen push / pull / verify / list, load_dataset, immutability, interrupted pushes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cards.localhub import LocalHub
+from cards.resolve import load_splits, resolve
+from cards.targets import LocalTarget, publish_folder
+from generators.cli import main
+from generators.errors import ConfigError
+
+SPLITS = ["train", "test_unseen", "test_seen"]
+
+
+def run(*args: str, ok: bool = True):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def rows(dd: datasets.DatasetDict) -> dict[str, list[dict]]:
+    return {s: dd[s].to_list() for s in SPLITS}
+
+
+def version_dir(name: str, version: str) -> Path:
+    return LocalHub.default().repo_dir(name) / "versions" / version
+
+
+@pytest.fixture
+def other_config(tmp_path) -> Path:
+    """The conftest's tiny config with another seed: other rows, same shape."""
+    from conftest import TINY
+
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "seed": 2}), encoding="utf-8")
+    return path
+
+
+def test_push_tiny_preset_prints_where_and_how_to_load():
+    out = run("push", "tiny", "--quiet").output
+    folder = version_dir("local/rewrite-tiny", "v1.0.0")
+    assert "published local/rewrite-tiny v1.0.0" in out
+    assert f'load_dataset("{folder}")' in out
+    dd = datasets.load_dataset(str(folder))
+    assert {s: dd[s].num_rows for s in SPLITS} == {"train": 1000, "test_unseen": 200, "test_seen": 200}
+    assert (LocalHub.default().repo_dir("local/rewrite-tiny") / "LATEST").read_text().strip() == "v1.0.0"
+
+
+def test_push_pull_load_verify_list(tiny_dataset, tmp_path):
+    run("push", "--from-folder", tiny_dataset, "--local-name", "tiny", "--quiet")
+    published = version_dir("local/tiny", "v1.0.0")
+    assert sorted(p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()) == [
+        "README.md", "data/test_seen-00000-of-00001.parquet", "data/test_unseen-00000-of-00001.parquet",
+        "data/train-00000-of-00001.parquet", "datagen.json",
+    ]
+    assert (tiny_dataset / "README.md").read_text() != (published / "README.md").read_text()  # re-rendered copy
+
+    out = tmp_path / "pulled"
+    pulled = run("pull", "local/tiny", "--revision", "v1.0.0", "-o", out).output
+    assert f'load_dataset("{out}")' in pulled
+    source = rows(datasets.load_dataset(str(tiny_dataset)))
+    assert rows(datasets.load_dataset(str(out))) == source
+    assert rows(datasets.load_dataset(str(published))) == source
+    dd, r = load_splits("local/tiny", "v1.0.0", ["train"])
+    assert list(dd) == ["train"] and dd["train"].to_list() == source["train"]
+    assert r.describe() == {"source": "local", "repo_id": "local/tiny", "revision": "v1.0.0",
+                            "fingerprint": json.loads((tiny_dataset / "datagen.json").read_text())["fingerprint"]}
+
+    verified = run("verify", "local/tiny", "--revision", "v1.0.0", "--quiet").output
+    assert "verified local/tiny v1.0.0" in verified and verified.count(" ok ") == 3
+
+    listed = run("list").output
+    assert "local/tiny" in listed and "v1.0.0" in listed
+    assert json.loads(run("list", "--json").output)["datasets"][0]["versions"] == ["v1.0.0"]
+    # pulling into a non-empty folder is refused
+    assert "not empty" in run("pull", "local/tiny", "-o", out, ok=False).output
+
+
+def _tamper(parquet: Path) -> None:
+    table = pq.read_table(parquet)
+    outputs = table.column("output").to_pylist()
+    outputs[3] = outputs[3] + "x"
+    table = table.set_column(table.schema.get_field_index("output"), "output", pa.array(outputs, pa.string()))
+    pq.write_table(table, parquet)
+
+
+def test_verify_detects_a_tampered_shard(tiny_dataset):
+    run("push", "--from-folder", tiny_dataset, "--local-name", "tiny", "--quiet")
+    _tamper(version_dir("local/tiny", "v1.0.0") / "data/test_unseen-00000-of-00001.parquet")
+    result = run("verify", "local/tiny", "--quiet", ok=False)
+    assert result.exit_code == 1
+    assert "split 'test_unseen': the published parquet files hold" in result.output
+    assert "split 'train'" not in result.output  # names the split that differs, only that one
+    assert "FAILED" in result.output
+
+
+def test_verify_says_when_the_generator_version_differs(tiny_dataset, tmp_path):
+    folder = tmp_path / "old"
+    shutil.copytree(tiny_dataset, folder)
+    meta = json.loads((folder / "datagen.json").read_text())
+    (folder / "datagen.json").write_text(json.dumps({**meta, "generator_version": "0.9"}))
+    result = run("verify", folder, "--quiet", ok=False)
+    assert result.exit_code == 1
+    assert "generator version 0.9" in result.output and "install instruction-diversity==" in result.output
+
+
+def test_versions_are_immutable_and_bumped(tiny_dataset, other_config):
+    run("push", "--from-folder", tiny_dataset, "--local-name", "tiny", "--quiet")
+    again = run("push", "--from-folder", tiny_dataset, "--local-name", "tiny", "--quiet").output
+    assert "already holds this data" in again
+    explicit = run("push", "--from-folder", tiny_dataset, "--local-name", "tiny", "--version", "1.0.0", "--quiet")
+    assert "already holds this data" in explicit.output
+    hub = LocalHub.default()
+    assert hub.versions("local/tiny") == ["v1.0.0"]
+
+    refused = run("push", other_config, "--local-name", "tiny", "--version", "v1.0.0", "--quiet", ok=False)
+    assert refused.exit_code != 0 and "already exists with other content" in refused.output
+    assert hub.versions("local/tiny") == ["v1.0.0"]
+
+    bumped = run("push", other_config, "--local-name", "tiny", "--quiet").output
+    assert "published local/tiny v1.1.0" in bumped
+    assert run("push", other_config, "--local-name", "tiny", "--bump", "major", "--quiet").output.startswith(
+        "local/tiny v1.1.0 already holds"
+    )
+    assert hub.versions("local/tiny") == ["v1.0.0", "v1.1.0"] and hub.latest("local/tiny") == "v1.1.0"
+    assert resolve("local/tiny").revision == "v1.1.0"
+    # the old version is untouched
+    old = json.loads((version_dir("local/tiny", "v1.0.0") / "datagen.json").read_text())
+    assert old["fingerprint"] == json.loads((tiny_dataset / "datagen.json").read_text())["fingerprint"]
+
+
+def test_interrupted_push_leaves_no_version_and_a_retry_completes(tiny_dataset, monkeypatch):
+    real_copytree = shutil.copytree
+    copied: list[str] = []
+
+    def copy(s, d):
+        if len(copied) == 2:
+            raise OSError("disk full (simulated)")
+        copied.append(s)
+        return shutil.copy2(s, d)
+
+    def crash_midway(src, dst, *args, **kwargs):
+        if args:  # shutil's own recursion into a sub-folder: copy_function is already ours
+            return real_copytree(src, dst, *args, **kwargs)
+        return real_copytree(src, dst, copy_function=copy, **kwargs)
+
+    monkeypatch.setattr("cards.localhub.shutil.copytree", crash_midway)
+    with pytest.raises(OSError, match="simulated"):
+        publish_folder(tiny_dataset, "local/tiny")
+    hub = LocalHub.default()
+    repo = hub.repo_dir("local/tiny")
+    assert len(copied) == 2 and hub.versions("local/tiny") == [] and not (repo / "LATEST").exists()
+    assert [p.name for p in (repo / "versions").iterdir()] == []
+    with pytest.raises(ConfigError, match="neither a folder nor"):
+        resolve("tiny")
+
+    # a process killed mid-copy leaves a partial temporary folder: it is never a version, and is cleared
+    partial = repo / "versions" / ".tmp-v1.0.0-killed"
+    (partial / "data").mkdir(parents=True)
+    shutil.copy2(tiny_dataset / "datagen.json", partial / "datagen.json")
+    assert hub.versions("local/tiny") == [] and hub.latest("local/tiny") is None
+
+    monkeypatch.setattr("cards.localhub.shutil.copytree", real_copytree)
+    done = publish_folder(tiny_dataset, "local/tiny")
+    assert (done.version, done.created) == ("v1.0.0", True)
+    assert not partial.exists() and (repo / "LATEST").read_text().strip() == "v1.0.0"
+    assert run("verify", "local/tiny", "--quiet", "--no-remake").exit_code == 0
+
+
+def test_interrupted_push_keeps_latest_on_the_previous_version(tiny_dataset, other_config, tmp_path, monkeypatch):
+    from generators.build import generate
+    from generators.config import load_config
+
+    other = tmp_path / "other"
+    generate(load_config(other_config), other, progress=False)
+    publish_folder(tiny_dataset, "local/tiny")
+
+    def crash(src, dst, **kwargs):
+        Path(dst).mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m, pytest.raises(KeyboardInterrupt):
+        m.setattr("cards.localhub.shutil.copytree", crash)
+        publish_folder(other, "local/tiny")
+    hub = LocalHub.default()
+    assert hub.versions("local/tiny") == ["v1.0.0"] and hub.latest("local/tiny") == "v1.0.0"
+    assert publish_folder(other, "local/tiny").version == "v1.1.0"
+    assert hub.latest("local/tiny") == "v1.1.0"
+
+
+def test_user_errors_are_one_clear_line(tiny_dataset):
+    assert "one of them" in run("push", ok=False).output
+    assert "org/name" in run("push", "tiny", "--repo-id", "nameonly", ok=False).output
+    assert "not a semantic version" in run("push", "--from-folder", tiny_dataset, "--version", "1.0", ok=False).output
+    missing = run("verify", "local/nothing", ok=False)  # the local namespace never falls back to the Hub
+    assert missing.exit_code == 1 and "no dataset 'local/nothing' in the local hub" in missing.output
+
+
+def test_local_target_versions_models_too(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"n_layer": 2}')
+    (model / "model.safetensors").write_bytes(b"\x00weights")
+    first = publish_folder(model, "local/tiny-gpt2", repo_type="model", version="v0.1.0")
+    assert first.created and publish_folder(model, "local/tiny-gpt2", repo_type="model").created is False
+    (model / "model.safetensors").write_bytes(b"\x00other weights")
+    with pytest.raises(ConfigError, match="other content"):
+        publish_folder(model, "local/tiny-gpt2", repo_type="model", version="v0.1.0")
+    assert LocalTarget().versions("local/tiny-gpt2", "model") == ["v0.1.0"]
+    assert resolve("local/tiny-gpt2", repo_type="model").path == Path(first.location)
+
+
+def test_same_named_version_folders_do_not_share_a_datasets_cache_entry(tiny_dataset, other_config):
+    """datasets keys its cache of a card-configured folder by folder name + config: the card's config names the
+    fingerprint so that every local hub folder called v1.0.0 is not served the first one's rows."""
+    run("push", "--from-folder", tiny_dataset, "--local-name", "a", "--quiet")
+    run("push", other_config, "--local-name", "b", "--quiet")
+    a, b = version_dir("local/a", "v1.0.0"), version_dir("local/b", "v1.0.0")
+    assert rows(datasets.load_dataset(str(a))) == rows(datasets.load_dataset(str(tiny_dataset)))
+    assert rows(datasets.load_dataset(str(b))) != rows(datasets.load_dataset(str(a)))
+    assert rows(load_splits("local/b")[0]) == rows(datasets.load_dataset(str(b)))
