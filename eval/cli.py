@@ -127,7 +127,7 @@ def _write_predictions(path: str, data, scores: dict, preds: dict, settings) -> 
 @click.argument("tables", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(["phase", "heatmap", "power-law"]), help="Plot(s) to draw [default: all three].")
 @click.option("--split", default="test_unseen", show_default=True, help="Split whose accuracy is plotted (for results files).")
-@click.option("--series", default="S", show_default=True, help="Row key that separates the lines of the phase plot ('none' for one line).")
+@click.option("--series", default="none", show_default=True, help="Row key that separates the lines of the phase plot (e.g. N, S, noop_fraction).")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=".", show_default=True, help="Folder for the PNG files.")
 @user_errors
 def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: str, output_dir: str) -> None:

@@ -7,7 +7,7 @@ instruction), ``alpha`` (power-law exponent of the instruction distribution), ``
 check what was drawn without reading pixels:
 
 - :func:`plot_phase_transition`: accuracy on unseen instructions against I (log scale), with intervals; one
-  line per ``series`` value when the rows have one (e.g. S, or a semantic sub-space), else per S.
+  line, or one per value of a ``series`` key (e.g. ``N`` the training budget, ``noop_fraction``, ``S``).
 - :func:`plot_heatmap`: mean accuracy over an I x S grid.
 - :func:`plot_power_law`: accuracy against the power-law exponent alpha (log scale), one line per I.
 
@@ -99,7 +99,7 @@ def _line_plot(rows, path, *, x_key, series_key, xlabel, series_label, title, lo
     return {"x": x_key, "series": series_key, "lines": {s: points for s, points in data.items()}, "path": str(path)}
 
 
-def plot_phase_transition(rows: Sequence[dict], path: str | Path, series: str | None = "S") -> dict:
+def plot_phase_transition(rows: Sequence[dict], path: str | Path, series: str | None = None) -> dict:
     """Accuracy on unseen instructions against the number of distinct training instructions (log x).
 
     Returns ``{"x": "I", "series": key, "lines": {series value: [(I, acc, ci_low, ci_high), ...]}, "path"}``.

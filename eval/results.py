@@ -173,6 +173,8 @@ def sweep_row(results: dict, split: str = "test_unseen") -> dict:
         "split": split,
         "I": div.get("instructions"),
         "S": div.get("examples_per_instruction"),
+        "N": div.get("train_rows"),
+        "noop_fraction": div.get("noop_fraction"),
         "alpha": div.get("alpha"),
         "distribution": div.get("distribution"),
         "n": s["n"],
