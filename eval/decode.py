@@ -81,12 +81,9 @@ def greedy_decode(
             gen = model.generate(
                 input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gen_config
             )
-        new = gen[:, width:].tolist()
-        for row, i in enumerate(idx):
-            seq = new[row]
-            if eos in seq:
-                seq = seq[: seq.index(eos)]
-            out[i] = tokenizer.decode(seq, skip_special_tokens=True)
+        new = [seq[: seq.index(eos)] if eos in seq else seq for seq in gen[:, width:].tolist()]
+        for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
+            out[i] = text
         if progress is not None:
             progress(len(idx))
     return out

@@ -43,6 +43,8 @@ def pick_device(device: str | None = None) -> str:
     import torch
 
     if device and device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError("device", f"{device} requested but CUDA is not available here (use cpu or auto)")
         return device
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -51,6 +53,7 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     """Load the causal LM and tokenizer at ``source`` (see the module docstring) onto ``device``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    device = pick_device(device)
     r = resolve(source, revision, repo_type="model")
     if r.path is not None and not any((r.path / f).exists() for f in MODEL_FILES):
         raise ConfigError("model", f"{r.path.name}: not a model folder (no {' or '.join(MODEL_FILES)})")
@@ -58,10 +61,9 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     try:
         tokenizer = AutoTokenizer.from_pretrained(r.load_target, revision=hub_revision)
         model = AutoModelForCausalLM.from_pretrained(r.load_target, revision=hub_revision)
-    except OSError as exc:  # missing files, unknown Hub repo or revision, no network
+    except (OSError, ValueError) as exc:  # missing files, unknown repo/revision/architecture, no network
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError("model", f"cannot load {source!r}: {first}") from None
-    device = pick_device(device)
     model.to(device)
     model.eval()
     return LoadedModel(model, tokenizer, r, device)

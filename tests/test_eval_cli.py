@@ -80,6 +80,7 @@ def test_plot_from_results_files(copy_folder, tiny_dataset, tmp_path):
         (["--splits", "test_unseen,validation"], "split: dataset .* has no split 'validation'"),
         (["--batch-size", "0"], "batch_size: must be at least 1"),
         (["--splits", " , "], "splits: give at least one split"),
+        (["--device", "cuda"], "device: cuda requested but CUDA is not available"),
     ],
 )
 def test_user_errors(copy_folder, tiny_dataset, args, message):
@@ -104,6 +105,9 @@ def test_model_errors(tiny_dataset, tmp_path):
     r = CliRunner().invoke(main, ["rewrite", str(narrow), "--dataset", str(tiny_dataset)])
     assert r.exit_code != 0
     assert "tokenizer: cannot encode 3 character(s) of the dataset (they map to '<unk>'): 'd', 'e', 'f'" in r.output
+    (narrow / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    r = CliRunner().invoke(main, ["rewrite", str(narrow), "--dataset", str(tiny_dataset)])
+    assert r.exit_code != 0 and "model: cannot load" in r.output and "Traceback" not in r.output
 
 
 def test_plot_errors(tmp_path):
