@@ -92,7 +92,7 @@ def rewrite(
     if output:
         write_results(results, output)
     if predictions:
-        _write_predictions(predictions, data, scores, preds, settings)
+        _write_predictions(predictions, preds)
     where = None
     if push:
         from cards.eval_results import push_results
@@ -103,24 +103,12 @@ def rewrite(
     click.echo(summary_line(results, written or None))
 
 
-def _write_predictions(path: str, data, scores: dict, preds: dict, settings) -> None:
-    from eval.rewrite import is_match, prepare_splits
-
-    rows = prepare_splits({s: data[s] for s in preds}, settings.limit)
+def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        for split, ds in rows.items():
-            for row, predicted in zip(ds, preds[split], strict=True):
-                record = {
-                    "split": split,
-                    "instruction_id": row.get("instruction_id"),
-                    "is_noop": row["is_noop"],
-                    "prompt": row["prompt"],
-                    "expected": row["completion"],
-                    "predicted": predicted,
-                    "correct": is_match(predicted, row["completion"], settings.match),
-                }
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        for split, rows in records.items():
+            for row in rows:
+                f.write(json.dumps({"split": split, **row}, ensure_ascii=False) + "\n")
 
 
 @main.command()

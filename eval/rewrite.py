@@ -105,8 +105,11 @@ def evaluate_split(
     max_new_tokens: int,
     settings: DecodeSettings,
     progress: Callable[[int], None] | None = None,
-) -> tuple[dict, list[str]]:
-    """Decode one split and score it: (summary, predictions in row order)."""
+) -> tuple[dict, list[dict]]:
+    """Decode one split and score it: (summary, one record per row in row order).
+
+    A record: ``{"instruction_id", "is_noop", "prompt", "expected", "predicted", "correct"}``.
+    """
     start = time.perf_counter()
     predictions = greedy_decode(model, tokenizer, ds["prompt"], max_new_tokens, settings.batch_size, progress)
     seconds = time.perf_counter() - start
@@ -120,13 +123,22 @@ def evaluate_split(
     summary["by_rule_length"] = summarize_groups(correct, ds[column], settings.confidence) if column else {}
     summary["seconds"] = round(seconds, 4)
     summary["examples_per_s"] = round(len(ds) / seconds, 2) if seconds > 0 else None
-    prompts = ds["prompt"]
+    ids = ds["instruction_id"] if "instruction_id" in ds.column_names else [None] * len(ds)
+    records = [
+        {
+            "instruction_id": ids[i],
+            "is_noop": kinds[i] == "noop",
+            "prompt": prompt,
+            "expected": expected[i],
+            "predicted": predictions[i],
+            "correct": correct[i],
+        }
+        for i, prompt in enumerate(ds["prompt"])
+    ]
     summary["mistakes"] = [
-        {"prompt": prompts[i], "expected": expected[i], "predicted": predictions[i]}
-        for i in range(len(ds))
-        if not correct[i]
+        {k: r[k] for k in ("prompt", "expected", "predicted")} for r in records if not r["correct"]
     ][:MISTAKES_KEPT]
-    return summary, predictions
+    return summary, records
 
 
 def evaluate_rewrite(
@@ -136,10 +148,11 @@ def evaluate_rewrite(
     *,
     settings: DecodeSettings | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[dict, dict[str, list[str]]]:
+) -> tuple[dict, dict[str, list[dict]]]:
     """Evaluate ``splits`` (name -> ``datasets.Dataset``): per-split summaries and the shared decode settings.
 
-    Returns ``({"decode": {...}, "splits": {...}, "examples", "seconds", "examples_per_s"}, predictions)``;
+    Returns ``({"decode": {...}, "splits": {...}, "examples", "seconds", "examples_per_s"}, records)`` with
+    ``records[split]`` as :func:`evaluate_split` gives them;
     :func:`eval.results.build_results` adds the provenance around it.
     """
     settings = settings or DecodeSettings()

@@ -36,7 +36,8 @@ def test_copy_model_scores_noop_only(splits, tok):
         right = [row["completion"] == row["input"] for row in ds]
         noop = ds["is_noop"]
         assert any(noop) and not all(noop)
-        assert preds[name] == ds["input"]
+        assert [r["predicted"] for r in preds[name]] == ds["input"]
+        assert [r["correct"] for r in preds[name]] == right
         assert (s["n"], s["correct"]) == (len(ds), sum(right))
         assert s["by_kind"]["noop"]["accuracy"] == 1.0
         assert s["by_kind"]["noop"]["n"] == sum(noop)
@@ -96,7 +97,7 @@ def test_limit_is_a_fixed_sample(splits, tok):
     settings = DecodeSettings(limit=7)
     a, pa = evaluate_rewrite(copy_model(tok), tok, dd, settings=settings)
     b, pb = evaluate_rewrite(copy_model(tok), tok, dd, settings=settings)
-    assert a["splits"]["test_unseen"]["n"] == 7 and pa == pb
+    assert a["splits"]["test_unseen"]["n"] == 7 and pa == pb and len(pa["test_seen"]) == 7
     assert a["decode"]["limit_sample"] == "shuffle(seed=0)"
 
 
