@@ -42,7 +42,7 @@ def prompts_and_completions(rows: int) -> tuple[list[str], list[str]]:
         import datasets
 
         ds = datasets.load_dataset(str(Path(tmp) / "data"), split="test_unseen")
-        return list(ds["prompt"]), list(ds["completion"])
+        return list(ds["prompt"][:rows]), list(ds["completion"][:rows])
 
 
 def timed(fn) -> tuple[object, float]:
