@@ -1,8 +1,34 @@
-"""Batched greedy decoding with the KV cache and left padding (shared by the rewrite and code evaluations)."""
+"""Batched greedy decoding with the KV cache and left padding (shared by the rewrite and code evaluations).
+
+Prompts are tokenized the way TRL's ``SFTTrainer`` tokenizes them in training (``tokenizer(prompt)``, special
+tokens as the tokenizer adds them), sorted by length so each batch holds prompts of similar length (little
+padding), left-padded with an attention mask, and decoded with ``model.generate`` (greedy, ``use_cache=True``).
+``generate`` derives position ids from the attention mask, so a left-padded row gets the same positions, hence
+the same tokens, as when it is decoded alone; each batch stops as soon as every row has produced the
+end-of-sequence token (or after ``max_new_tokens``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
+from generators.errors import ConfigError
+
+
+def encode_prompts(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each prompt, as the trainer tokenized them (``tokenizer(prompt)``)."""
+    return [list(ids) for ids in tokenizer(list(prompts))["input_ids"]]
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of at most ``batch_size``, longest prompts first (stable within a length).
+
+    Longest first: a batch too large for the device fails at once rather than at the end of a long run.
+    """
+    if batch_size < 1:
+        raise ConfigError("batch_size", f"must be at least 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
 
 
 def greedy_decode(
@@ -15,23 +41,35 @@ def greedy_decode(
 ) -> list[str]:
     """Greedy completions of ``prompts`` (decoded, special tokens removed), in the order given.
 
-    Prompts are sorted by length and decoded ``batch_size`` at a time, left-padded, each batch stopping as
-    soon as every row has produced the end-of-sequence token.
+    ``progress`` is called with the number of prompts finished after each batch (e.g. ``tqdm.update``).
+    The tokenizer is not modified (padding is done here, on the left).
     """
     import torch
+    from transformers import GenerationConfig
 
+    if max_new_tokens < 1:
+        raise ConfigError("max_new_tokens", f"must be at least 1, got {max_new_tokens}")
     if not prompts:
         return []
-    tokenizer.padding_side = "left"
     eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ConfigError("tokenizer", "has no end-of-sequence token: greedy decoding could not stop")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    encoded = [tokenizer(p)["input_ids"] for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    # An explicit config, so that sampling settings saved with the model (temperature, top_p, ...) neither
+    # apply nor warn: this is plain greedy search.
+    gen_config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        use_cache=True,
+        eos_token_id=eos,
+        pad_token_id=pad,
+    )
+    encoded = encode_prompts(tokenizer, prompts)
     out: list[str] = [""] * len(prompts)
     device = next(model.parameters()).device
     model.eval()
-    for b in range(0, len(order), batch_size):
-        idx = order[b : b + batch_size]
+    for idx in length_batches([len(e) for e in encoded], batch_size):
         width = max(len(encoded[i]) for i in idx)
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
@@ -41,21 +79,11 @@ def greedy_decode(
             mask[row, width - len(seq) :] = 1
         with torch.inference_mode():
             gen = model.generate(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                use_cache=True,
-                eos_token_id=eos,
-                pad_token_id=pad,
+                input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gen_config
             )
-        new = gen[:, width:].tolist()
-        for row, i in enumerate(idx):
-            seq = new[row]
-            if eos is not None and eos in seq:
-                seq = seq[: seq.index(eos)]
-            out[i] = tokenizer.decode(seq, skip_special_tokens=True)
+        new = [seq[: seq.index(eos)] if eos in seq else seq for seq in gen[:, width:].tolist()]
+        for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
+            out[i] = text
         if progress is not None:
             progress(len(idx))
     return out

@@ -1,0 +1,245 @@
+"""Writing evaluation scores into a model card (any ``huggingface_hub.ModelCard``), idempotently.
+
+Two places hold the scores:
+
+- the card's ``model-index`` metadata: one ``EvalResult`` per evaluated split (task ``text-generation``,
+  dataset id + config + split + revision, metric ``exact_match`` in percent). Entries are keyed by
+  (task, dataset, config, split, metric): re-running an evaluation replaces its entries, other entries
+  (other datasets, other metrics, results written by other tools) are kept;
+- one section of the body, between ``<!-- diveval:results:start -->`` and ``<!-- diveval:results:end -->``:
+  a table with counts, Wilson intervals and the op / no-op breakdown, rendered from the rows kept under the
+  ``diveval`` metadata key (so results for several datasets accumulate in one table), plus optional images.
+
+:func:`push_results` writes the updated card back where the model came from:
+
+- a folder (e.g. a training output): its ``README.md`` is rewritten;
+- the local hub: the ``README.md`` of that version folder is rewritten in place. Versions are immutable, but a
+  card is not content (``cards.targets.content_id`` ignores README.md), so the version stays the same version;
+- the Hub: the card on ``main`` is loaded at its current commit, updated, and pushed with
+  ``ModelCard.push_to_hub(parent_commit=...)`` (one commit holding metadata and body; the Hub validates the
+  metadata; a concurrent change to the card makes the push fail rather than be overwritten). Version tags keep
+  pointing at the commit they were made on: the row in the table records which model revision was evaluated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard
+
+from generators.errors import ConfigError
+
+START = "<!-- diveval:results:start -->"
+END = "<!-- diveval:results:end -->"
+DETAILS_KEY = "diveval"
+TASK_TYPE = "text-generation"
+TASK_NAME = "Instruction following (string rewriting)"
+METRIC_TYPE = "exact_match"
+DATASET_CONFIG = "default"
+SPLIT_LABELS = {"test_unseen": "unseen instructions", "test_seen": "seen instructions"}
+
+
+def _percent(x: float | None) -> float | None:
+    return None if x is None else round(100 * x, 3)
+
+
+def eval_results_from(results: dict) -> list[EvalResult]:
+    """One ``EvalResult`` per split of an :mod:`eval.results` document (metric value in percent)."""
+    ds = results["dataset"]
+    out = []
+    for split, s in results["splits"].items():
+        if s["accuracy"] is None:
+            continue
+        label = SPLIT_LABELS.get(split, split)
+        out.append(
+            EvalResult(
+                task_type=TASK_TYPE,
+                task_name=TASK_NAME,
+                dataset_type=ds["name"],
+                dataset_name=ds["name"],
+                dataset_config=DATASET_CONFIG,
+                dataset_split=split,
+                dataset_revision=ds.get("revision"),
+                metric_type=METRIC_TYPE,
+                metric_name=f"Exact match (%), {label}",
+                metric_value=_percent(s["accuracy"]),
+            )
+        )
+    return out
+
+
+def result_key(r: EvalResult) -> tuple:
+    return (r.task_type, r.dataset_type, r.dataset_config, r.dataset_split, r.metric_type)
+
+
+def merge_eval_results(existing: Sequence[EvalResult] | None, new: Sequence[EvalResult]) -> list[EvalResult]:
+    """``existing`` with every entry that has the key of a new one replaced (in place), the rest appended."""
+    fresh = {result_key(r): r for r in new}
+    merged, used = [], set()
+    for r in existing or []:
+        key = result_key(r)
+        if key in fresh:
+            if key not in used:
+                merged.append(fresh[key])
+                used.add(key)
+            continue  # a replaced entry (or a duplicate left by an older tool) goes
+        merged.append(r)
+    merged.extend(r for key, r in fresh.items() if key not in used)
+    return merged
+
+
+def detail_rows(results: dict) -> list[dict]:
+    """The rows of the body table (stored under the ``diveval`` metadata key)."""
+    ds, model = results["dataset"], results["model"]
+    rows = []
+    for split, s in results["splits"].items():
+        rows.append(
+            {
+                "dataset": ds["name"],
+                "dataset_config": DATASET_CONFIG,
+                "dataset_revision": ds.get("revision"),
+                "fingerprint": ds.get("fingerprint"),
+                "split": split,
+                "n": s["n"],
+                "exact_match": _percent(s["accuracy"]),
+                "ci_low": _percent(s["ci_low"]),
+                "ci_high": _percent(s["ci_high"]),
+                "confidence": results["decode"]["confidence"],
+                "op": {"n": s["by_kind"].get("op", {}).get("n", 0), "exact_match": _percent(s["by_kind"].get("op", {}).get("accuracy"))},
+                "noop": {"n": s["by_kind"].get("noop", {}).get("n", 0), "exact_match": _percent(s["by_kind"].get("noop", {}).get("accuracy"))},
+                "model_revision": model.get("revision"),
+                "evaluated": results["created"],
+            }
+        )
+    return rows
+
+
+def _row_key(row: dict) -> tuple:
+    return (row["dataset"], row.get("dataset_config"), row["split"])
+
+
+def _cell(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1f}%"
+
+
+def render_section(rows: Sequence[dict], images: Sequence[dict] = ()) -> str:
+    """The markdown between the markers: a results table and the images (``{"alt", "src"}``)."""
+    conf = round(100 * rows[0]["confidence"]) if rows else 95
+    lines = [
+        START,
+        "## Evaluation",
+        "",
+        "Exact match of the greedy completion (`diveval rewrite`), with Wilson "
+        f"{conf}% intervals. *Unseen instructions*: rewrite rules that never occur in the training data.",
+        "",
+        f"| dataset | split | n | exact match | {conf}% CI | op | no-op | model revision | evaluated |",
+        "|---|---|---:|---:|---|---:|---:|---|---|",
+    ]
+    for r in rows:
+        rev = f"@{r['dataset_revision']}" if r.get("dataset_revision") else ""
+        split = f"{r['split']} ({SPLIT_LABELS[r['split']]})" if r["split"] in SPLIT_LABELS else r["split"]
+        op, noop = r["op"], r["noop"]
+        lines.append(
+            f"| {r['dataset']}{rev} | {split} | {r['n']} | {_cell(r['exact_match'])} | "
+            f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}] | {_cell(op['exact_match'])} ({op['n']}) | "
+            f"{_cell(noop['exact_match'])} ({noop['n']}) | {r.get('model_revision') or '–'} | {r['evaluated'][:10]} |"
+        )
+    for img in images:
+        lines += ["", f"![{img['alt']}]({img['src']})"]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def replace_section(text: str, section: str) -> str:
+    """``text`` with the marked section replaced by ``section`` (appended when there is none yet)."""
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+    if pattern.search(text):
+        return pattern.sub(lambda _: section, text, count=1)
+    return text.rstrip("\n") + "\n\n" + section + "\n"
+
+
+def update_card(
+    card: ModelCard, results: dict, *, model_name: str | None = None, images: Sequence[dict] | None = None
+) -> ModelCard:
+    """Put ``results`` into ``card`` (metadata and body), replacing what an earlier run of the same key wrote.
+
+    ``images`` (``[{"alt": ..., "src": ...}]``, e.g. plots uploaded beside the card) replace the stored list
+    when given; ``None`` keeps the images of earlier runs.
+    """
+    data = card.data
+    if not getattr(data, "model_name", None):
+        data.model_name = model_name or results["model"]["name"]
+    data.eval_results = merge_eval_results(getattr(data, "eval_results", None), eval_results_from(results))
+    details = dict(data.get(DETAILS_KEY) or {})
+    rows = {_row_key(r): r for r in details.get("results", [])}
+    for r in detail_rows(results):
+        rows[_row_key(r)] = r
+    details["results"] = list(rows.values())
+    if images is not None:
+        details["images"] = [{"alt": i["alt"], "src": i["src"]} for i in images]
+    data[DETAILS_KEY] = details
+    card.text = replace_section(card.text, render_section(details["results"], details.get("images", [])))
+    return card
+
+
+def empty_card(title: str) -> ModelCard:
+    """A card with empty metadata and a title (for a model published without one)."""
+    return ModelCard(f"---\n{{}}\n---\n# {title}\n")
+
+
+def load_card(path: str | Path) -> ModelCard:
+    """The card at ``path``, or an empty one (just a title) when the folder has none."""
+    path = Path(path)
+    if path.exists():
+        return ModelCard.load(path)
+    return empty_card(path.parent.name)
+
+
+def write_card(card: ModelCard, path: str | Path) -> Path:
+    """Write ``card`` to ``path`` atomically (a reader never sees half a card)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(str(card), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def push_results(resolved, results: dict, *, token: str | None = None, images: Sequence[dict] | None = None) -> str:
+    """Write ``results`` into the card of the model at ``resolved`` (see the module docstring); where it went."""
+    if resolved.kind in ("folder", "local"):
+        readme = Path(resolved.path) / "README.md"
+        card = update_card(load_card(readme), results, images=images)
+        write_card(card, readme)
+        if resolved.kind == "local":
+            return f"local hub model {resolved.repo_id} {resolved.revision} (README.md)"
+        return f"{Path(resolved.path).name}/README.md"
+    return _push_hub(resolved.repo_id, results, token=token, images=images)
+
+
+def _push_hub(repo_id: str, results: dict, *, token: str | None, images: Sequence[dict] | None) -> str:
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+
+    api = HfApi(token=token)
+    try:
+        head = api.model_info(repo_id, revision="main").sha
+    except RepositoryNotFoundError:
+        raise ConfigError("model", f"no model repository {repo_id!r} on the Hub (or no access to it)") from None
+    except HfHubHTTPError as exc:
+        raise ConfigError("model", f"cannot reach {repo_id!r} on the Hub: {exc}") from None
+    try:
+        card = ModelCard.load(hf_hub_download(repo_id, "README.md", revision=head, token=token))
+    except EntryNotFoundError:
+        card = empty_card(repo_id.split("/")[-1])
+    update_card(card, results, images=images)
+    splits = ", ".join(results["splits"])
+    card.push_to_hub(
+        repo_id,
+        token=token,
+        repo_type="model",
+        commit_message=f"Evaluation results on {results['dataset']['name']} ({splits})",
+        parent_commit=head,
+    )
+    return f"Hub model {repo_id} (README.md on main)"

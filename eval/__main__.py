@@ -1,0 +1,5 @@
+"""``python -m eval``: the ``diveval`` command line."""
+
+from eval.cli import main
+
+main()

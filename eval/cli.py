@@ -1,0 +1,165 @@
+"""The ``diveval`` command line: evaluate trained models and plot results (``python -m eval`` works too).
+
+Importing this module is cheap (no torch, transformers or matplotlib): commands import what they need when
+they run, so ``diveval --help`` is instant and other command groups can be registered on :data:`main`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from generators.cli import user_errors
+from generators.errors import ConfigError
+
+DEFAULT_SPLITS = "test_unseen,test_seen"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="instruction-diversity")
+def main() -> None:
+    """Evaluate trained models: exact match on seen and unseen instructions, plots, model cards.
+
+    MODEL and --dataset take a folder, a local hub name (org/name) or a Hub id; prefixes `local:` and `hub:`
+    force one.
+    """
+
+
+def parse_splits(text: str) -> list[str]:
+    splits = [s.strip() for s in text.split(",") if s.strip()]
+    if not splits:
+        raise ConfigError("splits", "give at least one split name, e.g. test_unseen,test_seen")
+    return splits
+
+
+@main.command()
+@click.argument("model")
+@click.option("--dataset", "dataset", required=True, help="Dataset to evaluate on (folder, local hub name or Hub id).")
+@click.option("--revision", default=None, help="Dataset version / tag / commit (latest if omitted).")
+@click.option("--model-revision", default=None, help="Model version / tag / commit (latest if omitted).")
+@click.option("--splits", default=DEFAULT_SPLITS, show_default=True, help="Comma-separated splits to evaluate.")
+@click.option("--batch-size", default=64, show_default=True, help="Prompts decoded together.")
+@click.option("--max-new-tokens", type=int, default=None, help="Tokens to generate [default: longest expected completion + 1 + 8].")
+@click.option("--limit", type=int, default=None, help="Evaluate a fixed random sample of N rows per split.")
+@click.option("--match", type=click.Choice(["exact", "strip"]), default="exact", show_default=True, help="strip: ignore surrounding whitespace.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the results JSON here.")
+@click.option("--predictions", type=click.Path(dir_okay=False), default=None, help="Write every prediction as JSON lines here.")
+@click.option("--push", is_flag=True, help="Write the scores into the model's card where the model came from (folder, local hub version, or Hub repo main).")
+@click.option("--hub", is_flag=True, help="Look MODEL up on the Hub (same as the hub: prefix).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def rewrite(
+    model: str,
+    dataset: str,
+    revision: str | None,
+    model_revision: str | None,
+    splits: str,
+    batch_size: int,
+    max_new_tokens: int | None,
+    limit: int | None,
+    match: str,
+    device: str,
+    output: str | None,
+    predictions: str | None,
+    push: bool,
+    hub: bool,
+    quiet: bool,
+) -> None:
+    """Exact-match accuracy of MODEL on a rewrite dataset's seen and unseen instructions."""
+    from tqdm.auto import tqdm
+
+    from cards.resolve import load_splits
+    from eval.loading import load_model
+    from eval.results import build_results, dataset_provenance, format_table, summary_line, write_results
+    from eval.rewrite import DecodeSettings, evaluate_rewrite
+
+    settings = DecodeSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, match=match, limit=limit)
+    settings.validate()
+    wanted = parse_splits(splits)
+    data, data_src = load_splits(dataset, revision, wanted)
+    if hub and not model.startswith(("hub:", "local:")):
+        model = f"hub:{model}"
+    loaded = load_model(model, model_revision, device)
+    total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
+    with tqdm(total=total, desc="decoding", unit="ex", disable=quiet, file=sys.stderr) as bar:
+        scores, preds = evaluate_rewrite(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, settings=settings, progress=bar.update)
+    results = build_results(scores, loaded.describe(), dataset_provenance(data_src))
+    click.echo(format_table(results))
+    if output:
+        write_results(results, output)
+    if predictions:
+        _write_predictions(predictions, preds)
+    where = None
+    if push:
+        from cards.eval_results import push_results
+        from cards.targets import default_token
+
+        where = push_results(loaded.resolved, results, token=default_token() if loaded.resolved.kind == "hub" else None)
+    written = ", ".join(x for x in (output, predictions, where and f"card of {where}") if x)
+    click.echo(summary_line(results, written or None))
+
+
+def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for split, rows in records.items():
+            for row in rows:
+                f.write(json.dumps({"split": split, **row}, ensure_ascii=False) + "\n")
+
+
+@main.command()
+@click.argument("tables", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["phase", "heatmap", "power-law"]), help="Plot(s) to draw [default: all three].")
+@click.option("--split", default="test_unseen", show_default=True, help="Split whose accuracy is plotted (for results files).")
+@click.option("--series", default="none", show_default=True, help="Row key that separates the lines of the phase plot (e.g. N, S, noop_fraction).")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=".", show_default=True, help="Folder for the PNG files.")
+@user_errors
+def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: str, output_dir: str) -> None:
+    """Plot a sweep from TABLES: `diveval rewrite -o` results files, or JSON lists of rows (I, S, alpha, accuracy, ci_low, ci_high).
+
+    Writes phase.png (accuracy vs I, log scale), heatmap.png (I x S) and power-law.png (accuracy vs alpha).
+    """
+    from eval.plots import PLOTS, plot_phase_transition
+
+    rows = load_rows(tables, split)
+    written = []
+    for kind in kinds or tuple(PLOTS):
+        path = Path(output_dir) / f"{kind}.png"
+        if kind == "phase":
+            plot_phase_transition(rows, path, series=None if series.lower() == "none" else series)
+        else:
+            PLOTS[kind](rows, path)
+        written.append(str(path))
+    click.echo(f"plotted {len(rows)} rows: wrote {', '.join(written)}")
+
+
+def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
+    """Rows from results files (one row each) and JSON row lists (``[{...}, ...]`` or ``{"rows": [...]}``)."""
+    from eval.results import SCHEMA, sweep_row
+
+    rows: list[dict] = []
+    for table in tables:
+        path = Path(table)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(None, f"table {table} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(None, f"{table} is not JSON: {exc}") from None
+        if isinstance(data, dict) and data.get("schema") == SCHEMA:
+            rows.append(sweep_row(data, split))
+        elif isinstance(data, dict) and isinstance(data.get("rows"), list):
+            rows.extend(data["rows"])
+        elif isinstance(data, list):
+            rows.extend(data)
+        else:
+            raise ConfigError(None, f"{table}: neither a diveval results file nor a list of rows")
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Loading a model and its tokenizer for evaluation, from a folder, the local hub or the Hub.
+
+The source is found by :func:`cards.resolve.resolve` (``repo_type="model"``), so the rules are those of the
+rest of the toolkit: a folder wins over a local-hub name, which wins over a Hub id; ``local:`` / ``hub:``
+prefixes force one. Every failure a user can cause (no such folder, a folder without a model, a Hub repo or
+revision that cannot be fetched, a tokenizer that cannot write the dataset's characters) is a
+:class:`~generators.errors.ConfigError` naming what is at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cards.resolve import Resolved, resolve
+from generators.errors import ConfigError
+
+MODEL_FILES = ("config.json", "adapter_config.json")
+
+
+@dataclass
+class LoadedModel:
+    model: object  # a transformers causal LM, in eval mode, on ``device``
+    tokenizer: object
+    resolved: Resolved
+    device: str
+
+    @property
+    def name(self) -> str:
+        """A short name for tables and cards: the repo id, else the folder name."""
+        r = self.resolved
+        return r.repo_id or (r.path.name if r.path is not None else r.source)
+
+    def describe(self) -> dict:
+        """Provenance for results and cards (never a machine path: a folder is named by its last part)."""
+        out = {"name": self.name, **self.resolved.describe()}
+        out.pop("fingerprint", None)  # a dataset notion
+        return out
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    if device and device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError("device", f"{device} requested but CUDA is not available here (use cpu or auto)")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model(source: str, revision: str | None = None, device: str | None = None) -> LoadedModel:
+    """Load the causal LM and tokenizer at ``source`` (see the module docstring) onto ``device``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = pick_device(device)
+    r = resolve(source, revision, repo_type="model")
+    if r.path is not None and not any((r.path / f).exists() for f in MODEL_FILES):
+        raise ConfigError("model", f"{r.path.name}: not a model folder (no {' or '.join(MODEL_FILES)})")
+    hub_revision = r.revision if r.kind == "hub" else None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(r.load_target, revision=hub_revision)
+        model = AutoModelForCausalLM.from_pretrained(r.load_target, revision=hub_revision)
+    except (OSError, ValueError) as exc:  # missing files, unknown repo/revision/architecture, no network
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError("model", f"cannot load {source!r}: {first}") from None
+    model.to(device)
+    model.eval()
+    return LoadedModel(model, tokenizer, r, device)
+
+
+def unencodable_characters(tokenizer, texts: Iterable[str]) -> list[str]:
+    """The characters of ``texts`` that ``tokenizer`` maps to its unknown token, sorted.
+
+    A tokenizer without an unknown token (byte-level BPE, byte fallback) can write anything: none.
+    """
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return []
+    chars = sorted(set().union(*(set(t) for t in texts)))
+    if not chars:
+        return []
+    encoded = tokenizer(chars, add_special_tokens=False)["input_ids"]
+    return [c for c, ids in zip(chars, encoded, strict=True) if unk in ids or not ids]
+
+
+def check_alphabet(tokenizer, texts: Iterable[str], what: str = "dataset") -> None:
+    """Refuse (before any decoding) a tokenizer that cannot write every character of ``texts``."""
+    bad = unencodable_characters(tokenizer, texts)
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:20]) + (f" and {len(bad) - 20} more" if len(bad) > 20 else "")
+        raise ConfigError(
+            "tokenizer",
+            f"cannot encode {len(bad)} character(s) of the {what} (they map to {tokenizer.unk_token!r}): {shown}; "
+            f"was the model trained on a dataset with another alphabet?",
+        )
+
+
+def context_length(model) -> int | None:
+    """The longest sequence the model's position embeddings allow (None when the config does not say)."""
+    cfg = model.config
+    for attr in ("n_positions", "max_position_embeddings"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

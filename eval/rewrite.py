@@ -1,0 +1,190 @@
+"""Exact-match evaluation of rewrite (and markov) tasks on seen and unseen instructions.
+
+For each split (``test_unseen``: rules never seen in training; ``test_seen``: training rules on new inputs),
+every prompt is decoded greedily (:func:`eval.decode.greedy_decode`) and the completion compared with the
+dataset's ``completion``. Accuracy is reported with a Wilson interval, overall, for op / no-op rows
+(``is_noop``) and per rule length (``pattern_len`` for rewrite datasets, ``n_rules`` for markov ones).
+The result layout is documented in :mod:`eval.results`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+
+from eval.decode import encode_prompts, greedy_decode
+from eval.loading import check_alphabet, context_length
+from eval.stats import summarize, summarize_groups
+from generators.errors import ConfigError
+
+MATCH_MODES = ("exact", "strip")
+RULE_LENGTH_COLUMNS = ("pattern_len", "n_rules")  # rewrite, markov
+REQUIRED_COLUMNS = ("prompt", "completion", "is_noop")
+MISTAKES_KEPT = 5
+LIMIT_SEED = 0
+
+
+@dataclass
+class DecodeSettings:
+    """How completions are produced and compared (recorded in the results)."""
+
+    batch_size: int = 64
+    max_new_tokens: int | None = None  # None: longest expected completion (in tokens) + 1 (EOS) + margin
+    margin: int = 8  # extra tokens so that over-long wrong answers are seen in full (exact match needs none)
+    match: str = "exact"  # "exact": identical strings; "strip": identical once surrounding whitespace is removed
+    limit: int | None = None  # evaluate a fixed random sample of this many rows per split (None: all)
+    confidence: float = 0.95
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError("batch_size", f"must be at least 1, got {self.batch_size}")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ConfigError("max_new_tokens", f"must be at least 1, got {self.max_new_tokens}")
+        if self.margin < 0:
+            raise ConfigError("margin", f"must be at least 0, got {self.margin}")
+        if self.match not in MATCH_MODES:
+            raise ConfigError("match", f"must be one of {', '.join(MATCH_MODES)}, got {self.match!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("limit", f"must be at least 1, got {self.limit}")
+
+
+def is_match(predicted: str, expected: str, mode: str = "exact") -> bool:
+    if mode == "strip":
+        return predicted.strip() == expected.strip()
+    return predicted == expected
+
+
+def rule_length_column(columns) -> str | None:
+    return next((c for c in RULE_LENGTH_COLUMNS if c in columns), None)
+
+
+def prepare_splits(splits: Mapping, limit: int | None = None) -> dict:
+    """Check the columns of each split and apply ``limit`` (a fixed random sample: ``shuffle(seed=0)``)."""
+    out = {}
+    for name, ds in splits.items():
+        missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
+        if missing:
+            raise ConfigError("dataset", f"split {name!r} has no column {missing[0]!r} (it has: {', '.join(ds.column_names)})")
+        if len(ds) == 0:
+            raise ConfigError("dataset", f"split {name!r} is empty")
+        if limit is not None and limit < len(ds):
+            ds = ds.shuffle(seed=LIMIT_SEED).select(range(limit))
+        out[name] = ds
+    return out
+
+
+def plan_max_new_tokens(model, tokenizer, splits: Mapping, settings: DecodeSettings) -> int:
+    """The number of new tokens to allow, checked against the model's context length."""
+    longest_prompt = max(max(len(ids) for ids in encode_prompts(tokenizer, ds["prompt"])) for ds in splits.values())
+    if settings.max_new_tokens is not None:
+        wanted = settings.max_new_tokens
+    else:
+        longest = max(
+            max(len(ids) for ids in tokenizer(list(ds["completion"]), add_special_tokens=False)["input_ids"])
+            for ds in splits.values()
+        )
+        wanted = longest + 1 + settings.margin
+    limit = context_length(model)
+    if limit is None or longest_prompt + wanted <= limit:
+        return wanted
+    room = limit - longest_prompt
+    if settings.max_new_tokens is not None or room < 1:
+        raise ConfigError(
+            "max_new_tokens",
+            f"prompts of up to {longest_prompt} tokens plus {wanted} new tokens exceed the model's context of {limit} tokens",
+        )
+    return room
+
+
+def evaluate_split(
+    model,
+    tokenizer,
+    ds,
+    *,
+    max_new_tokens: int,
+    settings: DecodeSettings,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict, list[dict]]:
+    """Decode one split and score it: (summary, one record per row in row order).
+
+    A record: ``{"instruction_id", "is_noop", "prompt", "expected", "predicted", "correct"}``.
+    """
+    start = time.perf_counter()
+    predictions = greedy_decode(model, tokenizer, ds["prompt"], max_new_tokens, settings.batch_size, progress)
+    seconds = time.perf_counter() - start
+    expected = ds["completion"]
+    correct = [is_match(p, e, settings.match) for p, e in zip(predictions, expected, strict=True)]
+    summary = summarize(correct, settings.confidence)
+    kinds = ["noop" if noop else "op" for noop in ds["is_noop"]]
+    summary["by_kind"] = summarize_groups(correct, kinds, settings.confidence)
+    column = rule_length_column(ds.column_names)
+    summary["rule_length_column"] = column
+    summary["by_rule_length"] = summarize_groups(correct, ds[column], settings.confidence) if column else {}
+    summary["seconds"] = round(seconds, 4)
+    summary["examples_per_s"] = round(len(ds) / seconds, 2) if seconds > 0 else None
+    ids = ds["instruction_id"] if "instruction_id" in ds.column_names else [None] * len(ds)
+    records = [
+        {
+            "instruction_id": ids[i],
+            "is_noop": kinds[i] == "noop",
+            "prompt": prompt,
+            "expected": expected[i],
+            "predicted": predictions[i],
+            "correct": correct[i],
+        }
+        for i, prompt in enumerate(ds["prompt"])
+    ]
+    summary["mistakes"] = [
+        {k: r[k] for k in ("prompt", "expected", "predicted")} for r in records if not r["correct"]
+    ][:MISTAKES_KEPT]
+    return summary, records
+
+
+def evaluate_rewrite(
+    model,
+    tokenizer,
+    splits: Mapping,
+    *,
+    settings: DecodeSettings | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict, dict[str, list[dict]]]:
+    """Evaluate ``splits`` (name -> ``datasets.Dataset``): per-split summaries and the shared decode settings.
+
+    Returns ``({"decode": {...}, "splits": {...}, "examples", "seconds", "examples_per_s"}, records)`` with
+    ``records[split]`` as :func:`evaluate_split` gives them;
+    :func:`eval.results.build_results` adds the provenance around it.
+    """
+    settings = settings or DecodeSettings()
+    settings.validate()
+    splits = prepare_splits(splits, settings.limit)
+    check_alphabet(tokenizer, [t for ds in splits.values() for col in ("prompt", "completion") for t in ds[col]])
+    max_new = plan_max_new_tokens(model, tokenizer, splits, settings)
+    param = next(model.parameters())
+    decode = {
+        "strategy": "greedy",
+        "kv_cache": True,
+        "padding": "left",
+        **asdict(settings),
+        "max_new_tokens": max_new,
+        "max_new_tokens_given": settings.max_new_tokens is not None,
+        "limit_sample": f"shuffle(seed={LIMIT_SEED})" if settings.limit is not None else None,
+        "device": str(param.device),
+        "dtype": str(param.dtype).removeprefix("torch."),
+    }
+    start = time.perf_counter()
+    out_splits, predictions = {}, {}
+    for name, ds in splits.items():
+        out_splits[name], predictions[name] = evaluate_split(
+            model, tokenizer, ds, max_new_tokens=max_new, settings=settings, progress=progress
+        )
+    seconds = time.perf_counter() - start
+    examples = sum(len(ds) for ds in splits.values())
+    scores = {
+        "decode": decode,
+        "splits": out_splits,
+        "examples": examples,
+        "seconds": round(seconds, 4),
+        "examples_per_s": round(examples / seconds, 2) if seconds > 0 else None,
+    }
+    return scores, predictions

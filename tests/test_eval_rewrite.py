@@ -1,0 +1,125 @@
+"""Exact-match scoring on a known-answer model: overall, op / no-op and rule-length numbers and counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import datasets
+import pytest
+from evalkit import char_tokenizer, copy_model, tiny_gpt2
+
+from eval.results import build_results, dataset_provenance, format_table, sweep_row
+from eval.rewrite import DecodeSettings, evaluate_rewrite, plan_max_new_tokens
+from eval.stats import wilson_interval
+from generators.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def splits(tiny_dataset):
+    from cards.resolve import load_splits
+
+    dd, resolved = load_splits(str(tiny_dataset), splits=["test_unseen", "test_seen"])
+    return dd, resolved
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return char_tokenizer("abcdef -> \n")
+
+
+def test_copy_model_scores_noop_only(splits, tok):
+    dd, _ = splits
+    scores, preds = evaluate_rewrite(copy_model(tok), tok, dd, settings=DecodeSettings(batch_size=5))
+    for name, ds in dd.items():
+        s = scores["splits"][name]
+        # what a model that copies its input must get, computed from the rows themselves
+        right = [row["completion"] == row["input"] for row in ds]
+        noop = ds["is_noop"]
+        assert any(noop) and not all(noop)
+        assert [r["predicted"] for r in preds[name]] == ds["input"]
+        assert [r["correct"] for r in preds[name]] == right
+        assert (s["n"], s["correct"]) == (len(ds), sum(right))
+        assert s["by_kind"]["noop"]["accuracy"] == 1.0
+        assert s["by_kind"]["noop"]["n"] == sum(noop)
+        assert s["by_kind"]["op"]["n"] == len(ds) - sum(noop)
+        assert s["by_kind"]["op"]["correct"] == sum(r and not n for r, n in zip(right, noop, strict=True))
+        assert s["by_kind"]["op"]["accuracy"] <= 0.05  # an op that leaves the string unchanged is rare
+        assert (s["ci_low"], s["ci_high"]) == wilson_interval(sum(right), len(ds))
+        assert s["rule_length_column"] == "pattern_len"
+        by_len = Counter(ds["pattern_len"])
+        assert {k: v["n"] for k, v in s["by_rule_length"].items()} == {str(k): v for k, v in by_len.items()}
+        for length, group in s["by_rule_length"].items():
+            idx = [i for i, p in enumerate(ds["pattern_len"]) if str(p) == length]
+            assert group["correct"] == sum(right[i] for i in idx)
+        assert len(s["mistakes"]) == min(5, len(ds) - sum(right))
+        assert all(m["predicted"] != m["expected"] for m in s["mistakes"])
+    assert scores["examples"] == sum(len(ds) for ds in dd.values())
+    assert scores["decode"]["max_new_tokens"] == max(len(c) for ds in dd.values() for c in ds["completion"]) + 1 + 8
+
+
+def test_results_document_and_table(splits, tok):
+    dd, resolved = splits
+    scores, _ = evaluate_rewrite(copy_model(tok), tok, dd)
+    model = {"name": "copy", "source": "folder", "repo_id": None, "revision": None, "folder_name": "copy"}
+    results = build_results(scores, model, dataset_provenance(resolved))
+    ds = results["dataset"]
+    assert ds["fingerprint"] == resolved.fingerprint and ds["folder_name"] == resolved.path.name
+    assert "/" not in ds["folder_name"] and str(resolved.path) not in repr(results)
+    assert ds["diversity"] == {
+        "instructions": 24, "examples_per_instruction": 8, "train_rows": 192,
+        "distribution": "uniform", "alpha": 1.0, "noop_fraction": 0.25,
+    }
+    table = format_table(results)
+    assert "test_unseen" in table and "test_seen" in table and "pattern_len" in table
+    assert len(table.splitlines()) <= 24
+    row = sweep_row(results)
+    assert (row["I"], row["S"], row["accuracy"]) == (24, 8, results["splits"]["test_unseen"]["accuracy"])
+
+
+def test_markov_rows_break_down_by_number_of_rules(tok):
+    ds = datasets.Dataset.from_dict(
+        {
+            "prompt": ["a -> b\nab\n", "a -> b\nbb\n", "c -> d\ncd\n", "c -> dd\nee\n"],
+            "completion": ["bb", "bb", "dd", "ee"],
+            "input": ["ab", "bb", "cd", "ee"],
+            "is_noop": [False, True, False, True],
+            "n_rules": [2, 2, 3, 3],
+        }
+    )
+    scores, _ = evaluate_rewrite(copy_model(tok), tok, {"test_unseen": ds})
+    s = scores["splits"]["test_unseen"]
+    assert s["rule_length_column"] == "n_rules"
+    assert {k: (v["n"], v["correct"]) for k, v in s["by_rule_length"].items()} == {"2": (2, 1), "3": (2, 1)}
+
+
+def test_limit_is_a_fixed_sample(splits, tok):
+    dd, _ = splits
+    settings = DecodeSettings(limit=7)
+    a, pa = evaluate_rewrite(copy_model(tok), tok, dd, settings=settings)
+    b, pb = evaluate_rewrite(copy_model(tok), tok, dd, settings=settings)
+    assert a["splits"]["test_unseen"]["n"] == 7 and pa == pb and len(pa["test_seen"]) == 7
+    assert a["decode"]["limit_sample"] == "shuffle(seed=0)"
+
+
+def test_unencodable_characters_are_named_before_decoding(splits):
+    dd, _ = splits
+    narrow = char_tokenizer("abc -> \n")  # the dataset also uses d, e, f
+    with pytest.raises(ConfigError, match=r"tokenizer: cannot encode 3 character\(s\).*'d', 'e', 'f'"):
+        evaluate_rewrite(copy_model(narrow), narrow, dd)
+
+
+def test_max_new_tokens_against_the_context(splits, tok):
+    dd, _ = splits
+    small = tiny_gpt2(tok, n_positions=30)  # prompts are ~21 tokens, completions 12
+    assert plan_max_new_tokens(small, tok, dd, DecodeSettings()) == 30 - max(len(p) for ds in dd.values() for p in ds["prompt"])
+    with pytest.raises(ConfigError, match="max_new_tokens.*context of 30"):
+        plan_max_new_tokens(small, tok, dd, DecodeSettings(max_new_tokens=20))
+    assert plan_max_new_tokens(tiny_gpt2(tok), tok, dd, DecodeSettings(max_new_tokens=20)) == 20
+
+
+def test_bad_settings_and_columns(splits, tok):
+    dd, _ = splits
+    with pytest.raises(ConfigError, match="match"):
+        evaluate_rewrite(copy_model(tok), tok, dd, settings=DecodeSettings(match="fuzzy"))
+    with pytest.raises(ConfigError, match="no column 'is_noop'"):
+        evaluate_rewrite(copy_model(tok), tok, {"x": dd["test_seen"].remove_columns("is_noop")})

@@ -1,0 +1,58 @@
+"""The sweep plots: PNG files written, and the plotted data (not pixels) checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.plots import plot_heatmap, plot_phase_transition, plot_power_law
+from generators.errors import ConfigError
+
+
+def row(instructions, per_instruction, acc, alpha=1.0, lo=None, hi=None):
+    return {"I": instructions, "S": per_instruction, "alpha": alpha, "accuracy": acc, "ci_low": acc - 0.1 if lo is None else lo, "ci_high": min(1.0, acc + 0.1) if hi is None else hi}
+
+
+SWEEP = [row(10, 100, 0.0, lo=0.0, hi=0.05), row(100, 10, 0.1), row(1000, 1, 0.9), row(100, 10, 0.3), row(10, 10, 0.02), row(1000, 10, 0.95)]
+
+
+def is_png(path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_phase_transition(tmp_path):
+    data = plot_phase_transition(SWEEP, tmp_path / "sub" / "phase.png", series="S")
+    assert is_png(tmp_path / "sub" / "phase.png")
+    assert data["x"] == "I" and data["series"] == "S"
+    lines = data["lines"]
+    assert list(lines) == [1, 10, 100]
+    # two seeds at (I=100, S=10) are averaged; points sorted by I
+    assert [p[0] for p in lines[10]] == [10, 100, 1000]
+    assert lines[10][1] == pytest.approx((100, 0.2, 0.1, 0.3))
+    assert lines[100] == [(10, 0.0, 0.0, 0.05)]
+    one = plot_phase_transition(SWEEP, tmp_path / "one.png")["lines"]
+    assert list(one) == [None] and [p[0] for p in one[None]] == [10, 100, 1000]
+
+
+def test_heatmap(tmp_path):
+    data = plot_heatmap(SWEEP, tmp_path / "heat.png")
+    assert is_png(tmp_path / "heat.png")
+    assert data["I"] == [10, 100, 1000] and data["S"] == [1, 10, 100]
+    assert data["grid"][0] == [None, None, 0.9]  # S = 1
+    assert data["grid"][1] == pytest.approx([0.02, 0.2, 0.95])  # S = 10
+    assert data["grid"][2] == [0.0, None, None]  # S = 100
+
+
+def test_power_law(tmp_path):
+    rows = [row(1000, 1000, a, alpha=al) for a, al in [(0.9, 1.0), (0.6, 0.1), (0.2, 0.03)]] + [row(10_000, 100, 0.95, alpha=0.03)]
+    data = plot_power_law(rows, tmp_path / "pl.png")
+    assert is_png(tmp_path / "pl.png")
+    assert data["x"] == "alpha" and data["series"] == "I"
+    assert [(p[0], p[1]) for p in data["lines"][1000]] == [(0.03, 0.2), (0.1, 0.6), (1.0, 0.9)]
+    assert [p[0] for p in data["lines"][10_000]] == [0.03]
+
+
+def test_missing_columns_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="row 1 .* has no 'alpha'"):
+        plot_power_law([row(10, 1, 0.5), {"I": 10, "accuracy": 0.4, "model": "m2"}], tmp_path / "x.png")
+    with pytest.raises(ConfigError, match="empty"):
+        plot_heatmap([], tmp_path / "x.png")
