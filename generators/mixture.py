@@ -153,7 +153,7 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
     decontaminator = Decontaminator(benchmarks, dc.ngram) if benchmarks else None
     targets = source_targets(cfg.size, [s.weight for s in cfg.sources])
     sources: list[LoadedSource | None] = [
-        load_source(src, f"sources[{i}]") if targets[i] > 0 else None for i, src in enumerate(cfg.sources)
+        load_source(src, f"sources[{i}]", progress) if targets[i] > 0 else None for i, src in enumerate(cfg.sources)
     ]
     bar = tqdm(total=cfg.size, unit="rows", disable=not progress, desc="mix")
     try:

@@ -32,9 +32,18 @@ class LoadedSource:
         return len(self.instructions)
 
 
-def load_source(src: SourceConfig, where: str) -> LoadedSource:
+def load_source(src: SourceConfig, where: str, progress: bool = True) -> LoadedSource:
     """Load ``src`` and map its rows; ``where`` (e.g. ``sources[0]``) names it in errors."""
-    ds, origin = _load(src, where)
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    quiet_before = are_progress_bars_disabled()
+    if not progress:
+        disable_progress_bars()
+    try:
+        ds, origin = _load(src, where)
+    finally:
+        if not progress and not quiet_before:
+            enable_progress_bars()
     prompt_cols = mapping_columns(src.columns.prompt, f"{where}.columns.prompt")
     completion_cols = mapping_columns(src.columns.completion, f"{where}.columns.completion")
     for col, key in [(c, "prompt") for c in prompt_cols] + [(c, "completion") for c in completion_cols]:
