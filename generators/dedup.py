@@ -3,8 +3,8 @@
 - Exact: two instructions are the same after lower-casing and collapsing runs of whitespace
   (:func:`normalize`); the index keeps a SHA-1 digest of each normalized text.
 - Near: MinHash. Each normalized text is cut into overlapping ``shingle``-byte grams of its UTF-8 bytes (a text
-  shorter than that is one gram); each of ``permutations`` keyed 64-bit hashes (splitmix64 of the gram XOR a
-  fixed key) takes its minimum over the grams. Two signatures agree in a position with probability equal to the
+  shorter than that is one gram), each gram is hashed to 64 bits (splitmix64), and each of ``permutations``
+  multiply-shift hash functions ``(a * h + b) >> 32`` (fixed odd ``a``, fixed ``b``) takes its minimum over them. Two signatures agree in a position with probability equal to the
   texts' Jaccard similarity. Locality-sensitive hashing over ``bands`` bands of ``permutations / bands`` rows
   proposes candidates; a candidate is a near duplicate when the share of equal positions (the estimated
   Jaccard similarity) reaches ``threshold``. With the defaults (128 permutations, 16 bands, threshold 0.8) a
@@ -62,7 +62,9 @@ class MinHashIndex:
             raise ValueError("bands must divide permutations")
         self.permutations, self.bands, self.threshold, self.shingle = permutations, bands, threshold, shingle
         self.rows_per_band = permutations // bands
-        self._keys = np.array([int(derive_key("minhash", i)[0]) for i in range(permutations)], dtype=np.uint64)
+        keys = np.stack([derive_key("minhash", i) for i in range(permutations)])
+        self._mul = (keys[:, 0] | np.uint64(1))[:, None]  # odd multipliers
+        self._add = keys[:, 1][:, None]
         self._tables: list[dict[bytes, list[int]]] = [{} for _ in range(bands)]
         self._sigs = np.empty((0, permutations), dtype=np.uint64)
         self._count = 0
@@ -77,8 +79,11 @@ class MinHashIndex:
             while stop < len(grams) and (stop == start or (total + grams[stop].size) * self.permutations <= _CHUNK_ELEMENTS):
                 total += grams[stop].size
                 stop += 1
-            flat = np.concatenate(grams[start:stop])
-            hashed = _mix(flat[None, :] ^ self._keys[:, None])
+            flat = _mix(np.concatenate(grams[start:stop]))
+            with np.errstate(over="ignore"):
+                hashed = self._mul * flat[None, :]
+                hashed += self._add
+            hashed >>= np.uint64(32)
             offsets = np.cumsum([0] + [g.size for g in grams[start : stop - 1]])
             out[start:stop] = np.minimum.reduceat(hashed, offsets, axis=1).T
             start = stop

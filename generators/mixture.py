@@ -57,6 +57,9 @@ SCHEMA = pa.schema(
     ]
 )
 _VISIT_CHUNK = 1024
+#: distinct-n is computed over this many instructions (a keyed sample): it falls as text grows, so mixtures are
+#: compared at one fixed amount of text.
+NGRAM_SAMPLE = 5000
 
 
 def source_targets(size: int, weights: list[float]) -> list[int]:
@@ -169,7 +172,8 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
     (tmp / "data").mkdir(parents=True)
     try:
         split = _write(table, tmp, cfg.shard_rows)
-        meta = _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table, split, time.perf_counter() - t0)
+        meta = _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table, split, progress)
+        meta["generation_seconds"] = round(time.perf_counter() - t0, 3)
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         from cards.mixture_card import write_mixture_card
 
@@ -215,8 +219,8 @@ def _write(table: pa.Table, root: Path, shard_rows: int) -> dict:
     return {"rows": table.num_rows, "fingerprint": combine(digests), "files": files, "bytes": size}
 
 
-def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Table, split: dict, elapsed: float) -> dict:
-    from generators.semantic import semantic_report
+def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Table, split: dict, progress: bool) -> dict:
+    from generators.semantic import sample_indices, semantic_report
 
     splits = {"train": split}
     instructions = table.column("instruction").to_pylist()
@@ -225,12 +229,14 @@ def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Ta
     stats = count_stats(np.fromiter(Counter(normalize(t) for t in instructions).values(), dtype=np.int64))
     stats["per_source"] = {s.name: per_source.get(s.name, 0) for s in cfg.sources}
     stats["sources"] = count_stats(np.array([per_source.get(s.name, 0) for s in cfg.sources], dtype=np.int64))
-    stats["distinct_ngrams"] = distinct_ngrams(instructions)
+    sample = sample_indices(len(instructions), NGRAM_SAMPLE, cfg.seed)
+    stats["distinct_ngrams"] = distinct_ngrams([instructions[i] for i in sample])
+    stats["distinct_ngrams_sample"] = int(sample.size)
     for col in ("instruction", "completion"):
         lens = np.array([len(t) for t in table.column(col).to_pylist()], dtype=np.int64)
         stats[f"{col}_chars"] = {"mean": round(float(lens.mean()), 2), "min": int(lens.min()), "max": int(lens.max())}
     stats["semantic"] = (
-        semantic_report(instructions, names, cfg.semantic.sample, cfg.seed)
+        semantic_report(instructions, names, cfg.semantic.sample, cfg.seed, progress)
         if cfg.semantic.sample
         else {"metric": "mean_pairwise_cosine_distance", "skipped": "skipped: semantic.sample is 0"}
     )
@@ -282,7 +288,6 @@ def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Ta
             "total_removed": sum(sum(v.values()) for v in contaminated.values()),
         },
         "report": {"train": stats},
-        "generation_seconds": round(elapsed, 3),
     }
 
 

@@ -107,7 +107,7 @@ class DecontaminationConfig:
 class SemanticConfig:
     """Embedding-based diversity: mean pairwise cosine distance over ``sample`` instructions (0: skip)."""
 
-    sample: int = 2000
+    sample: int = 1000
 
 
 @dataclass

