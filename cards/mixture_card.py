@@ -3,12 +3,11 @@
 The YAML header declares the ``configs`` (so ``datasets.load_dataset`` finds the split), the license, task
 categories, tags and size category; the body records the per-source counts, what deduplication and
 decontamination removed (and which benchmarks were not checked), the diversity report and the config.
-Local source paths appear by file name only.
+Local source paths appear by file name only (as in ``datagen.json``).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -27,17 +26,6 @@ def _where(origin: dict) -> str:
         subset = f", subset `{origin['subset']}`" if origin.get("subset") else ""
         return f"[`{origin['id']}`](https://huggingface.co/datasets/{origin['id']}){rev}{commit}{subset}, split `{origin['split']}`"
     return f"local {origin.get('kind', 'file')} `{origin.get('name')}`, split `{origin.get('split')}`"
-
-
-def public_config(config: dict) -> dict:
-    """The config with local source paths cut to their file names (no machine paths in a published card)."""
-    out = copy.deepcopy(config)
-    for src in out.get("sources", []):
-        if src.get("path"):
-            src["path"] = Path(src["path"]).name
-    if out.get("decontamination", {}).get("mbpp"):
-        out["decontamination"]["mbpp"] = Path(out["decontamination"]["mbpp"]).name
-    return out
 
 
 def render_mixture_card(
@@ -83,7 +71,7 @@ def render_mixture_card(
         semantic=report["semantic"],
         load_id=repo_id or "path/to/this/folder",
         example=json.dumps(example, indent=2, ensure_ascii=False),
-        config_yaml=yaml.safe_dump(public_config(meta["config"]), sort_keys=False, allow_unicode=True).rstrip(),
+        config_yaml=yaml.safe_dump(meta["config"], sort_keys=False, allow_unicode=True).rstrip(),
     )
 
 

@@ -267,7 +267,7 @@ def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Ta
         "task": "mixture",
         "name": cfg.name,
         "seed": cfg.seed,
-        "config": cfg.to_dict(),
+        "config": cfg.to_public_dict(),
         "fingerprint": dataset_fingerprint(splits),
         "splits": splits,
         "sources": source_meta,

@@ -131,6 +131,17 @@ class MixtureConfig:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
+    def to_public_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with local paths cut to their file names: what ``datagen.json`` and the card record
+        (no machine paths in published files; a source is identified by its content fingerprint)."""
+        out = self.to_dict()
+        for src in out["sources"]:
+            if src["path"]:
+                src["path"] = Path(src["path"]).name
+        if out["decontamination"]["mbpp"]:
+            out["decontamination"]["mbpp"] = Path(out["decontamination"]["mbpp"]).name
+        return out
+
 
 def is_mixture_config(path: str | Path) -> bool:
     """Whether a YAML config file declares ``task: mixture`` (so ``datagen`` can route it)."""

@@ -233,6 +233,8 @@ def test_the_folder_loads_with_datasets_and_records_sources(tmp_path):
     assert saved["task"] == "mixture" and saved["fingerprint"] == meta["fingerprint"]
     assert saved["sources"][0]["origin"] == {"kind": "file", "name": "code.jsonl", "split": "train"}
     assert len(saved["sources"][0]["fingerprint"]) == 64
+    assert saved["config"]["sources"][0]["path"] == "code.jsonl"  # file names only: no machine paths published
+    assert str(tmp_path) not in (tmp_path / "out" / "datagen.json").read_text()
     assert not list(tmp_path.glob(".out.tmp-*"))
     card = (tmp_path / "out" / "README.md").read_text()
     assert "path: code.jsonl" in card and str(tmp_path) not in card

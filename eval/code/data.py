@@ -66,7 +66,8 @@ def load_problems(benchmark: str, path: str | Path | None = None) -> Problems:
     if benchmark == "humaneval":
         return humaneval_base_problems()
     raise ConfigError(
-        "mbpp", f"no MBPP+ data: give an evalplus MbppPlus.jsonl with --mbpp-file or {var} (no package ships MBPP+)"
+        "mbpp", f"no MBPP+ data: give an evalplus MbppPlus.jsonl with --mbpp-file or {var} (no package ships MBPP+), "
+        "or leave MBPP out (-b humaneval)"
     )
 
 
