@@ -25,8 +25,15 @@ from eval.code.sandbox import Sandbox, find_sandbox
 from eval.code.score import score_samples
 from generators.errors import ConfigError
 
-HAVE_BWRAP = shutil.which("bwrap") is not None
-needs_bwrap = pytest.mark.skipif(not HAVE_BWRAP, reason="bubblewrap is not installed (apt-get install bubblewrap)")
+
+def _have_sandbox() -> bool:
+    try:
+        return find_sandbox().kind == "bubblewrap"
+    except ConfigError:
+        return False
+
+
+needs_bwrap = pytest.mark.skipif(not _have_sandbox(), reason="bubblewrap is not installed or cannot run here")
 
 
 def problem(task_id: str, entry: str, prompt_doc: str, body: str, base, plus) -> dict:
