@@ -1,0 +1,85 @@
+"""Dataset cards of instruction mixtures: the README.md of a ``datagen mix`` folder (``huggingface_hub.DatasetCard``).
+
+The YAML header declares the ``configs`` (so ``datasets.load_dataset`` finds the split), the license, task
+categories, tags and size category; the body records the per-source counts, what deduplication and
+decontamination removed (and which benchmarks were not checked), the diversity report and the config.
+Local source paths appear by file name only (as in ``datagen.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from cards.dataset_card import data_files_config, first_rows, size_category
+
+TEMPLATE = Path(__file__).parent / "templates" / "mixture_card.md"
+
+
+def _where(origin: dict) -> str:
+    if origin.get("kind") == "hub":
+        rev = f" @ `{origin['revision']}`" if origin.get("revision") else ""
+        commit = f" (commit `{origin['commit'][:12]}`)" if origin.get("commit") else ""
+        subset = f", subset `{origin['subset']}`" if origin.get("subset") else ""
+        return f"[`{origin['id']}`](https://huggingface.co/datasets/{origin['id']}){rev}{commit}{subset}, split `{origin['split']}`"
+    return f"local {origin.get('kind', 'file')} `{origin.get('name')}`, split `{origin.get('split')}`"
+
+
+def render_mixture_card(
+    meta: dict, *, repo_id: str | None = None, version: str | None = None, license: str | None = None
+) -> DatasetCard:
+    """Render the card of a mixture from its ``datagen.json`` metadata."""
+    rows = meta["splits"]["train"]["rows"]
+    card_data = DatasetCardData(
+        license=license or meta["config"].get("license", "other"),
+        task_categories=["text-generation"],
+        language=["en"],
+        size_categories=[size_category(rows)],
+        pretty_name=meta["name"],
+        tags=["instruction-diversity", "datagen", "task-mixture", "code"],
+    )
+    card_data["configs"] = data_files_config(meta["splits"])
+    card_data["datagen"] = {
+        "generator_version": meta["generator_version"],
+        "seed": meta["seed"],
+        "fingerprint": meta["fingerprint"],
+        "version": version,
+    }
+    sources = [
+        {**s, "where": _where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
+        for s in meta["sources"]
+    ]
+    report = meta["report"]["train"]
+    example = meta.get("example", {}).get("train") or {}
+    return DatasetCard.from_template(
+        card_data,
+        template_str=TEMPLATE.read_text(encoding="utf-8"),
+        pretty_name=meta["name"],
+        rows=rows,
+        sources=sources,
+        generator_version=meta["generator_version"],
+        package_version=meta.get("package_version", "?"),
+        seed=meta["seed"],
+        fingerprint=meta["fingerprint"],
+        version=version,
+        dedup=meta["dedup"],
+        decontamination=meta["decontamination"],
+        report=report,
+        semantic=report["semantic"],
+        load_id=repo_id or "path/to/this/folder",
+        example=json.dumps(example, indent=2, ensure_ascii=False),
+        config_yaml=yaml.safe_dump(meta["config"], sort_keys=False, allow_unicode=True).rstrip(),
+    )
+
+
+def write_mixture_card(folder: str | Path, meta: dict, **kwargs) -> Path:
+    """Write README.md (the card) into a mixture folder; returns its path."""
+    folder = Path(folder)
+    if "example" not in meta:
+        meta = {**meta, "example": first_rows(folder, meta)}
+    path = folder / "README.md"
+    render_mixture_card(meta, **kwargs).save(path)
+    return path

