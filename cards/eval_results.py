@@ -152,9 +152,9 @@ def render_section(rows: Sequence[dict], images: Sequence[dict] = ()) -> str:
     return "\n".join(lines)
 
 
-def replace_section(text: str, section: str) -> str:
+def replace_section(text: str, section: str, start: str = START, end: str = END) -> str:
     """``text`` with the marked section replaced by ``section`` (appended when there is none yet)."""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(text):
         return pattern.sub(lambda _: section, text, count=1)
     return text.rstrip("\n") + "\n\n" + section + "\n"
@@ -208,17 +208,59 @@ def write_card(card: ModelCard, path: str | Path) -> Path:
 
 def push_results(resolved, results: dict, *, token: str | None = None, images: Sequence[dict] | None = None) -> str:
     """Write ``results`` into the card of the model at ``resolved`` (see the module docstring); where it went."""
+    splits = ", ".join(results["splits"])
+    return push_card(
+        resolved,
+        lambda card: update_card(card, results, images=images),
+        f"Evaluation results on {results['dataset']['name']} ({splits})",
+        token=token,
+    )
+
+
+CODE_START = "<!-- diveval:code:start -->"
+CODE_END = "<!-- diveval:code:end -->"
+
+
+def update_card_with_code(card: ModelCard, code_results: dict, entries: Sequence[EvalResult], *, model_name: str | None = None) -> ModelCard:
+    """Put code-generation scores (``eval.code`` results and their ``EvalResult`` entries) into ``card``.
+
+    The model-index entries are merged like the rewrite scores (a re-run replaces its own entries); the body
+    gets a pass@1 table between ``<!-- diveval:code:start -->`` and ``<!-- diveval:code:end -->``.
+    """
+    data = card.data
+    if not getattr(data, "model_name", None):
+        data.model_name = model_name or ((code_results.get("model") or {}).get("name")) or "model"
+    data.eval_results = merge_eval_results(getattr(data, "eval_results", None), list(entries))
+    lines = [CODE_START, "## Code generation (evalplus, greedy pass@1)", "",
+             "| benchmark | problems | pass@1 base | pass@1 plus | data |", "|---|---:|---:|---:|---|"]
+    for bench, r in code_results["benchmarks"].items():
+        plus = r["pass@1"].get("plus") if r.get("plus_tests") else None
+        data_note = r.get("data") if isinstance(r.get("data"), str) else (r.get("data") or {}).get("name", "")
+        lines.append(f"| {bench} | {r['problems']} | {_cell(r['pass@1']['base'])} | {_cell(plus)} | {data_note} |")
+    sandbox = (code_results.get("settings") or {}).get("sandbox")
+    if sandbox:
+        lines += ["", f"Generated code ran under: {sandbox}."]
+    lines.append(CODE_END)
+    card.text = replace_section(card.text, "\n".join(lines), CODE_START, CODE_END)
+    return card
+
+
+def push_card(resolved, mutate, message: str, *, token: str | None = None) -> str:
+    """Load the card of the model at ``resolved``, apply ``mutate(card)``, write it back; where it went.
+
+    Folder and local-hub cards are rewritten in place; on the Hub the card on ``main`` is updated in one commit
+    (see the module docstring).
+    """
     if resolved.kind in ("folder", "local"):
         readme = Path(resolved.path) / "README.md"
-        card = update_card(load_card(readme), results, images=images)
-        write_card(card, readme)
+        write_card(mutate(load_card(readme)), readme)
         if resolved.kind == "local":
             return f"local hub model {resolved.repo_id} {resolved.revision} (README.md)"
         return f"{Path(resolved.path).name}/README.md"
-    return _push_hub(resolved.repo_id, results, token=token, images=images)
+    return _push_hub(resolved.repo_id, mutate, message, token=token)
 
 
-def _push_hub(repo_id: str, results: dict, *, token: str | None, images: Sequence[dict] | None) -> str:
+def _push_hub(repo_id: str, mutate, message: str, *, token: str | None) -> str:
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
 
@@ -233,13 +275,6 @@ def _push_hub(repo_id: str, results: dict, *, token: str | None, images: Sequenc
         card = ModelCard.load(hf_hub_download(repo_id, "README.md", revision=head, token=token))
     except EntryNotFoundError:
         card = empty_card(repo_id.split("/")[-1])
-    update_card(card, results, images=images)
-    splits = ", ".join(results["splits"])
-    card.push_to_hub(
-        repo_id,
-        token=token,
-        repo_type="model",
-        commit_message=f"Evaluation results on {results['dataset']['name']} ({splits})",
-        parent_commit=head,
-    )
+    card = mutate(card)
+    card.push_to_hub(repo_id, token=token, repo_type="model", commit_message=message, parent_commit=head)
     return f"Hub model {repo_id} (README.md on main)"

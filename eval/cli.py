@@ -161,5 +161,11 @@ def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
     return rows
 
 
+from eval.code.cli import code as _code  # noqa: E402  (HumanEval(+) / MBPP(+) through evalplus)
+from eval.code.cli import code_score as _code_score  # noqa: E402
+
+main.add_command(_code)
+main.add_command(_code_score)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -64,12 +64,16 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def generate(config: str, output: str, overrides: tuple[str, ...], workers: int, overwrite: bool, compression: str, quiet: bool) -> None:
-    """Generate the dataset described by CONFIG into a datasets-loadable folder."""
-    from generators.build import generate as run
-    from generators.config import load_config
+    """Generate the dataset described by CONFIG into a datasets-loadable folder.
 
-    cfg = load_config(resolve_config_path(config), overrides)
-    meta = run(cfg, output, workers=workers, overwrite=overwrite, progress=not quiet, compression=compression)
+    CONFIG may also be an instruction-mixture config (`task: mixture`, e.g. mix_oss_alpaca_10).
+    """
+    from generators.make import make_dataset
+
+    meta = make_dataset(
+        resolve_config_path(config), overrides, output, workers=workers, overwrite=overwrite, progress=not quiet,
+        compression=compression,
+    )
     click.echo(summary_line(meta, output))
 
 
@@ -90,7 +94,7 @@ def summary_line(meta: dict, where: str) -> str:
 def inspect(folder: str, as_json: bool) -> None:
     """Print the diversity report of a generated dataset FOLDER."""
     from generators.build import read_metadata
-    from generators.report import format_report
+    from generators.make import describe, is_mixture_meta
 
     meta = read_metadata(folder)
     if as_json:
@@ -99,12 +103,15 @@ def inspect(folder: str, as_json: bool) -> None:
     cfg = meta["config"]
     click.echo(f"{meta['name']}  task={meta['task']}  seed={meta['seed']}  generator {meta['generator_version']}")
     click.echo(f"fingerprint {meta['fingerprint']}")
+    if is_mixture_meta(meta):
+        click.echo(describe(meta))
+        return
     click.echo(
         f"instruction space: {meta['instruction_space']['train_size']} rules; "
         f"train/unseen instructions disjoint: {'yes (checked)' if meta['disjointness']['checked'] else 'unchecked'}"
     )
     click.echo(f"distribution: {cfg['distribution']['kind']}  no-op fraction: {cfg['noop_fraction']}")
-    click.echo(format_report(meta["report"]))
+    click.echo(describe(meta))
 
 
 @main.command()
@@ -123,6 +130,10 @@ from generators.publish_cli import COMMANDS as _PUBLISH_COMMANDS  # noqa: E402  
 
 for _command in _PUBLISH_COMMANDS:
     main.add_command(_command)
+
+from generators.mixture import mix as _mix  # noqa: E402
+
+main.add_command(_mix)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -96,13 +96,12 @@ def push(
     """
     from huggingface_hub.errors import HfHubHTTPError
 
-    from cards.dataset_card import write_dataset_card
     from cards.localhub import normalize_version, split_repo_id
     from cards.targets import choose_version, default_token, get_target, publish_folder
-    from generators.build import generate, read_metadata
+    from generators.build import read_metadata
     from generators.cli import resolve_config_path
-    from generators.config import load_config
     from generators.errors import ConfigError
+    from generators.make import make_dataset, write_card
 
     HTTPError = HfHubHTTPError.__mro__[1]  # the HTTP client's base error: error answers and connection failures
     if bool(config) == bool(from_folder):
@@ -127,8 +126,7 @@ def push(
             meta = read_metadata(from_folder)
             _link_or_copy(Path(from_folder), staging)
         else:
-            cfg = load_config(resolve_config_path(config), overrides)
-            generate(cfg, staging, workers=workers, progress=not quiet, card=False)
+            make_dataset(resolve_config_path(config), overrides, staging, workers=workers, progress=not quiet, card=False)
             meta = read_metadata(staging)
         repo = repo_id or (local_name if local_name and "/" in local_name else f"local/{local_name or meta['name']}")
         chosen = version
@@ -136,7 +134,7 @@ def push(
             chosen, exists = choose_version(target, repo, staging, version, bump=bump)
             if not exists:
                 extra = {"license": license_} if license_ else {}
-                write_dataset_card(staging, meta, repo_id=repo, version=chosen, local=not repo_id, **extra)
+                write_card(staging, meta, repo_id=repo, version=chosen, local=not repo_id, **extra)
             message = f"Publish {meta['name']} {chosen} (fingerprint {meta['fingerprint'][:16]})"
             published = publish_folder(staging, repo, target=target, version=chosen, private=private, message=message)
         except HTTPError as exc:  # an error answer from the Hub, or no answer at all

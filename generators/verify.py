@@ -17,7 +17,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators import GENERATOR_VERSION
 from generators.build import read_metadata
 from generators.fingerprint import dataset_fingerprint, split_fingerprint_of_files
 
@@ -98,21 +97,19 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
 
 def check_remake(meta: dict, result: Verification, workers: int = 1, progress: bool = True) -> None:
     """Generate the recorded config again and compare fingerprints."""
-    from generators.build import generate
-    from generators.config import config_from_dict
+    from generators.make import current_version, remake
 
-    if meta["generator_version"] != GENERATOR_VERSION:
+    if meta["generator_version"] != current_version(meta):
         for c in result.splits:
             c.remade = "not re-made (generator version)"
         result.problems.append(
             f"the data was made by generator version {meta['generator_version']} (package "
-            f"{meta.get('package_version', '?')}) but this datagen has generator version {GENERATOR_VERSION}: "
+            f"{meta.get('package_version', '?')}) but this datagen has generator version {current_version(meta)}: "
             f"install instruction-diversity=={meta.get('package_version', '?')} to re-make it"
         )
         return
-    cfg = config_from_dict(meta["config"])
     with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:
-        again = generate(cfg, Path(tmp) / "remade", workers=workers, progress=progress, card=False)
+        again = remake(meta, Path(tmp) / "remade", workers=workers, progress=progress)
     checks = {c.name: c for c in result.splits}
     for name, s in meta["splits"].items():
         new = again["splits"].get(name)

@@ -158,3 +158,22 @@ def test_hub_push_loads_head_and_updates_in_place(monkeypatch, tmp_path, readme)
     assert sorted(r.metric_value for r in card.data.eval_results) == [50.0, 50.0]
     assert card.text.count(START) == 1
     assert ("## Training" in card.text) == bool(readme)
+
+
+def test_code_scores_go_into_the_card_once(tmp_path):
+    from cards.eval_results import push_card, update_card_with_code
+    from eval.code.results import eval_results
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "README.md").write_text("---\nmodel_name: m\n---\n# m\n")
+    code = {"model": {"name": "m"}, "settings": {"sandbox": "bubblewrap"},
+            "benchmarks": {"humaneval": {"problems": 164, "pass@1": {"base": 0.5, "plus": 0.25}, "plus_tests": True,
+                                         "data": "HumanEvalPlus", "notes": []}}}
+    resolved = resolve(str(folder), None, "model")
+    for _ in range(2):  # re-running replaces instead of duplicating
+        push_card(resolved, lambda c: update_card_with_code(c, code, eval_results(code)), "msg")
+    card = ModelCard.load(folder / "README.md")
+    entries = [(r.dataset_type, r.metric_type, r.metric_value) for r in card.data.eval_results]
+    assert sorted(entries) == sorted([("openai/openai_humaneval", "pass@1", 0.5), ("evalplus/humanevalplus", "pass@1", 0.25)])
+    assert card.text.count("<!-- diveval:code:start -->") == 1

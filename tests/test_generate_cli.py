@@ -51,6 +51,12 @@ def test_unknown_preset_lists_the_presets():
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in Path(PRESETS).glob("*.yaml")))
 def test_every_preset_is_a_valid_request(preset):
+    from generators.mixture_config import is_mixture_config, load_mixture_config
+
+    if is_mixture_config(Path(PRESETS) / preset):
+        cfg = load_mixture_config(Path(PRESETS) / preset)
+        assert cfg.size > 0 and all(s.hub for s in cfg.sources), "the paper's mixes name Hub datasets"
+        return
     cfg = load_config(Path(PRESETS) / preset)
     # The instruction pools of the paper-scale presets are drawn too: a preset must never ask for the impossible.
     if cfg.instructions + cfg.splits.test_unseen.instructions <= 20_000:

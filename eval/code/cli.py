@@ -86,8 +86,9 @@ def _settings(sandbox: Sandbox, min_t: float, factor: float, **extra) -> dict:
 @click.option("--max-new-tokens", type=click.IntRange(1), default=768, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--dtype", type=click.Choice(["auto", "bfloat16", "float16", "float32"]), default="auto", show_default=True)
+@click.option("--push", is_flag=True, help="Write the pass@1 scores into the model's card (folder, local hub or Hub).")
 @_data_options
-def code(model, revision, style, template, max_new_tokens, batch_size, dtype, benchmarks, humaneval_file, mbpp_file,
+def code(model, revision, style, template, max_new_tokens, batch_size, dtype, push, benchmarks, humaneval_file, mbpp_file,
          limit, parallel, min_time_limit, gt_time_limit_factor, unsafe_no_sandbox, output) -> None:
     """Generate greedy solutions for HumanEval(+) / MBPP(+) with MODEL and score pass@1 with evalplus."""
     from eval.code.generate import generate_samples, load_model
@@ -113,8 +114,26 @@ def code(model, revision, style, template, max_new_tokens, batch_size, dtype, be
     settings = _settings(sandbox, min_time_limit, gt_time_limit_factor, style=style,
                          template=template if style == "instruct" else None, greedy=True,
                          max_new_tokens=max_new_tokens, batch_size=batch_size, dtype=dtype)
-    path = write_results({"model": provenance, "settings": settings, "benchmarks": benchmarks_out}, out)
+    results = {"model": provenance, "settings": settings, "benchmarks": benchmarks_out}
+    path = write_results(results, out)
     click.echo(f"{_summary(benchmarks_out)}; wrote {path}")
+    if push:
+        click.echo(f"scores written into the card: {push_code_scores(model, revision, results)}")
+
+
+def push_code_scores(model: str, revision: str | None, results: dict) -> str:
+    """Merge the code scores into the model card (model-index entries and a pass@1 table)."""
+    from cards.eval_results import push_card, update_card_with_code
+    from cards.resolve import resolve
+    from eval.code.results import eval_results
+
+    resolved = resolve(model, revision, "model")
+    entries = eval_results(results)
+    try:
+        return push_card(resolved, lambda card: update_card_with_code(card, results, entries),
+                         f"Code evaluation results ({', '.join(results['benchmarks'])})")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("code-score")

@@ -16,9 +16,6 @@ Every solution then goes through ``evalplus.sanitize`` (keeps the entry point an
 
 from __future__ import annotations
 
-from evalplus.provider.utility import EOS, extra_eos_for_direct_completion, make_raw_chat_prompt
-from evalplus.sanitize import sanitize
-
 from generators.errors import ConfigError
 
 STYLES = ("base", "instruct", "chat")
@@ -49,6 +46,8 @@ def build_prompt(task_prompt: str, style: str, template: str = DEFAULT_TEMPLATE,
     if style == "chat":
         if tokenizer is None or getattr(tokenizer, "chat_template", None) is None:
             raise ConfigError("style", "chat needs a tokenizer with a chat template (use base or instruct)")
+        from evalplus.provider.utility import make_raw_chat_prompt  # evalplus imports are heavy: load on use
+
         return make_raw_chat_prompt(task_prompt, INSTRUCTION_PREFIX, RESPONSE_PREFIX, tokenizer)
     raise ConfigError("style", f"unknown prompt style {style!r} (choose from {', '.join(STYLES)})")
 
@@ -64,6 +63,8 @@ def validate_template(template: str) -> None:
 
 def stop_strings(benchmark: str, style: str) -> list[str]:
     """evalplus's stop strings for a benchmark and prompt style."""
+    from evalplus.provider.utility import EOS, extra_eos_for_direct_completion
+
     if style == "base":
         return list(EOS) + extra_eos_for_direct_completion(benchmark)
     return list(EOS) + ["\n```\n", "\n```"]
@@ -79,4 +80,6 @@ def solution(record: dict, prompt: str, completion: str, benchmark: str, style: 
     """The (raw, sanitized) solution for one problem from the model's completion."""
     body = truncate(completion, stop_strings(benchmark, style))
     raw = prompt + body if style == "base" else body
+    from evalplus.sanitize import sanitize
+
     return raw, sanitize(raw, entrypoint=record["entry_point"])
