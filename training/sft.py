@@ -205,7 +205,8 @@ def _logged(trainer, key: str, first: bool = False) -> float | None:
 def _optimizer_name(trainer) -> str:
     """The optimizer class actually stepping (under accelerate's wrapper), e.g. ``bitsandbytes...AdamW8bit``."""
     inner = getattr(trainer.optimizer, "optimizer", trainer.optimizer)
-    return f"{type(inner).__module__}.{type(inner).__name__}"
+    bits = getattr(getattr(inner, "args", None), "optim_bits", None)  # bitsandbytes optimizers
+    return f"{type(inner).__module__}.{type(inner).__name__}" + (f" ({bits}-bit states)" if bits else "")
 
 
 def _method(recipe: Recipe, peft_config) -> str:
