@@ -129,3 +129,21 @@ def test_python_dash_m_entry_point_reports_user_errors(tiny_dataset, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "learning_rat" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_data_parallel(tiny_dataset, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(ROOT / "training" / "accelerate" / "cpu_ddp.yaml"),
+        "training/sft.py", "--config", str(RECIPE), "--dataset", str(tiny_dataset), "--output_dir", str(out),
+        "--max_steps", "10", "--eval_steps", "10", "--save_steps", "10", "--disable_tqdm", "true",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("trained ddp: 10 steps") == 1  # one summary: only the main process publishes
+    state = json.loads((out / "checkpoint-10" / "trainer_state.json").read_text())
+    # 2 processes x 16 rows per step: 10 steps cover 320 rows of 192, i.e. 1.67 epochs
+    assert state["epoch"] == pytest.approx(320 / 192, abs=0.1)
+    assert "| world size | 2 (MULTI_CPU) |" in (out / "README.md").read_text()
