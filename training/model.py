@@ -45,9 +45,8 @@ def model_init_kwargs(model_args, training_args) -> dict:
     the local process index): bitsandbytes weights cannot be moved after loading, and ``"auto"`` would spread
     one copy over every GPU of a data-parallel job.
     """
-    from trl import get_quantization_config
-
     import torch
+    from trl import get_quantization_config
 
     dtype = model_args.dtype or "auto"
     kwargs: dict = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
