@@ -42,7 +42,8 @@ class TrainingRecord:
     eval_loss: float | None = None
     eval_split: str | None = None
     eval_rows: int | None = None
-    base_model: str | None = None
+    base_model: str | None = None  # Hub id, local hub name or folder name of the pretrained model
+    base_model_source: str = "hub"  # "hub" | "local" | "folder" (only Hub ids go into the metadata)
     base_revision: str | None = None
     tokenizer_note: str | None = None
     recipe_name: str | None = None
@@ -59,6 +60,19 @@ class TrainingRecord:
 def redact_paths(text: str) -> str:
     """Replace absolute paths (``/home/me/runs/x``) with ``.../x``, keeping relative paths and URLs."""
     return _ABS_PATH.sub(lambda m: f".../{m.group(1)}", text)
+
+
+def hub_id(source: str | None, repo_id: str | None) -> str | None:
+    """``repo_id`` when it names a Hub repository: a Hub source, or a local hub copy of an ``org/name`` repo.
+
+    Bare local names and the ``local/`` namespace exist on this machine only, and folders have no id: the card
+    metadata (which the Hub links and validates) leaves them out; the body still names them.
+    """
+    if not repo_id:
+        return None
+    if source == "hub" or (source == "local" and "/" in repo_id and not repo_id.startswith("local/")):
+        return repo_id
+    return None
 
 
 def dataset_label(dataset: dict) -> str:
@@ -82,8 +96,8 @@ def render_model_card(
     tags = ["instruction-diversity", "trl", "sft", *record.tags]
     card_data = ModelCardData(
         model_name=record.model_name,
-        base_model=record.base_model,
-        datasets=[ds["repo_id"]] if ds.get("repo_id") else None,
+        base_model=hub_id(record.base_model_source, record.base_model),
+        datasets=[d] if (d := hub_id(ds.get("source"), ds.get("repo_id"))) else None,
         tags=list(dict.fromkeys(tags)),
         library_name="transformers",
         pipeline_tag="text-generation",

@@ -91,6 +91,7 @@ def test_redact_paths(text, expected):
 def test_pretrained_base_model_and_folder_dataset():
     record = _record(
         base_model="meta-llama/Llama-2-7b-hf",
+        base_model_source="hub",
         base_revision="main",
         method="LoRA (r=256, alpha=256) on 8-bit weights",
         dataset={"source": "folder", "repo_id": None, "revision": None, "fingerprint": None, "folder_name": "enc"},
@@ -120,3 +121,24 @@ def test_written_card_loads_and_takes_eval_results(tmp_path):
     ]
     card.save(path)
     assert metadata_load(path)["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("source", "repo_id", "expected"),
+    [
+        ("hub", "org/data", "org/data"),
+        ("local", "org/data", "org/data"),  # a local copy of a Hub-style repo
+        ("local", "local/data", None),  # exists on this machine only
+        ("local", "data", None),
+        ("folder", None, None),
+    ],
+)
+def test_only_hub_ids_reach_the_metadata(source, repo_id, expected):
+    from cards.model_card import hub_id
+
+    assert hub_id(source, repo_id) == expected
+    record = _record(dataset={"source": source, "repo_id": repo_id, "revision": None, "fingerprint": FP,
+                              "folder_name": "f"}, base_model=repo_id or "f", base_model_source=source)  # fmt: skip
+    data = render_model_card(record).data.to_dict()
+    assert data.get("datasets") == ([expected] if expected else None)
+    assert data.get("base_model") == expected

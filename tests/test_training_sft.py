@@ -147,3 +147,18 @@ def test_two_cpu_processes_train_data_parallel(tiny_dataset, tmp_path):
     # 2 processes x 16 rows per step: 10 steps cover 320 rows of 192, i.e. 1.67 epochs
     assert state["epoch"] == pytest.approx(320 / 192, abs=0.1)
     assert "| world size | 2 (MULTI_CPU) |" in (out / "README.md").read_text()
+
+
+def test_early_stopping_on_the_held_out_split(tiny_dataset, tmp_path):
+    from training.sft import main
+
+    out = tmp_path / "early"
+    # Any improvement smaller than 10 nats counts as none: training stops after patience + 1 evaluations.
+    summary = main([
+        "--config", str(RECIPE), "--dataset", str(tiny_dataset), "--output_dir", str(out),
+        "--eval_steps", "2", "--save_steps", "2", "--load_best_model_at_end", "true",
+        "--early_stopping_patience", "1", "--early_stopping_threshold", "10", "--disable_tqdm", "true",
+        "--publish", "false",
+    ])  # fmt: skip
+    assert summary["global_step"] == 4  # evaluations at steps 2 and 4 of 60
+    assert "stopped early" in (out / "README.md").read_text()

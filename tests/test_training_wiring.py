@@ -191,7 +191,8 @@ def test_lora_recipe_attaches_adapters_and_trains(tiny_dataset, tiny_llama, tmp_
     assert not (out_dir / "model.safetensors").exists()  # the adapter, not a copy of the base model
 
     card = (out_dir / "README.md").read_text()
-    assert "LoRA (r=8, alpha=8)" in card and "base_model: tiny-llama" in card and "license: llama2" in card
+    assert "LoRA (r=8, alpha=8)" in card and "`tiny-llama` fine-tuned" in card and "license: llama2" in card
+    assert "base_model:" not in card  # a folder is no Hub id: named in the body only
     assert out["published"] == "local:lora@v1.0.0"
 
 

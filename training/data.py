@@ -63,6 +63,8 @@ def longest_example_chars(dataset) -> int:
     """Length in characters of the longest prompt + completion (tokens, for a char-level tokenizer)."""
     import pyarrow.compute as pc
 
-    table = dataset.with_format("arrow")[:]
-    total = pc.add(pc.utf8_length(table["prompt"]), pc.utf8_length(table["completion"]))
-    return int(pc.max(total).as_py() or 0)
+    longest = 0
+    for batch in dataset.with_format("arrow").iter(batch_size=65_536):
+        total = pc.add(pc.utf8_length(batch["prompt"]), pc.utf8_length(batch["completion"]))
+        longest = max(longest, int(pc.max(total).as_py() or 0))
+    return longest
