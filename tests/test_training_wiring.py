@@ -22,9 +22,12 @@ LLAMA = RECIPES / "llama2-7b-lora-encrypted.yaml"
 
 @pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml")))
 def test_every_shipped_recipe_parses(recipe):
+    from training.hardware import auto_defaults
+
     r = parse_recipe(["--config", str(RECIPES / recipe), "--dataset", "anything"])
     assert r.name == recipe and r.text.startswith("#")
-    assert r.training.bf16 is False and r.training.use_cpu is True  # this machine has no GPU: fp32 on the CPU
+    auto = auto_defaults()  # no recipe fixes the precision: fp32 on a CPU, bf16 on a GPU that has it
+    assert (r.training.bf16, r.training.use_cpu) == (auto["bf16"], auto["use_cpu"])
     assert not r.training.gradient_checkpointing or r.model.model_name_or_path  # small models never checkpoint
 
 
@@ -52,6 +55,7 @@ def test_precision_defaults_follow_the_hardware(monkeypatch):
 
     from training.hardware import auto_defaults
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert auto_defaults() == {"bf16": False, "use_cpu": True}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
@@ -105,9 +109,12 @@ def test_data_and_model_errors_name_the_field(tiny_dataset, tmp_path, extra, fie
 # ---- 8-bit --------------------------------------------------------------------------------------------------
 
 
-def test_8bit_loading_without_a_gpu_is_a_clear_error():
+def test_8bit_loading_without_a_gpu_is_a_clear_error(monkeypatch):
+    import torch
+
     r = parse_recipe(["--config", str(LLAMA)])
     assert r.model.load_in_8bit and r.model.use_peft and (r.model.lora_r, r.model.lora_alpha) == (256, 256)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=r"load_in_8bit: .*CUDA GPU.*--load_in_8bit false"):
         validate(r)
 
