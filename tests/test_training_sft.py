@@ -1,0 +1,164 @@
+"""End to end on the CPU: train a tiny GPT-2 from scratch through the real entry point, reload it, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"
+CPU = ROOT / "training" / "accelerate" / "cpu.yaml"
+
+
+def _losses(output_dir: Path) -> list[float]:
+    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
+    return [h["loss"] for h in state["log_history"] if "loss" in h]
+
+
+@pytest.mark.slow
+def test_accelerate_launch_trains_from_scratch_and_the_model_reloads(tiny_dataset, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cards.localhub import LocalHub
+    from eval.decode import greedy_decode
+
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU),
+        "training/sft.py", "--config", str(RECIPE),
+        "--dataset", str(tiny_dataset), "--output_dir", str(out), "--disable_tqdm", "true",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trained run: 60 steps" in proc.stdout
+
+    losses = _losses(out)
+    assert len(losses) >= 10
+    assert losses[-1] < 0.85 * losses[0], losses  # fixed seed, 60 steps: about 2.4 -> 1.7
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    prompts = ["ab -> c\nfabfab\n", "dd -> e\nabc\n"]
+    outputs = greedy_decode(model, tokenizer, prompts, max_new_tokens=16)
+    assert len(outputs) == 2 and all(isinstance(o, str) for o in outputs)
+    assert set("".join(outputs)) <= set("abcdef")  # the training alphabet, no special tokens
+    assert any(outputs)
+
+    card = (out / "README.md").read_text()
+    meta = json.loads((tiny_dataset / "datagen.json").read_text())
+    assert meta["fingerprint"] in card and "tiny-cpu.yaml" in card and str(tmp_path) not in card
+    published = LocalHub.default().path("run", repo_type="model")
+    assert (published / "model.safetensors").exists() and (published / "tokenizer.json").exists()
+    assert not any(p.name.startswith("checkpoint-") for p in published.iterdir())
+    assert not (published / "training_args.bin").exists()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _args(tiny_dataset, out, *extra):
+    return [
+        "--config", str(RECIPE), "--dataset", str(tiny_dataset), "--output_dir", str(out),
+        "--max_steps", "12", "--save_steps", "4", "--eval_strategy", "no", "--logging_steps", "1",
+        "--warmup_steps", "0", "--disable_tqdm", "true", "--publish", "false", *extra,
+    ]  # fmt: skip
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_dataset, tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+
+    from generators.errors import ConfigError
+    from training.sft import main
+    from training.trainer import SFTTrainer
+
+    # Uninterrupted reference run.
+    reference = main(_args(tiny_dataset, tmp_path / "ref"))
+    assert reference["global_step"] == 12
+
+    # The same run, killed during step 7 (after checkpoint-4 was written, before checkpoint-8).
+    steps = {"n": 0}
+    original = SFTTrainer.training_step
+
+    def counting(self, *args, **kwargs):
+        steps["n"] += 1
+        if steps.get("crash_at") == steps["n"]:
+            raise Interrupted
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SFTTrainer, "training_step", counting)
+    out = tmp_path / "run"
+    steps["crash_at"] = 7
+    with pytest.raises(Interrupted):
+        main(_args(tiny_dataset, out))
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"]
+
+    # Re-running without asking to resume would mix two runs in one folder: refused.
+    with pytest.raises(ConfigError, match="resume_from_checkpoint"):
+        main(_args(tiny_dataset, out))
+
+    steps.update(n=0, crash_at=None)
+    resumed = main(_args(tiny_dataset, out, "--resume_from_checkpoint", "true"))
+    assert resumed["resumed_from"] == "checkpoint-4"
+    assert resumed["global_step"] == 12
+    assert steps["n"] == 8  # steps 5..12 only: it continued, it did not restart
+
+    # Same data order, optimizer and scheduler state: the resumed run ends where the uninterrupted one does.
+    a, b = load_file(tmp_path / "ref" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+    assert resumed["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-4)
+
+
+def test_python_dash_m_entry_point_reports_user_errors(tiny_dataset, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(RECIPE.read_text() + "\nlearning_rat: 0.1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.sft", "--config", str(bad), "--dataset", str(tiny_dataset)],
+        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "learning_rat" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_data_parallel(tiny_dataset, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(ROOT / "training" / "accelerate" / "cpu_ddp.yaml"),
+        "training/sft.py", "--config", str(RECIPE), "--dataset", str(tiny_dataset), "--output_dir", str(out),
+        "--max_steps", "10", "--eval_steps", "10", "--save_steps", "10", "--disable_tqdm", "true",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("trained ddp: 10 steps") == 1  # one summary: only the main process publishes
+    state = json.loads((out / "checkpoint-10" / "trainer_state.json").read_text())
+    # 2 processes x 16 rows per step: 10 steps cover 320 rows of 192, i.e. 1.67 epochs
+    assert state["epoch"] == pytest.approx(320 / 192, abs=0.1)
+    assert "| world size | 2 (MULTI_CPU) |" in (out / "README.md").read_text()
+
+
+def test_early_stopping_on_the_held_out_split(tiny_dataset, tmp_path):
+    from training.sft import main
+
+    out = tmp_path / "early"
+    # Any improvement smaller than 10 nats counts as none: training stops after patience + 1 evaluations.
+    summary = main([
+        "--config", str(RECIPE), "--dataset", str(tiny_dataset), "--output_dir", str(out),
+        "--eval_steps", "2", "--save_steps", "2", "--load_best_model_at_end", "true",
+        "--early_stopping_patience", "1", "--early_stopping_threshold", "10", "--disable_tqdm", "true",
+        "--publish", "false",
+    ])  # fmt: skip
+    assert summary["global_step"] == 4  # evaluations at steps 2 and 4 of 60
+    assert "stopped early" in (out / "README.md").read_text()

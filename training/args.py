@@ -1,0 +1,68 @@
+"""The recipe's own fields, beside TRL's ``SFTConfig`` and ``ModelConfig``.
+
+A recipe YAML is one flat mapping; ``TrlParser`` spreads its keys over these dataclasses and TRL's, and any key
+that belongs to none of them is an error. Every field can be overridden on the command line (``--field value``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DataArguments:
+    """Which data to train on: a dataset folder, a local hub name or a Hub id, with its splits."""
+
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "Dataset: a folder, a local hub name (org/name or name) or a Hub id; 'local:'/'hub:' force one."},
+    )
+    dataset_revision: str | None = field(
+        default=None, metadata={"help": "Version (local hub, e.g. v1.0.0) or tag/branch/commit (Hub); latest if unset."}
+    )
+    train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_split: str | None = field(
+        default=None, metadata={"help": "Held-out split for the eval loss and early stopping (e.g. test_seen)."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N rows only."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate on the first N rows only."})
+
+
+@dataclass
+class ScratchModelArguments:
+    """GPT-2 built from a config when ``model_name_or_path`` is unset (the synthetic tasks).
+
+    The paper's model: 6 layers, 256 wide, 4 heads. Dropout is not stated in the paper: GPT-2's 0.1 by default.
+    """
+
+    n_layer: int = field(default=6, metadata={"help": "Transformer blocks (from-scratch GPT-2)."})
+    n_embd: int = field(default=256, metadata={"help": "Hidden size (from-scratch GPT-2)."})
+    n_head: int = field(default=4, metadata={"help": "Attention heads (from-scratch GPT-2)."})
+    n_positions: int | None = field(
+        default=None, metadata={"help": "Context length (from-scratch GPT-2); max_length when unset."}
+    )
+    dropout: float = field(default=0.1, metadata={"help": "Residual, embedding and attention dropout (from scratch)."})
+
+
+@dataclass
+class RunArguments:
+    """Early stopping and where the finished model is published."""
+
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after this many evaluations without improvement of the eval loss."}
+    )
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "Smallest eval-loss improvement that counts for early stopping."}
+    )
+    publish: bool = field(
+        default=True,
+        metadata={"help": "Publish the final model: to the Hub with push_to_hub (hub_model_id), else to the local hub."},
+    )
+    model_name: str | None = field(
+        default=None,
+        metadata={"help": "Local hub repository (org/name or name); default: hub_model_id, else the output folder's name."},
+    )
+    publish_version: str | None = field(
+        default=None, metadata={"help": "Version to publish (v1.2.0); default: the next minor version."}
+    )
+    license: str | None = field(default=None, metadata={"help": "License for the model card (e.g. apache-2.0)."})

@@ -1,0 +1,70 @@
+"""Training data: resolve the recipe's dataset, pick its splits and keep the prompt / completion columns.
+
+Datasets are in TRL's prompt-completion format, so ``SFTTrainer`` computes the loss on the completion only (and
+appends and trains the EOS token). Every split is loaded, not only the ones trained on, because the char-level
+tokenizer's vocabulary is built from all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generators.errors import ConfigError
+
+COLUMNS = ("prompt", "completion")
+
+
+@dataclass
+class TrainingData:
+    splits: object  # datasets.DatasetDict with every split of the dataset (for the vocabulary)
+    train: object  # datasets.Dataset: prompt, completion
+    eval: object | None  # datasets.Dataset or None
+    provenance: dict  # cards.resolve.Resolved.describe()
+    meta: dict  # the dataset's datagen.json ({} for other datasets)
+
+
+def load_training_data(args) -> TrainingData:
+    """Load ``args.dataset`` (a ``DataArguments``) and return the train / eval splits ready for SFTTrainer."""
+    from cards.resolve import load_splits
+
+    if not args.dataset:
+        raise ConfigError("dataset", "no dataset given: set `dataset:` in the recipe or pass --dataset")
+    splits, resolved = load_splits(args.dataset, args.dataset_revision)
+    train = _pick(splits, args.train_split, "train_split", args.max_train_samples, "max_train_samples", args.dataset)
+    evaluation = None
+    if args.eval_split:
+        evaluation = _pick(
+            splits, args.eval_split, "eval_split", args.max_eval_samples, "max_eval_samples", args.dataset
+        )
+    return TrainingData(splits, train, evaluation, resolved.describe(), resolved.meta)
+
+
+def _pick(splits, name: str, field: str, limit: int | None, limit_field: str, source: str):
+    if name not in splits:
+        raise ConfigError(field, f"dataset {source!r} has no split {name!r} (it has: {', '.join(splits)})")
+    ds = splits[name]
+    missing = [c for c in COLUMNS if c not in ds.column_names]
+    if missing:
+        raise ConfigError(
+            "dataset",
+            f"split {name!r} of {source!r} has no {', '.join(missing)} column: training needs prompt-completion "
+            f"data (columns: {', '.join(ds.column_names)})",
+        )
+    if limit is not None:
+        if limit < 1:
+            raise ConfigError(limit_field, f"must be at least 1, got {limit}")
+        ds = ds.select(range(min(limit, len(ds))))
+    if len(ds) == 0:
+        raise ConfigError(field, f"split {name!r} of {source!r} is empty")
+    return ds.select_columns(list(COLUMNS))
+
+
+def longest_example_chars(dataset) -> int:
+    """Length in characters of the longest prompt + completion (tokens, for a char-level tokenizer)."""
+    import pyarrow.compute as pc
+
+    longest = 0
+    for batch in dataset.with_format("arrow").iter(batch_size=65_536):
+        total = pc.add(pc.utf8_length(batch["prompt"]), pc.utf8_length(batch["completion"]))
+        longest = max(longest, int(pc.max(total).as_py() or 0))
+    return longest

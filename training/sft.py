@@ -1,0 +1,333 @@
+"""Supervised fine-tuning from a recipe: the entry point for ``accelerate launch``.
+
+    accelerate launch --config_file training/accelerate/<hw>.yaml training/sft.py --config training/recipes/<x>.yaml
+    python training/sft.py --config training/recipes/tiny-cpu.yaml --max_steps 20      # any field on the CLI
+    python -m training.sft --config ...
+
+The recipe is one YAML mapping read by TRL's ``TrlParser`` into TRL's ``SFTConfig`` and ``ModelConfig`` and the
+fields of :mod:`training.args` (data, from-scratch model, early stopping, publishing); unknown keys are errors.
+With no ``model_name_or_path`` the model is GPT-2 built from the recipe with a char-level tokenizer made from
+the dataset; otherwise the pretrained model is loaded (LoRA with ``use_peft``, 8-bit with ``load_in_8bit``).
+Training is TRL's ``SFTTrainer`` (completion-only loss on prompt-completion data). At the end the final model,
+tokenizer and model card are written to ``output_dir`` and published (local hub, or the Hub with
+``push_to_hub``). ``--resume_from_checkpoint true`` continues an interrupted run from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from generators.errors import ConfigError  # noqa: E402
+
+
+@dataclass
+class Recipe:
+    data: object  # training.args.DataArguments
+    scratch: object  # training.args.ScratchModelArguments
+    run: object  # training.args.RunArguments
+    training: object  # trl.SFTConfig
+    model: object  # trl.ModelConfig
+    name: str | None = None  # the recipe file's name
+    text: str = ""  # the recipe file's text
+    overrides: list[str] = field(default_factory=list)  # command-line arguments besides --config
+
+
+def make_parser():
+    """TrlParser over our fields and TRL's, with hardware-aware defaults for ``bf16`` and ``use_cpu``."""
+    from trl import ModelConfig, SFTConfig, TrlParser
+
+    from training.args import DataArguments, RunArguments, ScratchModelArguments
+    from training.hardware import auto_defaults
+
+    parser = TrlParser((DataArguments, ScratchModelArguments, RunArguments, SFTConfig, ModelConfig))
+    parser.set_defaults(**auto_defaults())
+    return parser
+
+
+def parse_recipe(argv: list[str] | None = None) -> Recipe:
+    """Read ``--config recipe.yaml`` and the command-line overrides into a :class:`Recipe`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name, text, overrides = None, "", list(argv)
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise ConfigError("config", "--config needs a recipe file")
+        path = Path(argv[i + 1])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            raise ConfigError("config", f"recipe file {path} does not exist or cannot be read") from None
+        name, overrides = path.name, argv[:i] + argv[i + 2 :]
+    try:
+        parsed = make_parser().parse_args_and_config(argv)
+    except ValueError as exc:  # unknown keys, bad values, inconsistent TrainingArguments
+        raise ConfigError(None, f"{name or 'command line'}: {exc}") from None
+    data, scratch, run, training, model = parsed
+    return Recipe(data, scratch, run, training, model, name, text, overrides)
+
+
+def validate(recipe: Recipe) -> None:
+    """Checks that need the whole recipe (each names the field at fault)."""
+    from training.hardware import check_attention, check_optimizer, check_quantization
+
+    t, run = recipe.training, recipe.run
+    check_quantization(recipe.model)
+    check_optimizer(t)
+    check_attention(t, recipe.model)
+    if run.early_stopping_patience is not None:
+        if run.early_stopping_patience < 1:
+            raise ConfigError("early_stopping_patience", f"must be at least 1, got {run.early_stopping_patience}")
+        if not recipe.data.eval_split:
+            raise ConfigError("early_stopping_patience", "needs a held-out split: set eval_split (e.g. test_seen)")
+        if str(getattr(t.eval_strategy, "value", t.eval_strategy)) == "no":
+            raise ConfigError("early_stopping_patience", "needs evaluations: set eval_strategy to steps or epoch")
+        if t.metric_for_best_model is None:
+            t.metric_for_best_model, t.greater_is_better = "eval_loss", False
+    if t.push_to_hub and recipe.run.publish and (not t.hub_model_id or "/" not in t.hub_model_id):
+        raise ConfigError("hub_model_id", "push_to_hub needs the Hub repository as org/name")
+
+
+def train(recipe: Recipe) -> dict:
+    """Run the recipe; returns a summary (steps, losses, output folder, where it was published)."""
+    import time
+
+    from transformers import EarlyStoppingCallback
+    from trl import get_peft_config
+
+    from training.data import load_training_data
+    from training.resume import resolve_resume
+    from training.tokenizer import mark_portable
+    from training.trainer import SFTTrainer
+
+    validate(recipe)
+    t, m, run = recipe.training, recipe.model, recipe.run
+    resume = resolve_resume(t.resume_from_checkpoint, t.output_dir)
+    data = load_training_data(recipe.data)
+    model, tokenizer, base, tokenizer_note = _model_and_tokenizer(recipe, data)
+    peft_config = get_peft_config(m)
+    callbacks = []
+    if run.early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(run.early_stopping_patience, run.early_stopping_threshold))
+    # Publishing goes through cards.targets (one immutable, tagged version per run), not the Trainer's own
+    # per-checkpoint uploads.
+    push, t.push_to_hub = t.push_to_hub, False
+
+    trainer = SFTTrainer(
+        model=model,
+        args=t,
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    eval_metrics = trainer.evaluate() if data.eval is not None else {}
+    trainer.save_model(t.output_dir)
+    trainer.save_metrics("train", {**result.metrics, **eval_metrics})
+    if not m.model_name_or_path and trainer.is_world_process_zero():
+        mark_portable(t.output_dir)
+
+    summary = {
+        "output_dir": t.output_dir,
+        "global_step": trainer.state.global_step,
+        "resumed_from": Path(resume).name if resume else None,
+        "first_loss": _logged(trainer, "loss", first=True),
+        "train_loss": _logged(trainer, "loss"),
+        "eval_loss": eval_metrics.get("eval_loss"),
+        "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+        "total_parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "optimizer": _optimizer_name(trainer),
+        "published": None,
+    }
+    if trainer.is_world_process_zero():
+        record = _record(recipe, trainer, data, base, tokenizer_note, peft_config, result, eval_metrics, resume)
+        summary["published"] = _write_card_and_publish(recipe, record, push)
+        print(_summary_line(recipe, summary, time.perf_counter() - started), flush=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.end()
+    return summary
+
+
+def _model_and_tokenizer(recipe: Recipe, data):
+    """(model, tokenizer, base-model provenance or None, tokenizer note for the card)."""
+    from training.data import longest_example_chars
+    from training.model import build_gpt2, load_pretrained
+    from training.tokenizer import SPECIALS, build_char_tokenizer, dataset_charset
+
+    t, m, s = recipe.training, recipe.model, recipe.scratch
+    if m.model_name_or_path:
+        model, tokenizer, base = load_pretrained(m, t)
+        return model, tokenizer, base, None
+    n_positions = s.n_positions or t.max_length
+    if not n_positions:
+        raise ConfigError("n_positions", "a from-scratch model needs n_positions or max_length")
+    if t.max_length is not None and t.max_length > n_positions:
+        raise ConfigError("max_length", f"{t.max_length} is longer than the model's n_positions ({n_positions})")
+    limit = min(t.max_length or n_positions, n_positions)
+    longest = longest_example_chars(data.train) + 1  # + EOS
+    if longest > limit:
+        raise ConfigError(
+            "max_length",
+            f"the longest training example is {longest} tokens with its EOS but sequences are cut at {limit}: "
+            "completions would be truncated; raise max_length (and n_positions)",
+        )
+    chars = dataset_charset(data.splits, data.meta)
+    tokenizer = build_char_tokenizer(chars, n_positions)
+    model = build_gpt2(
+        tokenizer,
+        n_layer=s.n_layer,
+        n_embd=s.n_embd,
+        n_head=s.n_head,
+        n_positions=n_positions,
+        dropout=s.dropout,
+        seed=t.seed,
+    )
+    note = (
+        f"char-level, {len(chars)} characters + {len(SPECIALS)} specials ({', '.join(SPECIALS)}); vocabulary "
+        f"from the prompt and completion text of every split ({', '.join(data.splits)}) and the alphabets in "
+        "datagen.json"
+    )
+    return model, tokenizer, None, note
+
+
+def _logged(trainer, key: str, first: bool = False) -> float | None:
+    values = [h[key] for h in trainer.state.log_history if key in h]
+    return (values[0] if first else values[-1]) if values else None
+
+
+def _optimizer_name(trainer) -> str:
+    """The optimizer class actually stepping (under accelerate's wrapper), e.g. ``bitsandbytes...AdamW8bit``."""
+    inner = getattr(trainer.optimizer, "optimizer", trainer.optimizer)
+    bits = getattr(getattr(inner, "args", None), "optim_bits", None)  # bitsandbytes optimizers
+    return f"{type(inner).__module__}.{type(inner).__name__}" + (f" ({bits}-bit states)" if bits else "")
+
+
+def _method(recipe: Recipe, peft_config) -> str:
+    m, s = recipe.model, recipe.scratch
+    if not m.model_name_or_path:
+        return f"from scratch: GPT-2, {s.n_layer} layers, {s.n_embd} wide, {s.n_head} heads"
+    quant = " on 8-bit weights" if m.load_in_8bit else " on 4-bit weights" if m.load_in_4bit else ""
+    if peft_config is not None:
+        return f"LoRA (r={m.lora_r}, alpha={m.lora_alpha}){quant}"
+    return "full fine-tuning"
+
+
+def _record(recipe, trainer, data, base, tokenizer_note, peft_config, result, eval_metrics, resume):
+    import torch
+    import transformers
+    import trl
+
+    from cards.model_card import TrainingRecord
+    from training import hardware
+
+    t = recipe.training
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__}
+    if peft_config is not None:
+        import peft
+
+        versions["peft"] = peft.__version__
+    distributed = str(getattr(t.distributed_state.distributed_type, "value", t.distributed_state.distributed_type))
+    precision = hardware.precision_name(t)
+    if recipe.model.model_name_or_path:
+        precision += f", weights loaded as {recipe.model.dtype}"
+    if "bnb" in str(getattr(t.optim, "value", t.optim)):
+        precision += f", 8-bit optimizer ({getattr(t.optim, 'value', t.optim)})"
+    state = trainer.state
+    example = data.train[0]["prompt"] if len(data.train) else None
+    return TrainingRecord(
+        model_name=_model_name(recipe),
+        dataset=data.provenance,
+        train_split=recipe.data.train_split,
+        train_rows=len(data.train),
+        eval_split=recipe.data.eval_split,
+        eval_rows=len(data.eval) if data.eval is not None else None,
+        method=_method(recipe, peft_config),
+        hardware=hardware.describe(t.world_size),
+        precision=precision,
+        world_size=t.world_size,
+        distributed=distributed,
+        global_steps=state.global_step,
+        epochs=float(state.epoch or 0.0),
+        runtime_s=float(result.metrics.get("train_runtime", 0.0)),
+        resumed_from=Path(resume).name if resume else None,
+        train_loss=_logged(trainer, "loss"),
+        eval_loss=eval_metrics.get("eval_loss"),
+        base_model=(base.get("repo_id") or base.get("folder_name")) if base else None,
+        base_model_source=base.get("source", "hub") if base else "hub",
+        base_revision=base.get("revision") if base else None,
+        tokenizer_note=tokenizer_note,
+        recipe_name=recipe.name,
+        recipe_yaml=recipe.text,
+        overrides=recipe.overrides,
+        stopped_early=bool(state.max_steps and state.global_step < state.max_steps),
+        example_prompt=example,
+        max_new_tokens=min(t.max_length or 128, 256),
+        versions=versions,
+        tags=["from-scratch"] if not recipe.model.model_name_or_path else (["lora"] if peft_config else []),
+    )
+
+
+def _model_name(recipe: Recipe) -> str:
+    t, run = recipe.training, recipe.run
+    return run.model_name or t.hub_model_id or Path(t.output_dir).name
+
+
+def _write_card_and_publish(recipe: Recipe, record, push: bool) -> str | None:
+    from cards.model_card import write_model_card
+    from training.publish import publish_model
+
+    t, run = recipe.training, recipe.run
+    repo_id = t.hub_model_id if push else _model_name(recipe)
+    write_model_card(
+        t.output_dir,
+        record,
+        repo_id=repo_id if push else None,
+        version=run.publish_version,
+        license=run.license,
+    )
+    if not run.publish:
+        return None
+    published = publish_model(
+        t.output_dir,
+        repo_id,
+        hub=push,
+        version=run.publish_version,
+        private=bool(t.hub_private_repo),
+        token=t.hub_token,
+    )
+    return f"{published.target}:{published.repo_id}@{published.version}"
+
+
+def _summary_line(recipe: Recipe, summary: dict, seconds: float) -> str:
+    def fmt(x):
+        return "n/a" if x is None else f"{x:.4f}"
+
+    where = f", published {summary['published']}" if summary["published"] else ""
+    resumed = f" (resumed from {summary['resumed_from']})" if summary["resumed_from"] else ""
+    return (
+        f"trained {_model_name(recipe)}: {summary['global_step']} steps{resumed} in {seconds:.1f} s, loss "
+        f"{fmt(summary['first_loss'])} -> {fmt(summary['train_loss'])}, eval loss {fmt(summary['eval_loss'])}; "
+        f"saved to {recipe.training.output_dir}{where}"
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse the recipe and train; a user error prints one line and exits with status 2."""
+    try:
+        return train(parse_recipe(argv))
+    except ConfigError as exc:
+        if __name__ != "__main__":
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""TRL's ``SFTTrainer`` without per-step host syncs.
+
+TRL's ``SFTTrainer.compute_loss`` turns three metrics (entropy, token accuracy, token count) into Python numbers
+on every step, and each ``.item()`` waits for the GPU to finish the step: with a small model the GPU then idles
+while the host prepares the next one. :class:`SFTTrainer` keeps those per-step sums on the device and gathers
+them only when the Trainer logs, so the logged values are the same (the mean over steps of each step's ratio,
+summed over processes) and the loss is computed exactly as TRL computes it. Any setting this fast path does not
+cover (another loss type, label smoothing, a custom loss, MoE auxiliary losses, sequence or context parallelism)
+falls back to TRL's own ``compute_loss``.
+"""
+
+from __future__ import annotations
+
+import torch
+import trl
+
+
+class SFTTrainer(trl.SFTTrainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pending: dict[str, list[torch.Tensor]] = {"train": [], "eval": []}
+
+    def _fast_path(self, return_outputs: bool) -> bool:
+        if return_outputs or self.compute_loss_func is not None or self.label_smoother is not None:
+            return False
+        if self.args.loss_type != "nll" or self.aux_loss_enabled:
+            return False
+        parallel = self.accelerator.parallelism_config
+        return parallel is None or not (parallel.sp_enabled or parallel.cp_enabled)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not self._fast_path(return_outputs):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        mode = "train" if self.model.training else "eval"
+        inputs["use_cache"] = False
+        outputs = model(**inputs, fused_lm_head=True)
+        num_tokens = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
+        loss = (-outputs.log_probs).sum() / torch.as_tensor(num_tokens).clamp(min=1)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+        with torch.no_grad():
+            if "attention_mask" in inputs:
+                seen = inputs["attention_mask"].sum()
+            else:  # padding-free: one flattened row
+                seen = torch.tensor(inputs["position_ids"].size(1), device=loss.device)
+            stats = [outputs.label_mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum(), seen]
+            self._pending[mode].append(torch.stack([s.to(loss.device, torch.float32) for s in stats]))
+        return loss
+
+    def _flush_metrics(self, mode: str) -> None:
+        """Move the pending per-step sums into TRL's metric lists (one gather, one host sync per log)."""
+        pending = self._pending[mode]
+        if not pending:
+            return
+        local = torch.stack(pending)  # (steps, 4) on this process
+        steps = local.shape[0]
+        total = self.accelerator.gather(local).view(-1, steps, 4).sum(0)  # per-step sums over processes
+        valid, entropy, correct, seen = total.unbind(-1)
+        has = valid > 0
+        denom = valid.clamp(min=1)
+        self._metrics[mode]["entropy"].extend(torch.where(has, entropy / denom, 0.0).tolist())
+        self._metrics[mode]["mean_token_accuracy"].extend(torch.where(has, correct / denom, 0.0).tolist())
+        if mode == "train":
+            self._total_train_tokens += int(seen.sum().item()) // self._tp_size
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        pending.clear()
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        self._flush_metrics("train" if self.model.training else "eval")
+        super().log(logs, start_time)
