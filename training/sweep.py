@@ -1,0 +1,410 @@
+"""Sweeps: make each dataset, train, evaluate, and collect one results table with plots.
+
+A sweep YAML names a base generator config, a training recipe, and the axes to vary::
+
+    name: phase-transition-reduced
+    base_config: reduced_rewrite            # a generator preset name or a YAML path
+    recipe: training/recipes/rewrite_gpt2_reduced.yaml
+    accelerate_config: training/accelerate/single_gpu.yaml   # omit to run training/sft.py with plain python
+    set: {budget: 200000}                   # fixed generator overrides
+    axes:                                   # the cartesian product of these (dotted generator-config keys)
+      instructions: [10, 50, 100, 500, 1000, 5000, 20000, 200000]
+      seed: [0]
+    variants:                               # optional named override sets, crossed with the axes
+      restricted: {space.k: [3, 4]}
+      unrestricted: {space.k: [1, 4]}
+    recipe_set: {num_train_epochs: 10}      # fixed recipe overrides (any SFTConfig / recipe field)
+    eval: {splits: [test_unseen, test_seen], batch_size: 256}
+
+Each run lives in ``<output>/<run id>/`` with ``data/`` (the dataset), ``model/`` (the trained model) and
+``eval.json``; a stage whose output is complete is skipped, so an interrupted sweep resumes where it stopped.
+``--emit`` writes the commands instead (one line per run, and a run list for a cluster job array).
+
+    python -m training.sweep run sweeps/phase_transition_reduced.yaml
+    python -m training.sweep emit sweeps/phase_transition.yaml     # commands.sh + runs.txt for a cluster
+    python -m training.sweep run sweeps/X.yaml --only instructions=1000   # one run (e.g. from a job array)
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from generators.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATOR_KEYS_SHORT = {"instructions": "I", "budget": "N", "examples_per_instruction": "S", "distribution.alpha": "alpha",
+                        "noop_fraction": "noop", "seed": "seed"}
+
+
+@dataclass
+class EvalSettings:
+    splits: list[str] = field(default_factory=lambda: ["test_unseen", "test_seen"])
+    batch_size: int = 128
+    max_new_tokens: int | None = None
+    limit: int | None = None
+
+
+@dataclass
+class Sweep:
+    name: str
+    base_config: str
+    recipe: str
+    path: Path
+    accelerate_config: str | None = None
+    set: dict[str, Any] = field(default_factory=dict)
+    axes: dict[str, list] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recipe_set: dict[str, Any] = field(default_factory=dict)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    output_dir: str | None = None
+
+    @property
+    def out(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else Path("runs") / self.name
+
+
+@dataclass
+class Run:
+    run_id: str
+    overrides: dict[str, Any]  # generator overrides (dotted keys)
+    variant: str | None
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(None, f"sweep file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(None, f"sweep file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(None, f"sweep file {path} must hold a mapping")
+    known = {"name", "base_config", "recipe", "accelerate_config", "set", "axes", "variants", "recipe_set", "eval", "output_dir"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown sweep field (known: {', '.join(sorted(known))})")
+    for required in ("name", "base_config", "recipe"):
+        if not data.get(required):
+            raise ConfigError(required, f"the sweep file {path} must set it")
+    ev = data.pop("eval", None) or {}
+    unknown = sorted(set(ev) - {"splits", "batch_size", "max_new_tokens", "limit"})
+    if unknown:
+        raise ConfigError(f"eval.{unknown[0]}", "unknown field (known: splits, batch_size, max_new_tokens, limit)")
+    for key in ("axes", "variants", "set", "recipe_set"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise ConfigError(key, "must be a mapping")
+    for key, values in (data.get("axes") or {}).items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"axes.{key}", "must be a non-empty list of values")
+    sweep = Sweep(path=path, eval=EvalSettings(**ev), **{k: v for k, v in data.items() if v is not None})
+    runs(sweep)  # every run's generator config must be valid before anything starts
+    return sweep
+
+
+def runs(sweep: Sweep) -> list[Run]:
+    """Every run of the sweep (axes x variants), each with a stable id; validates their configs."""
+    keys = list(sweep.axes)
+    variants = list(sweep.variants.items()) or [(None, {})]
+    out = []
+    for values in itertools.product(*(sweep.axes[k] for k in keys)):
+        for vname, vover in variants:
+            over = {**sweep.set, **dict(zip(keys, values)), **vover}
+            parts = [f"{GENERATOR_KEYS_SHORT.get(k, k.replace('.', '_'))}={_slug(v)}" for k, v in zip(keys, values)]
+            if vname:
+                parts.insert(0, vname)
+            out.append(Run("_".join(parts) or "base", over, vname))
+    ids = [r.run_id for r in out]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("axes", "two runs would share one id; give variants distinct names")
+    for r in out:
+        generator_config(sweep, r)
+    return out
+
+
+def _slug(v: Any) -> str:
+    return str(v).replace(" ", "").replace("/", "-").replace("[", "").replace("]", "").replace(",", "-")
+
+
+def generator_config(sweep: Sweep, run: Run):
+    from generators.cli import resolve_config_path
+    from generators.config import load_config
+
+    base = sweep.base_config
+    candidate = (sweep.path.parent / base) if not Path(base).is_absolute() else Path(base)
+    path = candidate if candidate.exists() else resolve_config_path(base)
+    cfg = load_config(path, [f"{k}={_yaml(v)}" for k, v in run.overrides.items()])
+    cfg.name = f"{sweep.name}-{run.run_id}".replace("=", "").replace(".", "p")[:90]
+    return cfg
+
+
+def _yaml(v: Any) -> str:
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stages
+
+
+def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> list[str]:
+    recipe = _path(sweep, sweep.recipe)
+    script = str(ROOT / "training" / "sft.py")
+    if sweep.accelerate_config:
+        head = ["accelerate", "launch", "--config_file", str(_path(sweep, sweep.accelerate_config)), script]
+    else:
+        head = [sys.executable, script]
+    args = ["--config", str(recipe), "--dataset", str(data_dir), "--output_dir", str(model_dir)]
+    for k, v in sweep.recipe_set.items():
+        args += [f"--{k}", str(v)]
+    return head + args
+
+
+def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> list[str]:
+    ev = sweep.eval
+    cmd = [sys.executable, "-m", "eval", "rewrite", str(model_dir), "--dataset", str(data_dir), "-o", str(out),
+           "--splits", ",".join(ev.splits), "--batch-size", str(ev.batch_size)]
+    if ev.max_new_tokens:
+        cmd += ["--max-new-tokens", str(ev.max_new_tokens)]
+    if ev.limit:
+        cmd += ["--limit", str(ev.limit)]
+    return cmd
+
+
+def _path(sweep: Sweep, p: str) -> Path:
+    for base in (sweep.path.parent, Path.cwd(), ROOT):
+        if (base / p).exists():
+            return (base / p).resolve()
+    raise ConfigError(None, f"{p} (named in {sweep.path}) does not exist")
+
+
+def run_one(sweep: Sweep, run: Run, log=print) -> dict:
+    """Make the data, train, evaluate (each skipped when already complete). Returns the run's summary."""
+    from generators.build import generate
+
+    rdir = sweep.out / run.run_id
+    data_dir, model_dir, eval_json = rdir / "data", rdir / "model", rdir / "eval.json"
+    timings = {}
+    if not (data_dir / "datagen.json").exists():
+        t = time.perf_counter()
+        generate(generator_config(sweep, run), data_dir, progress=False, overwrite=data_dir.exists())
+        timings["data_s"] = time.perf_counter() - t
+        log(f"[{run.run_id}] data ready ({timings['data_s']:.1f}s)")
+    if not training_done(model_dir):
+        t = time.perf_counter()
+        _call(train_command(sweep, run, data_dir, model_dir), rdir / "train.log")
+        timings["train_s"] = time.perf_counter() - t
+        log(f"[{run.run_id}] trained ({timings['train_s']:.1f}s)")
+    if not eval_json.exists():
+        t = time.perf_counter()
+        tmp = eval_json.with_suffix(".tmp.json")
+        _call(eval_command(sweep, model_dir, data_dir, tmp), rdir / "eval.log")
+        tmp.rename(eval_json)
+        timings["eval_s"] = time.perf_counter() - t
+        log(f"[{run.run_id}] evaluated ({timings['eval_s']:.1f}s)")
+    if timings:
+        stamp = rdir / "timings.json"
+        old = json.loads(stamp.read_text()) if stamp.exists() else {}
+        stamp.write_text(json.dumps({**old, **timings}, indent=2) + "\n")
+    return summarize(sweep, run)
+
+
+def training_done(model_dir: Path) -> bool:
+    """A finished training run leaves its final model and card (checkpoints alone mean: resume)."""
+    return (model_dir / "config.json").exists() and (model_dir / "README.md").exists()
+
+
+def _call(cmd: list[str], log_path: Path) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"$ {shlex.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path.cwd())
+    if proc.returncode != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        raise click.ClickException(f"command failed ({proc.returncode}), log {log_path}:\n" + "\n".join(tail))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Results
+
+
+def summarize(sweep: Sweep, run: Run) -> dict:
+    """One results-table row: the run's knobs and its accuracies (from eval.json)."""
+    rdir = sweep.out / run.run_id
+    meta = json.loads((rdir / "data" / "datagen.json").read_text())
+    cfg = meta["config"]
+    n = meta["splits"]["train"]["rows"]
+    row: dict[str, Any] = {
+        "run": run.run_id,
+        "variant": run.variant,
+        "I": cfg["instructions"],
+        "N": n,
+        "S": n / cfg["instructions"],
+        "distribution": cfg["distribution"]["kind"],
+        "alpha": cfg["distribution"]["alpha"] if cfg["distribution"]["kind"] == "power_law" else None,
+        "noop_fraction": cfg["noop_fraction"],
+        "seed": cfg["seed"],
+        "effective_instructions": meta["report"]["train"].get("effective_instructions"),
+        "dataset_fingerprint": meta["fingerprint"],
+    }
+    for k in sweep.axes:  # axis values not already a column above (e.g. a structure parameter)
+        if k not in GENERATOR_KEYS_SHORT:
+            row[k] = run.overrides[k]
+    ev = rdir / "eval.json"
+    if ev.exists():
+        results = json.loads(ev.read_text())
+        for split in sweep.eval.splits:
+            s = results.get("splits", {}).get(split)
+            if s is None:
+                continue
+            row[f"{split}_accuracy"] = s["accuracy"]
+            row[f"{split}_ci_low"], row[f"{split}_ci_high"] = s["ci_low"], s["ci_high"]
+            row[f"{split}_n"] = s["n"]
+            for kind, k in (s.get("by_kind") or {}).items():
+                row[f"{split}_{kind}_accuracy"] = k["accuracy"]
+        if "test_unseen_accuracy" in row:  # the plotted quantity, under the keys eval.plots reads
+            row["accuracy"], row["ci_low"], row["ci_high"] = (
+                row["test_unseen_accuracy"], row["test_unseen_ci_low"], row["test_unseen_ci_high"])
+    timing = rdir / "timings.json"
+    if timing.exists():
+        row.update({k: round(v, 2) for k, v in json.loads(timing.read_text()).items()})
+    return row
+
+
+def write_table(sweep: Sweep, rows: list[dict]) -> tuple[Path, Path]:
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    jpath, cpath = sweep.out / "results.json", sweep.out / "results.csv"
+    jpath.write_text(json.dumps({"sweep": sweep.name, "rows": rows}, indent=2) + "\n")  # `diveval plot` reads it
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    with cpath.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    return jpath, cpath
+
+
+def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
+    """The plots that fit the axes: unseen accuracy vs I; I x S heat map; accuracy vs power-law alpha."""
+    from eval import plots
+
+    have = [r for r in rows if r.get("accuracy") is not None]
+    made: list[Path] = []
+    if len({r["I"] for r in have}) > 1:
+        path = sweep.out / "phase_transition.png"
+        plots.plot_phase_transition(have, path, series="variant" if sweep.variants else None)
+        made.append(path)
+    if len({r["I"] for r in have}) > 1 and len({r["S"] for r in have}) > 1 and len({r["N"] for r in have}) > 1:
+        path = sweep.out / "heatmap.png"
+        plots.plot_heatmap(have, path)
+        made.append(path)
+    if len({r["alpha"] for r in have if r["alpha"] is not None}) > 1:
+        path = sweep.out / "power_law.png"
+        plots.plot_power_law([r for r in have if r["alpha"] is not None], path)
+        made.append(path)
+    return made
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CLI
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Run a sweep of generate -> train -> evaluate runs and collect the results table and plots."""
+
+
+def _errors(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@main.command("run")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--only", "only", multiple=True, help="Run only these run ids (repeatable).")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/<name>).")
+@_errors
+def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
+    """Run every run of SWEEP_FILE in turn (resumable), then write results.json/.csv and plots."""
+    sweep = load_sweep(sweep_file)
+    if output:
+        sweep.output_dir = output
+    todo = runs(sweep)
+    if only:
+        known = {r.run_id for r in todo}
+        missing = [o for o in only if o not in known]
+        if missing:
+            raise ConfigError("--only", f"no run {missing[0]!r} in this sweep (runs: {', '.join(sorted(known))})")
+        todo = [r for r in todo if r.run_id in only]
+    t0 = time.perf_counter()
+    rows = []
+    for i, r in enumerate(todo, 1):
+        click.echo(f"run {i}/{len(todo)}: {r.run_id}")
+        rows.append(run_one(sweep, r, log=click.echo))
+    all_rows = [summarize(sweep, r) for r in runs(sweep) if (sweep.out / r.run_id / "eval.json").exists()]
+    jpath, cpath = write_table(sweep, all_rows)
+    plots = make_plots(sweep, all_rows)
+    click.echo(f"{len(rows)} runs done in {time.perf_counter() - t0:.1f}s; table {cpath}" + (f", plots {', '.join(str(p) for p in plots)}" if plots else ""))
+
+
+@main.command("emit")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/<name>).")
+@_errors
+def emit_cmd(sweep_file: str, output: str | None) -> None:
+    """Write commands.sh (one line per run) and runs.txt (run ids, for a job array) instead of running."""
+    sweep = load_sweep(sweep_file)
+    if output:
+        sweep.output_dir = output
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    rs = runs(sweep)
+    lines = ["#!/usr/bin/env bash", f"# {len(rs)} runs of sweep {sweep.name}; each line is independent (resumable).",
+             "# Job array: RUN=$(sed -n \"${SLURM_ARRAY_TASK_ID}p\" runs.txt); python -m training.sweep run SWEEP --only \"$RUN\"",
+             "set -euo pipefail"]
+    for r in rs:
+        lines.append(shlex.join([sys.executable, "-m", "training.sweep", "run", str(sweep.path), "--only", r.run_id,
+                                 "-o", str(sweep.out)]))
+    lines.append(shlex.join([sys.executable, "-m", "training.sweep", "collect", str(sweep.path), "-o", str(sweep.out)]))
+    (sweep.out / "commands.sh").write_text("\n".join(lines) + "\n")
+    (sweep.out / "runs.txt").write_text("\n".join(r.run_id for r in rs) + "\n")
+    click.echo(f"wrote {sweep.out / 'commands.sh'} and {sweep.out / 'runs.txt'} ({len(rs)} runs)")
+
+
+@main.command("collect")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/<name>).")
+@_errors
+def collect_cmd(sweep_file: str, output: str | None) -> None:
+    """Collect the finished runs' results into results.json/.csv and plots."""
+    sweep = load_sweep(sweep_file)
+    if output:
+        sweep.output_dir = output
+    rows = [summarize(sweep, r) for r in runs(sweep) if (sweep.out / r.run_id / "eval.json").exists()]
+    jpath, cpath = write_table(sweep, rows)
+    plots = make_plots(sweep, rows)
+    click.echo(f"{len(rows)} finished runs; table {cpath}" + (f", plots {', '.join(map(str, plots))}" if plots else ""))
+
+
+if __name__ == "__main__":
+    main()
