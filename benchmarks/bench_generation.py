@@ -1,9 +1,14 @@
-"""Generation throughput: rows/s written to parquet by `datagen` against a plain one-row-at-a-time loop.
+"""Generation throughput of `datagen` against a plain one-row-at-a-time loop, in the same process.
 
-Both run in this process, pinned to one CPU core (pyarrow limited to one thread), on the paper's default
-lengths (inputs 50, patterns and replacements 20, 26 letters). The baseline is what one would write without
-vectorizing: Python's `random`, `str.find` per row, a list of dicts, one `pyarrow` table, the same parquet
-settings. Peak memory is measured in child processes at two sizes to show it stays flat (shards stream).
+Everything runs pinned to one CPU core (pyarrow limited to one thread), on the paper's default lengths (inputs
+50, patterns and replacements 20, 26 letters). The baseline is what one would write without vectorizing:
+Python's `random`, `str.find` per row, a list of dicts, one `pyarrow` table. Two comparisons:
+
+- rows built in memory (Arrow): the generator's blocks against the loop's records;
+- end to end into parquet files (same codec): `generate()` (which also fingerprints every row and computes
+  the diversity report) against the loop plus `pyarrow.parquet.write_table`.
+
+Peak memory is measured in child processes at two sizes to show it stays flat (shards stream).
 
     python benchmarks/bench_generation.py [--rows 1000000] [--baseline-rows 100000]
 """
@@ -37,14 +42,26 @@ def paper_config(rows: int) -> dict:
     }
 
 
-def run_ours(rows: int, out: Path, compression: str = "snappy") -> float:
+def run_ours_in_memory(rows: int) -> float:
+    from generators.build import block_batch
+    from generators.plan import make_plan
+
+    t0 = time.perf_counter()
+    plan = make_plan(config_from_dict(paper_config(rows)))
+    split = plan.splits["train"]
+    n = sum(block_batch(plan, split, b).num_rows for b in range(split.blocks))
+    assert n == rows
+    return rows / (time.perf_counter() - t0)
+
+
+def run_ours(rows: int, out: Path, compression: str = "zstd") -> float:
     t0 = time.perf_counter()
     generate(config_from_dict(paper_config(rows)), out, progress=False, card=False, overwrite=True, compression=compression)
     return rows / (time.perf_counter() - t0)
 
 
-def run_baseline(rows: int, out: Path, instructions: int = 1000, seed: int = 0) -> float:
-    """A plain loop: one row at a time, the same task and record layout, written with the same settings."""
+def run_baseline(rows: int, out: Path | None, instructions: int = 1000, seed: int = 0, compression: str = "zstd") -> float:
+    """A plain loop: one row at a time, the same task and record layout (written with the same settings)."""
     t0 = time.perf_counter()
     rnd = random.Random(seed)
     rules = []
@@ -69,8 +86,9 @@ def run_baseline(rows: int, out: Path, instructions: int = 1000, seed: int = 0) 
             "prompt": f"{rule}\n{z}\n", "completion": out_text, "is_noop": False, "pattern_len": len(x),
         })
     table = pa.Table.from_pylist(records)
-    pq.write_table(table, out, compression="snappy", use_dictionary=["instruction"],
-                   write_statistics=["instruction_id", "is_noop"])
+    if out is not None:
+        pq.write_table(table, out, compression=compression, use_dictionary=["instruction"],
+                       write_statistics=["instruction_id", "is_noop"])
     return rows / (time.perf_counter() - t0)
 
 
@@ -110,24 +128,28 @@ def main() -> None:
     where = pin_one_core()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ours = max(run_ours(args.rows, tmp / f"ours{i}") for i in range(args.repeat))
-        codecs = {c: max(run_ours(args.rows, tmp / f"{c}{i}", c) for i in range(args.repeat)) for c in ("none", "zstd")}
+        mem = max(run_ours_in_memory(args.rows) for _ in range(args.repeat))
+        base_mem = run_baseline(args.baseline_rows, None)
+        codecs = {c: max(run_ours(args.rows, tmp / f"{c}{i}", c) for i in range(args.repeat)) for c in ("zstd", "snappy", "none")}
         base = run_baseline(args.baseline_rows, tmp / "baseline.parquet")
         small = peak_rss_mib(args.rows // 4, tmp / "mem_small")
         large = peak_rss_mib(args.rows, tmp / "mem_large")
+    ours = codecs["zstd"]
     result = {
-        "rows": args.rows, "ours_rows_per_s": round(ours), "baseline_rows": args.baseline_rows,
-        "baseline_rows_per_s": round(base), "speedup": round(ours / base, 1),
+        "rows": args.rows, "baseline_rows": args.baseline_rows, "cpu": where,
+        "in_memory": {"ours_rows_per_s": round(mem), "baseline_rows_per_s": round(base_mem), "speedup": round(mem / base_mem, 1)},
+        "to_parquet_zstd": {"ours_rows_per_s": round(ours), "baseline_rows_per_s": round(base), "speedup": round(ours / base, 1)},
+        "ours_to_parquet_by_codec": {c: round(v) for c, v in codecs.items()},
         "peak_rss_mib": {str(args.rows // 4): round(small), str(args.rows): round(large)},
-        "ours_rows_per_s_by_codec": {"snappy": round(ours), **{c: round(v) for c, v in codecs.items()}},
-        "cpu": where,
     }
-    print(f"generation, paper default lengths, one core ({where})")
-    print(f"  datagen, snappy parquet: {ours:>12,.0f} rows/s  ({args.rows:,} rows, best of {args.repeat})")
-    for codec, rate in codecs.items():
-        print(f"  datagen, {codec + ' parquet:':<16}{rate:>12,.0f} rows/s")
-    print(f"  plain Python loop:       {base:>12,.0f} rows/s  ({args.baseline_rows:,} rows, snappy)")
-    print(f"  speed-up:                {ours / base:>12.1f}x")
+    print(f"generation, paper default lengths, one core ({where}); ours: {args.rows:,} rows, best of {args.repeat}; "
+          f"plain loop: {args.baseline_rows:,} rows")
+    print(f"  rows in memory (Arrow):   datagen {mem:>11,.0f} rows/s   plain loop {base_mem:>9,.0f} rows/s   "
+          f"speed-up {mem / base_mem:5.1f}x")
+    print(f"  into zstd parquet:        datagen {ours:>11,.0f} rows/s   plain loop {base:>9,.0f} rows/s   "
+          f"speed-up {ours / base:5.1f}x  (datagen also fingerprints every row)")
+    for codec in ("snappy", "none"):
+        print(f"  datagen into {codec + ' parquet:':<15}{codecs[codec]:>11,.0f} rows/s")
     print(f"  peak memory: {small:.0f} MiB at {args.rows // 4:,} rows, {large:.0f} MiB at {args.rows:,} rows")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

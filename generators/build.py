@@ -32,7 +32,7 @@ from generators.space import InstructionSpace
 
 METADATA_FILE = "datagen.json"
 BLOCKS_PER_ROW_GROUP = 8
-COMPRESSIONS = ("snappy", "zstd", "lz4", "gzip", "none")
+COMPRESSIONS = ("zstd", "snappy", "lz4", "gzip", "none")
 
 
 @dataclass
@@ -74,7 +74,7 @@ def split_table(plan: Plan, split: str) -> pa.Table:
     return pa.Table.from_batches([block_batch(plan, sp, b) for b in range(sp.blocks)])
 
 
-def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None, compression: str = "snappy") -> dict:
+def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None, compression: str = "zstd") -> dict:
     """Write one shard; return its block digests and the statistics the report needs."""
     split = plan.splits[job.split]
     path = root / job.filename
@@ -148,7 +148,7 @@ def generate(
     overwrite: bool = False,
     progress: bool = True,
     card: bool = True,
-    compression: str = "snappy",
+    compression: str = "zstd",
 ) -> dict:
     """Generate the dataset described by ``cfg`` into ``out_dir``; returns its metadata (also in datagen.json).
 

@@ -59,7 +59,7 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (dotted path), e.g. --set space.x_len=10.")
 @click.option("--workers", default=1, show_default=True, help="Processes writing shards (same bytes for any number).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
-@click.option("--compression", default="snappy", show_default=True, type=click.Choice(["snappy", "zstd", "lz4", "gzip", "none"]),
+@click.option("--compression", default="zstd", show_default=True, type=click.Choice(["snappy", "zstd", "lz4", "gzip", "none"]),
               help="Parquet codec (file bytes only: rows and fingerprint do not change).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors

@@ -24,7 +24,7 @@ def make_dataset(
     overwrite: bool = False,
     progress: bool = True,
     card: bool = True,
-    compression: str = "snappy",
+    compression: str = "zstd",
 ) -> dict:
     """Generate (synthetic task) or build (mixture) the dataset a config file describes."""
     from generators.mixture_config import is_mixture_config
@@ -33,8 +33,8 @@ def make_dataset(
         from generators.mixture import build_mixture
         from generators.mixture_config import load_mixture_config
 
-        if compression != "snappy":
-            raise ConfigError("compression", "mixtures are written with snappy parquet")
+        if compression != "zstd":
+            raise ConfigError("compression", "mixtures are written with zstd parquet")
         return build_mixture(load_mixture_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
     from generators.build import generate
     from generators.config import load_config

@@ -211,7 +211,7 @@ def _write(table: pa.Table, root: Path, shard_rows: int) -> dict:
     for k in range(count):
         shard = table.slice(k * per, per)
         name = f"data/train-{k:05d}-of-{count:05d}.parquet"
-        pq.write_table(shard, root / name, row_group_size=BLOCK, compression="snappy",
+        pq.write_table(shard, root / name, row_group_size=BLOCK, compression="zstd",
                        use_dictionary=["source"], write_statistics=["id", "source_index"])
         digests.extend(block_digest(shard.slice(b, BLOCK)) for b in range(0, shard.num_rows, BLOCK))
         files.append(name)
