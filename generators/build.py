@@ -8,10 +8,7 @@ Shards are written in parallel by ``workers`` processes with the same bytes as o
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -22,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from generators import GENERATOR_VERSION, __version__
+from generators.atomic import atomic_folder, check_output
 from generators.config import GeneratorConfig
 from generators.errors import ConfigError
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
@@ -155,8 +153,7 @@ def generate(
     ``compression`` is the parquet codec (it changes file bytes, never rows or the fingerprint).
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise ConfigError(None, f"output folder {out_dir} already exists (pass --overwrite to replace it)")
+    check_output(out_dir, overwrite)
     if workers < 1:
         raise ConfigError("workers", f"must be >= 1, got {workers}")
     if compression not in COMPRESSIONS:
@@ -164,11 +161,8 @@ def generate(
     t0 = time.perf_counter()
     plan = make_plan(cfg)  # validates the request; nothing written yet
     jobs = shard_jobs(plan)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    (tmp / "data").mkdir(parents=True)
     total_rows = sum(sp.rows for sp in plan.splits.values())
-    try:
+    with atomic_folder(out_dir) as tmp:
         results = _write_all(plan, jobs, tmp, workers, total_rows, progress, compression)
         meta = _metadata(plan, jobs, results, time.perf_counter() - t0)
         meta["parquet"] = {"compression": compression, "blocks_per_row_group": BLOCKS_PER_ROW_GROUP}
@@ -177,10 +171,6 @@ def generate(
             from cards.dataset_card import write_dataset_card
 
             write_dataset_card(tmp, meta)
-        _replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     meta["elapsed_s"] = time.perf_counter() - t0
     return meta
 
@@ -263,17 +253,6 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
         "report": report,
         "generation_seconds": round(elapsed, 3),
     }
-
-
-def _replace(tmp: Path, out_dir: Path) -> None:
-    """Move the finished folder into place; an existing one is swapped out first and removed last."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_metadata(folder: str | Path) -> dict:

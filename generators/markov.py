@@ -14,24 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from generators.rewrite import MAX_NOOP_REDRAWS, GenerationError, draw_lengths, noop_mask, random_inputs
-from generators.rng import BLOCK, generator, integers, uniform01
+from generators.rewrite import COMMON_FIELDS, MAX_NOOP_REDRAWS, GenerationError, random_inputs, start_block
+from generators.rng import generator, integers, uniform01
 from generators.space import InstructionSpace
 
-MARKOV_SCHEMA = pa.schema(
-    [
-        ("instruction_id", pa.int64()),
-        ("instruction", pa.string()),
-        ("input", pa.string()),
-        ("output", pa.string()),
-        ("prompt", pa.string()),
-        ("completion", pa.string()),
-        ("is_noop", pa.bool_()),
-        ("n_rules", pa.int32()),
-        ("steps", pa.int32()),
-        ("truncated", pa.bool_()),
-    ]
-)
+MARKOV_SCHEMA = pa.schema([*COMMON_FIELDS, ("n_rules", pa.int32()), ("steps", pa.int32()), ("truncated", pa.bool_())])
 
 Rule = tuple[str, str, bool]  # pattern, replacement, terminal
 
@@ -95,17 +82,9 @@ def draw_markov_pools(cfg, train_space: InstructionSpace, test_space: Instructio
 
 
 def markov_block(plan, split, block: int) -> pa.RecordBatch:
-    from generators.rewrite import assign_instructions
-
     cfg = plan.cfg
-    start = block * BLOCK
-    stop = min(start + BLOCK, split.rows)
-    n = stop - start
-    idx = np.arange(start, stop, dtype=np.int64)
-    rng = generator(cfg.seed, "rows", split.name, block)
-    inst = assign_instructions(split, idx, rng)
-    noop = noop_mask(plan, split, idx)
-    zlen = draw_lengths(rng, cfg.input_len.min, cfg.input_len.max, n)
+    b = start_block(plan, split, block)
+    rng, inst, noop, zlen, n = b.rng, b.inst, b.noop, b.zlen, b.n
     width = cfg.input_len.max
     z = random_inputs(rng, split.alphabet, zlen, width)
     which = uniform01(rng, n)

@@ -21,10 +21,7 @@ Columns: ``id``, ``source``, ``source_index`` (row in the source), ``instruction
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -34,7 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from generators import __version__
-from generators.build import METADATA_FILE, _replace
+from generators.atomic import atomic_folder, check_output
+from generators.build import METADATA_FILE
 from generators.decontam import Decontaminator, load_benchmarks
 from generators.dedup import ExactIndex, MinHashIndex, normalize
 from generators.errors import ConfigError
@@ -148,8 +146,7 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise ConfigError(None, f"output folder {out_dir} already exists (pass --overwrite to replace it)")
+    check_output(out_dir, overwrite)
     t0 = time.perf_counter()
     dc = cfg.decontamination
     benchmarks, not_checked = load_benchmarks(dc.humaneval, dc.mbpp, dc.ngram) if dc.enabled else ([], {})
@@ -167,10 +164,7 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
     picked = [picked[int(j)] for j in order]
     table = _table(cfg, sources, picked)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    (tmp / "data").mkdir(parents=True)
-    try:
+    with atomic_folder(out_dir) as tmp:
         split = _write(table, tmp, cfg.shard_rows)
         meta = _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table, split, progress)
         meta["generation_seconds"] = round(time.perf_counter() - t0, 3)
@@ -178,10 +172,6 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
         from cards.mixture_card import write_mixture_card
 
         write_mixture_card(tmp, meta)
-        _replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     meta["elapsed_s"] = time.perf_counter() - t0
     return meta
 

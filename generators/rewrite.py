@@ -7,6 +7,8 @@ found by candidate filtering, outputs and prompts assembled as byte matrices.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
@@ -15,18 +17,17 @@ from generators.textcols import Piece, build_strings
 
 MAX_NOOP_REDRAWS = 16
 
-REWRITE_SCHEMA = pa.schema(
-    [
-        ("instruction_id", pa.int64()),
-        ("instruction", pa.string()),
-        ("input", pa.string()),
-        ("output", pa.string()),
-        ("prompt", pa.string()),
-        ("completion", pa.string()),
-        ("is_noop", pa.bool_()),
-        ("pattern_len", pa.int32()),
-    ]
-)
+#: Columns every synthetic task has, in order; each task appends its own flags.
+COMMON_FIELDS = [
+    ("instruction_id", pa.int64()),
+    ("instruction", pa.string()),
+    ("input", pa.string()),
+    ("output", pa.string()),
+    ("prompt", pa.string()),
+    ("completion", pa.string()),
+    ("is_noop", pa.bool_()),
+]
+REWRITE_SCHEMA = pa.schema([*COMMON_FIELDS, ("pattern_len", pa.int32())])
 
 
 class GenerationError(RuntimeError):
@@ -169,21 +170,40 @@ def avoid_first_char(rng, z: np.ndarray, rows: np.ndarray, first: np.ndarray, al
     z[rows] = sub
 
 
+@dataclass
+class BlockStart:
+    """What every task draws first for a block: row indices, the block's generator, instructions, no-op rows,
+    input lengths (in this order, which fixes the block's random stream)."""
+
+    idx: np.ndarray
+    rng: np.random.Generator
+    inst: np.ndarray
+    noop: np.ndarray
+    zlen: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.idx.size
+
+
+def start_block(plan, split, block: int) -> BlockStart:
+    start = block * BLOCK
+    idx = np.arange(start, min(start + BLOCK, split.rows), dtype=np.int64)
+    rng = generator(plan.cfg.seed, "rows", split.name, block)
+    inst = assign_instructions(split, idx, rng)
+    noop = noop_mask(plan, split, idx)
+    zlen = draw_lengths(rng, plan.cfg.input_len.min, plan.cfg.input_len.max, idx.size)
+    return BlockStart(idx, rng, inst, noop, zlen)
+
+
 def rewrite_block(plan, split, block: int) -> pa.RecordBatch:
     """Rows ``[block * BLOCK, ...)`` of a split of the rewrite task."""
     cfg = plan.cfg
-    start = block * BLOCK
-    stop = min(start + BLOCK, split.rows)
-    n = stop - start
-    idx = np.arange(start, stop, dtype=np.int64)
-    rng = generator(cfg.seed, "rows", split.name, block)
-
-    inst = assign_instructions(split, idx, rng)
-    noop = noop_mask(plan, split, idx)
+    b = start_block(plan, split, block)
+    rng, inst, noop, zlen, n = b.rng, b.inst, b.noop, b.zlen, b.n
     pool = split.pool
     x, xlen = pool.x[inst], pool.x_len[inst].astype(np.int64)
     y, ylen = pool.y[inst], pool.y_len[inst].astype(np.int64)
-    zlen = draw_lengths(rng, cfg.input_len.min, cfg.input_len.max, n)
     occ = np.asarray(cfg.occurrences, dtype=np.int64)[integers(rng, 0, len(cfg.occurrences) - 1, n)]
     width = cfg.input_len.max
     z = random_inputs(rng, split.alphabet, zlen, width)

@@ -318,6 +318,14 @@ def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
     return made
 
 
+def collect(sweep: Sweep) -> str:
+    """Write the table and plots of every finished run; a one-line account of what was written."""
+    rows = [summarize(sweep, r) for r in runs(sweep) if (sweep.out / r.run_id / "eval.json").exists()]
+    _, cpath = write_table(sweep, rows)
+    plots = make_plots(sweep, rows)
+    return f"{len(rows)} finished runs in table {cpath}" + (f", plots {', '.join(map(str, plots))}" if plots else "")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # CLI
 
@@ -340,6 +348,13 @@ def _errors(fn):
     return wrapper
 
 
+def _load(sweep_file: str, output: str | None) -> Sweep:
+    sweep = load_sweep(sweep_file)
+    if output:
+        sweep.output_dir = output
+    return sweep
+
+
 @main.command("run")
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--only", "only", multiple=True, help="Run only these run ids (repeatable).")
@@ -347,9 +362,7 @@ def _errors(fn):
 @_errors
 def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
     """Run every run of SWEEP_FILE in turn (resumable), then write results.json/.csv and plots."""
-    sweep = load_sweep(sweep_file)
-    if output:
-        sweep.output_dir = output
+    sweep = _load(sweep_file, output)
     todo = runs(sweep)
     if only:
         known = {r.run_id for r in todo}
@@ -362,10 +375,7 @@ def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
     for i, r in enumerate(todo, 1):
         click.echo(f"run {i}/{len(todo)}: {r.run_id}")
         rows.append(run_one(sweep, r, log=click.echo))
-    all_rows = [summarize(sweep, r) for r in runs(sweep) if (sweep.out / r.run_id / "eval.json").exists()]
-    jpath, cpath = write_table(sweep, all_rows)
-    plots = make_plots(sweep, all_rows)
-    click.echo(f"{len(rows)} runs done in {time.perf_counter() - t0:.1f}s; table {cpath}" + (f", plots {', '.join(str(p) for p in plots)}" if plots else ""))
+    click.echo(f"{len(rows)} runs done in {time.perf_counter() - t0:.1f}s; {collect(sweep)}")
 
 
 @main.command("emit")
@@ -374,18 +384,16 @@ def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
 @_errors
 def emit_cmd(sweep_file: str, output: str | None) -> None:
     """Write commands.sh (one line per run) and runs.txt (run ids, for a job array) instead of running."""
-    sweep = load_sweep(sweep_file)
-    if output:
-        sweep.output_dir = output
+    sweep = _load(sweep_file, output)
     sweep.out.mkdir(parents=True, exist_ok=True)
     rs = runs(sweep)
     lines = ["#!/usr/bin/env bash", f"# {len(rs)} runs of sweep {sweep.name}; each line is independent (resumable).",
              "# Job array: RUN=$(sed -n \"${SLURM_ARRAY_TASK_ID}p\" runs.txt); python -m training.sweep run SWEEP --only \"$RUN\"",
              "set -euo pipefail"]
     for r in rs:
-        lines.append(shlex.join([sys.executable, "-m", "training.sweep", "run", str(sweep.path), "--only", r.run_id,
+        lines.append(shlex.join(["python", "-m", "training.sweep", "run", str(sweep.path), "--only", r.run_id,
                                  "-o", str(sweep.out)]))
-    lines.append(shlex.join([sys.executable, "-m", "training.sweep", "collect", str(sweep.path), "-o", str(sweep.out)]))
+    lines.append(shlex.join(["python", "-m", "training.sweep", "collect", str(sweep.path), "-o", str(sweep.out)]))
     (sweep.out / "commands.sh").write_text("\n".join(lines) + "\n")
     (sweep.out / "runs.txt").write_text("\n".join(r.run_id for r in rs) + "\n")
     click.echo(f"wrote {sweep.out / 'commands.sh'} and {sweep.out / 'runs.txt'} ({len(rs)} runs)")
@@ -397,13 +405,7 @@ def emit_cmd(sweep_file: str, output: str | None) -> None:
 @_errors
 def collect_cmd(sweep_file: str, output: str | None) -> None:
     """Collect the finished runs' results into results.json/.csv and plots."""
-    sweep = load_sweep(sweep_file)
-    if output:
-        sweep.output_dir = output
-    rows = [summarize(sweep, r) for r in runs(sweep) if (sweep.out / r.run_id / "eval.json").exists()]
-    jpath, cpath = write_table(sweep, rows)
-    plots = make_plots(sweep, rows)
-    click.echo(f"{len(rows)} finished runs; table {cpath}" + (f", plots {', '.join(map(str, plots))}" if plots else ""))
+    click.echo(collect(_load(sweep_file, output)))
 
 
 if __name__ == "__main__":

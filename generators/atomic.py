@@ -1,0 +1,43 @@
+"""Write a dataset folder atomically: under a temporary name beside the target, renamed into place at the end.
+
+A run that fails or is interrupted leaves no half dataset (the temporary folder is removed), and an existing
+folder is only replaced once the new one is complete (and only when asked).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from generators.errors import ConfigError
+
+
+def check_output(out_dir: Path, overwrite: bool) -> None:
+    """Refuse an existing output folder unless ``overwrite`` (call before any work is done)."""
+    if out_dir.exists() and not overwrite:
+        raise ConfigError(None, f"output folder {out_dir} already exists (pass --overwrite to replace it)")
+
+
+@contextmanager
+def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder (with ``data/`` made); on success it becomes ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    (tmp / "data").mkdir(parents=True)
+    try:
+        yield tmp
+        old = None
+        if out_dir.exists():  # swapped out first, removed last
+            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
