@@ -130,7 +130,8 @@ def _data_files(r: Resolved) -> dict[str, list[str]] | None:
     splits = r.meta.get("splits")
     if r.path is None or not isinstance(splits, dict):
         return None
-    return {name: [str(r.path / f) for f in s["files"]] for name, s in splits.items()}
+    root = r.path.resolve()  # a relative folder would be taken relative to itself by load_dataset
+    return {name: [str(root / f) for f in s["files"]] for name, s in splits.items()}
 
 
 def load_splits(source: str, revision: str | None = None, splits: list[str] | None = None):

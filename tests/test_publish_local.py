@@ -230,3 +230,14 @@ def test_same_named_version_folders_do_not_share_a_datasets_cache_entry(tiny_dat
     assert rows(datasets.load_dataset(str(a))) == rows(datasets.load_dataset(str(tiny_dataset)))
     assert rows(datasets.load_dataset(str(b))) != rows(datasets.load_dataset(str(a)))
     assert rows(load_splits("local/b")[0]) == rows(datasets.load_dataset(str(b)))
+
+
+def test_load_splits_of_a_relative_folder(tiny_dataset, tmp_path, monkeypatch):
+    import shutil
+
+    from cards.resolve import load_splits
+
+    shutil.copytree(tiny_dataset, tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    dd, resolved = load_splits("data", splits=["train", "test_unseen"])
+    assert resolved.kind == "folder" and dd["train"].num_rows == 192 and dd["test_unseen"].num_rows == 32
