@@ -19,6 +19,11 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("HF_TOKEN", None)
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# No per-example deadline: timings on a loaded CI machine must not fail a property test.
+settings.register_profile("project", deadline=None)
+settings.load_profile("project")
 
 TINY = {
     "name": "tiny-test",
