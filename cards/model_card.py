@@ -62,6 +62,23 @@ def redact_paths(text: str) -> str:
     return _ABS_PATH.sub(lambda m: f".../{m.group(1)}", text)
 
 
+_TOKEN_ARG = re.compile(r"(--[\w-]*token[\w-]*)(=|\s+)(\S+)", re.IGNORECASE)
+_TOKEN_YAML = re.compile(r"^(\s*[\w-]*token[\w-]*\s*:\s*)(\S.*)$", re.IGNORECASE | re.MULTILINE)
+_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{20,}")
+
+
+def redact_secrets(text: str) -> str:
+    """Mask tokens: values of any ``--*token*`` option or ``*token*:`` key, and anything shaped like a Hub token."""
+    text = _TOKEN_ARG.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = _TOKEN_YAML.sub(lambda m: f"{m.group(1)}***", text)
+    return _HF_TOKEN.sub("hf_***", text)
+
+
+def redact(text: str) -> str:
+    """What a card may show of user-given text: no machine paths, no secrets."""
+    return redact_secrets(redact_paths(text))
+
+
 def hub_id(source: str | None, repo_id: str | None) -> str | None:
     """``repo_id`` when it names a Hub repository: a Hub source, or a local hub copy of an ``org/name`` repo.
 
@@ -109,7 +126,7 @@ def render_model_card(
         "revision": ds.get("revision"),
         "fingerprint": ds.get("fingerprint"),
     }
-    overrides = redact_paths(" ".join(record.overrides))
+    overrides = redact(" ".join(record.overrides))
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),
@@ -144,7 +161,7 @@ def render_model_card(
         versions=", ".join(f"{k} {v}" for k, v in record.versions.items()) or "not recorded",
         recipe_name=record.recipe_name,
         overrides=overrides,
-        recipe_yaml=redact_paths(record.recipe_yaml.rstrip()) or "# (no recipe file: every field from the command line)",
+        recipe_yaml=redact(record.recipe_yaml.rstrip()) or "# (no recipe file: every field from the command line)",
     )
 
 

@@ -142,3 +142,15 @@ def test_only_hub_ids_reach_the_metadata(source, repo_id, expected):
     data = render_model_card(record).data.to_dict()
     assert data.get("datasets") == ([expected] if expected else None)
     assert data.get("base_model") == expected
+
+
+def test_no_token_in_card():
+    secret = "hf_" + "A1b2C3d4" * 5
+    record = _record(
+        recipe_yaml="hub_token: " + secret + "\nlearning_rate: 1.0e-3\n",
+        overrides=["--hub_token", secret, "--push_to_hub", "true", "--token=" + "sekrit"],
+    )
+    text = str(render_model_card(record))
+    assert secret not in text and "sekrit" not in text
+    assert "hub_token: ***" in text and "--hub_token ***" in text and "--token=***" in text
+    assert "--push_to_hub true" in text and "learning_rate: 1.0e-3" in text
