@@ -35,6 +35,23 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
     # every stage is complete: a second run only collects
     res = CliRunner().invoke(main, ["run", str(SWEEPS / "tiny_cpu.yaml"), "-o", str(out)])
     assert res.exit_code == 0 and "trained" not in res.output and "data ready" not in res.output, res.output
+    # finished stages made from other settings are refused, not silently reused
+    base = yaml.safe_load((SWEEPS / "tiny_cpu.yaml").read_text())
+    for change, stage in [({"recipe_set": {**base["recipe_set"], "max_steps": 13}}, "train stage"),
+                          ({"eval": {**base["eval"], "batch_size": 8}}, "eval stage"),
+                          ({"set": {**base["set"], "noop_fraction": 0.5}}, "another generator config")]:
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(yaml.safe_dump({**base, **change}))
+        res = CliRunner().invoke(main, ["run", str(changed), "-o", str(out), "--only", "I=2"])
+        assert res.exit_code != 0 and stage in res.output and "I=2" in res.output, res.output
+
+
+def test_training_resumes_an_interrupted_run(tmp_path):
+    from training.sweep import train_command
+
+    s = load_sweep(SWEEPS / "tiny_cpu.yaml")
+    cmd = train_command(s, runs(s)[0], tmp_path / "data", tmp_path / "model")
+    assert cmd[cmd.index("--resume_from_checkpoint") + 1] == "auto"  # training/resume.py: last checkpoint if any
 
 
 def test_emit_writes_one_command_per_run(tmp_path):
@@ -54,6 +71,29 @@ def test_every_shipped_sweep_is_valid(sweep):
     assert len(runs(s)) >= 3
 
 
+@pytest.mark.parametrize("sweep", sorted(p.name for p in SWEEPS.glob("*.yaml")))
+def test_rows_fit_the_recipes_context(sweep):
+    """Every run's rows (prompt + completion + EOS, one token per character) fit the recipe's max_length."""
+    from generators.build import block_batch
+    from generators.plan import make_plan
+    from training.sweep import generator_config
+
+    s = load_sweep(SWEEPS / sweep)
+    recipe = yaml.safe_load((ROOT / s.recipe).read_text())
+    max_length = s.recipe_set.get("max_length", recipe["max_length"])
+    smallest = {}
+    for r in runs(s):  # one run per variant (lengths do not depend on I), the cheapest to plan
+        v = smallest.get(r.variant)
+        if v is None or r.overrides.get("instructions", 0) < v.overrides.get("instructions", 0):
+            smallest[r.variant] = r
+    for r in smallest.values():
+        plan = make_plan(generator_config(s, r))
+        for split in plan.splits.values():
+            batch = block_batch(plan, split, 0)
+            longest = max(len(p) + len(c) for p, c in zip(batch.column("prompt").to_pylist(), batch.column("completion").to_pylist()))
+            assert longest + 1 <= max_length, f"{sweep} {r.run_id} {split.name}: rows of {longest + 1} tokens > {max_length}"
+
+
 def test_phase_transition_sweeps_cover_at_least_eight_values_of_I():
     for name in ("phase_transition.yaml", "phase_transition_reduced.yaml"):
         s = load_sweep(SWEEPS / name)
@@ -70,3 +110,12 @@ def test_bad_sweep_files_name_the_field(tmp_path):
         with pytest.raises(ConfigError) as err:
             load_sweep(f)
         assert err.value.field == field
+
+
+def test_phase_plot_has_one_line_per_value_of_the_other_axis():
+    from training.sweep import series_key
+
+    assert series_key(load_sweep(SWEEPS / "power_law.yaml")) == "alpha"
+    assert series_key(load_sweep(SWEEPS / "noop.yaml")) == "noop_fraction"
+    assert series_key(load_sweep(SWEEPS / "semantic.yaml")) == "variant"
+    assert series_key(load_sweep(SWEEPS / "phase_transition.yaml")) is None

@@ -4,7 +4,7 @@ A sweep YAML names a base generator config, a training recipe, and the axes to v
 
     name: phase-transition-reduced
     base_config: reduced_rewrite            # a generator preset name or a YAML path
-    recipe: training/recipes/rewrite_gpt2_reduced.yaml
+    recipe: training/recipes/gpt2-scratch-reduced.yaml
     accelerate_config: training/accelerate/single_gpu.yaml   # omit to run training/sft.py with plain python
     set: {budget: 200000}                   # fixed generator overrides
     axes:                                   # the cartesian product of these (dotted generator-config keys)
@@ -17,17 +17,19 @@ A sweep YAML names a base generator config, a training recipe, and the axes to v
     eval: {splits: [test_unseen, test_seen], batch_size: 256}
 
 Each run lives in ``<output>/<run id>/`` with ``data/`` (the dataset), ``model/`` (the trained model) and
-``eval.json``; a stage whose output is complete is skipped, so an interrupted sweep resumes where it stopped.
-``--emit`` writes the commands instead (one line per run, and a run list for a cluster job array).
+``eval.json``; a stage whose output is complete is skipped, so an interrupted sweep resumes where it stopped
+(training from its last checkpoint). ``emit`` writes the commands instead (one line per run, and a run list for
+a cluster job array).
 
     python -m training.sweep run sweeps/phase_transition_reduced.yaml
     python -m training.sweep emit sweeps/phase_transition.yaml     # commands.sh + runs.txt for a cluster
-    python -m training.sweep run sweeps/X.yaml --only instructions=1000   # one run (e.g. from a job array)
+    python -m training.sweep run sweeps/X.yaml --only I=1000   # one run (run ids are in runs.txt)
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import os
@@ -166,7 +168,9 @@ def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> li
         head = ["accelerate", "launch", "--config_file", str(_path(sweep, sweep.accelerate_config)), script]
     else:
         head = [sys.executable, script]
-    args = ["--config", str(recipe), "--dataset", str(data_dir), "--output_dir", str(model_dir)]
+    # resume: an interrupted run continues from its last checkpoint (a fresh one starts from scratch)
+    args = ["--config", str(recipe), "--dataset", str(data_dir), "--output_dir", str(model_dir),
+            "--resume_from_checkpoint", "auto"]
     for k, v in sweep.recipe_set.items():
         args += [f"--{k}", str(v)]
     return head + args
@@ -191,27 +195,48 @@ def _path(sweep: Sweep, p: str) -> Path:
 
 
 def run_one(sweep: Sweep, run: Run, log=print) -> dict:
-    """Make the data, train, evaluate (each skipped when already complete). Returns the run's summary."""
+    """Make the data, train, evaluate (each skipped when already complete). Returns the run's summary.
+
+    Each stage's inputs are recorded in ``stages.json``; finding a finished stage made from other inputs (the
+    sweep file, recipe or base config changed since) is refused rather than silently reused. An interrupted
+    training stage resumes from its last checkpoint.
+    """
     from generators.build import generate
 
     rdir = sweep.out / run.run_id
     data_dir, model_dir, eval_json = rdir / "data", rdir / "model", rdir / "eval.json"
+    cfg = generator_config(sweep, run)
     timings = {}
-    if not (data_dir / "datagen.json").exists():
+    if (data_dir / "datagen.json").exists():
+        made = json.loads((data_dir / "datagen.json").read_text())["config"]
+        if made != cfg.to_dict():
+            changed = sorted(k for k in set(made) | set(cfg.to_dict()) if made.get(k) != cfg.to_dict().get(k))
+            raise ConfigError(None, f"run {run.run_id}: its data in {data_dir} was made from another generator config "
+                                    f"(differs in: {', '.join(changed)}); remove {rdir} or pick another output folder")
+    else:
         t = time.perf_counter()
-        generate(generator_config(sweep, run), data_dir, progress=False, overwrite=data_dir.exists())
+        generate(cfg, data_dir, progress=False, overwrite=data_dir.exists())
         timings["data_s"] = time.perf_counter() - t
         log(f"[{run.run_id}] data ready ({timings['data_s']:.1f}s)")
+    fingerprint = json.loads((data_dir / "datagen.json").read_text())["fingerprint"]
+    train_sig = _signature({"recipe": _path(sweep, sweep.recipe).read_text(), "recipe_set": sweep.recipe_set,
+                            "accelerate": _path(sweep, sweep.accelerate_config).read_text() if sweep.accelerate_config else None,
+                            "data": fingerprint})
+    eval_sig = _signature({"train": train_sig, "eval": vars(sweep.eval)})
+    _guard(rdir, "train", train_sig, model_dir.exists(), run)
     if not training_done(model_dir):
         t = time.perf_counter()
+        _record(rdir, "train", train_sig)
         _call(train_command(sweep, run, data_dir, model_dir), rdir / "train.log")
         timings["train_s"] = time.perf_counter() - t
         log(f"[{run.run_id}] trained ({timings['train_s']:.1f}s)")
+    _guard(rdir, "eval", eval_sig, eval_json.exists(), run)
     if not eval_json.exists():
         t = time.perf_counter()
         tmp = eval_json.with_suffix(".tmp.json")
         _call(eval_command(sweep, model_dir, data_dir, tmp), rdir / "eval.log")
         tmp.rename(eval_json)
+        _record(rdir, "eval", eval_sig)
         timings["eval_s"] = time.perf_counter() - t
         log(f"[{run.run_id}] evaluated ({timings['eval_s']:.1f}s)")
     if timings:
@@ -219,6 +244,28 @@ def run_one(sweep: Sweep, run: Run, log=print) -> dict:
         old = json.loads(stamp.read_text()) if stamp.exists() else {}
         stamp.write_text(json.dumps({**old, **timings}, indent=2) + "\n")
     return summarize(sweep, run)
+
+
+def _signature(inputs: dict) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _stages(rdir: Path) -> dict:
+    path = rdir / "stages.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _record(rdir: Path, stage: str, signature: str) -> None:
+    rdir.mkdir(parents=True, exist_ok=True)
+    (rdir / "stages.json").write_text(json.dumps({**_stages(rdir), stage: signature}, indent=2) + "\n")
+
+
+def _guard(rdir: Path, stage: str, signature: str, exists: bool, run: Run) -> None:
+    stored = _stages(rdir).get(stage)
+    if exists and stored is not None and stored != signature:
+        raise ConfigError(None, f"run {run.run_id}: its {stage} stage in {rdir} was made with other settings (the "
+                                f"recipe, recipe_set, eval settings or data changed); remove {rdir} or pick another "
+                                f"output folder")
 
 
 def training_done(model_dir: Path) -> bool:
@@ -297,6 +344,19 @@ def write_table(sweep: Sweep, rows: list[dict]) -> tuple[Path, Path]:
     return jpath, cpath
 
 
+ROW_KEYS = {"distribution.alpha": "alpha", "noop_fraction": "noop_fraction", "budget": "N", "examples_per_instruction": "S"}
+
+
+def series_key(sweep: Sweep) -> str | None:
+    """One line per variant, else per value of the first axis other than I (seeds are averaged)."""
+    if sweep.variants:
+        return "variant"
+    for k in sweep.axes:
+        if k not in ("instructions", "seed"):
+            return ROW_KEYS.get(k, k)
+    return None
+
+
 def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
     """The plots that fit the axes: unseen accuracy vs I; I x S heat map; accuracy vs power-law alpha."""
     from eval import plots
@@ -305,7 +365,7 @@ def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
     made: list[Path] = []
     if len({r["I"] for r in have}) > 1:
         path = sweep.out / "phase_transition.png"
-        plots.plot_phase_transition(have, path, series="variant" if sweep.variants else None)
+        plots.plot_phase_transition(have, path, series=series_key(sweep))
         made.append(path)
     if len({r["I"] for r in have}) > 1 and len({r["S"] for r in have}) > 1 and len({r["N"] for r in have}) > 1:
         path = sweep.out / "heatmap.png"
