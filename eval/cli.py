@@ -113,7 +113,7 @@ def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
 
 @main.command()
 @click.argument("tables", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(["phase", "heatmap", "power-law"]), help="Plot(s) to draw [default: all three].")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["phase", "heatmap", "power-law"]), help="Plot(s) to draw [default: every plot the rows can fill].")
 @click.option("--split", default="test_unseen", show_default=True, help="Split whose accuracy is plotted (for results files).")
 @click.option("--series", default="none", show_default=True, help="Row key that separates the lines of the phase plot (e.g. N, S, noop_fraction).")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=".", show_default=True, help="Folder for the PNG files.")
@@ -123,11 +123,15 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
 
     Writes phase.png (accuracy vs I, log scale), heatmap.png (I x S) and power-law.png (accuracy vs alpha).
     """
-    from eval.plots import PLOTS, plot_phase_transition
+    from eval.plots import PLOTS, plot_phase_transition, supported_plots
 
     rows = load_rows(tables, split)
+    if not kinds:
+        kinds = tuple(supported_plots(rows))
+        if not kinds:
+            raise ConfigError(None, "the rows vary neither I, nor S at a given I, nor alpha: nothing to plot")
     written = []
-    for kind in kinds or tuple(PLOTS):
+    for kind in kinds:
         path = Path(output_dir) / f"{kind}.png"
         if kind == "phase":
             plot_phase_transition(rows, path, series=None if series.lower() == "none" else series)

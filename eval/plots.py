@@ -156,3 +156,18 @@ def plot_heatmap(rows: Sequence[dict], path: str | Path) -> dict:
 
 
 PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law}
+
+
+def supported_plots(rows: Sequence[dict]) -> list[str]:
+    """The plots the rows can fill: ``phase`` when I varies, ``heatmap`` when some I has several S (I and S
+    varied independently, not just S = N / I), ``power-law`` when alpha varies."""
+    kinds = []
+    i_values = {r.get("I") for r in rows if r.get("I") is not None}
+    if len(i_values) > 1:
+        kinds.append("phase")
+    pairs = {(r.get("I"), r.get("S")) for r in rows if r.get("I") is not None and r.get("S") is not None}
+    if len(pairs) > len({i for i, _ in pairs}):
+        kinds.append("heatmap")
+    if len({r.get("alpha") for r in rows if r.get("alpha") is not None}) > 1:
+        kinds.append("power-law")
+    return kinds

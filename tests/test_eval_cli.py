@@ -67,11 +67,14 @@ def test_plot_from_results_files(copy_folder, tiny_dataset, tmp_path):
         out = tmp_path / f"r{limit}.json"
         assert run("rewrite", copy_folder, "--dataset", tiny_dataset, "--limit", limit, "-o", out, "--quiet").exit_code == 0
         files.append(out)
-    r = run("plot", *files, "-o", tmp_path / "plots")
+    r = run("plot", *files, "-o", tmp_path / "plots", "--kind", "phase", "--kind", "heatmap", "--kind", "power-law")
     assert r.exit_code == 0, r.output
     for name in ("phase", "heatmap", "power-law"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
     assert "plotted 2 rows" in r.output
+    # by default only what the rows can fill: both results come from one dataset (one I), so nothing
+    r = run("plot", *files, "-o", tmp_path / "auto")
+    assert r.exit_code != 0 and "nothing to plot" in r.output
 
 
 @pytest.mark.parametrize(

@@ -56,3 +56,14 @@ def test_missing_columns_are_named(tmp_path):
         plot_power_law([row(10, 1, 0.5), {"I": 10, "accuracy": 0.4, "model": "m2"}], tmp_path / "x.png")
     with pytest.raises(ConfigError, match="empty"):
         plot_heatmap([], tmp_path / "x.png")
+
+
+def test_supported_plots_follow_what_the_rows_vary():
+    from eval.plots import supported_plots
+
+    phase = [{"I": i, "S": 1000 / i, "alpha": None, "accuracy": 0.5} for i in (10, 100, 1000)]
+    assert supported_plots(phase) == ["phase"]  # S = N / I only: no heat map
+    grid = [{"I": i, "S": s, "accuracy": 0.5} for i in (10, 100) for s in (1, 10)]
+    assert supported_plots(grid) == ["phase", "heatmap"]
+    power = [{"I": 1000, "S": 1, "alpha": a, "accuracy": 0.5} for a in (1.0, 0.1)]
+    assert supported_plots(power) == ["power-law"]

@@ -363,17 +363,14 @@ def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
 
     have = [r for r in rows if r.get("accuracy") is not None]
     made: list[Path] = []
-    if len({r["I"] for r in have}) > 1:
-        path = sweep.out / "phase_transition.png"
-        plots.plot_phase_transition(have, path, series=series_key(sweep))
-        made.append(path)
-    if len({r["I"] for r in have}) > 1 and len({r["S"] for r in have}) > 1 and len({r["N"] for r in have}) > 1:
-        path = sweep.out / "heatmap.png"
-        plots.plot_heatmap(have, path)
-        made.append(path)
-    if len({r["alpha"] for r in have if r["alpha"] is not None}) > 1:
-        path = sweep.out / "power_law.png"
-        plots.plot_power_law([r for r in have if r["alpha"] is not None], path)
+    for kind in plots.supported_plots(have):
+        path = sweep.out / {"phase": "phase_transition.png", "heatmap": "heatmap.png", "power-law": "power_law.png"}[kind]
+        if kind == "phase":
+            plots.plot_phase_transition(have, path, series=series_key(sweep))
+        elif kind == "heatmap":
+            plots.plot_heatmap(have, path)
+        else:
+            plots.plot_power_law([r for r in have if r["alpha"] is not None], path)
         made.append(path)
     return made
 
