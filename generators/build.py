@@ -85,7 +85,7 @@ def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None, compressio
         for b in range(job.first_block, job.last_block):
             batch = block_batch(plan, split, b)
             digests.append(block_digest(batch))
-            ids = np.asarray(batch.column(0)) - split.id_offset
+            ids = split.local_index(np.asarray(batch.column(0)))
             counts += np.bincount(ids, minlength=split.n_instructions)
             noops += int(np.asarray(batch.column(6)).sum())
             rows += batch.num_rows

@@ -122,7 +122,7 @@ def markov_block(plan, split, block: int) -> pa.RecordBatch:
     output = pa.array(outs, pa.string())
     return pa.RecordBatch.from_arrays(
         [
-            pa.array(inst + split.id_offset, pa.int64()),
+            pa.array(split.global_ids(inst), pa.int64()),
             split.pool_text.take(pa.array(inst)),
             pa.array(ins, pa.string()),
             output,

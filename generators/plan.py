@@ -23,6 +23,9 @@ SPLITS = ("train", "test_unseen", "test_seen")
 
 @dataclass
 class SplitPlan:
+    """One split. ``test_seen`` cycles over the training instructions that have at least one training example
+    (all of them under the uniform distribution; under a skewed one, rare rules may have none)."""
+
     name: str
     rows: int
     pool: Any  # Rules (rewrite) or MarkovPool (markov)
@@ -33,10 +36,18 @@ class SplitPlan:
     noop_count: int
     alpha: float = 1.0
     cdf: np.ndarray | None = None
+    ids: np.ndarray | None = None  # global instruction id of each pool entry, when not id_offset + position
 
     @property
     def n_instructions(self) -> int:
         return len(self.pool_text)
+
+    def global_ids(self, local: np.ndarray) -> np.ndarray:
+        """The ``instruction_id`` of pool entries (train and test_seen share ids; test_unseen ids follow)."""
+        return self.ids[local] if self.ids is not None else local + self.id_offset
+
+    def local_index(self, global_ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.ids, global_ids) if self.ids is not None else global_ids - self.id_offset
 
     @property
     def blocks(self) -> int:
@@ -106,10 +117,35 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
         )
     n_seen = cfg.splits.test_seen.examples
     if n_seen > 0:
+        seen = None
+        if kind != "cycle":  # a skewed distribution leaves some training rules without any example
+            seen = np.flatnonzero(train_counts(plan, plan.splits["train"]))
         plan.splits["test_seen"] = SplitPlan(
-            "test_seen", n_seen, train_pool, train_text, 0, "cycle", train_alpha, noops(n_seen)
+            "test_seen", n_seen, _take(train_pool, seen), train_text if seen is None else train_text.take(pa.array(seen)),
+            0, "cycle", train_alpha, noops(n_seen), ids=seen,
         )
     return plan
+
+
+def train_counts(plan: Plan, train: SplitPlan) -> np.ndarray:
+    """Examples per training instruction, by replaying each train block's first draws (the assignment)."""
+    from generators.rewrite import assign_instructions
+    from generators.rng import generator
+
+    counts = np.zeros(train.n_instructions, dtype=np.int64)
+    for b in range(train.blocks):
+        idx = np.arange(b * BLOCK, min((b + 1) * BLOCK, train.rows), dtype=np.int64)
+        rng = generator(plan.cfg.seed, "rows", train.name, b)  # the same stream start_block draws from
+        counts += np.bincount(assign_instructions(train, idx, rng), minlength=train.n_instructions)
+    return counts
+
+
+def _take(pool: Any, idx: np.ndarray | None) -> Any:
+    if idx is None:
+        return pool
+    if isinstance(pool, Rules):
+        return pool.take(idx)
+    return type(pool)([pool.instructions[i] for i in idx])
 
 
 def pool_text(pool: Any, cipher: Cipher) -> pa.Array:

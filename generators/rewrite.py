@@ -262,7 +262,7 @@ def assemble(plan, split, inst, noop, x, xlen, y, ylen, z, zlen, pos) -> pa.Reco
     prompt = build_strings(n, segments)
     return pa.RecordBatch.from_arrays(
         [
-            pa.array(inst + split.id_offset, pa.int64()),
+            pa.array(split.global_ids(inst), pa.int64()),
             split.pool_text.take(pa.array(inst)),
             fields_input(zc, zlen),
             output,

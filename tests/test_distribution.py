@@ -62,3 +62,18 @@ def test_power_law_report_shows_fewer_effective_instructions(tmp_path):
     assert r["distinct_instructions"] < 5000
     assert r["effective_instructions"] < 0.5 * r["distinct_instructions"]
     assert r["examples_per_instruction"]["min"] == 0
+
+
+def test_seen_test_uses_only_instructions_that_have_training_examples():
+    raw = base(instructions=5000, budget=10_000, distribution={"kind": "power_law", "alpha": 0.1})
+    raw["splits"] = {"test_unseen": {"instructions": 5, "examples": 10}, "test_seen": {"examples": 3000}}
+    plan = make_plan(config_from_dict(raw))
+    train = split_table(plan, "train")
+    seen = split_table(plan, "test_seen")
+    trained = set(train.column("instruction_id").to_pylist())
+    used = set(seen.column("instruction_id").to_pylist())
+    assert len(trained) < 5000  # the skew leaves rules without examples...
+    assert used <= trained and len(used) == min(len(trained), 3000)  # ...and test_seen never uses them
+    by_id = dict(zip(train.column("instruction_id").to_pylist(), train.column("instruction").to_pylist()))
+    for i, text in zip(seen.column("instruction_id").to_pylist(), seen.column("instruction").to_pylist()):
+        assert by_id[i] == text  # ids and texts agree across splits
