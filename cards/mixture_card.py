@@ -1,4 +1,4 @@
-"""Dataset cards of instruction mixtures: the README.md of a ``datagen mix`` folder (``huggingface_hub.DatasetCard``).
+"""Dataset cards of instruction mixtures: the README.md of a mixture folder (``datagen generate`` of a mixture config) (``huggingface_hub.DatasetCard``).
 
 The YAML header declares the ``configs`` (so ``datasets.load_dataset`` finds the split), the license, task
 categories, tags and size category; the body records the per-source counts, what deduplication and

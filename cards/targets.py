@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -76,6 +77,20 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def stage_files(root: Path, paths, dest: Path) -> None:
+    """Put ``paths`` (files under ``root``) at the same relative places under ``dest``, without touching them:
+    hard links where the filesystem allows, copies otherwise (a staging folder for a publish)."""
+    import shutil
+
+    for path in paths:
+        target = dest / Path(path).relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
 
 
 def _hidden(rel: Path) -> bool:

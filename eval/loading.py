@@ -49,8 +49,13 @@ def pick_device(device: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_model(source: str, revision: str | None = None, device: str | None = None) -> LoadedModel:
-    """Load the causal LM and tokenizer at ``source`` (see the module docstring) onto ``device``."""
+def load_model(source: str, revision: str | None = None, device: str | None = None, dtype: str = "auto") -> LoadedModel:
+    """Load the causal LM and tokenizer at ``source`` (see the module docstring) onto ``device``.
+
+    A folder holding a peft adapter (``adapter_config.json``) is loaded with its base model. ``dtype`` is
+    ``auto`` (the checkpoint's) or a torch dtype name such as ``bfloat16``.
+    """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = pick_device(device)
@@ -58,9 +63,15 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     if r.path is not None and not any((r.path / f).exists() for f in MODEL_FILES):
         raise ConfigError("model", f"{r.path.name}: not a model folder (no {' or '.join(MODEL_FILES)})")
     hub_revision = r.revision if r.kind == "hub" else None
+    kwargs = {"revision": hub_revision, "dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
     try:
         tokenizer = AutoTokenizer.from_pretrained(r.load_target, revision=hub_revision)
-        model = AutoModelForCausalLM.from_pretrained(r.load_target, revision=hub_revision)
+        if r.path is not None and (r.path / "adapter_config.json").exists():
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(r.load_target, **kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(r.load_target, **kwargs)
     except (OSError, ValueError) as exc:  # missing files, unknown repo/revision/architecture, no network
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError("model", f"cannot load {source!r}: {first}") from None

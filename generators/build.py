@@ -247,7 +247,7 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
             "checked": plan.disjoint_checked,
             "train_instructions": cfg.instructions,
             "test_unseen_instructions": plan.splits["test_unseen"].n_instructions if "test_unseen" in plan.splits else 0,
-            "shared": 0,
+            "shared": plan.shared_instructions,
         },
         "cipher": {"kind": cfg.cipher.kind, "image": plan.cipher.image} if cfg.cipher.kind != "none" else None,
         "report": report,

@@ -81,8 +81,12 @@ def summary_line(meta: dict, where: str) -> str:
     rows = sum(s["rows"] for s in meta["splits"].values())
     shards = sum(len(s["files"]) for s in meta["splits"].values())
     rate = rows / meta["elapsed_s"] if meta.get("elapsed_s") else float("nan")
+    sources = ""
+    if meta.get("task") == "mixture":
+        kept = ", ".join(f"{s['name']} {s['kept']}" for s in meta["sources"])
+        sources = f" ({kept}; {meta['decontamination']['total_removed']} contaminated rows removed)"
     return (
-        f"wrote {rows} rows in {shards} shards to {where} in {meta['elapsed_s']:.2f}s "
+        f"wrote {rows} rows{sources} in {shards} shards to {where} in {meta['elapsed_s']:.2f}s "
         f"({rate:,.0f} rows/s); fingerprint {meta['fingerprint'][:16]}"
     )
 
@@ -131,9 +135,6 @@ from generators.publish_cli import COMMANDS as _PUBLISH_COMMANDS  # noqa: E402  
 for _command in _PUBLISH_COMMANDS:
     main.add_command(_command)
 
-from generators.mixture import mix as _mix  # noqa: E402
-
-main.add_command(_mix)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -293,7 +293,9 @@ def _range(value: Any, where: str) -> Range:
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
         lo, hi = value
-    elif isinstance(value, dict) and set(value) == {"min", "max"}:
+    elif isinstance(value, dict) and set(value) == {"min", "max"} and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value.values()
+    ):
         lo, hi = value["min"], value["max"]
     else:
         raise ConfigError(where, f"must be an integer or [min, max], got {value!r}")
@@ -400,8 +402,6 @@ def _validate_distribution(cfg: GeneratorConfig) -> None:
             raise ConfigError("distribution.weights", f"needs one weight per instruction ({cfg.instructions}), got {got}")
         if any(not (w >= 0 and math.isfinite(w)) for w in d.weights) or sum(d.weights) <= 0:
             raise ConfigError("distribution.weights", "weights must be finite, >= 0, and not all zero")
-    if d.kind != "uniform" and cfg.examples_per_instruction is not None and cfg.budget is None:
-        pass  # N = I x S is the budget; the distribution spreads it unevenly.
 
 
 def _validate_space(sp: SpaceConfig, where: str) -> None:

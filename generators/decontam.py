@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,9 +101,7 @@ def load_benchmarks(humaneval: bool, mbpp: str | None, n: int) -> tuple[list[Ben
         out.append(humaneval_benchmark(n))
     else:
         skipped["humaneval"] = "not checked (decontamination.humaneval is false)"
-    if mbpp is None and os.environ.get("MBPP_OVERRIDE_PATH"):
-        out.append(mbpp_benchmark(os.environ["MBPP_OVERRIDE_PATH"], n, "MBPP_OVERRIDE_PATH"))
-    elif mbpp is not None:
+    if mbpp is not None:
         out.append(mbpp_benchmark(mbpp, n))
     else:
         skipped["mbpp"] = "not checked: no MBPP file given (decontamination.mbpp or MBPP_OVERRIDE_PATH)"

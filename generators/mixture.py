@@ -21,11 +21,11 @@ Columns: ``id``, ``source``, ``source_index`` (row in the source), ``instruction
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
 
-import click
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,7 +37,7 @@ from generators.decontam import Decontaminator, load_benchmarks
 from generators.dedup import ExactIndex, MinHashIndex, normalize
 from generators.errors import ConfigError
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
-from generators.mixture_config import MixtureConfig, load_mixture_config
+from generators.mixture_config import MixtureConfig
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK, derive_key, feistel_permute
 from generators.sources import LoadedSource, load_source
@@ -149,6 +149,8 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
     check_output(out_dir, overwrite)
     t0 = time.perf_counter()
     dc = cfg.decontamination
+    if dc.enabled and dc.mbpp is None and os.environ.get("MBPP_OVERRIDE_PATH"):
+        dc.mbpp = os.environ["MBPP_OVERRIDE_PATH"]  # recorded in the config, so a re-make uses the same file
     benchmarks, not_checked = load_benchmarks(dc.humaneval, dc.mbpp, dc.ngram) if dc.enabled else ([], {})
     decontaminator = Decontaminator(benchmarks, dc.ngram) if benchmarks else None
     targets = source_targets(cfg.size, [s.weight for s in cfg.sources])
@@ -303,32 +305,3 @@ def format_mixture_report(meta: dict) -> str:
         + (f"{sem['value']:.4f} (mean pairwise cosine distance, {sem['sample']} instructions)" if "value" in sem else sem["skipped"])
     )
     return "\n".join(lines)
-
-
-@click.command("mix")
-@click.argument("config")
-@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (dotted path), e.g. --set size=1000.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def mix(config: str, output: str, overrides: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
-    """Build the instruction mixture described by CONFIG (a YAML file or a preset such as mix_oss_alpaca_10)."""
-    from generators.cli import resolve_config_path
-
-    try:
-        cfg = load_mixture_config(resolve_config_path(config), overrides)
-        meta = build_mixture(cfg, output, overwrite=overwrite, progress=not quiet)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not quiet:
-        click.echo(format_mixture_report(meta))
-    counts = ", ".join(f"{s['name']} {s['kept']}" for s in meta["sources"])
-    removed = meta["decontamination"]["total_removed"]
-    click.echo(
-        f"wrote {meta['splits']['train']['rows']} rows ({counts}) to {output} in {meta['elapsed_s']:.2f}s; "
-        f"{removed} contaminated rows removed; fingerprint {meta['fingerprint'][:16]}"
-    )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    mix()

@@ -61,6 +61,7 @@ class Plan:
     template: list[tuple[str, str]]
     splits: dict[str, SplitPlan] = field(default_factory=dict)
     disjoint_checked: bool = False
+    shared_instructions: int = -1  # set by check_disjoint (always 0: a shared one is an internal error)
 
     def key(self, *parts: object) -> np.ndarray:
         return derive_key(self.cfg.seed, *parts)
@@ -90,7 +91,7 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
         taken: set[bytes] = set()
         test_pool = test_space.distinct(cfg.seed, "test_unseen", n_test, taken)
         train_pool = train_space.distinct(cfg.seed, "train", cfg.instructions, taken)
-    check_disjoint(train_pool, test_pool)
+    plan.shared_instructions = check_disjoint(train_pool, test_pool)
     plan.disjoint_checked = True
 
     train_text, test_text = (pool_text(p, cipher) for p in (train_pool, test_pool))
@@ -156,8 +157,10 @@ def pool_text(pool: Any, cipher: Cipher) -> pa.Array:
     return pa.array([cipher.encrypt(t) for t in pool.texts()], pa.string())
 
 
-def check_disjoint(train_pool: Any, test_pool: Any) -> None:
-    """Assert (with a real error, not ``assert``) that no unseen-test instruction is a training one."""
+def check_disjoint(train_pool: Any, test_pool: Any) -> int:
+    """Check (with a real error, not ``assert``) that no unseen-test instruction is a training one; returns the
+    number shared (0)."""
     overlap = set(train_pool.keys()) & set(test_pool.keys())
     if overlap:
         raise RuntimeError(f"internal error: {len(overlap)} test instructions are also training instructions")
+    return len(overlap)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -36,18 +34,13 @@ def user_errors(fn):
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
-    """Stage a generated folder for publishing without touching it: hard links where possible, copies otherwise.
-    The card (README.md) is left out: it is rendered afresh for the repo and version."""
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if any(part.startswith(".") for part in rel.parts) or rel.as_posix() == "README.md" or not path.is_file():
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copy2(path, target)
+    """Stage a generated folder for publishing without touching it; the card (README.md) is left out: it is
+    rendered afresh for the repo and version."""
+    from cards.targets import stage_files
+
+    files = [p for p in sorted(src.rglob("*")) if p.is_file() and p.relative_to(src).as_posix() != "README.md"
+             and not any(part.startswith(".") for part in p.relative_to(src).parts)]
+    stage_files(src, files, dest)
 
 
 def _summary(meta: dict) -> str:
@@ -103,7 +96,8 @@ def push(
     from generators.errors import ConfigError
     from generators.make import make_dataset, write_card
 
-    HTTPError = HfHubHTTPError.__mro__[1]  # the HTTP client's base error: error answers and connection failures
+    # the HTTP client's base error (httpx2.HTTPError in huggingface_hub 2.x): error answers and connection failures
+    HTTPError = next(c for c in HfHubHTTPError.__mro__ if c.__name__ == "HTTPError")
     if bool(config) == bool(from_folder):
         raise ConfigError(None, "give a CONFIG to generate or --from-folder DIR to publish (one of them)")
     if from_folder and overrides:

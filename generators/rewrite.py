@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from generators.errors import ConfigError
 from generators.rng import BLOCK, feistel_permute, generator, integers, uniform01, uniform_symbols
 from generators.textcols import Piece, build_strings
 
@@ -30,8 +31,11 @@ COMMON_FIELDS = [
 REWRITE_SCHEMA = pa.schema([*COMMON_FIELDS, ("pattern_len", pa.int32())])
 
 
-class GenerationError(RuntimeError):
-    """The request is valid but cannot be met with these settings (e.g. no-op inputs cannot avoid x)."""
+class GenerationError(ConfigError):
+    """The request is well formed but cannot be met with these settings (e.g. no-op inputs cannot avoid x)."""
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
 
 
 def apply_rule(x: str, y: str, z: str) -> str:

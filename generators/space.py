@@ -199,7 +199,7 @@ class InstructionSpace:
             if len(picked) < count:
                 raise ConfigError(
                     f"{self.where}",
-                    f"the instruction space holds only {len(picked) + 0} usable rules here "
+                    f"the instruction space holds only {len(picked)} usable rules here "
                     f"(after excluding x == y and the other split's rules), fewer than the {count} requested; "
                     f"widen the alphabet or the lengths",
                 )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 # Before any Hugging Face library is imported: isolated caches, no telemetry, no Xet, and an endpoint that
 # refuses connections at once, so a test that would reach the real Hub fails fast instead of hanging.
 _HOME = Path(tempfile.mkdtemp(prefix="idiv-tests-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["HF_HOME"] = str(_HOME / "hf")
 os.environ["HF_DATASETS_CACHE"] = str(_HOME / "hf" / "datasets")
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"

@@ -115,3 +115,16 @@ def test_failure_mid_run_leaves_no_half_dataset_and_keeps_the_old_one(tmp_path, 
         build.generate(cfg, out, overwrite=True, progress=False)
     assert sorted(p.name for p in (out / "data").iterdir()) == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"], "no temporary folder left behind"
+
+
+def test_impossible_markov_no_ops_and_bad_range_bounds_are_one_line_errors(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text("task: markov\ninstructions: 2\nexamples_per_instruction: 4\nnoop_fraction: 1.0\ninput_len: 8\n"
+                 "space: {alphabet: abc, x_len: 1, y_len: 1}\nmarkov: {rules: 2}\n"
+                 "splits: {test_unseen: {instructions: 0, examples: 0}, test_seen: {examples: 0}}\n")
+    res = CliRunner().invoke(main, ["generate", str(f), "-o", str(tmp_path / "out")])
+    assert res.exit_code != 0 and "no-op input" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(with_(input_len={"min": "a", "max": 3}))
+    assert err.value.field == "input_len"

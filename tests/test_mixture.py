@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from generators.cli import main as datagen
 from generators.errors import ConfigError
 from generators.fingerprint import split_fingerprint_of_files
-from generators.mixture import build_mixture, mix, source_targets
+from generators.mixture import build_mixture, source_targets
 from generators.mixture_config import is_mixture_config, load_mixture_config, mixture_config_from_dict
 from generators.rng import derive_key, feistel_permute
 
@@ -219,6 +220,7 @@ def test_mbpp_falls_back_to_the_evalplus_override_variable(tmp_path, monkeypatch
     monkeypatch.setenv("MBPP_OVERRIDE_PATH", str(mbpp))
     meta = build_mixture(mixture_config_from_dict(config(tmp_path, size=20)), tmp_path / "out", progress=False)
     assert meta["decontamination"]["benchmarks"]["mbpp"]["checked"] is True
+    assert meta["config"]["decontamination"]["mbpp"] == "mbpp.jsonl"  # recorded, so a re-make uses it too
 
 
 def test_the_folder_loads_with_datasets_and_records_sources(tmp_path):
@@ -344,8 +346,8 @@ def test_mix_command(tmp_path):
     import yaml
 
     cfg_path.write_text(yaml.safe_dump(config(tmp_path)), encoding="utf-8")
-    result = CliRunner().invoke(mix, [str(cfg_path), "-o", str(tmp_path / "out"), "--quiet", "--set", "size=30"])
+    result = CliRunner().invoke(datagen, ["generate", str(cfg_path), "-o", str(tmp_path / "out"), "--quiet", "--set", "size=30"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("wrote 30 rows (code 20, general 10)")  # --quiet: the summary line alone
-    result = CliRunner().invoke(mix, [str(cfg_path), "-o", str(tmp_path / "out"), "--quiet"])
+    assert result.output.startswith("wrote 30 rows (code 20, general 10;")  # --quiet: the summary line alone
+    result = CliRunner().invoke(datagen, ["generate", str(cfg_path), "-o", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 1 and "already exists" in result.output and "Traceback" not in result.output

@@ -8,13 +8,11 @@ Files are hard-linked into the staging folder where the filesystem allows, so la
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
-from cards.targets import Published, get_target, publish_folder
+from cards.targets import Published, get_target, publish_folder, stage_files
 
 _SKIP = re.compile(r"^(checkpoint-\d+|runs|training_args\.bin|trainer_state\.json)$")
 
@@ -44,13 +42,7 @@ def publish_model(
     root = Path(output_dir)
     with tempfile.TemporaryDirectory(prefix="publish-") as tmp:
         stage = Path(tmp) / root.name
-        for path in final_files(root):
-            dest = stage / path.relative_to(root)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, dest)
-            except OSError:
-                shutil.copy2(path, dest)
+        stage_files(root, final_files(root), stage)
         return publish_folder(
             stage,
             repo_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from eval.code.data import Problems
 from eval.code.prompts import DEFAULT_TEMPLATE, build_prompt, solution
@@ -12,27 +11,11 @@ Decode = Callable[..., list[str]]
 
 
 def load_model(source: str, revision: str | None = None, dtype: str = "auto", device: str | None = None):
-    """(model, tokenizer, provenance) for a folder, a local-hub name or a Hub id (``cards.resolve``).
+    """(model, tokenizer, provenance) for a folder, a local-hub name or a Hub id: :func:`eval.loading.load_model`."""
+    from eval.loading import load_model as load
 
-    A folder holding a peft adapter (``adapter_config.json``) is loaded with its base model.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from cards.resolve import resolve
-
-    r = resolve(source, revision, repo_type="model")
-    target, rev = r.load_target, (r.revision if r.kind == "hub" else None)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    kwargs = {"revision": rev, "dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
-    if r.path is not None and (Path(r.path) / "adapter_config.json").exists():
-        from peft import AutoPeftModelForCausalLM
-
-        model = AutoPeftModelForCausalLM.from_pretrained(target, **kwargs)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(target, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(target, revision=rev)
-    return model.to(device), tokenizer, r.describe()
+    loaded = load(source, revision, device, dtype)
+    return loaded.model, loaded.tokenizer, loaded.describe()
 
 
 def generate_samples(

@@ -5,7 +5,7 @@ Styles:
 - ``base`` (evalplus's direct completion, for base models): the prompt is the problem's ``prompt`` stripped
   plus a newline; the model continues the function; generation stops at evalplus's stop strings (``\\ndef ``,
   ``\\nclass ``, ... for HumanEval; ``\\n\"\"\"``, ``\\nassert`` for MBPP); the solution is prompt + completion.
-- ``instruct`` (for models fine-tuned on a prompt template, e.g. the mixtures of ``datagen mix``): evalplus's
+- ``instruct`` (for models fine-tuned on a prompt template, e.g. the instruction mixtures): evalplus's
   instruction (``Please provide a self-contained Python script ...`` with the problem in a code block) is put
   into ``template``'s ``{instruction}``, followed by evalplus's response prefix and an opening Python code
   block; generation stops at the closing fence. The default template is the mixtures' Magicoder format.
