@@ -268,7 +268,7 @@ def assemble(plan, split, inst, noop, x, xlen, y, ylen, z, zlen, pos) -> pa.Reco
         [
             pa.array(split.global_ids(inst), pa.int64()),
             split.pool_text.take(pa.array(inst)),
-            fields_input(zc, zlen),
+            build_strings(n, [fields["input"]]),
             output,
             prompt,
             output,
@@ -277,7 +277,3 @@ def assemble(plan, split, inst, noop, x, xlen, y, ylen, z, zlen, pos) -> pa.Reco
         ],
         schema=REWRITE_SCHEMA,
     )
-
-
-def fields_input(zc: np.ndarray, zlen: np.ndarray) -> pa.Array:
-    return build_strings(zc.shape[0], [Piece(zc, _scalar_or(zlen))])

@@ -86,12 +86,3 @@ def _build_scatter(n: int, segments: list[Segment]) -> pa.Array:
     if offsets[-1] < 2**31:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data)).cast(pa.string())
-
-
-def strings_from_rows(mat: np.ndarray, length: np.ndarray) -> pa.Array:
-    """Each row of a padded byte matrix, cut to its length."""
-    return build_strings(mat.shape[0], [Piece(mat, length if not _const(length) else int(length[0]))])
-
-
-def _const(a: np.ndarray) -> bool:
-    return a.size > 0 and bool((a == a[0]).all())
