@@ -88,11 +88,9 @@ def _needed_under_tmp(paths) -> list[Path]:
 def _probe(executable: str) -> str | None:
     """bwrap's version if it can create the namespaces the sandbox needs here, else None."""
     try:
-        run = subprocess.run(
-            [executable, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev",
-             "--proc", "/proc", "--tmpfs", "/tmp", "--", sys.executable, "-c", "pass"],
-            capture_output=True, timeout=60,
-        )
+        # the same command line as a real run (so an interpreter installed under /tmp stays visible)
+        cmd = Sandbox("bubblewrap", executable).wrap([sys.executable, "-I", "-c", "pass"], writable=[])
+        run = subprocess.run(cmd, capture_output=True, timeout=60)
         if run.returncode != 0:
             return None
         version = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=30).stdout.split()
