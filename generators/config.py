@@ -183,23 +183,27 @@ class GeneratorConfig:
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> GeneratorConfig:
     """Read a YAML config file, apply ``key.path=value`` overrides and validate the result."""
+    return config_from_dict(read_yaml_config(path, overrides))
+
+
+def read_yaml_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), kind: str = "config") -> dict[str, Any]:
+    """The mapping in a YAML file (an empty file is ``{}``) with overrides applied; errors name the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(None, f"config file {path} does not exist") from None
+        raise ConfigError(None, f"{kind} file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(None, f"config file {path} cannot be read: {exc}") from None
+        raise ConfigError(None, f"{kind} file {path} cannot be read: {exc}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(None, f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(None, f"{kind} file {path} is not valid YAML: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(None, f"config file {path} must hold a YAML mapping, not {type(data).__name__}")
-    apply_overrides(data, overrides)
-    return config_from_dict(data)
+        raise ConfigError(None, f"{kind} file {path} must hold a YAML mapping, not {type(data).__name__}")
+    return apply_overrides(data, overrides)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from generators.config import _build, _to_plain, apply_overrides
+from generators.config import _build, _to_plain, read_yaml_config
 from generators.errors import ConfigError
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".jsonl.gz", ".json.gz")
@@ -154,19 +154,7 @@ def is_mixture_config(path: str | Path) -> bool:
 
 def load_mixture_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> MixtureConfig:
     """Read a mixture YAML file, apply ``key.path=value`` overrides and validate the result."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(None, f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(None, f"config file {path} cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(None, f"config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(None, f"config file {path} must hold a YAML mapping")
-    apply_overrides(data, overrides)
-    return mixture_config_from_dict(data)
+    return mixture_config_from_dict(read_yaml_config(path, overrides))
 
 
 def mixture_config_from_dict(data: dict[str, Any]) -> MixtureConfig:

@@ -44,6 +44,7 @@ from typing import Any
 import click
 import yaml
 
+from generators.cli import user_errors
 from generators.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,15 +87,10 @@ class Run:
 
 
 def load_sweep(path: str | Path) -> Sweep:
+    from generators.config import read_yaml_config
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(None, f"sweep file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(None, f"sweep file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(None, f"sweep file {path} must hold a mapping")
+    data = read_yaml_config(path, kind="sweep")
     known = {"name", "base_config", "recipe", "accelerate_config", "set", "axes", "variants", "recipe_set", "eval", "output_dir"}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -392,19 +388,6 @@ def main() -> None:
     """Run a sweep of generate -> train -> evaluate runs and collect the results table and plots."""
 
 
-def _errors(fn):
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        try:
-            return fn(*a, **kw)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
 def _load(sweep_file: str, output: str | None) -> Sweep:
     sweep = load_sweep(sweep_file)
     if output:
@@ -416,7 +399,7 @@ def _load(sweep_file: str, output: str | None) -> Sweep:
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--only", "only", multiple=True, help="Run only these run ids (repeatable).")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/<name>).")
-@_errors
+@user_errors
 def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
     """Run every run of SWEEP_FILE in turn (resumable), then write results.json/.csv and plots."""
     sweep = _load(sweep_file, output)
@@ -438,7 +421,7 @@ def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
 @main.command("emit")
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/<name>).")
-@_errors
+@user_errors
 def emit_cmd(sweep_file: str, output: str | None) -> None:
     """Write commands.sh (one line per run) and runs.txt (run ids, for a job array) instead of running."""
     sweep = _load(sweep_file, output)
@@ -459,7 +442,7 @@ def emit_cmd(sweep_file: str, output: str | None) -> None:
 @main.command("collect")
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/<name>).")
-@_errors
+@user_errors
 def collect_cmd(sweep_file: str, output: str | None) -> None:
     """Collect the finished runs' results into results.json/.csv and plots."""
     click.echo(collect(_load(sweep_file, output)))
