@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,46 @@ pytest.importorskip("trl")
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"
 CPU = ROOT / "training" / "accelerate" / "cpu.yaml"
+
+
+def _launch(cmd: list[str], log_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``accelerate launch`` in its own process group; a run that hangs fails with every process's stacks.
+
+    stdout and stderr go to files (no pipe can fill up), stdin is closed, and ``PYTHONFAULTHANDLER`` is set: on
+    time-out the whole group gets SIGABRT, so the launcher and each worker print where they were stuck, and the
+    failure message carries those tracebacks instead of a bare time-out.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = log_dir / "stdout.txt", log_dir / "stderr.txt"
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    with out_path.open("w") as out, err_path.open("w") as err:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
+        )
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGABRT)
+            time.sleep(5)
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"{' '.join(cmd[2:5])} hung for {timeout:.0f} s; stacks:\n{err_path.read_text()[-12000:]}")
+        finally:  # nothing the run started outlives the test
+            _signal_group(proc.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out_path.read_text(), err_path.read_text())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _losses(output_dir: Path) -> list[float]:
@@ -36,7 +79,7 @@ def test_accelerate_launch_trains_from_scratch_and_the_model_reloads(tiny_datase
         "training/sft.py", "--config", str(RECIPE),
         "--dataset", str(tiny_dataset), "--output_dir", str(out), "--disable_tqdm", "true",
     ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=600)
+    proc = _launch(cmd, tmp_path / "logs")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "trained run: 60 steps" in proc.stdout
 
@@ -137,10 +180,11 @@ def test_two_cpu_processes_train_data_parallel(tiny_dataset, tmp_path):
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(ROOT / "training" / "accelerate" / "cpu_ddp.yaml"),
+        "--main_process_port", str(_free_port()),  # not the default 29500, which another job may hold
         "training/sft.py", "--config", str(RECIPE), "--dataset", str(tiny_dataset), "--output_dir", str(out),
         "--max_steps", "10", "--eval_steps", "10", "--save_steps", "10", "--disable_tqdm", "true",
     ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=600)
+    proc = _launch(cmd, tmp_path / "logs")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("trained ddp: 10 steps") == 1  # one summary: only the main process publishes
     state = json.loads((out / "checkpoint-10" / "trainer_state.json").read_text())
