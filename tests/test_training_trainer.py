@@ -55,6 +55,19 @@ def test_same_loss_and_metrics_as_trl(trainer):
     assert mine["num_tokens"] == [tokens_mine]
 
 
+def test_an_evaluation_log_counts_the_training_tokens_so_far(trainer):
+    trainer.model.train()
+    batches = _batches(trainer, 2)
+    for b in batches:
+        trainer.compute_loss(trainer.model, dict(b))
+    trainer.model.eval()
+    trainer.compute_loss(trainer.model, dict(batches[0]))
+    trainer.log({"eval_loss": 1.0})  # an evaluation between two training logs
+    logged = trainer.state.log_history[-1]
+    assert logged["eval_num_tokens"] == sum(int(b["attention_mask"].sum()) for b in batches)
+    assert "eval_entropy" in logged and len(trainer._metrics["train"]["entropy"]) == 2  # kept for the next log
+
+
 def test_same_gradients_as_trl(trainer):
     import torch
     import trl

@@ -66,5 +66,10 @@ class SFTTrainer(trl.SFTTrainer):
         pending.clear()
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        self._flush_metrics("train" if self.model.training else "eval")
+        # Training sums are flushed on every log (the same collective on every process): an evaluation log then
+        # reports the training tokens seen so far as ``num_tokens``, as TRL's does; the training entropy and
+        # accuracy wait in TRL's lists for the next training log.
+        self._flush_metrics("train")
+        if not self.model.training:
+            self._flush_metrics("eval")
         super().log(logs, start_time)
