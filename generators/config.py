@@ -322,13 +322,22 @@ def _to_plain(obj: Any) -> Any:
 # Validation: everything a user can get wrong, checked before anything is written.
 
 
+def check_name(name: str, where: str) -> None:
+    """Names become folder and repository names: non-empty, no slashes or whitespace."""
+    if not name or any(c in name for c in "/\\ \t\n"):
+        raise ConfigError(where, f"must be a non-empty name without slashes or spaces, got {name!r}")
+
+
+def check_seed(seed: int) -> None:
+    if seed < 0:
+        raise ConfigError("seed", f"must be >= 0, got {seed}")
+
+
 def validate(cfg: GeneratorConfig) -> None:
     if cfg.task not in TASKS:
         raise ConfigError("task", f"unknown task {cfg.task!r} (choose from {', '.join(TASKS)})")
-    if not cfg.name or any(c in cfg.name for c in "/\\ \t\n"):
-        raise ConfigError("name", f"must be a non-empty name without slashes or spaces, got {cfg.name!r}")
-    if cfg.seed < 0:
-        raise ConfigError("seed", f"must be >= 0, got {cfg.seed}")
+    check_name(cfg.name, "name")
+    check_seed(cfg.seed)
     if cfg.instructions < 1:
         raise ConfigError("instructions", f"must be >= 1, got {cfg.instructions}")
     if cfg.examples_per_instruction is not None and cfg.budget is not None:

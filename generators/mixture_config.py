@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from generators.config import _build, _to_plain, read_yaml_config
+from generators.config import _build, _to_plain, check_name, check_seed, read_yaml_config
 from generators.errors import ConfigError
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".jsonl.gz", ".json.gz")
@@ -190,10 +190,8 @@ def mapping_columns(value: str, where: str) -> list[str]:
 def validate_mixture(cfg: MixtureConfig) -> None:
     if cfg.task != "mixture":
         raise ConfigError("task", f"must be 'mixture' for a mixture config, got {cfg.task!r}")
-    if not cfg.name or any(c in cfg.name for c in "/\\ \t\n"):
-        raise ConfigError("name", f"must be a non-empty name without slashes or spaces, got {cfg.name!r}")
-    if cfg.seed < 0:
-        raise ConfigError("seed", f"must be >= 0, got {cfg.seed}")
+    check_name(cfg.name, "name")
+    check_seed(cfg.seed)
     if cfg.size < 1:
         raise ConfigError("size", f"must be >= 1, got {cfg.size}")
     if not cfg.sources:
@@ -201,8 +199,7 @@ def validate_mixture(cfg: MixtureConfig) -> None:
     names = set()
     for i, src in enumerate(cfg.sources):
         where = f"sources[{i}]"
-        if not src.name or any(c in src.name for c in "/\\ \t\n"):
-            raise ConfigError(f"{where}.name", f"must be a non-empty name without slashes or spaces, got {src.name!r}")
+        check_name(src.name, f"{where}.name")
         if src.name in names:
             raise ConfigError(f"{where}.name", f"{src.name!r} names two sources")
         names.add(src.name)

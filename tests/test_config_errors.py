@@ -47,6 +47,8 @@ def with_(**changes):
         (with_(cipher={"kind": "substitution", "key": "abc"}), "cipher.key"),
         (with_(budget=7), "budget"),
         (with_(task="sort"), "task"),
+        (with_(name="org/name"), "name"),
+        (with_(seed=-1), "seed"),
     ],
 )
 def test_bad_fields_are_named(raw, field):

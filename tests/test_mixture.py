@@ -275,6 +275,8 @@ def test_a_hub_source_goes_through_load_dataset_and_fails_clearly_offline(tmp_pa
         ({"sizes": 3}, "sizes"),
         ({"task": "rewrite"}, "task"),
         ({"size": 0}, "size"),
+        ({"name": "has space"}, "name"),
+        ({"seed": -1}, "seed"),
         ({"sources": []}, "sources"),
         ({"prompt_template": "{prompt}"}, "prompt_template"),
         ({"dedup": {"bands": 7}}, "dedup.bands"),
