@@ -77,24 +77,23 @@ def prepare_splits(splits: Mapping, limit: int | None = None) -> dict:
 def plan_max_new_tokens(model, tokenizer, splits: Mapping, settings: DecodeSettings) -> int:
     """The number of new tokens to allow, checked against the model's context length."""
     longest_prompt = max(max(len(ids) for ids in encode_prompts(tokenizer, ds["prompt"])) for ds in splits.values())
-    if settings.max_new_tokens is not None:
-        wanted = settings.max_new_tokens
-    else:
-        longest = max(
-            max(len(ids) for ids in tokenizer(list(ds["completion"]), add_special_tokens=False)["input_ids"])
-            for ds in splits.values()
-        )
-        wanted = longest + 1 + settings.margin
+    longest = max(
+        max(len(ids) for ids in tokenizer(list(ds["completion"]), add_special_tokens=False)["input_ids"])
+        for ds in splits.values()
+    )
+    wanted = settings.max_new_tokens if settings.max_new_tokens is not None else longest + 1 + settings.margin
     limit = context_length(model)
     if limit is None or longest_prompt + wanted <= limit:
         return wanted
     room = limit - longest_prompt
-    if settings.max_new_tokens is not None or room < 1:
+    if settings.max_new_tokens is not None or room < longest + 1:
+        # fewer new tokens than the longest answer (+ EOS) would score correct answers as wrong: refuse instead
         raise ConfigError(
             "max_new_tokens",
-            f"prompts of up to {longest_prompt} tokens plus {wanted} new tokens exceed the model's context of {limit} tokens",
+            f"prompts of up to {longest_prompt} tokens plus {wanted if settings.max_new_tokens is not None else longest + 1} "
+            f"new tokens (the longest expected completion + EOS) exceed the model's context of {limit} tokens",
         )
-    return room
+    return room  # the margin for over-long wrong answers shrinks; every expected answer still fits
 
 
 def evaluate_split(

@@ -110,10 +110,17 @@ def test_unencodable_characters_are_named_before_decoding(splits):
 
 def test_max_new_tokens_against_the_context(splits, tok):
     dd, _ = splits
-    small = tiny_gpt2(tok, n_positions=30)  # prompts are ~21 tokens, completions 12
-    assert plan_max_new_tokens(small, tok, dd, DecodeSettings()) == 30 - max(len(p) for ds in dd.values() for p in ds["prompt"])
-    with pytest.raises(ConfigError, match="max_new_tokens.*context of 30"):
-        plan_max_new_tokens(small, tok, dd, DecodeSettings(max_new_tokens=20))
+    prompt = max(len(p) for ds in dd.values() for p in ds["prompt"])  # one token per character
+    answer = max(len(c) for ds in dd.values() for c in ds["completion"])
+    # room for every answer + EOS but not the whole margin: the margin shrinks
+    fits = tiny_gpt2(tok, n_positions=prompt + answer + 1 + 3)
+    assert plan_max_new_tokens(fits, tok, dd, DecodeSettings()) == answer + 1 + 3
+    # one token short of the longest answer + EOS: correct answers could not be produced, so it refuses
+    short = tiny_gpt2(tok, n_positions=prompt + answer)
+    with pytest.raises(ConfigError, match=f"max_new_tokens.*{answer + 1} new tokens.*context of {prompt + answer}"):
+        plan_max_new_tokens(short, tok, dd, DecodeSettings())
+    with pytest.raises(ConfigError, match=f"max_new_tokens.*context of {prompt + answer + 4}"):
+        plan_max_new_tokens(fits, tok, dd, DecodeSettings(max_new_tokens=20))
     assert plan_max_new_tokens(tiny_gpt2(tok), tok, dd, DecodeSettings(max_new_tokens=20)) == 20
 
 
