@@ -114,8 +114,10 @@ def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
 @main.command()
 @click.argument("tables", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(["phase", "heatmap", "power-law"]), help="Plot(s) to draw [default: every plot the rows can fill].")
-@click.option("--split", default="test_unseen", show_default=True, help="Split whose accuracy is plotted (for results files).")
-@click.option("--series", default="none", show_default=True, help="Row key that separates the lines of the phase plot (e.g. N, S, noop_fraction).")
+@click.option("--split", default="test_unseen", show_default=True, help="Split whose accuracy is plotted.")
+@click.option("--series", default="auto", show_default=True,
+              help="Row key that separates the lines of the phase plot (e.g. variant, alpha, N, noop_fraction); "
+                   "auto: the first of variant, alpha, noop_fraction, N, S that varies at a given I; none: one line.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=".", show_default=True, help="Folder for the PNG files.")
 @user_errors
 def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: str, output_dir: str) -> None:
@@ -123,7 +125,7 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
 
     Writes phase.png (accuracy vs I, log scale), heatmap.png (I x S) and power-law.png (accuracy vs alpha).
     """
-    from eval.plots import PLOTS, plot_phase_transition, supported_plots
+    from eval.plots import PLOTS, default_series, plot_phase_transition, supported_plots
 
     rows = load_rows(tables, split)
     if not kinds:
@@ -134,9 +136,10 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
     for kind in kinds:
         path = Path(output_dir) / f"{kind}.png"
         if kind == "phase":
-            plot_phase_transition(rows, path, series=None if series.lower() == "none" else series)
+            key = {"none": None, "auto": default_series(rows)}.get(series.lower(), series)
+            plot_phase_transition(rows, path, series=key, split=split)
         else:
-            PLOTS[kind](rows, path)
+            PLOTS[kind](rows, path, split=split)
         written.append(str(path))
     click.echo(f"plotted {len(rows)} rows: wrote {', '.join(written)}")
 
@@ -157,12 +160,28 @@ def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
             rows.append(sweep_row(data, split))
         elif isinstance(data, dict) and isinstance(data.get("rows"), list):
-            rows.extend(data["rows"])
+            rows.extend(_split_rows(data["rows"], split, table))
         elif isinstance(data, list):
-            rows.extend(data)
+            rows.extend(_split_rows(data, split, table))
         else:
             raise ConfigError(None, f"{table}: neither a diveval results file nor a list of rows")
     return rows
+
+
+def _split_rows(rows: list, split: str, table: str) -> list[dict]:
+    """Rows of a sweep table carry every split (``test_seen_accuracy``, ...): plot the asked one's accuracy."""
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ConfigError(None, f"{table}: row {i} is not a mapping")
+        if f"{split}_accuracy" in row:
+            acc = row[f"{split}_accuracy"]
+            row = {**row, "accuracy": acc, "ci_low": row.get(f"{split}_ci_low", acc), "ci_high": row.get(f"{split}_ci_high", acc)}
+        elif any(k.endswith("_ci_low") for k in row):
+            have = sorted(k.removesuffix("_ci_low") for k in row if k.endswith("_ci_low"))
+            raise ConfigError("--split", f"{table}: row {i} has no accuracy for split {split!r} (it has: {', '.join(have)})")
+        out.append(row)
+    return out
 
 
 from eval.code.cli import code as _code  # noqa: E402  (HumanEval(+) / MBPP(+) through evalplus)

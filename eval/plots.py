@@ -16,6 +16,8 @@ Rows with the same coordinates (e.g. seeds) are averaged (intervals: the mean of
 
 from __future__ import annotations
 
+import json
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +40,7 @@ def _need(rows: Sequence[dict], keys: Sequence[str], plot: str) -> None:
     for i, row in enumerate(rows):
         for key in keys:
             if row.get(key) is None:
-                raise ConfigError("rows", f"{plot}: row {i} ({row.get('model', '?')}) has no {key!r}")
+                raise ConfigError("rows", f"{plot}: row {i} ({row.get('model') or row.get('run') or '?'}) has no {key!r}")
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -49,7 +51,7 @@ def _grouped(rows: Sequence[dict], series_key: str | None, x_key: str) -> dict:
     """{series: [(x, accuracy, ci_low, ci_high), ...] sorted by x}, averaging rows that share (series, x)."""
     cells: dict = defaultdict(list)
     for row in rows:
-        cells[(row.get(series_key) if series_key else None, row[x_key])].append(row)
+        cells[(_label(row.get(series_key)) if series_key else None, row[x_key])].append(row)
     out: dict = defaultdict(list)
     for (series, x), group in cells.items():
         out[series].append(
@@ -63,19 +65,30 @@ def _grouped(rows: Sequence[dict], series_key: str | None, x_key: str) -> dict:
     return {s: sorted(points) for s, points in sorted(out.items(), key=lambda kv: (kv[0] is None, str(kv[0])))}
 
 
+def _label(value):
+    """A series value as a dict key: lists (e.g. a pattern-family range [3, 4] swept as an axis) become text."""
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # readers never see half a file
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
     _figure().close(fig)
+    tmp.replace(path)
     return path
+
+
+def split_label(split: str) -> str:
+    return {"test_unseen": "unseen instructions", "test_seen": "seen instructions"}.get(split, f"split {split}")
 
 
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _line_plot(rows, path, *, x_key, series_key, xlabel, series_label, title, log_x=True) -> dict:
+def _line_plot(rows, path, *, x_key, series_key, xlabel, series_label, title, split, log_x=True) -> dict:
     plt = _figure()
     data = _grouped(rows, series_key, x_key)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -89,7 +102,7 @@ def _line_plot(rows, path, *, x_key, series_key, xlabel, series_label, title, lo
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("exact match on unseen instructions (%)")
+    ax.set_ylabel(f"exact match on {split_label(split)} (%)")
     ax.set_ylim(-3, 103)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
@@ -99,8 +112,8 @@ def _line_plot(rows, path, *, x_key, series_key, xlabel, series_label, title, lo
     return {"x": x_key, "series": series_key, "lines": {s: points for s, points in data.items()}, "path": str(path)}
 
 
-def plot_phase_transition(rows: Sequence[dict], path: str | Path, series: str | None = None) -> dict:
-    """Accuracy on unseen instructions against the number of distinct training instructions (log x).
+def plot_phase_transition(rows: Sequence[dict], path: str | Path, series: str | None = None, split: str = "test_unseen") -> dict:
+    """Accuracy (on unseen instructions, or ``split``) against the number of distinct training instructions (log x).
 
     Returns ``{"x": "I", "series": key, "lines": {series value: [(I, acc, ci_low, ci_high), ...]}, "path"}``.
     """
@@ -109,11 +122,12 @@ def plot_phase_transition(rows: Sequence[dict], path: str | Path, series: str | 
         series = None
     return _line_plot(
         rows, path, x_key="I", series_key=series, xlabel="distinct training instructions I (log scale)",
-        series_label=series or "", title="Generalization to unseen instructions",
+        series_label=series or "", split=split,
+        title="Generalization to unseen instructions" if split == "test_unseen" else f"Accuracy on {split_label(split)}",
     )
 
 
-def plot_power_law(rows: Sequence[dict], path: str | Path) -> dict:
+def plot_power_law(rows: Sequence[dict], path: str | Path, split: str = "test_unseen") -> dict:
     """Accuracy on unseen instructions against the power-law exponent alpha (log x), one line per I.
 
     Smaller alpha = more imbalanced instruction frequencies (alpha = 1 is uniform).
@@ -121,11 +135,11 @@ def plot_power_law(rows: Sequence[dict], path: str | Path) -> dict:
     _need(rows, ["alpha", "I", "accuracy"], "power-law plot")
     return _line_plot(
         rows, path, x_key="alpha", series_key="I", xlabel="power-law exponent alpha (log scale; 1 = uniform)",
-        series_label="I", title="Robustness to imbalanced instruction frequencies",
+        series_label="I", title="Robustness to imbalanced instruction frequencies", split=split,
     )
 
 
-def plot_heatmap(rows: Sequence[dict], path: str | Path) -> dict:
+def plot_heatmap(rows: Sequence[dict], path: str | Path, split: str = "test_unseen") -> dict:
     """Mean accuracy on unseen instructions over the grid of I (columns) by S (rows); empty cells blank.
 
     Returns ``{"I": [...], "S": [...], "grid": [[acc or None per I] per S], "path"}``.
@@ -149,13 +163,28 @@ def plot_heatmap(rows: Sequence[dict], path: str | Path) -> dict:
     ax.set_yticks(range(len(s_values)), [_fmt(v) for v in s_values])
     ax.set_xlabel("distinct training instructions I")
     ax.set_ylabel("examples per instruction S")
-    ax.set_title("Exact match on unseen instructions (%)")
+    ax.set_title(f"Exact match on {split_label(split)} (%)")
     fig.colorbar(image, ax=ax, label="accuracy (%)")
     _save(fig, path)
     return {"I": i_values, "S": s_values, "grid": grid, "path": str(path)}
 
 
 PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law}
+
+
+SERIES_KEYS = ("variant", "alpha", "noop_fraction", "N", "S")
+
+
+def default_series(rows: Sequence[dict]) -> str | None:
+    """The key that separates the phase plot's lines: the first of SERIES_KEYS that takes several values among
+    rows of the same I (averaging over it would mix the settings a sweep compares); None when none does."""
+    for key in SERIES_KEYS:
+        by_i: dict = defaultdict(set)
+        for r in rows:
+            by_i[r.get("I")].add(_label(r.get(key)))
+        if any(len(values) > 1 for values in by_i.values()):
+            return key
+    return None
 
 
 def supported_plots(rows: Sequence[dict]) -> list[str]:

@@ -66,7 +66,7 @@ def dataset_provenance(resolved) -> dict:
             "examples_per_instruction": per,
             "train_rows": train_rows,
             "distribution": kind,
-            "alpha": dist.get("alpha") if kind == "power_law" else (1.0 if kind == "uniform" else None),
+            "alpha": power_law_alpha(dist),
             "noop_fraction": cfg.get("noop_fraction"),
         }
     return out
@@ -159,6 +159,13 @@ def summary_line(results: dict, written: str | None = None) -> str:
     rate = f" ({results['examples_per_s']:,.1f} examples/s)" if results.get("examples_per_s") else ""
     where = f"; wrote {written}" if written else ""
     return f"evaluated {results['examples']} examples in {results['seconds']:.1f}s{rate}: {accs}{where}"
+
+
+def power_law_alpha(dist: dict) -> float | None:
+    """The power-law exponent of an instruction distribution: 1.0 for uniform frequencies (the same law), None for
+    explicit ones."""
+    kind = dist.get("kind", "uniform")
+    return dist.get("alpha") if kind == "power_law" else (1.0 if kind == "uniform" else None)
 
 
 def sweep_row(results: dict, split: str = "test_unseen") -> dict:

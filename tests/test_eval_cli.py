@@ -131,3 +131,27 @@ def test_help_and_light_import():
     assert out.stdout.strip() == "[]"
     out = subprocess.run([sys.executable, "-m", "eval", "--help"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "rewrite" in out.stdout and "plot" in out.stdout
+
+
+def test_plot_a_sweep_table_by_split(tmp_path):
+    """A sweep's results.json carries every split: --split picks which accuracy is plotted, and the default
+    series keeps the compared settings (here alpha) apart instead of averaging them."""
+    from eval.cli import load_rows
+
+    def r(i, alpha, unseen, seen):
+        return {"run": f"I={i}_alpha={alpha}", "I": i, "S": 100 / i, "alpha": alpha,
+                "test_unseen_accuracy": unseen, "test_unseen_ci_low": unseen / 2, "test_unseen_ci_high": unseen,
+                "test_seen_accuracy": seen, "test_seen_ci_low": seen / 2, "test_seen_ci_high": seen,
+                "accuracy": unseen, "ci_low": unseen / 2, "ci_high": unseen}
+
+    table = tmp_path / "results.json"
+    table.write_text(json.dumps({"sweep": "s", "rows": [r(10, 1.0, 0.2, 0.9), r(10, 0.1, 0.0, 0.8), r(50, 1.0, 0.6, 0.7)]}))
+    seen = load_rows((str(table),), "test_seen")
+    assert [x["accuracy"] for x in seen] == [0.9, 0.8, 0.7] and seen[0]["ci_low"] == 0.45
+    assert [x["accuracy"] for x in load_rows((str(table),), "test_unseen")] == [0.2, 0.0, 0.6]
+    res = CliRunner().invoke(main, ["plot", str(table), "--split", "test_seen", "-o", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "p" / "phase.png").stat().st_size > 1000 and (tmp_path / "p" / "power-law.png").exists()
+    res = CliRunner().invoke(main, ["plot", str(table), "--split", "validation", "-o", str(tmp_path / "p")])
+    assert res.exit_code != 0 and "--split" in res.output and "no accuracy for split 'validation'" in res.output
+    assert "test_seen, test_unseen" in res.output

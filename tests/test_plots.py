@@ -67,3 +67,23 @@ def test_supported_plots_follow_what_the_rows_vary():
     assert supported_plots(grid) == ["phase", "heatmap"]
     power = [{"I": 1000, "S": 1, "alpha": a, "accuracy": 0.5} for a in (1.0, 0.1)]
     assert supported_plots(power) == ["power-law"]
+
+
+def test_lines_of_a_list_valued_axis(tmp_path):
+    """A sweep axis can take lists (a pattern-family range such as space.k: [3, 4]); each is one line."""
+    rows = [{**row(i, 10, acc), "space.k": k} for i, acc, k in [(10, 0.1, [3, 4]), (100, 0.5, [3, 4]), (10, 0.2, [3, 12])]]
+    data = plot_phase_transition(rows, tmp_path / "k.png", series="space.k")
+    assert data["lines"] == {"[3, 12]": [(10, 0.2, 0.1, pytest.approx(0.3))],
+                             "[3, 4]": [(10, 0.1, 0.0, 0.2), (100, 0.5, 0.4, 0.6)]}
+
+
+def test_default_series_is_the_knob_that_varies_at_a_given_I():
+    from eval.plots import default_series
+
+    # S = N / I varies with I only: one line, not one per S
+    assert default_series([row(10, 100, 0.1), row(100, 10, 0.5)]) is None
+    # two alphas at the same I: averaging them would mix the settings the sweep compares
+    skewed = [row(10, 100, 0.1, alpha=1.0), row(10, 100, 0.0, alpha=0.1), row(100, 10, 0.9, alpha=1.0)]
+    assert default_series(skewed) == "alpha"
+    assert default_series([{**r, "variant": v} for r, v in zip(skewed, "aba")]) == "variant"
+    assert default_series([row(10, 100, 0.1), row(10, 50, 0.1)]) == "S"
