@@ -11,4 +11,5 @@ class ConfigError(ValueError):
 
     def __init__(self, field: str | None, message: str):
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}" if field else message)

@@ -35,6 +35,14 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
     # every stage is complete: a second run only collects
     res = CliRunner().invoke(main, ["run", str(SWEEPS / "tiny_cpu.yaml"), "-o", str(out)])
     assert res.exit_code == 0 and "trained" not in res.output and "data ready" not in res.output, res.output
+    assert "evaluated" not in res.output, res.output
+    # removing a model retrains it, and its old evaluation goes with it (it scored the removed model)
+    import shutil
+
+    shutil.rmtree(out / "I=2" / "model")
+    res = CliRunner().invoke(main, ["run", str(SWEEPS / "tiny_cpu.yaml"), "-o", str(out), "--only", "I=2"])
+    assert res.exit_code == 0 and "trained" in res.output and "evaluated" in res.output, res.output
+    assert "data ready" not in res.output, res.output
     # finished stages made from other settings are refused, not silently reused
     base = yaml.safe_load((SWEEPS / "tiny_cpu.yaml").read_text())
     for change, stage in [({"recipe_set": {**base["recipe_set"], "max_steps": 13}}, "train stage"),
@@ -104,7 +112,16 @@ def test_phase_transition_sweeps_cover_at_least_eight_values_of_I():
 def test_bad_sweep_files_name_the_field(tmp_path):
     base = yaml.safe_load((SWEEPS / "tiny_cpu.yaml").read_text())
     for change, field in [({"axez": {}}, "axez"), ({"axes": {"instructions": []}}, "axes.instructions"),
-                          ({"axes": {"instructions": [0]}}, "instructions"), ({"recipe": None}, "recipe")]:
+                          ({"axes": {"instructions": [0]}}, "instructions"), ({"recipe": None}, "recipe"),
+                          ({"recipe": "training/recipes/no-such.yaml"}, "recipe"),
+                          ({"accelerate_config": "training/accelerate/none.yaml"}, "accelerate_config"),
+                          ({"variants": {"big": {"instructions": 40}}}, "variants.big.instructions"),
+                          ({"variants": {"big": 3}}, "variants.big"),
+                          ({"eval": {"splits": "test_unseen"}}, "eval.splits"),
+                          ({"eval": {"splits": []}}, "eval.splits"),
+                          ({"eval": {"batch_size": 0}}, "eval.batch_size"),
+                          ({"eval": {"limit": 0}}, "eval.limit"),
+                          ({"eval": {"max_new_tokens": "x"}}, "eval.max_new_tokens")]:
         f = tmp_path / "s.yaml"
         f.write_text(yaml.safe_dump({**base, **change}))
         with pytest.raises(ConfigError) as err:

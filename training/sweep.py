@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -108,9 +109,38 @@ def load_sweep(path: str | Path) -> Sweep:
     for key, values in (data.get("axes") or {}).items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"axes.{key}", "must be a non-empty list of values")
-    sweep = Sweep(path=path, eval=EvalSettings(**ev), **{k: v for k, v in data.items() if v is not None})
+    for vname, vover in (data.get("variants") or {}).items():
+        if not isinstance(vover, dict):
+            raise ConfigError(f"variants.{vname}", "must be a mapping of generator overrides")
+        clash = sorted(set(vover) & set(data.get("axes") or {}))
+        if clash:
+            raise ConfigError(f"variants.{vname}.{clash[0]}", "is also an axis; a variant may not override an axis "
+                                                              "(the run ids would name values the runs do not use)")
+    sweep = Sweep(path=path, eval=_eval_settings(ev), **{k: v for k, v in data.items() if v is not None})
+    _path(sweep, sweep.recipe, "recipe")  # named files must exist before anything starts
+    if sweep.accelerate_config:
+        _path(sweep, sweep.accelerate_config, "accelerate_config")
     runs(sweep)  # every run's generator config must be valid before anything starts
     return sweep
+
+
+def _eval_settings(ev: dict) -> EvalSettings:
+    """The sweep's ``eval`` mapping, checked as `diveval rewrite` would check it (so a typo fails before training)."""
+    from eval.rewrite import DecodeSettings
+
+    settings = EvalSettings(**ev)
+    splits = settings.splits
+    if not isinstance(splits, list) or not splits or not all(isinstance(x, str) and x for x in splits):
+        raise ConfigError("eval.splits", f"must be a non-empty list of split names, got {splits!r}")
+    for key in ("batch_size", "max_new_tokens", "limit"):
+        value = getattr(settings, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"eval.{key}", f"must be a whole number, got {value!r}")
+    try:
+        DecodeSettings(batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens, limit=settings.limit).validate()
+    except ConfigError as exc:
+        raise ConfigError(f"eval.{exc.field}", exc.message) from None
+    return settings
 
 
 def runs(sweep: Sweep) -> list[Run]:
@@ -120,7 +150,7 @@ def runs(sweep: Sweep) -> list[Run]:
     out = []
     for values in itertools.product(*(sweep.axes[k] for k in keys)):
         for vname, vover in variants:
-            over = {**sweep.set, **dict(zip(keys, values)), **vover}
+            over = {**sweep.set, **vover, **dict(zip(keys, values))}
             parts = [f"{GENERATOR_KEYS_SHORT.get(k, k.replace('.', '_'))}={_slug(v)}" for k, v in zip(keys, values)]
             if vname:
                 parts.insert(0, vname)
@@ -158,10 +188,12 @@ def _yaml(v: Any) -> str:
 
 
 def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> list[str]:
-    recipe = _path(sweep, sweep.recipe)
+    recipe = _path(sweep, sweep.recipe, "recipe")
     script = str(ROOT / "training" / "sft.py")
     if sweep.accelerate_config:
-        head = ["accelerate", "launch", "--config_file", str(_path(sweep, sweep.accelerate_config)), script]
+        # `accelerate launch` of this interpreter's environment (not whichever `accelerate` is first on PATH)
+        head = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(_path(sweep, sweep.accelerate_config, "accelerate_config")), script]
     else:
         head = [sys.executable, script]
     # resume: an interrupted run continues from its last checkpoint (a fresh one starts from scratch)
@@ -176,18 +208,18 @@ def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> li
     ev = sweep.eval
     cmd = [sys.executable, "-m", "eval", "rewrite", str(model_dir), "--dataset", str(data_dir), "-o", str(out),
            "--splits", ",".join(ev.splits), "--batch-size", str(ev.batch_size)]
-    if ev.max_new_tokens:
+    if ev.max_new_tokens is not None:
         cmd += ["--max-new-tokens", str(ev.max_new_tokens)]
-    if ev.limit:
+    if ev.limit is not None:
         cmd += ["--limit", str(ev.limit)]
     return cmd
 
 
-def _path(sweep: Sweep, p: str) -> Path:
+def _path(sweep: Sweep, p: str, field_name: str) -> Path:
     for base in (sweep.path.parent, Path.cwd(), ROOT):
-        if (base / p).exists():
+        if (base / p).is_file():
             return (base / p).resolve()
-    raise ConfigError(None, f"{p} (named in {sweep.path}) does not exist")
+    raise ConfigError(field_name, f"{p} (named in {sweep.path}) does not exist")
 
 
 def run_one(sweep: Sweep, run: Run, log=print) -> dict:
@@ -208,25 +240,30 @@ def run_one(sweep: Sweep, run: Run, log=print) -> dict:
         if made != cfg.to_dict():
             changed = sorted(k for k in set(made) | set(cfg.to_dict()) if made.get(k) != cfg.to_dict().get(k))
             raise ConfigError(None, f"run {run.run_id}: its data in {data_dir} was made from another generator config "
-                                    f"(differs in: {', '.join(changed)}); remove {rdir} or pick another output folder")
+                                    f"(differs in: {', '.join(changed)}); remove {rdir} (data, model and evaluation) "
+                                    f"or pick another output folder")
     else:
         t = time.perf_counter()
         generate(cfg, data_dir, progress=False, overwrite=data_dir.exists())
         timings["data_s"] = time.perf_counter() - t
         log(f"[{run.run_id}] data ready ({timings['data_s']:.1f}s)")
     fingerprint = json.loads((data_dir / "datagen.json").read_text())["fingerprint"]
-    train_sig = _signature({"recipe": _path(sweep, sweep.recipe).read_text(), "recipe_set": sweep.recipe_set,
-                            "accelerate": _path(sweep, sweep.accelerate_config).read_text() if sweep.accelerate_config else None,
+    train_sig = _signature({"recipe": _path(sweep, sweep.recipe, "recipe").read_text(), "recipe_set": sweep.recipe_set,
+                            "accelerate": _path(sweep, sweep.accelerate_config, "accelerate_config").read_text()
+                            if sweep.accelerate_config else None,
                             "data": fingerprint})
     eval_sig = _signature({"train": train_sig, "eval": vars(sweep.eval)})
-    _guard(rdir, "train", train_sig, model_dir.exists(), run)
+    _guard(rdir, "train", train_sig, model_dir.exists(), run, model_dir)
     if not training_done(model_dir):
+        # an evaluation of an earlier model (its model folder removed to retrain) must not outlive it
+        eval_json.unlink(missing_ok=True)
+        _record(rdir, "eval", None)
         t = time.perf_counter()
         _record(rdir, "train", train_sig)
         _call(train_command(sweep, run, data_dir, model_dir), rdir / "train.log")
         timings["train_s"] = time.perf_counter() - t
         log(f"[{run.run_id}] trained ({timings['train_s']:.1f}s)")
-    _guard(rdir, "eval", eval_sig, eval_json.exists(), run)
+    _guard(rdir, "eval", eval_sig, eval_json.exists(), run, eval_json)
     if not eval_json.exists():
         t = time.perf_counter()
         tmp = eval_json.with_suffix(".tmp.json")
@@ -238,7 +275,7 @@ def run_one(sweep: Sweep, run: Run, log=print) -> dict:
     if timings:
         stamp = rdir / "timings.json"
         old = json.loads(stamp.read_text()) if stamp.exists() else {}
-        stamp.write_text(json.dumps({**old, **timings}, indent=2) + "\n")
+        _write_atomic(stamp, json.dumps({**old, **timings}, indent=2) + "\n")
     return summarize(sweep, run)
 
 
@@ -251,17 +288,26 @@ def _stages(rdir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _record(rdir: Path, stage: str, signature: str) -> None:
+def _record(rdir: Path, stage: str, signature: str | None) -> None:
+    """Record (or, with None, forget) the inputs a stage was made from."""
     rdir.mkdir(parents=True, exist_ok=True)
-    (rdir / "stages.json").write_text(json.dumps({**_stages(rdir), stage: signature}, indent=2) + "\n")
+    stages = {k: v for k, v in {**_stages(rdir), stage: signature}.items() if v is not None}
+    _write_atomic(rdir / "stages.json", json.dumps(stages, indent=2) + "\n")
 
 
-def _guard(rdir: Path, stage: str, signature: str, exists: bool, run: Run) -> None:
+def _guard(rdir: Path, stage: str, signature: str, exists: bool, run: Run, made: Path) -> None:
     stored = _stages(rdir).get(stage)
     if exists and stored is not None and stored != signature:
         raise ConfigError(None, f"run {run.run_id}: its {stage} stage in {rdir} was made with other settings (the "
-                                f"recipe, recipe_set, eval settings or data changed); remove {rdir} or pick another "
-                                f"output folder")
+                                f"recipe, recipe_set, eval settings or data changed); remove {made} to redo it, "
+                                f"or pick another output folder")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers (a parallel job, a crash) see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def training_done(model_dir: Path) -> bool:
@@ -287,6 +333,8 @@ def _call(cmd: list[str], log_path: Path) -> None:
 
 def summarize(sweep: Sweep, run: Run) -> dict:
     """One results-table row: the run's knobs and its accuracies (from eval.json)."""
+    from eval.results import power_law_alpha
+
     rdir = sweep.out / run.run_id
     meta = json.loads((rdir / "data" / "datagen.json").read_text())
     cfg = meta["config"]
@@ -298,7 +346,7 @@ def summarize(sweep: Sweep, run: Run) -> dict:
         "N": n,
         "S": n / cfg["instructions"],
         "distribution": cfg["distribution"]["kind"],
-        "alpha": cfg["distribution"]["alpha"] if cfg["distribution"]["kind"] == "power_law" else None,
+        "alpha": power_law_alpha(cfg["distribution"]),
         "noop_fraction": cfg["noop_fraction"],
         "seed": cfg["seed"],
         "effective_instructions": meta["report"]["train"].get("effective_instructions"),
@@ -331,12 +379,13 @@ def summarize(sweep: Sweep, run: Run) -> dict:
 def write_table(sweep: Sweep, rows: list[dict]) -> tuple[Path, Path]:
     sweep.out.mkdir(parents=True, exist_ok=True)
     jpath, cpath = sweep.out / "results.json", sweep.out / "results.csv"
-    jpath.write_text(json.dumps({"sweep": sweep.name, "rows": rows}, indent=2) + "\n")  # `diveval plot` reads it
+    _write_atomic(jpath, json.dumps({"sweep": sweep.name, "rows": rows}, indent=2) + "\n")  # `diveval plot` reads it
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    with cpath.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    _write_atomic(cpath, buf.getvalue())
     return jpath, cpath
 
 
@@ -428,7 +477,9 @@ def emit_cmd(sweep_file: str, output: str | None) -> None:
     sweep.out.mkdir(parents=True, exist_ok=True)
     rs = runs(sweep)
     lines = ["#!/usr/bin/env bash", f"# {len(rs)} runs of sweep {sweep.name}; each line is independent (resumable).",
-             "# Job array: RUN=$(sed -n \"${SLURM_ARRAY_TASK_ID}p\" runs.txt); python -m training.sweep run SWEEP --only \"$RUN\"",
+             f"# Job array (--array=1-{len(rs)}; sed counts lines from 1): "
+             "RUN=$(sed -n \"${SLURM_ARRAY_TASK_ID}p\" runs.txt); python -m training.sweep run SWEEP --only \"$RUN\"; "
+             "then the last line (collect) once every run has finished",
              "set -euo pipefail"]
     for r in rs:
         lines.append(shlex.join(["python", "-m", "training.sweep", "run", str(sweep.path), "--only", r.run_id,
