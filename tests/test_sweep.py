@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,12 @@ def test_training_resumes_an_interrupted_run(tmp_path):
     s = load_sweep(SWEEPS / "tiny_cpu.yaml")
     cmd = train_command(s, runs(s)[0], tmp_path / "data", tmp_path / "model")
     assert cmd[cmd.index("--resume_from_checkpoint") + 1] == "auto"  # training/resume.py: last checkpoint if any
+    assert cmd[0] == sys.executable and "accelerate" not in " ".join(cmd)  # no accelerate_config: plain python
+    s = load_sweep(SWEEPS / "phase_transition_reduced.yaml")
+    cmd = train_command(s, runs(s)[0], tmp_path / "data", tmp_path / "model")
+    # accelerate of the interpreter running the sweep, not whichever `accelerate` comes first on PATH
+    assert cmd[:4] == [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    assert cmd[4].endswith("single_gpu.yaml") and cmd[5].endswith("sft.py")
 
 
 def test_emit_writes_one_command_per_run(tmp_path):
