@@ -39,6 +39,11 @@ def data_files_config(splits: dict[str, dict], description: str | None = None) -
     return [config]
 
 
+def content_configs(meta: dict) -> list[dict]:
+    """The ``configs:`` entry of a dataset or mixture folder, described by its name and content fingerprint."""
+    return data_files_config(meta["splits"], f"{meta['name']}, datagen fingerprint {meta['fingerprint']}")
+
+
 def render_dataset_card(
     meta: dict,
     *,
@@ -64,7 +69,7 @@ def render_dataset_card(
         pretty_name=meta["name"],
         tags=tags,
     )
-    card_data["configs"] = data_files_config(meta["splits"], f"{meta['name']}, datagen fingerprint {meta['fingerprint']}")
+    card_data["configs"] = content_configs(meta)
     card_data["datagen"] = {
         "generator_version": meta["generator_version"],
         "seed": meta["seed"],

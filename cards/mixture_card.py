@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from cards.dataset_card import data_files_config, first_rows, size_category
+from cards.dataset_card import content_configs, first_rows, size_category
 
 TEMPLATE = Path(__file__).parent / "templates" / "mixture_card.md"
 
@@ -41,7 +41,7 @@ def render_mixture_card(
         pretty_name=meta["name"],
         tags=["instruction-diversity", "datagen", "task-mixture", "code"],
     )
-    card_data["configs"] = data_files_config(meta["splits"])
+    card_data["configs"] = content_configs(meta)
     card_data["datagen"] = {
         "generator_version": meta["generator_version"],
         "seed": meta["seed"],

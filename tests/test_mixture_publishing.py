@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import datasets
 import yaml
 from click.testing import CliRunner
-from test_mixture import config
+from huggingface_hub import DatasetCard
+from test_mixture import config, rows_of
 
+from cards.localhub import LocalHub
 from generators.cli import main
 
 
@@ -28,3 +33,25 @@ def test_mixture_generate_inspect_push_verify(tmp_path, monkeypatch):
     # the same data again is a no-op, not a new version
     res = runner.invoke(main, ["push", "mix.yaml", "--quiet"])
     assert res.exit_code == 0 and "nothing to publish" in res.output
+
+
+def test_local_mixture_card_loads_its_own_rows(tmp_path, monkeypatch):
+    """Two local hub mixtures share the folder name ``v1.0.0``: each card's config names its content, so
+    ``datasets`` does not serve one mixture's cached rows for the other."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for name, seed in (("mix-a", 3), ("mix-b", 4)):
+        cfg = config(tmp_path, size=60, name=name, seed=seed)
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+        res = runner.invoke(main, ["push", f"{name}.yaml", "--quiet"])
+        assert res.exit_code == 0 and f"published local/{name} v1.0.0" in res.output, res.output
+    loaded = {}
+    for name in ("mix-a", "mix-b"):
+        folder = LocalHub.default().path(f"local/{name}", "v1.0.0")
+        fingerprint = json.loads((folder / "datagen.json").read_text())["fingerprint"]
+        card = DatasetCard.load(folder / "README.md")
+        (cfg,) = card.data.to_dict()["configs"]
+        assert fingerprint in cfg["description"] and name in cfg["description"]
+        loaded[name] = datasets.load_dataset(str(folder), split="train").to_list()
+        assert loaded[name] == rows_of(folder)
+    assert loaded["mix-a"] != loaded["mix-b"]
