@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jinja2
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
+LOAD_TEMPLATE = Path(__file__).parent / "templates" / "load_dataset.md"
 DEFAULT_LICENSE = "cc-by-4.0"
 
 
@@ -42,6 +44,16 @@ def data_files_config(splits: dict[str, dict], description: str | None = None) -
 def content_configs(meta: dict) -> list[dict]:
     """The ``configs:`` entry of a dataset or mixture folder, described by its name and content fingerprint."""
     return data_files_config(meta["splits"], f"{meta['name']}, datagen fingerprint {meta['fingerprint']}")
+
+
+def load_section(repo_id: str | None, version: str | None, local: bool = False) -> str:
+    """The body of a card's "Load it" section: a Hub id (at ``version``), a local hub version, or a folder."""
+    return jinja2.Template(LOAD_TEMPLATE.read_text(encoding="utf-8")).render(
+        repo_id=repo_id,
+        version=version,
+        local=local,
+        load_id=repo_id if repo_id and not local else "path/to/this/folder",
+    ).strip()
 
 
 def render_dataset_card(
@@ -81,7 +93,6 @@ def render_dataset_card(
     cfg = meta["config"]
     example_split = "test_unseen" if "test_unseen" in meta["splits"] else "train"
     example = meta.get("example", {}).get(example_split) or {}
-    load_id = repo_id if repo_id and not local else "path/to/this/folder"
     cipher = meta.get("cipher")
     return DatasetCard.from_template(
         card_data,
@@ -95,8 +106,7 @@ def render_dataset_card(
         fingerprint=meta["fingerprint"],
         version=version,
         repo_id=repo_id,
-        load_id=load_id,
-        local=local,
+        load_it=load_section(repo_id, version, local),
         n_train_instructions=meta["disjointness"]["train_instructions"],
         n_test_instructions=meta["disjointness"]["test_unseen_instructions"],
         disjoint="checked, no shared instruction" if meta["disjointness"]["checked"] else "not checked",

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from cards.dataset_card import content_configs, first_rows, size_category
+from cards.dataset_card import content_configs, first_rows, load_section, size_category
 
 TEMPLATE = Path(__file__).parent / "templates" / "mixture_card.md"
 
@@ -29,9 +29,15 @@ def _where(origin: dict) -> str:
 
 
 def render_mixture_card(
-    meta: dict, *, repo_id: str | None = None, version: str | None = None, license: str | None = None
+    meta: dict,
+    *,
+    repo_id: str | None = None,
+    version: str | None = None,
+    license: str | None = None,
+    local: bool = False,
 ) -> DatasetCard:
-    """Render the card of a mixture from its ``datagen.json`` metadata."""
+    """Render the card of a mixture from its ``datagen.json`` metadata (``repo_id``, ``version``, ``local``: where
+    it is published, as for :func:`cards.dataset_card.render_dataset_card`)."""
     rows = meta["splits"]["train"]["rows"]
     card_data = DatasetCardData(
         license=license or meta["config"].get("license", "other"),
@@ -46,8 +52,9 @@ def render_mixture_card(
         "generator_version": meta["generator_version"],
         "seed": meta["seed"],
         "fingerprint": meta["fingerprint"],
-        "version": version,
     }
+    if version:
+        card_data["datagen"]["version"] = version
     sources = [
         {**s, "where": _where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
         for s in meta["sources"]
@@ -69,7 +76,7 @@ def render_mixture_card(
         decontamination=meta["decontamination"],
         report=report,
         semantic=report["semantic"],
-        load_id=repo_id or "path/to/this/folder",
+        load_it=load_section(repo_id, version, local),
         example=json.dumps(example, indent=2, ensure_ascii=False),
         config_yaml=yaml.safe_dump(meta["config"], sort_keys=False, allow_unicode=True).rstrip(),
     )

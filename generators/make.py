@@ -72,7 +72,7 @@ def write_card(folder: str | Path, meta: dict, **kwargs) -> Path:
     if is_mixture_meta(meta):
         from cards.mixture_card import write_mixture_card
 
-        return write_mixture_card(folder, meta, **{k: v for k, v in kwargs.items() if k != "local"})
+        return write_mixture_card(folder, meta, **kwargs)
     from cards.dataset_card import write_dataset_card
 
     return write_dataset_card(folder, meta, **kwargs)

@@ -52,6 +52,19 @@ def test_local_mixture_card_loads_its_own_rows(tmp_path, monkeypatch):
         card = DatasetCard.load(folder / "README.md")
         (cfg,) = card.data.to_dict()["configs"]
         assert fingerprint in cfg["description"] and name in cfg["description"]
+        assert card.data.to_dict()["datagen"]["version"] == "v1.0.0"
+        # the "Load it" section points into the local hub, not at a Hub id
+        assert f"datagen pull local/{name} --revision v1.0.0 -o DIR" in card.text
+        assert f'load_dataset("local/{name}"' not in card.text
         loaded[name] = datasets.load_dataset(str(folder), split="train").to_list()
         assert loaded[name] == rows_of(folder)
     assert loaded["mix-a"] != loaded["mix-b"]
+
+
+def test_unpublished_mixture_card_has_no_version(tmp_path):
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump(config(tmp_path, size=60)))
+    res = CliRunner().invoke(main, ["generate", str(tmp_path / "mix.yaml"), "-o", str(tmp_path / "out"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    card = DatasetCard.load(tmp_path / "out" / "README.md")
+    assert "version" not in card.data.to_dict()["datagen"]
+    assert 'load_dataset("path/to/this/folder")' in card.text
