@@ -19,7 +19,13 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
-_ABS_PATH = re.compile(r"(?<![\w.:/~-])(?:~|[A-Za-z]:)?(?:[/\\][^\s'\"/\\]+)+[/\\]([^\s'\"/\\]+)")
+# An absolute path: its folders (a folder name may hold single spaces, as in ``/home/John Smith/``), then the
+# last component (kept). Relative paths and URLs do not match.
+_ABS_PATH = re.compile(
+    r"(?<![\w.:/~-])(?:~|[A-Za-z]:)?"
+    r"(?:[/\\][^\s'\"/\\]+(?: [^\s'\"/\\]+)*(?=[/\\]))+"
+    r"[/\\]([^\s'\"/\\]+)"
+)
 
 
 @dataclass
@@ -62,21 +68,41 @@ def redact_paths(text: str) -> str:
     return _ABS_PATH.sub(lambda m: f".../{m.group(1)}", text)
 
 
-_TOKEN_ARG = re.compile(r"(--[\w-]*token[\w-]*)(=|\s+)(\S+)", re.IGNORECASE)
-_TOKEN_YAML = re.compile(r"^(\s*[\w-]*token[\w-]*\s*:\s*)(\S.*)$", re.IGNORECASE | re.MULTILINE)
+# A setting that holds a secret: its name contains one of these words (any case), e.g. ``hub_token``,
+# ``wandb_api_key``, ``db_password``, ``aws_secret_access_key``, ``credentials``, ``auth_header``, ``openai_key``.
+_SECRET_NAME = r"[\w-]*(?:token|secret|passw(?:or)?d|credential|auth(?!or)|api[_-]?key|(?<![a-z])key(?![a-z]))[\w-]*"
+_SECRET_OPTION = re.compile(rf"--{_SECRET_NAME}", re.IGNORECASE)
+_SECRET_ARG = re.compile(rf"(--{_SECRET_NAME})(=|\s+)(\S+)", re.IGNORECASE)
+_SECRET_YAML = re.compile(rf"^([ \t]*(?:-[ \t]+)?[\"']?{_SECRET_NAME}[\"']?[ \t]*:[ \t]*)(\S.*)$", re.IGNORECASE | re.MULTILINE)
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{20,}")
 
 
 def redact_secrets(text: str) -> str:
-    """Mask tokens: values of any ``--*token*`` option or ``*token*:`` key, and anything shaped like a Hub token."""
-    text = _TOKEN_ARG.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
-    text = _TOKEN_YAML.sub(lambda m: f"{m.group(1)}***", text)
+    """Mask secrets: values of any ``--<secret name>`` option or ``<secret name>:`` key (see ``_SECRET_NAME``),
+    and anything shaped like a Hub token."""
+    text = _SECRET_ARG.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = _SECRET_YAML.sub(lambda m: f"{m.group(1)}***", text)
     return _HF_TOKEN.sub("hf_***", text)
 
 
 def redact(text: str) -> str:
     """What a card may show of user-given text: no machine paths, no secrets."""
     return redact_secrets(redact_paths(text))
+
+
+def redact_args(args: list[str]) -> str:
+    """Command-line arguments as a card may show them, one argument at a time (an argument may hold spaces): the
+    value of a secret option (``--hub_token VALUE`` or ``--hub_token=VALUE``) masked, the others redacted."""
+    out = []
+    for i, arg in enumerate(args):
+        option, eq, _ = arg.partition("=")
+        if i and _SECRET_OPTION.fullmatch(args[i - 1]) and not arg.startswith("--"):
+            out.append("***")
+        elif eq and _SECRET_OPTION.fullmatch(option):
+            out.append(f"{option}=***")
+        else:
+            out.append(redact(arg))
+    return " ".join(out)
 
 
 def hub_id(source: str | None, repo_id: str | None) -> str | None:
@@ -126,7 +152,7 @@ def render_model_card(
         "revision": ds.get("revision"),
         "fingerprint": ds.get("fingerprint"),
     }
-    overrides = redact(" ".join(record.overrides))
+    overrides = redact_args(record.overrides)
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),

@@ -82,6 +82,10 @@ def test_no_machine_paths_in_card():
         ("runs/tiny-cpu", "runs/tiny-cpu"),
         ("https://huggingface.co/org/name", "https://huggingface.co/org/name"),
         ("lr 1e-3/2", "lr 1e-3/2"),
+        ("output_dir: /home/John Smith/runs/x", "output_dir: .../x"),
+        ('output_dir: "/home/John Smith/runs/x"  # mine', 'output_dir: ".../x"  # mine'),
+        ("C:\\Users\\John Smith\\runs\\x", ".../x"),
+        ("saved in /home/John Smith/runs/x today", "saved in .../x today"),
     ],
 )
 def test_redact_paths(text, expected):
@@ -154,3 +158,18 @@ def test_no_token_in_card():
     assert secret not in text and "sekrit" not in text
     assert "hub_token: ***" in text and "--hub_token ***" in text and "--token=***" in text
     assert "--push_to_hub true" in text and "learning_rate: 1.0e-3" in text
+
+
+def test_no_secret_or_user_name_in_card():
+    record = _record(
+        recipe_yaml="wandb_api_key: abc123secret\nDB_Password: pw-42-secret\n  openai_key: sk-nested-secret\n"
+        "output_dir: /home/John Smith/runs/x\nlearning_rate: 1.0e-3\nauthor: kept\n",
+        overrides=["--output_dir", "/home/John Smith/runs/y", "--data_dir", "data/set", "--WANDB-API-KEY", "cli-secret-1",
+                   "--aws_secret_access_key=cli-secret-2", "--auth_header", "Bearer cli-secret-3", "--credentials", "c4"],
+    )
+    text = str(render_model_card(record))
+    for leaked in ("abc123secret", "pw-42-secret", "sk-nested-secret", "cli-secret", "c4", "John", "Smith"):
+        assert leaked not in text, leaked
+    for kept in ("wandb_api_key: ***", "DB_Password: ***", "openai_key: ***", "output_dir: .../x", "author: kept",
+                 "--output_dir .../y --data_dir data/set --WANDB-API-KEY *** --aws_secret_access_key=***"):
+        assert kept in text, kept
