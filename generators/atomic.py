@@ -17,18 +17,26 @@ from generators.errors import ConfigError
 
 
 def check_output(out_dir: Path, overwrite: bool) -> None:
-    """Refuse an existing output folder unless ``overwrite`` (call before any work is done)."""
-    if out_dir.exists() and not overwrite:
+    """Refuse an existing output folder unless ``overwrite`` (call before any work is done). Even then only a
+    dataset folder (one with ``datagen.json``) or an empty one is replaced: never a folder of other files."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(None, f"output folder {out_dir} is a file")
+    if not out_dir.exists():
+        return
+    if not overwrite:
         raise ConfigError(None, f"output folder {out_dir} already exists (pass --overwrite to replace it)")
+    if any(out_dir.iterdir()) and not (out_dir / "datagen.json").is_file():
+        raise ConfigError(None, f"output folder {out_dir} holds files but is not a dataset folder (no datagen.json): "
+                                f"--overwrite only replaces a dataset; pick another folder")
 
 
 @contextmanager
-def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder (with ``data/`` made); on success it becomes ``out_dir``."""
+def atomic_folder(out_dir: str | Path, data: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder (with ``data/`` made, unless ``data`` is false); on success it becomes ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    (tmp / "data").mkdir(parents=True)
+    (tmp / "data" if data else tmp).mkdir(parents=True)
     try:
         yield tmp
         old = None

@@ -261,6 +261,29 @@ def read_metadata(folder: str | Path) -> dict:
     if not path.exists():
         raise ConfigError(None, f"{folder} is not a datagen dataset folder ({METADATA_FILE} is missing)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(None, f"{path} cannot be read: {exc}") from None
+    check_metadata(meta, path)
+    return meta
+
+
+def check_metadata(meta, path: Path) -> None:
+    """The fields every reader of ``datagen.json`` relies on, so a damaged file is named instead of crashing."""
+    def bad(where: str, what: str):
+        raise ConfigError(None, f"{path} is damaged: {where} {what}")
+
+    if not isinstance(meta, dict):
+        bad("the file", "is not a JSON object")
+    for key in ("name", "fingerprint"):
+        if not isinstance(meta.get(key), str):
+            bad(f"{key!r}", "is missing or not text")
+    if not isinstance(meta.get("splits"), dict) or not meta["splits"]:
+        bad("'splits'", "is missing or empty")
+    for name, s in meta["splits"].items():
+        if not isinstance(s, dict):
+            bad(f"split {name!r}", "is not an object")
+        if not isinstance(s.get("rows"), int) or not isinstance(s.get("fingerprint"), str):
+            bad(f"split {name!r}", "lacks its rows or fingerprint")
+        if not isinstance(s.get("files"), list) or not all(isinstance(f, str) for f in s["files"]):
+            bad(f"split {name!r}", "lacks its list of files")

@@ -14,30 +14,48 @@ from generators.errors import ConfigError
 PRESETS = Path(__file__).parent / "configs"
 
 
+class UserError(click.ClickException):
+    """A bad request or input, printed as one line; exit status 2, as for click's own usage errors (status 1
+    is left to failures of the work itself: a failed upload, a verification that finds a mismatch)."""
+
+    exit_code = 2
+
+
 def user_errors(fn):
     """Print user-caused errors as one line (no traceback) and exit with status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise UserError(str(exc)) from None
+        except LocalEntryNotFoundError as exc:  # a FileNotFoundError: not in the cache and the Hub not reachable
+            reason = str(exc).strip().splitlines()[0]
+            raise click.ClickException(f"cannot reach the Hub (HF_ENDPOINT, network) and nothing is cached: {reason}") from None
         except FileNotFoundError as exc:
-            raise click.ClickException(f"{exc.filename or exc}: no such file or folder") from None
+            raise UserError(f"{exc.filename or exc}: no such file or folder") from None
+        except OSError as exc:  # not a directory, permission denied, a busy folder, a full disk ...
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise UserError(f"{where}{exc.strerror or exc}") from None
 
     return wrapper
 
 
 def resolve_config_path(config: str) -> Path:
-    """A config file path, or the name of a shipped preset (``tiny`` -> generators/configs/tiny.yaml)."""
+    """A config file path, or the name of a shipped preset (``tiny`` -> generators/configs/tiny.yaml).
+
+    A folder of the same name (say, a dataset generated with ``-o tiny``) does not hide the preset."""
     p = Path(config)
-    if p.exists():
+    if p.is_file():
         return p
     preset = PRESETS / f"{config}.yaml"
     if preset.exists() and "/" not in config:
         return preset
-    raise ConfigError(None, f"config file {config} does not exist (and is not a preset: {', '.join(list_presets())})")
+    what = "is a folder, not a config file" if p.is_dir() else "does not exist"
+    raise ConfigError(None, f"config file {config} {what} (and is not a preset: {', '.join(list_presets())})")
 
 
 def list_presets() -> list[str]:

@@ -73,6 +73,16 @@ def dataset_fingerprint(splits: dict[str, dict]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
+def _row_groups(path: Path) -> Iterable[pa.Table]:
+    """A parquet file's row groups, one at a time; a damaged file is a ValueError naming it."""
+    try:
+        pf = pq.ParquetFile(path)
+        for rg in range(pf.num_row_groups):
+            yield pf.read_row_group(rg)
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"{path.parent.name}/{path.name} is not a readable parquet file ({exc})") from exc
+
+
 def split_fingerprint_of_files(files: list[Path]) -> tuple[int, str]:
     """Recompute a split's (rows, fingerprint) from its parquet shards, in order."""
     digests: list[bytes] = []
@@ -80,9 +90,7 @@ def split_fingerprint_of_files(files: list[Path]) -> tuple[int, str]:
     pending_rows = 0
     rows = 0
     for f in files:
-        pf = pq.ParquetFile(f)
-        for rg in range(pf.num_row_groups):
-            t = pf.read_row_group(rg)
+        for t in _row_groups(Path(f)):
             pending.append(t)
             pending_rows += t.num_rows
             rows += t.num_rows

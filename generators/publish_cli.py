@@ -43,6 +43,18 @@ def _link_or_copy(src: Path, dest: Path) -> None:
     stage_files(src, files, dest)
 
 
+def _check_staged(staging: Path, source: str) -> None:
+    """A folder published as is must hold exactly what its datagen.json records (shards re-fingerprinted, no
+    stray shards): a published version cannot be changed later, so a damaged folder is refused here."""
+    from generators.errors import ConfigError
+    from generators.verify import verify_folder
+
+    result = verify_folder(staging, remake=False)
+    if not result.ok:
+        raise ConfigError(None, f"{source} does not hold the data its datagen.json records, so it is not published: "
+                                + "; ".join(result.problems))
+
+
 def _summary(meta: dict) -> str:
     rows = sum(s["rows"] for s in meta["splits"].values())
     per = ", ".join(f"{name} {s['rows']}" for name, s in meta["splits"].items())
@@ -119,6 +131,7 @@ def push(
         if from_folder:
             meta = read_metadata(from_folder)
             _link_or_copy(Path(from_folder), staging)
+            _check_staged(staging, from_folder)
         else:
             make_dataset(resolve_config_path(config), overrides, staging, workers=workers, progress=not quiet, card=False)
             meta = read_metadata(staging)
@@ -131,14 +144,14 @@ def push(
                 write_card(staging, meta, repo_id=repo, version=chosen, local=not repo_id, **extra)
             message = f"Publish {meta['name']} {chosen} (fingerprint {meta['fingerprint'][:16]})"
             published = publish_folder(staging, repo, target=target, version=chosen, private=private, message=message)
-        except HTTPError as exc:  # an error answer from the Hub, or no answer at all
+        except (HTTPError, OSError) as exc:  # an error answer from the Hub, no answer, a failed (Xet) upload
             status = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
             if status in (401, 403):
                 raise ConfigError("token", f"the Hub refused the token (HF_TOKEN or `hf auth login`) for {repo}") from None
-            reason = str(exc).strip().splitlines()[0]
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise click.ClickException(
-                f"publishing {repo} {chosen or ''} failed ({reason}); no version was tagged: run the same command "
-                f"again to complete it"
+                f"publishing {' '.join(filter(None, (repo, chosen)))} failed ({reason}); no version was tagged: run "
+                f"the same command again to complete it"
             ) from None
     if published.created:
         click.echo(f"published {repo} {published.version}: {_summary(meta)} -> {published.location}")
@@ -159,9 +172,12 @@ def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
 
     from cards.resolve import resolve
     from cards.targets import HubTarget, LocalTarget
+    from generators.atomic import atomic_folder
     from generators.errors import ConfigError
 
     out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("output", f"{out} is a file")
     if out.exists() and any(out.iterdir()):
         raise ConfigError("output", f"{out} exists and is not empty")
     r = resolve(repo, revision, repo_type)
@@ -169,7 +185,10 @@ def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
         raise ConfigError(None, f"{repo} is a folder on this machine: nothing to pull")
     target = LocalTarget() if r.kind == "local" else HubTarget()
     try:
-        target.download(r.repo_id, r.revision, repo_type, out)
+        # into a temporary folder beside OUTPUT, renamed into place once complete: an interrupted download
+        # leaves nothing that looks like a finished one (and the retry is not refused)
+        with atomic_folder(out, data=False) as tmp:
+            target.download(r.repo_id, r.revision, repo_type, tmp)
     except RepositoryNotFoundError:
         raise ConfigError(None, f"{repo_type} {repo!r} not found on the Hub (nor as a folder or in the local hub)") from None
     except RevisionNotFoundError:

@@ -64,7 +64,12 @@ def check_files(folder: Path, meta: dict, result: Verification) -> dict[str, dic
             check.files = f"shards differ ({what})"
             result.problems.append(f"split {name!r}: the published shards differ from datagen.json: {what}")
             continue
-        rows, fp = split_fingerprint_of_files(listed)
+        try:
+            rows, fp = split_fingerprint_of_files(listed)
+        except (ValueError, KeyError) as exc:  # an unreadable shard, or one without the dataset's columns
+            check.files = "unreadable"
+            result.problems.append(f"split {name!r}: its published files cannot be fingerprinted: {exc}")
+            continue
         recomputed[name] = {"rows": rows, "fingerprint": fp}
         if rows != s["rows"] or fp != s["fingerprint"]:
             check.files = f"rows/fingerprint {rows}/{_short(fp)} != {s['rows']}/{_short(s['fingerprint'])}"
@@ -86,9 +91,14 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
     card = folder / "README.md"
     if not card.exists():
         return
+    import yaml
     from huggingface_hub import DatasetCard
 
-    claimed = (DatasetCard.load(card).data.to_dict().get("datagen") or {}).get("fingerprint")
+    try:
+        claimed = (DatasetCard.load(card).data.to_dict().get("datagen") or {}).get("fingerprint")
+    except (ValueError, yaml.YAMLError, OSError, AttributeError) as exc:
+        result.problems.append(f"README.md (the card) cannot be read: {str(exc).strip().splitlines()[0]}")
+        return
     if claimed != meta["fingerprint"]:
         result.problems.append(
             f"README.md (the card) names fingerprint {claimed!r}, datagen.json records {_short(meta['fingerprint'])}"

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from generators.cli import PRESETS, main
 from generators.config import load_config
+from generators.errors import ConfigError
 from generators.plan import make_plan
 
 
@@ -61,3 +62,30 @@ def test_every_preset_is_a_valid_request(preset):
     # The instruction pools of the paper-scale presets are drawn too: a preset must never ask for the impossible.
     if cfg.instructions + cfg.splits.test_unseen.instructions <= 20_000:
         make_plan(cfg)
+
+
+def test_overwrite_replaces_only_a_dataset_folder(tmp_path):
+    """--overwrite never deletes a folder of other files; odd output paths are one-line errors (status 2)."""
+    runner = CliRunner()
+    notes = tmp_path / "important"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("keep me")
+    res = runner.invoke(main, ["generate", "tiny", "-o", str(notes), "--quiet", "--overwrite"])
+    assert res.exit_code == 2 and "not a dataset folder" in res.output
+    assert (notes / "notes.txt").read_text() == "keep me"
+    res = runner.invoke(main, ["generate", "tiny", "-o", str(notes / "notes.txt" / "sub"), "--quiet"])
+    assert res.exit_code == 2 and "Traceback" not in res.output and "notes.txt" in res.output, res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert runner.invoke(main, ["generate", "tiny", "-o", str(empty), "--quiet", "--overwrite"]).exit_code == 0
+
+
+def test_a_folder_named_like_a_preset_does_not_hide_it(tmp_path, monkeypatch):
+    from generators.cli import PRESETS, resolve_config_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()  # e.g. `datagen generate tiny -o tiny`
+    assert resolve_config_path("tiny") == PRESETS / "tiny.yaml"
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError, match="mine is a folder, not a config file"):
+        resolve_config_path("mine")

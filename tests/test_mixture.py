@@ -352,4 +352,4 @@ def test_mix_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.startswith("wrote 30 rows (code 20, general 10;")  # --quiet: the summary line alone
     result = CliRunner().invoke(datagen, ["generate", str(cfg_path), "-o", str(tmp_path / "out"), "--quiet"])
-    assert result.exit_code == 1 and "already exists" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "already exists" in result.output and "Traceback" not in result.output

@@ -112,7 +112,7 @@ def test_same_data_is_a_noop_and_other_data_is_refused(hub, tiny_dataset, other_
     assert len(hub.repo("org/tiny").commits) == commits and "commit" not in hub.endpoints()
 
     refused = run("push", other_config, "--repo-id", "org/tiny", "--version", "v1.0.0", "--quiet", ok=False)
-    assert refused.exit_code == 1 and "already exists with other content" in refused.output
+    assert refused.exit_code == 2 and "already exists with other content" in refused.output
     assert list(hub.repo("org/tiny").tags) == ["v1.0.0"]
 
     bumped = run("push", other_config, "--repo-id", "org/tiny", "--quiet")
@@ -180,7 +180,7 @@ def test_pull_verify_and_load_from_the_hub(hub, tiny_dataset, tmp_path):
     with pytest.raises(ConfigError, match="no revision 'v9.0.0'"):
         resolve("org/tiny", "v9.0.0")
     missing = run("pull", "org/no-such-model", "--repo-type", "model", "-o", tmp_path / "m", ok=False)
-    assert missing.exit_code == 1 and "not found on the Hub" in missing.output
+    assert missing.exit_code == 2 and "not found on the Hub" in missing.output
 
 
 def test_verify_from_the_hub_names_the_split_that_differs(hub, tiny_dataset, tmp_path):
@@ -209,10 +209,10 @@ def test_private_repo_and_token_handling(hub, tiny_dataset, monkeypatch):
 
     monkeypatch.delenv("HF_TOKEN")
     missing = run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", ok=False)
-    assert missing.exit_code == 1 and "set HF_TOKEN or run `hf auth login`" in missing.output
+    assert missing.exit_code == 2 and "set HF_TOKEN or run `hf auth login`" in missing.output
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
     rejected = run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", ok=False)
-    assert rejected.exit_code == 1 and "the Hub refused the token" in rejected.output
+    assert rejected.exit_code == 2 and "the Hub refused the token" in rejected.output
     assert "hf_wrong" not in rejected.output
     assert ("dataset", "org/tiny") not in hub.repos
 
@@ -248,3 +248,18 @@ def test_explicit_endpoint_and_token_need_no_global_configuration(tiny_dataset):
     assert first.created and first.location == f"{server.url}/datasets/org/tiny/tree/v1.0.0"
     assert (again.version, again.created) == ("v1.0.0", False)
     assert (pulled / "datagen.json").read_bytes() == (tiny_dataset / "datagen.json").read_bytes()
+    pulled = run("pull", "org/tiny", "-o", tiny_dataset.parent / "offline-pull", ok=False)
+    assert pulled.exit_code == 1 and "cannot reach the Hub" in pulled.output and "Traceback" not in pulled.output
+    assert not (tiny_dataset.parent / "offline-pull").exists()
+
+
+def test_an_upload_failing_outside_http_is_one_clear_line(hub, tiny_dataset, monkeypatch):
+    """Xet storage uploads fail with the built-in ConnectionError, not the HTTP client's error."""
+    def xet_down(self, *args, **kwargs):
+        raise ConnectionError("Network error while fetching a xet-write-token")
+
+    monkeypatch.setattr(HubTarget, "upload", xet_down)
+    result = run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", "--quiet", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "publishing org/tiny v1.0.0 failed (Network error while fetching a xet-write-token)" in result.output
+    assert "run the same command again" in result.output and "tag" not in hub.endpoints()

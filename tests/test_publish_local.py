@@ -204,7 +204,7 @@ def test_user_errors_are_one_clear_line(tiny_dataset):
     assert "org/name" in run("push", "tiny", "--repo-id", "nameonly", ok=False).output
     assert "not a semantic version" in run("push", "--from-folder", tiny_dataset, "--version", "1.0", ok=False).output
     missing = run("verify", "local/nothing", ok=False)  # the local namespace never falls back to the Hub
-    assert missing.exit_code == 1 and "no dataset 'local/nothing' in the local hub" in missing.output
+    assert missing.exit_code == 2 and "no dataset 'local/nothing' in the local hub" in missing.output
 
 
 def test_local_target_versions_models_too(tmp_path):
@@ -241,3 +241,55 @@ def test_load_splits_of_a_relative_folder(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     dd, resolved = load_splits("data", splits=["train", "test_unseen"])
     assert resolved.kind == "folder" and dd["train"].num_rows == 192 and dd["test_unseen"].num_rows == 32
+
+
+def test_a_damaged_folder_is_not_published(tiny_dataset, tmp_path):
+    """push --from-folder re-fingerprints the files first: a published version can never be fixed later."""
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tiny_dataset, tampered)
+    _tamper(tampered / "data/test_seen-00000-of-00001.parquet")
+    res = run("push", "--from-folder", tampered, "--local-name", "tampered", ok=False)
+    assert res.exit_code == 2 and "does not hold the data its datagen.json records" in res.output
+    assert "split 'test_seen'" in res.output and "Traceback" not in res.output
+    stray = tmp_path / "stray"
+    shutil.copytree(tiny_dataset, stray)
+    (stray / "data/train-99.parquet").write_bytes(b"hi")  # load_dataset's train-* glob would read it
+    res = run("push", "--from-folder", stray, "--local-name", "tampered", ok=False)
+    assert res.exit_code == 2 and "unlisted data/train-99.parquet" in res.output
+    assert LocalHub.default().versions("local/tampered") == []
+    run("push", "--from-folder", tiny_dataset, "--local-name", "tampered", "--quiet")  # the intact folder publishes
+
+
+def test_verify_names_damage_instead_of_crashing(tiny_dataset, tmp_path):
+    folder = tmp_path / "garbage"
+    shutil.copytree(tiny_dataset, folder)
+    (folder / "data/train-00000-of-00001.parquet").write_text("garbage")
+    res = run("verify", folder, "--no-remake", "--quiet", ok=False)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "split 'train': its published files cannot be fingerprinted" in res.output
+    assert "data/train-00000-of-00001.parquet is not a readable parquet file" in res.output
+    (folder / "README.md").write_text("---\n: [unclosed\n---\n")
+    assert "README.md (the card) cannot be read" in run("verify", folder, "--no-remake", "--quiet", ok=False).output
+    meta = json.loads((folder / "datagen.json").read_text())
+    del meta["splits"]["train"]["fingerprint"]
+    (folder / "datagen.json").write_text(json.dumps(meta))
+    res = run("verify", folder, "--no-remake", "--quiet", ok=False)
+    assert res.exit_code == 2 and "datagen.json is damaged: split 'train' lacks its rows or fingerprint" in res.output
+
+
+def test_an_interrupted_pull_leaves_no_folder(tiny_dataset, tmp_path, monkeypatch):
+    run("push", "--from-folder", tiny_dataset, "--local-name", "tiny", "--quiet")
+    out = tmp_path / "pulled"
+
+    def fail_half_way(self, repo_id, revision, repo_type, dest):
+        (Path(dest) / "data").mkdir(exist_ok=True)
+        (Path(dest) / "data" / "train-00000-of-00001.parquet").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(LocalTarget, "download", fail_half_way)
+        assert run("pull", "local/tiny", "-o", out, ok=False).exit_code != 0  # click: KeyboardInterrupt -> Abort
+    assert [p.name for p in tmp_path.iterdir() if "pulled" in p.name] == []  # nothing looking finished, no temporary
+    run("pull", "local/tiny", "-o", out)  # so the retry is not refused
+    assert rows(datasets.load_dataset(str(out))) == rows(datasets.load_dataset(str(tiny_dataset)))
+    assert "is a file" in run("pull", "local/tiny", "-o", out / "datagen.json", ok=False).output
