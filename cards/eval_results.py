@@ -5,7 +5,10 @@ Two places hold the scores:
 - the card's ``model-index`` metadata: one ``EvalResult`` per evaluated split (task ``text-generation``,
   dataset id + config + split + revision, metric ``exact_match`` in percent). Entries are keyed by
   (task, dataset, config, split, metric): re-running an evaluation replaces its entries, other entries
-  (other datasets, other metrics, results written by other tools) are kept;
+  (other datasets, other metrics, results written by other tools) are kept. As in the training card
+  (:func:`cards.model_card.hub_id`), only data with a Hub id gets entries: the model-index identifies a dataset
+  by ``dataset.type``, a Hub id, and data that exists on this machine only (a folder, a bare or ``local/`` local
+  hub name) has none; its scores are in the body table;
 - one section of the body, between ``<!-- diveval:results:start -->`` and ``<!-- diveval:results:end -->``:
   a table with counts, Wilson intervals and the op / no-op breakdown, rendered from the rows kept under the
   ``diveval`` metadata key (so results for several datasets accumulate in one table), plus optional images.
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard
 
+from cards.model_card import hub_id
 from generators.errors import ConfigError
 
 START = "<!-- diveval:results:start -->"
@@ -46,8 +50,12 @@ def _percent(x: float | None) -> float | None:
 
 
 def eval_results_from(results: dict) -> list[EvalResult]:
-    """One ``EvalResult`` per split of an :mod:`eval.results` document (metric value in percent)."""
+    """One ``EvalResult`` per split of an :mod:`eval.results` document (metric value in percent); none for a
+    dataset that is not on the Hub."""
     ds = results["dataset"]
+    dataset_id = hub_id(ds.get("source"), ds.get("repo_id"))
+    if dataset_id is None:
+        return []
     out = []
     for split, s in results["splits"].items():
         if s["accuracy"] is None:
@@ -57,7 +65,7 @@ def eval_results_from(results: dict) -> list[EvalResult]:
             EvalResult(
                 task_type=TASK_TYPE,
                 task_name=TASK_NAME,
-                dataset_type=ds["name"],
+                dataset_type=dataset_id,
                 dataset_name=ds["name"],
                 dataset_config=DATASET_CONFIG,
                 dataset_split=split,
@@ -171,7 +179,7 @@ def update_card(
     data = card.data
     if not getattr(data, "model_name", None):
         data.model_name = model_name or results["model"]["name"]
-    data.eval_results = merge_eval_results(getattr(data, "eval_results", None), eval_results_from(results))
+    data.eval_results = merge_eval_results(getattr(data, "eval_results", None), eval_results_from(results)) or None
     details = dict(data.get(DETAILS_KEY) or {})
     rows = {_row_key(r): r for r in details.get("results", [])}
     for r in detail_rows(results):

@@ -177,3 +177,23 @@ def test_code_scores_go_into_the_card_once(tmp_path):
     entries = [(r.dataset_type, r.metric_type, r.metric_value) for r in card.data.eval_results]
     assert sorted(entries) == sorted([("openai/openai_humaneval", "pass@1", 0.5), ("evalplus/humanevalplus", "pass@1", 0.25)])
     assert card.text.count("<!-- diveval:code:start -->") == 1
+
+
+
+def test_non_hub_datasets_stay_out_of_model_index():
+    """As in the training card, only Hub ids reach the metadata: local data is scored in the body table only."""
+    folder = make_results(dataset="enc")
+    folder["dataset"].update(source="folder", repo_id=None, revision=None, folder_name="enc")
+    card = training_card()
+    for results in (make_results(dataset="local/rewrite-tiny"), make_results(dataset="tiny"), folder):
+        assert eval_results_from(results) == []
+        card = update_card(ModelCard(str(card)), results)
+    again = ModelCard(str(card))
+    assert "model-index" not in again.data.to_dict() and again.data.model_name == "tiny-gpt2"
+    assert "| local/rewrite-tiny@v1.0.0 | test_unseen" in again.text and "| tiny@v1.0.0 | test_seen" in again.text
+    assert "| enc | test_unseen" in again.text
+    # beside a Hub dataset's entries (a local hub copy of org/tiny), which keep their local name out as well
+    card = update_card(again, make_results())
+    index = ModelCard(str(card)).data.to_dict()["model-index"][0]["results"]
+    assert {(r["dataset"]["type"], r["dataset"]["name"]) for r in index} == {("org/tiny", "org/tiny")}
+    assert len(index) == 2
