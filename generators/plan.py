@@ -7,6 +7,7 @@ and the training rules (drawn next, never among the test ones) are nested as I g
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,27 @@ class Plan:
         return derive_key(self.cfg.seed, *parts)
 
 
+RULE_BYTES = 100  # per distinct rule beyond its characters, twice: the de-duplication key set, lengths, indices
+
+
+def check_rule_memory(rules: int, width: int) -> None:
+    """Refuse, before any work, an instruction count whose rule table cannot fit in this machine's memory (a
+    request for 10^9 distinct rules would otherwise grow for many minutes and then be killed)."""
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no check
+        return
+    need = rules * (2 * width + RULE_BYTES)
+    if need > 0.8 * physical:
+        from generators.errors import ConfigError
+
+        raise ConfigError(
+            "instructions",
+            f"{rules} distinct rules need about {need / 2**30:.0f} GiB of memory to draw and de-duplicate; this machine "
+            f"has {physical / 2**30:.0f} GiB: ask for fewer",
+        )
+
+
 def make_plan(cfg: GeneratorConfig) -> Plan:
     """Draw the instruction pools and size every split (raises ConfigError on impossible requests)."""
     cipher = make_cipher(cfg.cipher, cfg.space.alphabet)
@@ -83,6 +105,7 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
             f"{cfg.instructions} training + {n_test} unseen test instructions exceed the {train_space.size} "
             f"distinct rules this space holds; widen space (alphabet, x_len, y_len) or ask for fewer",
         )
+    check_rule_memory(cfg.instructions + n_test, max(train_space.wx, test_space.wx) + max(train_space.wy, test_space.wy))
     if cfg.task == "markov":
         from generators.markov import draw_markov_pools
 

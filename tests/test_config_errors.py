@@ -130,3 +130,18 @@ def test_impossible_markov_no_ops_and_bad_range_bounds_are_one_line_errors(tmp_p
     with pytest.raises(ConfigError) as err:
         config_from_dict(with_(input_len={"min": "a", "max": 3}))
     assert err.value.field == "input_len"
+
+
+def test_an_instruction_count_beyond_memory_is_refused_before_any_work(tmp_path, monkeypatch):
+    import os
+
+    from generators.cli import main
+
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PHYS_PAGES": 2**20, "SC_PAGE_SIZE": 4096}[name])  # 4 GiB
+    out = tmp_path / "big"
+    res = CliRunner().invoke(main, ["generate", "tiny", "-o", str(out), "--set", "instructions=100000000", "--quiet"])
+    assert res.exit_code == 2 and "instructions: 100000020 distinct rules need about" in res.output, res.output
+    assert "this machine has 4 GiB" in res.output and not out.exists()
+    from generators.plan import check_rule_memory
+
+    check_rule_memory(1_000_000, 40)  # the paper's largest I fits in 4 GiB
