@@ -70,7 +70,7 @@ def redact_paths(text: str) -> str:
 
 # A setting that holds a secret: its name contains one of these words (any case), e.g. ``hub_token``,
 # ``wandb_api_key``, ``db_password``, ``aws_secret_access_key``, ``credentials``, ``auth_header``, ``openai_key``.
-_SECRET_NAME = r"[\w-]*(?:token|secret|passw(?:or)?d|credential|auth(?!or)|api[_-]?key|(?<![a-z])key(?![a-z]))[\w-]*"
+_SECRET_NAME = r"[\w-]*(?:token(?!iz|s)|secret|passw(?:or)?d|credential|auth(?!or)|api[_-]?key|(?<![a-z])key(?![a-z]))[\w-]*"
 _SECRET_OPTION = re.compile(rf"--{_SECRET_NAME}", re.IGNORECASE)
 _SECRET_ARG = re.compile(rf"(--{_SECRET_NAME})(=|\s+)(\S+)", re.IGNORECASE)
 _SECRET_YAML = re.compile(rf"^([ \t]*(?:-[ \t]+)?[\"']?{_SECRET_NAME}[\"']?[ \t]*:[ \t]*)(\S.*)$", re.IGNORECASE | re.MULTILINE)

@@ -163,7 +163,8 @@ def test_no_token_in_card():
 def test_no_secret_or_user_name_in_card():
     record = _record(
         recipe_yaml="wandb_api_key: abc123secret\nDB_Password: pw-42-secret\n  openai_key: sk-nested-secret\n"
-        "output_dir: /home/John Smith/runs/x\nlearning_rate: 1.0e-3\nauthor: kept\n",
+        "output_dir: /home/John Smith/runs/x\nlearning_rate: 1.0e-3\nauthor: kept\nmax_new_tokens: 17\n"
+        "tokenizer_name: char-level\n",
         overrides=["--output_dir", "/home/John Smith/runs/y", "--data_dir", "data/set", "--WANDB-API-KEY", "cli-secret-1",
                    "--aws_secret_access_key=cli-secret-2", "--auth_header", "Bearer cli-secret-3", "--credentials", "c4"],
     )
@@ -171,5 +172,6 @@ def test_no_secret_or_user_name_in_card():
     for leaked in ("abc123secret", "pw-42-secret", "sk-nested-secret", "cli-secret", "c4", "John", "Smith"):
         assert leaked not in text, leaked
     for kept in ("wandb_api_key: ***", "DB_Password: ***", "openai_key: ***", "output_dir: .../x", "author: kept",
+                 "max_new_tokens: 17", "tokenizer_name: char-level",  # token counts and tokenizers are no secrets
                  "--output_dir .../y --data_dir data/set --WANDB-API-KEY *** --aws_secret_access_key=***"):
         assert kept in text, kept
