@@ -69,6 +69,19 @@ def test_training_resumes_an_interrupted_run(tmp_path):
     assert cmd[4].endswith("single_gpu.yaml") and cmd[5].endswith("sft.py")
 
 
+def test_a_folder_of_checkpoints_is_resumed_not_taken_as_finished(tmp_path):
+    from training.sweep import training_done
+
+    model = tmp_path / "model"
+    (model / "checkpoint-30").mkdir(parents=True)
+    (model / "checkpoint-30" / "config.json").write_text("{}")
+    assert not training_done(model)  # interrupted: the sweep trains again, from that checkpoint
+    (model / "config.json").write_text("{}")
+    assert not training_done(model)  # the final save without its card: the run ended before publishing
+    (model / "README.md").write_text("card")
+    assert training_done(model)
+
+
 def test_emit_writes_one_command_per_run(tmp_path):
     out = tmp_path / "emit"
     res = CliRunner().invoke(main, ["emit", str(SWEEPS / "phase_transition.yaml"), "-o", str(out)])
