@@ -101,6 +101,12 @@ def _line_plot(rows, path, *, x_key, series_key, xlabel, series_label, title, sp
         ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
     if log_x:
         ax.set_xscale("log")
+        xs_all = sorted({p[0] for points in data.values() for p in points})
+        if len(xs_all) <= 8:  # few points: label them as plain numbers instead of sparse powers of ten
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_xticks(xs_all, [_fmt(x) for x in xs_all])
+            ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"exact match on {split_label(split)} (%)")
     ax.set_ylim(-3, 103)
