@@ -62,7 +62,16 @@ def _grouped(rows: Sequence[dict], series_key: str | None, x_key: str) -> dict:
                 _mean([r.get("ci_high", r["accuracy"]) for r in group]),
             )
         )
-    return {s: sorted(points) for s, points in sorted(out.items(), key=lambda kv: (kv[0] is None, str(kv[0])))}
+    return {s: sorted(points) for s, points in sorted(out.items(), key=lambda kv: _series_order(kv[0]))}
+
+
+def _series_order(value) -> tuple:
+    """Lines in legend order: numbers by value (64 before 256), then text, then the unlabelled line."""
+    if value is None:
+        return (2, 0, "")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, 0, str(value))
 
 
 def _label(value):

@@ -49,6 +49,8 @@ def test_power_law(tmp_path):
     assert data["x"] == "alpha" and data["series"] == "I"
     assert [(p[0], p[1]) for p in data["lines"][1000]] == [(0.03, 0.2), (0.1, 0.6), (1.0, 0.9)]
     assert [p[0] for p in data["lines"][10_000]] == [0.03]
+    order = plot_power_law([row(i, 10, 0.5, alpha=a) for i in (3000, 64, 256) for a in (1.0, 0.1)], tmp_path / "o.png")
+    assert list(order["lines"]) == [64, 256, 3000]  # legend in numeric order, not as text ("256" < "3000" < "64")
 
 
 def test_missing_columns_are_named(tmp_path):
