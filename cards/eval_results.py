@@ -207,11 +207,9 @@ def load_card(path: str | Path) -> ModelCard:
 
 def write_card(card: ModelCard, path: str | Path) -> Path:
     """Write ``card`` to ``path`` atomically (a reader never sees half a card)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(str(card), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from generators.atomic import write_text_atomic
+
+    return write_text_atomic(path, str(card))
 
 
 def push_results(resolved, results: dict, *, token: str | None = None, images: Sequence[dict] | None = None) -> str:

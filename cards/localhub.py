@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from generators.atomic import write_text_atomic
 from generators.errors import ConfigError
 
 REPO_TYPES = ("dataset", "model")
@@ -146,10 +147,7 @@ class LocalHub:
 
     def _point_latest(self, repo_id: str, repo_type: str) -> None:
         newest = self.versions(repo_id, repo_type)[-1]
-        pointer = self.repo_dir(repo_id, repo_type) / "LATEST"
-        tmp = pointer.with_name(f".LATEST-{uuid.uuid4().hex[:8]}")
-        tmp.write_text(newest + "\n", encoding="utf-8")
-        os.replace(tmp, pointer)
+        write_text_atomic(self.repo_dir(repo_id, repo_type) / "LATEST", newest + "\n")
 
     def repos(self, repo_type: str = "dataset") -> list[str]:
         base = self.root / f"{repo_type}s"

@@ -17,11 +17,11 @@ Rows with the same coordinates (e.g. seeds) are averaged (intervals: the mean of
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from generators.atomic import atomic_file
 from generators.errors import ConfigError
 
 
@@ -80,13 +80,12 @@ def _label(value):
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # readers never see half a file
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    _figure().close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        with atomic_file(path) as tmp:  # readers never see half a file
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    finally:
+        _figure().close(fig)
+    return Path(path)
 
 
 def split_label(split: str) -> str:

@@ -96,12 +96,9 @@ def build_results(scores: dict, model: dict, dataset: dict) -> dict:
 
 
 def write_results(results: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from generators.atomic import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_results(path: str | Path) -> dict:

@@ -1,4 +1,4 @@
-"""Write a dataset folder atomically: under a temporary name beside the target, renamed into place at the end.
+"""Write a dataset folder (or one file) atomically: under a temporary name beside the target, renamed into place.
 
 A run that fails or is interrupted leaves no half dataset (the temporary folder is removed), and an existing
 folder is only replaced once the new one is complete (and only when asked).
@@ -28,6 +28,27 @@ def check_output(out_dir: Path, overwrite: bool) -> None:
     if any(out_dir.iterdir()) and not (out_dir / "datagen.json").is_file():
         raise ConfigError(None, f"output folder {out_dir} holds files but is not a dataset folder (no datagen.json): "
                                 f"--overwrite only replaces a dataset; pick another folder")
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix, so format-by-extension writers work); once the block
+    completes it replaces ``path``. Readers (a parallel job, a crash) see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 @contextmanager

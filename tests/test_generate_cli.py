@@ -89,3 +89,16 @@ def test_a_folder_named_like_a_preset_does_not_hide_it(tmp_path, monkeypatch):
     (tmp_path / "mine").mkdir()
     with pytest.raises(ConfigError, match="mine is a folder, not a config file"):
         resolve_config_path("mine")
+
+
+def test_atomic_file_keeps_the_old_file_when_a_write_fails(tmp_path):
+    from generators.atomic import atomic_file, write_text_atomic
+
+    target = tmp_path / "results.json"
+    write_text_atomic(target, "old")
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        assert tmp.suffix == ".json" and tmp.parent == tmp_path  # same folder and suffix: a rename, format kept
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+    assert write_text_atomic(target, "new").read_text() == "new"

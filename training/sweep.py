@@ -45,6 +45,7 @@ from typing import Any
 import click
 import yaml
 
+from generators.atomic import write_text_atomic
 from generators.cli import user_errors
 from generators.errors import ConfigError
 
@@ -275,7 +276,7 @@ def run_one(sweep: Sweep, run: Run, log=print) -> dict:
     if timings:
         stamp = rdir / "timings.json"
         old = json.loads(stamp.read_text()) if stamp.exists() else {}
-        _write_atomic(stamp, json.dumps({**old, **timings}, indent=2) + "\n")
+        write_text_atomic(stamp, json.dumps({**old, **timings}, indent=2) + "\n")
     return summarize(sweep, run)
 
 
@@ -292,7 +293,7 @@ def _record(rdir: Path, stage: str, signature: str | None) -> None:
     """Record (or, with None, forget) the inputs a stage was made from."""
     rdir.mkdir(parents=True, exist_ok=True)
     stages = {k: v for k, v in {**_stages(rdir), stage: signature}.items() if v is not None}
-    _write_atomic(rdir / "stages.json", json.dumps(stages, indent=2) + "\n")
+    write_text_atomic(rdir / "stages.json", json.dumps(stages, indent=2) + "\n")
 
 
 def _guard(rdir: Path, stage: str, signature: str, exists: bool, run: Run, made: Path) -> None:
@@ -302,12 +303,6 @@ def _guard(rdir: Path, stage: str, signature: str, exists: bool, run: Run, made:
                                 f"recipe, recipe_set, eval settings or data changed); remove {made} to redo it, "
                                 f"or pick another output folder")
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Readers (a parallel job, a crash) see the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def training_done(model_dir: Path) -> bool:
@@ -379,13 +374,13 @@ def summarize(sweep: Sweep, run: Run) -> dict:
 def write_table(sweep: Sweep, rows: list[dict]) -> tuple[Path, Path]:
     sweep.out.mkdir(parents=True, exist_ok=True)
     jpath, cpath = sweep.out / "results.json", sweep.out / "results.csv"
-    _write_atomic(jpath, json.dumps({"sweep": sweep.name, "rows": rows}, indent=2) + "\n")  # `diveval plot` reads it
+    write_text_atomic(jpath, json.dumps({"sweep": sweep.name, "rows": rows}, indent=2) + "\n")  # `diveval plot` reads it
     cols = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols)
     w.writeheader()
     w.writerows(rows)
-    _write_atomic(cpath, buf.getvalue())
+    write_text_atomic(cpath, buf.getvalue())
     return jpath, cpath
 
 
