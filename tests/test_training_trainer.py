@@ -90,3 +90,70 @@ def test_other_losses_fall_back_to_trl(trainer):
     loss = trainer.compute_loss(trainer.model, dict(batch))
     assert loss.ndim == 0 and not trainer._pending["train"]
     assert len(trainer._metrics["train"]["entropy"]) == 1  # TRL's own bookkeeping ran
+
+
+def test_the_fast_path_is_on_with_the_trl_it_was_checked_against(trainer):
+    import trl
+    from packaging.version import Version
+
+    if Version(trl.__version__).release[:2] != (1, 16):
+        pytest.skip(f"the fast path was checked against TRL 1.16; this is {trl.__version__}")
+    assert trainer.fast_path_reason is None
+
+
+@pytest.fixture
+def other_trl(monkeypatch):
+    """A TRL whose SFTTrainer keeps its metrics elsewhere: no ``_metrics`` / ``_total_train_tokens``, its own
+    loss and log (here transformers' ``Trainer.compute_loss`` and ``Trainer.log``), as a later TRL might."""
+    import transformers
+    import trl
+
+    real_init = trl.SFTTrainer.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self._metrics_v2, self._train_tokens = self.__dict__.pop("_metrics"), self.__dict__.pop("_total_train_tokens")
+
+    monkeypatch.setattr(trl.SFTTrainer, "__init__", init)
+    monkeypatch.setattr(trl.SFTTrainer, "compute_loss", transformers.Trainer.compute_loss)
+    monkeypatch.setattr(trl.SFTTrainer, "log", transformers.Trainer.log)
+
+
+def test_a_trl_with_other_internals_trains_through_its_own_loss(other_trl, trainer):
+    import torch
+    import transformers
+
+    assert trainer.fast_path_reason == "SFTTrainer._metrics is not a {'train', 'eval'} mapping"
+    trainer.model.train()
+    (batch,) = _batches(trainer, 1)
+    ours = trainer.compute_loss(trainer.model, dict(batch))
+    torch.testing.assert_close(ours, transformers.Trainer.compute_loss(trainer, trainer.model, dict(batch)))
+    assert not trainer._pending["train"]
+    trainer.args.max_steps, trainer.args.logging_steps = 3, 1
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+
+
+def test_fused_outputs_without_the_expected_fields_fall_back(monkeypatch, trainer):
+    import torch
+    import transformers
+    import trl
+
+    monkeypatch.setattr(trl.SFTTrainer, "compute_loss", transformers.Trainer.compute_loss)  # that TRL's own loss
+    model = trainer.model
+    forward = model.forward
+
+    def renamed(*args, **kwargs):  # a fused head whose outputs carry other names
+        out = forward(*args, **kwargs)
+        if kwargs.get("fused_lm_head"):
+            out.token_log_probs, out.log_probs = out.log_probs, None
+        return out
+
+    monkeypatch.setattr(model, "forward", renamed)
+    model.train()
+    (batch,) = _batches(trainer, 1)
+    loss = trainer.compute_loss(model, dict(batch))
+    assert trainer.fast_path_reason == "the fused LM head's outputs lack log_probs"
+    torch.testing.assert_close(loss, transformers.Trainer.compute_loss(trainer, model, dict(batch)))
+    assert not trainer._pending["train"]
