@@ -411,7 +411,8 @@ while True:  # until RLIMIT_CPU stops it
 
 @needs_bwrap
 def test_limits_hold_inside(tmp_path):
-    limits = Limits(memory_bytes=256 << 20, processes=16, file_bytes=1 << 20, cpu_seconds=1, tmp_bytes=4 << 20)
+    limits = Limits(memory_bytes=256 << 20, scorer_memory_bytes=256 << 20, processes=16, file_bytes=1 << 20,
+                    cpu_seconds=1, tmp_bytes=4 << 20)
     sandbox = Sandbox("bubblewrap", find_sandbox().executable, "test", limits)
     prog = tmp_path / "limits.py"
     prog.write_text(LIMITS_PROGRAM)

@@ -2,43 +2,48 @@
 
 evalplus runs each solution in a child process under its ``reliability_guard``, which by its own account is not
 a security boundary (``io.open``, ``os.open``, ``ctypes`` and sockets still work). So the whole scoring process
-runs inside bubblewrap, and the sandbox is built to hold when the caller is root (CI, containers):
+runs inside bubblewrap, built to hold when the caller is root (CI, containers) as well:
 
 - **No capabilities, no root.** Started by an ordinary user, bubblewrap runs the code as uid 65534 in a new user
-  namespace (``--unshare-user --uid 65534 --gid 65534 --disable-userns --cap-drop ALL``). Started by root, a
-  user namespace would map the code to host uid 0, which the kernel exempts from ``RLIMIT_NPROC``; so bubblewrap
-  runs without one and keeps only CAP_SETUID/SETGID/SETPCAP, which :mod:`eval.code.sandbox_launch` uses to empty
-  the bounding set and switch for good to a fresh unprivileged host uid (2,100,000,000 + 8 x pid + n) with no
-  groups, and a session keyring of its own. Either way every capability set is empty, ``no_new_privs`` is set, and a seccomp filter makes
-  ``unshare``/``clone`` with a new user namespace fail, so no capability can be gained in a nested namespace.
-- **The host's files are not there.** The root is an empty tmpfs, read-only; only what the interpreter and
-  evalplus need is bound read-only: ``/usr`` (and ``/lib*``, ``/bin``, ``/sbin`` or their symlinks), the dynamic
-  loader's ``/etc`` files, the interpreter's prefixes and the site-packages folders that hold evalplus and its
-  dependencies, and this package's launcher, probe and runner files. Never ``$HOME``, ``~/.cache``,
-  ``$HF_HOME``, a token file, ``/etc`` or ``/`` (a bind that would contain one is refused). The work folder is
-  the one writable host folder; ``/tmp`` and ``/dev/shm`` are private tmpfs of bounded size.
+  namespace (``--unshare-user --uid 65534 --gid 65534 --disable-userns --cap-drop ALL``). Started by root, a user
+  namespace would map the code to host uid 0, which the kernel exempts from ``RLIMIT_NPROC``; so bubblewrap runs
+  without one, keeps only CAP_SETUID/SETGID/SETPCAP, and :mod:`eval.code.sandbox_launch` empties the bounding set
+  and switches for good to a fresh unprivileged host uid (2,100,000,000 + 8 x pid + n, no groups); the work
+  folder's directories are handed to that uid for the run and back afterwards. Either way every capability set
+  is empty, ``no_new_privs`` is set, a seccomp filter makes ``unshare``/``clone`` of a user namespace fail (no
+  capability can be gained in a nested one either), and the code gets a session keyring of its own.
+- **The host's files are not there.** The root is an empty read-only tmpfs; bound read-only are only ``/usr``
+  (with ``/bin``, ``/sbin``, ``/lib*`` or their links), the dynamic loader's ``/etc`` files, the interpreter's
+  prefixes, the site-packages folders that hold evalplus and its dependencies, and this package's launcher,
+  probe and runner files. Never ``$HOME``, ``~/.cache``, ``$HF_HOME``, a token file, ``/etc`` or ``/``: a bind that
+  would contain one, or lie inside a token folder, is refused. The work folder is the one writable host folder;
+  ``/tmp`` and ``/dev/shm`` are private tmpfs of bounded size; stdin is ``/dev/null``.
 - **Nothing secret in the environment.** ``--clearenv``, then a fixed list (``PATH``, ``LANG``, ``HOME=/tmp``,
-  ``TMPDIR``, evalplus's data and cache variables, ``EVALPLUS_MAX_MEMORY_BYTES``); a name that looks like a
-  secret (``*TOKEN*``, ``*KEY*``, ``*SECRET*``, ``*PASSW*``, ``HF_*``...) is refused.
+  ``TMPDIR``, evalplus's data, cache and memory variables); a name that looks like a secret (``*TOKEN*``,
+  ``*KEY*``, ``*SECRET*``, ``*PASSW*``, ``HF_*``...) is refused. bubblewrap itself gets only ``PATH``.
 - **No network**: a network namespace with only its own loopback. PID, IPC and UTS namespaces are private too;
   ``--die-with-parent`` and ``--new-session``: nothing outlives the run or reaches the terminal.
-- **Limits** (per process, set by the launcher before evalplus starts): address space, processes/threads of the
-  sandbox's uid, file size, CPU seconds, open files, no core files (:class:`Limits`).
+- **Limits**, set by the launcher before evalplus starts, soft = hard (:class:`Limits`): address space per
+  process (lowered further by evalplus for each solution), processes and threads of the sandbox's uid, file
+  size, CPU seconds per process, open files, no cores.
 
-Before scoring, :func:`Sandbox.verify` runs :mod:`eval.code.sandbox_probe` with the same command line and refuses
-to score when any attack works: reading canary files planted outside the work folder, token paths, or a secret
-environment variable; holding or gaining a capability (capset, setuid(0), unshare, mount, umount2, remount);
-writing outside the work folder (checked on the host); reaching a listening port on the host; limits not set or
-``RLIMIT_NPROC`` not enforced. Its report goes into the results.
+Before scoring, :meth:`Sandbox.verify` runs :mod:`eval.code.sandbox_probe` through the same command line and
+refuses to score (:class:`SandboxRefused`, one line) when any attack works: reading canary files planted outside
+the work folder, the token paths or a secret variable planted in the caller's environment; holding or gaining a
+capability (capset, setuid(0), unshare, mount, umount2, remounting a bound folder read-write); writing outside
+the work folder (checked on the host); connecting to a port the host listens on; limits not set or
+``RLIMIT_NPROC`` not enforced; sharing the caller's session keyring. Its report goes into the results.
 
-What it does not protect against: kernel exploits (the code shares the host's kernel) and side channels; reading
-the bound files (interpreter, libraries, ``/usr``) and everything in the work folder; filling the disk through
-the work folder with many files below the file-size limit; a sample exhausting the run's process or memory
-budget (that run fails, the host does not); forging evalplus's results file, which lives in the writable work
-folder (the scorer checks that the results name the submitted solutions). Limits are per process, so total memory
-is bounded only by processes x address space. When bubblewrap is missing or cannot create its namespaces,
-scoring refuses unless the caller passes ``unsafe=True`` (``--unsafe-no-sandbox``): then generated code runs with
-the caller's privileges, files and network, under evalplus's guard only, and the results say so.
+Not protected against: kernel exploits (the code shares the host's kernel) and side channels; reading the bound
+files (interpreter, libraries, ``/usr``) and everything in the work folder (keep nothing else there); filling
+the disk through the work folder with many files under the size limit; total memory, which the per-process
+limits bound only as processes x address space (use a cgroup, e.g. ``systemd-run --scope -p MemoryMax=...``, for
+a hard cap); a sample exhausting its run's process or memory budget (that run fails, the host does not); code
+forging evalplus's results file in the work folder (the scorer checks that the results name the submitted
+solutions). When bubblewrap is missing or cannot build the sandbox here (no user namespaces for an ordinary
+user, no CAP_SYS_ADMIN for root in a container), scoring refuses unless the caller passes ``unsafe=True``
+(``--unsafe-no-sandbox``): then generated code runs as the caller, with its files and network (only the
+environment is still the fixed list), under evalplus's guard only, and the results say so.
 """
 
 from __future__ import annotations
@@ -86,18 +91,22 @@ _uid_counter = itertools.count()
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of every process in the sandbox (soft = hard: code cannot raise them)."""
+    """Resource limits in the sandbox, soft = hard (code cannot raise them). The launcher sets them for every
+    process; evalplus then lowers the address space of each solution's process to ``memory_bytes`` (a hard
+    limit too), so that its own processes, which hold all the problems and expected outputs, keep more."""
 
-    memory_bytes: int = 4 << 30  # RLIMIT_AS; also evalplus's own limit per solution
-    processes: int = 512  # RLIMIT_NPROC: processes and threads of the sandbox's uid
+    memory_bytes: int = 4 << 30  # each solution's RLIMIT_AS (and DATA, STACK): EVALPLUS_MAX_MEMORY_BYTES
+    scorer_memory_bytes: int = 16 << 30  # RLIMIT_AS of every process (at least memory_bytes)
+    processes: int = field(default_factory=lambda: max(512, 8 * (os.cpu_count() or 1)))  # RLIMIT_NPROC (+ threads)
     file_bytes: int = 1 << 30  # RLIMIT_FSIZE: the largest file it can write
     cpu_seconds: int = 3600  # RLIMIT_CPU per process
     open_files: int = 1024  # RLIMIT_NOFILE
     tmp_bytes: int = 512 << 20  # size of the private /tmp and of /dev/shm
 
     def rlimits(self) -> dict[str, int]:
-        return {"RLIMIT_AS": self.memory_bytes, "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_bytes,
-                "RLIMIT_CPU": self.cpu_seconds, "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
+        return {"RLIMIT_AS": max(self.memory_bytes, self.scorer_memory_bytes), "RLIMIT_NPROC": self.processes,
+                "RLIMIT_FSIZE": self.file_bytes, "RLIMIT_CPU": self.cpu_seconds, "RLIMIT_NOFILE": self.open_files,
+                "RLIMIT_CORE": 0}
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -274,11 +283,13 @@ print(json.dumps({"path": sys.path, "files": files, "site": site.getsitepackages
 def interpreter_paths(executable: str = sys.executable) -> tuple[str, ...]:
     """The folders ``executable -I`` needs to run evalplus: its prefixes (and the real one, if the executable is
     a link), its site folders, and the ``sys.path`` entries that hold the modules evalplus imports."""
-    run = subprocess.run([executable, "-I", "-c", _DISCOVER], capture_output=True, text=True, timeout=300,
-                         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-    if run.returncode != 0:
-        raise ConfigError("sandbox", f"cannot inspect the interpreter {executable}: {run.stderr.strip()[-300:]}")
-    info = json.loads(run.stdout)
+    try:
+        run = subprocess.run([executable, "-I", "-c", _DISCOVER], capture_output=True, text=True, timeout=300,
+                             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, stdin=subprocess.DEVNULL)
+        info = json.loads(run.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        detail = exc if not isinstance(exc, (ValueError, IndexError)) else run.stderr.strip()[-300:]
+        raise ConfigError("sandbox", f"cannot inspect the interpreter {executable}: {detail}") from None
     needed = list(info["prefixes"]) + list(info["site"])
     needed.append(str(Path(os.path.realpath(info["executable"])).parent.parent))
     for entry in info["path"]:

@@ -6,6 +6,12 @@ written into the work folder (only the problems being scored: evalplus needs a s
 knows). Its expected outputs are cached in the work folder (``XDG_CACHE_HOME``), never in the user's cache. The
 per-test time limit is evalplus's: ``max(min_time_limit, gt_time_limit_factor x`` the canonical solution's
 time``)``; ``EVALPLUS_TIMEOUT_PER_TASK`` is never set (evalplus 0.3.1 crashes on it).
+
+The work folder is writable by the sandboxed code, so the host treats what it finds there as hostile: before a
+run it removes what sits at the names it writes (a link planted there is removed, never followed); it reads
+evalplus's results without following links and with a size cap, and the log back through its own descriptor.
+Each run starts with the sandbox's probe (:meth:`eval.code.sandbox.Sandbox.verify`) on the same work folder; its
+report is the result's ``sandbox`` entry.
 """
 
 from __future__ import annotations
