@@ -41,8 +41,9 @@ def _data_options(fn):
         click.option("--gt-time-limit-factor", type=float, default=DEFAULT_GT_TIME_LIMIT_FACTOR, show_default=True,
                      help="evalplus: time limit as a multiple of the canonical solution's time."),
         click.option("--unsafe-no-sandbox", is_flag=True,
-                     help="Run generated code without bubblewrap: with your privileges, files and network, under "
-                          "evalplus's guard only (not a security boundary). Refused by default."),
+                     help="Where bubblewrap is missing or cannot build the sandbox here, run generated code "
+                          "anyway: as you, with your files and network, under evalplus's guard only (not a security "
+                          "boundary); the results say NO SANDBOX. Refused by default."),
         click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder for samples and scores."),
     ]
     for opt in reversed(opts):
