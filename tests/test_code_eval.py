@@ -2,7 +2,8 @@
 
 Canonical solutions score 1.0, wrong ones 0.0, an infinite loop is stopped, and code that tries to delete or
 overwrite files or to open a socket does no harm inside the sandbox (and does, without it: the same code run
-with --unsafe-no-sandbox is the control that shows these tests can fail).
+with --unsafe-no-sandbox is the control that shows these tests can fail). The attacks a root caller must
+survive (capabilities, remounting, reading files and tokens) are in test_sandbox.py.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Listener:
 
 @pytest.fixture
 def precious():
-    """Two files outside /tmp (the sandbox hides the host's /tmp, so these are visible to it, read-only)."""
+    """Two files outside /tmp and outside the work folder (the sandbox does not show them at all)."""
     base = Path("/var/tmp")
     if not (base.is_dir() and shutil.disk_usage(base)):
         pytest.skip("/var/tmp is not available")
@@ -318,6 +319,7 @@ def test_code_command_end_to_end_with_a_tiny_model(tmp_path, monkeypatch):
     assert "pass@1: HumanEval 0.0 / HumanEval+ 0.0 (4 problems); MBPP 0.0 / MBPP+ 0.0 (1 problems)" in result.output
     res = read_results(out)
     assert res["settings"]["sandbox"].startswith("bubblewrap") and res["settings"]["style"] == "instruct"
+    assert all(b["sandbox"]["probe"]["passed"] is True for b in res["benchmarks"].values())
     assert res["model"]["folder_name"] == "tiny-model" and str(tmp_path) not in json.dumps(res)
     raw = [json.loads(x) for x in (out / "humaneval" / "samples.raw.jsonl").read_text().splitlines()]
     assert len(raw) == 4 and all("@@ Instruction" in r["prompt"] for r in raw)

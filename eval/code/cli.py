@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 
@@ -14,7 +15,13 @@ from eval.code.data import BENCHMARKS, Problems, load_problems
 from eval.code.prompts import DEFAULT_TEMPLATE, STYLES, validate_template
 from eval.code.results import write_results
 from eval.code.sandbox import Sandbox, find_sandbox
-from eval.code.score import DEFAULT_GT_TIME_LIMIT_FACTOR, DEFAULT_MIN_TIME_LIMIT, ScoringError, score_samples
+from eval.code.score import (
+    DEFAULT_GT_TIME_LIMIT_FACTOR,
+    DEFAULT_MIN_TIME_LIMIT,
+    ScoringError,
+    clear_path,
+    score_samples,
+)
 from generators.errors import ConfigError
 
 
@@ -34,7 +41,9 @@ def _data_options(fn):
         click.option("--gt-time-limit-factor", type=float, default=DEFAULT_GT_TIME_LIMIT_FACTOR, show_default=True,
                      help="evalplus: time limit as a multiple of the canonical solution's time."),
         click.option("--unsafe-no-sandbox", is_flag=True,
-                     help="Run generated code without bubblewrap (evalplus's guard only). Refused by default."),
+                     help="Where bubblewrap is missing or cannot build the sandbox here, run generated code "
+                          "anyway: as you, with your files and network, under evalplus's guard only (not a security "
+                          "boundary); the results say NO SANDBOX. Refused by default."),
         click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder for samples and scores."),
     ]
     for opt in reversed(opts):
@@ -71,8 +80,11 @@ def _summary(benchmarks: dict) -> str:
 
 
 def _settings(sandbox: Sandbox, min_t: float, factor: float, **extra) -> dict:
+    """The run's settings; ``sandbox`` is one line, ``sandbox_limits`` the limits it set (each benchmark's
+    ``sandbox`` entry holds the start-up probe's report)."""
+    limits = asdict(sandbox.limits) if sandbox.kind == "bubblewrap" else None
     return {**extra, "evalplus": version("evalplus"), "min_time_limit": min_t, "gt_time_limit_factor": factor,
-            "sandbox": sandbox.describe()}
+            "sandbox": sandbox.describe(), "sandbox_limits": limits}
 
 
 @click.command("code")
@@ -103,7 +115,9 @@ def code(model, revision, style, template, max_new_tokens, batch_size, dtype, pu
         for problems in problem_sets:
             samples[problems.benchmark] = generate_samples(mdl, tok, problems, style, template, max_new_tokens, batch_size)
             (out / problems.benchmark).mkdir(parents=True, exist_ok=True)
-            with open(out / problems.benchmark / "samples.raw.jsonl", "w", encoding="utf-8") as f:
+            raw = out / problems.benchmark / "samples.raw.jsonl"
+            clear_path(raw)  # the folder is writable by sandboxed code: never follow a link left there
+            with open(raw, "x", encoding="utf-8") as f:
                 for s in samples[problems.benchmark]:
                     f.write(json.dumps({"task_id": s["task_id"], "solution": s["raw_solution"], "prompt": s["prompt"]}) + "\n")
         benchmarks_out = _score_all(problem_sets, samples, out, sandbox, parallel, min_time_limit, gt_time_limit_factor)

@@ -1,7 +1,8 @@
 """Run evalplus's scoring once, as its own process (started by :mod:`eval.code.score`, inside the sandbox).
 
 Standalone on purpose (standard library and evalplus only): it runs with ``python -I`` in a sandbox where
-only the interpreter and its site-packages are visible. evalplus reads ``HUMANEVAL_OVERRIDE_PATH`` /
+only the interpreter and its site-packages are visible, started by :mod:`eval.code.sandbox_launch` once that
+has dropped every privilege and set the limits. evalplus reads ``HUMANEVAL_OVERRIDE_PATH`` /
 ``MBPP_OVERRIDE_PATH`` and its cache folder once, at import, so the caller sets them in this process's
 environment. evalplus writes ``<samples>_eval_results.json`` beside the samples and returns nothing; it reuses
 an existing results file, so the caller removes any old one first.

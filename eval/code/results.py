@@ -4,7 +4,12 @@ The JSON (``code_eval.json``)::
 
     {"model": {...provenance...}, "settings": {...}, "benchmarks": {"humaneval": {"problems": 164,
      "pass@1": {"base": 0.62, "plus": 0.567}, "passed": {...}, "plus_tests": true, "data": "file ...",
-     "notes": [...], "per_task": {...}}, "mbpp": {...}}}
+     "notes": [...], "per_task": {...}, "sandbox": {"kind": "bubblewrap", "probe": {"passed": true,
+     "checks": {"capabilities": "all capability sets empty", ...}}}}, "mbpp": {...}}}
+
+``settings.sandbox`` is one line saying what the generated code ran under (``NO SANDBOX (--unsafe-no-sandbox)...``
+when there was none), ``settings.sandbox_limits`` the limits it set; each benchmark's ``sandbox.probe`` is what the
+start-up probe of that run tried and found blocked (see :mod:`eval.code.sandbox`). No host path is recorded.
 
 :func:`eval_results` turns it into ``huggingface_hub.EvalResult`` entries (task ``text-generation``, metric
 ``pass@1`` as a fraction): HumanEval and MBPP from the base tests, HumanEval+ and MBPP+ from base + plus tests

@@ -6,12 +6,19 @@ written into the work folder (only the problems being scored: evalplus needs a s
 knows). Its expected outputs are cached in the work folder (``XDG_CACHE_HOME``), never in the user's cache. The
 per-test time limit is evalplus's: ``max(min_time_limit, gt_time_limit_factor x`` the canonical solution's
 time``)``; ``EVALPLUS_TIMEOUT_PER_TASK`` is never set (evalplus 0.3.1 crashes on it).
+
+The work folder is writable by the sandboxed code, so the host treats what it finds there as hostile: before a
+run it removes what sits at the names it writes (a link planted there is removed, never followed); it reads
+evalplus's results without following links and with a size cap, and the log back through its own descriptor.
+Each run starts with the sandbox's probe (:meth:`eval.code.sandbox.Sandbox.verify`) on the same work folder; its
+report is the result's ``sandbox`` entry.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +37,7 @@ KNOWN_ISSUES = {
 }
 DEFAULT_MIN_TIME_LIMIT = 1.0  # evalplus's defaults
 DEFAULT_GT_TIME_LIMIT_FACTOR = 4.0
+MAX_RESULTS_BYTES = 1 << 30
 
 
 class ScoringError(RuntimeError):
@@ -56,51 +64,80 @@ def score_samples(
     extra = [t for t in by_task if t not in problems.records]
     if extra:
         raise ConfigError("samples", f"solution for unknown problem {extra[0]} (not in {problems.origin})")
+    # Code run here earlier could write in this folder: never follow what it may have left at these names.
+    for name in ("problems.jsonl", "samples.jsonl", "samples_eval_results.json", "evalplus.log", "cache"):
+        clear_path(workdir / name, keep_dir=name == "cache")
     problems_file = write_problems(problems, workdir / "problems.jsonl")
     samples_file = workdir / "samples.jsonl"
-    with open(samples_file, "w", encoding="utf-8") as f:
+    with open(samples_file, "x", encoding="utf-8") as f:
         for task_id in problems.records:
             f.write(json.dumps({"task_id": task_id, "solution": by_task[task_id]}) + "\n")
-    results_file = workdir / "samples_eval_results.json"
-    results_file.unlink(missing_ok=True)  # evalplus would reuse an old one
+    results_file = workdir / "samples_eval_results.json"  # removed above: evalplus would reuse an old one
     (workdir / "cache").mkdir(exist_ok=True)
 
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": str(workdir),
-        "TMPDIR": "/tmp" if sandbox.kind == "bubblewrap" else os.environ.get("TMPDIR", "/tmp"),
         "XDG_CACHE_HOME": str(workdir / "cache"),
         OVERRIDE_VARS[problems.benchmark]: str(problems_file),
-        "TOKENIZERS_PARALLELISM": "false",
+        # evalplus sets this limit (and RLIMIT_DATA/STACK) in each solution's process: the sandbox's own
+        # RLIMIT_AS is the same number, so that evalplus lowers nothing it cannot
+        "EVALPLUS_MAX_MEMORY_BYTES": str(sandbox.limits.memory_bytes),
     }
-    if os.environ.get("EVALPLUS_MAX_MEMORY_BYTES"):
-        env["EVALPLUS_MAX_MEMORY_BYTES"] = os.environ["EVALPLUS_MAX_MEMORY_BYTES"]
+    probe = sandbox.verify(workdir, readable=[RUNNER])  # the same command line as the scoring run below
     workers = parallel or max(1, (os.cpu_count() or 2) // 2)
     argv = [sys.executable, "-I", str(RUNNER), problems.benchmark, str(samples_file), "0" if problems.plus else "1",
             str(workers), str(min_time_limit), str(gt_time_limit_factor)]
-    cmd = sandbox.wrap(argv, writable=[workdir], readable=[RUNNER.parent])
-    log = workdir / "evalplus.log"
-    try:
-        with open(log, "w", encoding="utf-8") as out:
-            run = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, cwd=workdir)
-    except subprocess.TimeoutExpired:
-        raise ScoringError(f"evalplus scoring took longer than {timeout}s (log: {log})") from None
-    if run.returncode != 0 or not results_file.exists():
-        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+    # The log stays open here: what the sandboxed code may have put at its path later is never read.
+    with open(workdir / "evalplus.log", "x+b") as log:
+        try:
+            run = sandbox.run(argv, workdir, env, readable=[RUNNER], stdout=log, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ScoringError(f"evalplus scoring took longer than {timeout}s (log: {log.name})") from None
+        log.seek(max(0, log.seek(0, os.SEEK_END) - 2000))
+        tail = log.read().decode("utf-8", errors="replace")
+    results = _read_results(results_file) if run.returncode == 0 else None
+    if results is None:
         raise ScoringError(f"evalplus scoring failed (exit {run.returncode}); last output:\n{tail}")
-    return summarize(problems, by_task, json.loads(results_file.read_text(encoding="utf-8")))
+    out = summarize(problems, by_task, results)
+    out["sandbox"] = {"kind": sandbox.kind, "probe": probe}
+    return out
+
+
+def clear_path(path: Path, keep_dir: bool = False) -> None:
+    """Remove a file or link at ``path`` (not what a link points to); a real folder stays when ``keep_dir``."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.is_dir() and not keep_dir:
+        raise ConfigError("output", f"{path} is a folder where a file belongs: remove it")
+
+
+def _read_results(path: Path) -> dict | None:
+    """evalplus's results file, read without following a link the sandboxed code may have put there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULTS_BYTES:
+            return None
+        try:
+            return json.loads(f.read())
+        except ValueError:
+            return None
 
 
 def summarize(problems: Problems, submitted: dict[str, str], results: dict) -> dict:
     """pass@1 from evalplus's results (one greedy sample per task), after checking they are about our samples."""
     per_task = {}
     for task_id in problems.records:
-        entries = results.get("eval", {}).get(task_id) or []
-        if len(entries) != 1 or entries[0].get("solution") != submitted[task_id]:
-            raise ScoringError(f"evalplus's results do not match the submitted solution of {task_id}")
-        e = entries[0]
-        per_task[task_id] = {"base": e["base_status"], "plus": e["plus_status"] if problems.plus else None}
+        try:
+            entries = results.get("eval", {}).get(task_id) or []
+            if len(entries) != 1 or entries[0].get("solution") != submitted[task_id]:
+                raise ScoringError(f"evalplus's results do not match the submitted solution of {task_id}")
+            e = entries[0]
+            per_task[task_id] = {"base": str(e["base_status"]), "plus": str(e["plus_status"]) if problems.plus else None}
+        except (AttributeError, KeyError, TypeError):
+            raise ScoringError(f"evalplus's results are malformed at {task_id}") from None
     n = len(per_task)
     from importlib.metadata import version
 
