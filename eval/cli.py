@@ -37,8 +37,9 @@ def parse_splits(text: str) -> list[str]:
 
 @main.command()
 @click.argument("model")
-@click.option("--dataset", "dataset", required=True, help="Dataset to evaluate on (folder, local hub name or Hub id).")
-@click.option("--revision", default=None, help="Dataset version / tag / commit (latest if omitted).")
+@click.option("--dataset", "dataset", default=None,
+              help="Dataset to evaluate on (folder, local hub name or Hub id) [default: the one the model card says the model was trained on].")
+@click.option("--revision", default=None, help="Dataset version / tag / commit [default: the training data's, else latest].")
 @click.option("--model-revision", default=None, help="Model version / tag / commit (latest if omitted).")
 @click.option("--splits", default=DEFAULT_SPLITS, show_default=True, help="Comma-separated splits to evaluate.")
 @click.option("--batch-size", default=64, show_default=True, help="Prompts decoded together.")
@@ -54,7 +55,7 @@ def parse_splits(text: str) -> list[str]:
 @user_errors
 def rewrite(
     model: str,
-    dataset: str,
+    dataset: str | None,
     revision: str | None,
     model_revision: str | None,
     splits: str,
@@ -69,25 +70,50 @@ def rewrite(
     hub: bool,
     quiet: bool,
 ) -> None:
-    """Exact-match accuracy of MODEL on a rewrite dataset's seen and unseen instructions."""
+    """Exact-match accuracy of MODEL on a rewrite dataset's seen and unseen instructions.
+
+    Without --dataset, the data (and revision) the model card says MODEL was trained on is scored. Other data is
+    allowed: a warning is printed and recorded. I, S and alpha in the results are always the training data's
+    (unknown when it cannot be found), and seen accuracy is broken down by the rules' training frequency.
+    """
     from tqdm.auto import tqdm
 
-    from cards.resolve import load_splits
+    from cards.resolve import load_splits, resolve
+    from eval import lineage
     from eval.loading import load_model
-    from eval.results import build_results, dataset_provenance, format_table, summary_line, write_results
+    from eval.results import (
+        build_results,
+        dataset_provenance,
+        format_table,
+        summary_line,
+        training_provenance,
+        write_results,
+    )
     from eval.rewrite import DecodeSettings, evaluate_rewrite
 
     settings = DecodeSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, match=match, limit=limit)
     settings.validate()
     wanted = parse_splits(splits)
-    data, data_src = load_splits(dataset, revision, wanted)
     if hub and not model.startswith(("hub:", "local:")):
         model = f"hub:{model}"
+    model_src = resolve(model, model_revision, repo_type="model")
+    card = lineage.card_training_data(model_src)
+    if dataset is None:
+        dataset, revision = _training_dataset(model, model_src, card, revision)
+    data, data_src = load_splits(dataset, revision)
+    missing = [s for s in wanted if s not in data]
+    if missing:
+        raise ConfigError("split", f"dataset {dataset!r} has no split {missing[0]!r} (it has: {', '.join(data)})")
+    training = lineage.training_for(card, model_src, data_src, data)
+    if training.warning:
+        click.echo(f"warning: {training.warning}", err=True)
     loaded = load_model(model, model_revision, device)
     total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
     with tqdm(total=total, desc="decoding", unit="ex", disable=quiet, file=sys.stderr) as bar:
         scores, preds = evaluate_rewrite(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, settings=settings, progress=bar.update)
-    results = build_results(scores, loaded.describe(), dataset_provenance(data_src))
+    if "test_seen" in scores["splits"]:
+        scores["splits"]["test_seen"]["by_train_frequency"] = _by_train_frequency(preds["test_seen"], training, settings)
+    results = build_results(scores, loaded.describe(), dataset_provenance(data_src), training_provenance(training))
     click.echo(format_table(results))
     if output:
         write_results(results, output)
@@ -103,6 +129,39 @@ def rewrite(
     click.echo(summary_line(results, written or None))
 
 
+def _training_dataset(model: str, model_src, card: dict | None, revision: str | None) -> tuple[str, str | None]:
+    """The dataset and revision the model card of MODEL names as its training data (for a missing --dataset)."""
+    from eval import lineage
+
+    if card is None:
+        raise ConfigError("dataset", f"{model} has no model card naming its training data (training_data in the "
+                                     "card's metadata): pass --dataset")
+    where = lineage.locate(card, model_src)
+    if where is None:
+        raise ConfigError("dataset", f"the training data named in the model card of {model} ({lineage.label(card)}) "
+                                     "is not here (a folder is looked for beside the model and in the working "
+                                     "directory, with the recorded fingerprint): pass --dataset")
+    return where[0], revision or where[1]
+
+
+def _by_train_frequency(records: list[dict], training, settings) -> dict:
+    """Seen accuracy by training frequency, or why it is unavailable."""
+    from eval import lineage
+    from eval.rewrite import train_frequency
+
+    if training.train is None:
+        return {"unavailable": training.note or "the training data's train split is not available"}
+    if "instruction_id" not in training.train.column_names:
+        return {"unavailable": "the training data has no instruction_id column"}
+    counts = lineage.train_counts(training.train)
+    text_ids = None
+    if training.match != "same":  # other data: its ids need not be the training ids; match rules by their text
+        if "instruction" not in training.train.column_names or any(r["instruction"] is None for r in records):
+            return {"unavailable": "the evaluation data is not the training data and has no instruction text to match"}
+        text_ids = lineage.text_to_id(training.train)
+    return train_frequency(records, counts, text_ids, settings.confidence)
+
+
 def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -113,7 +172,7 @@ def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
 
 @main.command()
 @click.argument("tables", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(["phase", "heatmap", "power-law"]), help="Plot(s) to draw [default: every plot the rows can fill].")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["phase", "heatmap", "power-law", "semantic"]), help="Plot(s) to draw [default: every plot the rows can fill].")
 @click.option("--split", default="test_unseen", show_default=True, help="Split whose accuracy is plotted.")
 @click.option("--series", default="auto", show_default=True,
               help="Row key that separates the lines of the phase plot (e.g. variant, alpha, N, noop_fraction); "
@@ -123,7 +182,9 @@ def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
 def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: str, output_dir: str) -> None:
     """Plot a sweep from TABLES: `diveval rewrite -o` results files, or JSON lists of rows (I, S, alpha, accuracy, ci_low, ci_high).
 
-    Writes phase.png (accuracy vs I, log scale), heatmap.png (I x S) and power-law.png (accuracy vs alpha).
+    Writes phase.png (accuracy vs I, log scale), heatmap.png (I x S), power-law.png (accuracy vs alpha, Uniform as
+    a reference line) and semantic.png (accuracy vs the training k range, one line per family mix). Runs that
+    share a point (seeds) are averaged; the bars show their spread.
     """
     from eval.plots import PLOTS, default_series, plot_phase_transition, supported_plots
 

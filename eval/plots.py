@@ -9,9 +9,14 @@ check what was drawn without reading pixels:
 - :func:`plot_phase_transition`: accuracy on unseen instructions against I (log scale), with intervals; one
   line, or one per value of a ``series`` key (e.g. ``N`` the training budget, ``noop_fraction``, ``S``).
 - :func:`plot_heatmap`: mean accuracy over an I x S grid.
-- :func:`plot_power_law`: accuracy against the power-law exponent alpha (log scale), one line per I.
+- :func:`plot_power_law`: accuracy against the power-law exponent alpha (log scale, skew growing to the right),
+  one line per I; uniform-frequency runs (``distribution: uniform``, alpha None) are a dashed reference line.
+- :func:`plot_semantic`: accuracy on unseen (small-k) patterns against the training k range, one line per
+  pattern-family mix, one panel per I; the unrestricted runs are dashed reference lines.
 
-Rows with the same coordinates (e.g. seeds) are averaged (intervals: the mean of the bounds).
+Rows with the same coordinates (the seeds of one point) are averaged: the line goes through the mean, the bars
+span the seeds' minimum to maximum, and each seed is drawn as a faint dot; a point of one run shows that run's
+Wilson interval instead. The caption says how many seeds (runs) each point averages.
 """
 
 from __future__ import annotations
@@ -47,22 +52,58 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-def _grouped(rows: Sequence[dict], series_key: str | None, x_key: str) -> dict:
-    """{series: [(x, accuracy, ci_low, ci_high), ...] sorted by x}, averaging rows that share (series, x)."""
+def _is_uniform(row: dict) -> bool:
+    """A uniform-frequency run (Uniform on the paper's power-law axis, not alpha = 1)."""
+    return row.get("distribution") == "uniform" or row.get("alpha") == "uniform"
+
+
+def _series_value(row: dict, key: str | None):
+    if key is None:
+        return None
+    if key == "alpha" and _is_uniform(row):
+        return "uniform"
+    return _label(row.get(key))
+
+
+def _point(x, group: Sequence[dict]) -> tuple:
+    """(x, mean accuracy, low, high): low / high are the min / max over the group's runs (seeds), or the Wilson
+    interval of a single run."""
+    accs = [r["accuracy"] for r in group]
+    if len(group) > 1:
+        return (x, _mean(accs), min(accs), max(accs))
+    r = group[0]
+    return (x, accs[0], r.get("ci_low", accs[0]), r.get("ci_high", accs[0]))
+
+
+def _grouped(rows: Sequence[dict], series_key: str | None, x_key: str) -> tuple[dict, dict]:
+    """({series: [(x, mean, low, high), ...] sorted by x}, {series: [(x, [accuracy of each run]), ...]}),
+    averaging the runs (seeds) that share (series, x); see :func:`_point` for low / high."""
     cells: dict = defaultdict(list)
     for row in rows:
-        cells[(_label(row.get(series_key)) if series_key else None, row[x_key])].append(row)
+        cells[(_series_value(row, series_key), row[x_key])].append(row)
     out: dict = defaultdict(list)
+    singles: dict = defaultdict(list)
     for (series, x), group in cells.items():
-        out[series].append(
-            (
-                x,
-                _mean([r["accuracy"] for r in group]),
-                _mean([r.get("ci_low", r["accuracy"]) for r in group]),
-                _mean([r.get("ci_high", r["accuracy"]) for r in group]),
-            )
-        )
-    return {s: sorted(points) for s, points in sorted(out.items(), key=lambda kv: _series_order(kv[0]))}
+        out[series].append(_point(x, group))
+        singles[series].append((x, [r["accuracy"] for r in group]))
+    order = sorted(out, key=_series_order)
+    return {s: sorted(out[s]) for s in order}, {s: sorted(singles[s]) for s in order}
+
+
+def _seed_note(counts: Sequence[int], rows: Sequence[dict] = ()) -> str:
+    """The caption: how many runs each point averages and what the bars are."""
+    if not counts:
+        return ""
+    lo, hi = min(counts), max(counts)
+    many = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    seeds = {r.get("seed") for r in rows}
+    unit = "seed" if len(seeds) > 1 or all(r.get("seed") is not None for r in rows) else "run"
+    if hi == 1:
+        return f"1 {unit} per point; bars: 95% Wilson interval"
+    bars = "bars: min-max over seeds" if unit == "seed" else "bars: min-max over runs"
+    if lo == 1:
+        bars += " (Wilson interval where one run)"
+    return f"mean of {many} {unit}s per point (faint dots: each {unit}); {bars}"
 
 
 def _series_order(value) -> tuple:
@@ -96,34 +137,69 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _line_plot(rows, path, *, x_key, series_key, xlabel, series_label, title, split, log_x=True) -> dict:
-    plt = _figure()
-    data = _grouped(rows, series_key, x_key)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for series, points in data.items():
-        xs = [p[0] for p in points]
-        ys = [100 * p[1] for p in points]
-        lo = [100 * (p[1] - p[2]) for p in points]
-        hi = [100 * (p[3] - p[1]) for p in points]
-        label = f"{series_label} = {_fmt(series)}" if series is not None else None
-        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
-    if log_x:
-        ax.set_xscale("log")
-        xs_all = sorted({p[0] for points in data.values() for p in points})
-        if len(xs_all) <= 8:  # few points: label them as plain numbers instead of sparse powers of ten
-            from matplotlib.ticker import NullFormatter
+def _fmt_s(v) -> str:
+    """An examples-per-instruction value (S = N / I) as a label: whole numbers as such, others to 3 digits."""
+    if isinstance(v, float) and not v.is_integer():
+        return f"≈{v:.3g}"
+    return str(int(v)) if isinstance(v, float) else str(v)
 
-            ax.set_xticks(xs_all, [_fmt(x) for x in xs_all])
-            ax.xaxis.set_minor_formatter(NullFormatter())
+
+def _draw_line(ax, points, singles, label, **style) -> str:
+    """One line: means with their bars, and each run of a several-run point as a faint dot; its colour."""
+    xs = [p[0] for p in points]
+    ys = [100 * p[1] for p in points]
+    lo = [100 * (p[1] - p[2]) for p in points]
+    hi = [100 * (p[3] - p[1]) for p in points]
+    bars = ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label, **style)
+    color = bars.lines[0].get_color()
+    for x, accs in singles:
+        if len(accs) > 1:
+            ax.scatter([x] * len(accs), [100 * a for a in accs], s=12, color=color, alpha=0.35, linewidths=0, zorder=3)
+    return color
+
+
+def _log_ticks(ax, xs_all, labels=None) -> None:
+    ax.set_xscale("log")
+    if len(xs_all) <= 8:  # few points: label them as plain numbers instead of sparse powers of ten
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xticks(xs_all, labels or [_fmt(x) for x in xs_all])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _line_plot(rows, path, *, x_key, series_key, xlabel, series_label, title, split, log_x=True, reference=None,
+               invert_x=False) -> dict:
+    plt = _figure()
+    data, singles = _grouped(rows, series_key, x_key)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colors = {}
+    for series, points in data.items():
+        label = f"{series_label} = {_fmt(series)}" if series is not None else None
+        colors[series] = _draw_line(ax, points, singles[series], label)
+    counts = [len(accs) for lines in singles.values() for _, accs in lines]
+    refs = {}
+    for series, group in (reference or {}).items():  # e.g. the uniform runs of a power-law plot, per I
+        _, mean, low, high = _point(None, group)
+        kw = {"color": colors.get(series)} if colors.get(series) else {}
+        line = ax.axhline(100 * mean, linestyle="--", linewidth=1, label=f"{series_label} = {_fmt(series)}, uniform", **kw)
+        ax.axhspan(100 * low, 100 * high, color=line.get_color(), alpha=0.08, linewidth=0)
+        refs[series] = (mean, low, high)
+        counts.append(len(group))
+    if log_x:
+        _log_ticks(ax, sorted({p[0] for points in data.values() for p in points}))
+    if invert_x:
+        ax.invert_xaxis()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"exact match on {split_label(split)} (%)")
     ax.set_ylim(-3, 103)
-    ax.set_title(title)
+    note = _seed_note(counts, rows)
+    ax.set_title(f"{title}\n{note}" if note else title, fontsize="medium")
     ax.grid(True, which="both", alpha=0.3)
-    if any(s is not None for s in data):
+    if any(s is not None for s in data) or refs:
         ax.legend(fontsize="small")
     _save(fig, path)
-    return {"x": x_key, "series": series_key, "lines": {s: points for s, points in data.items()}, "path": str(path)}
+    return {"x": x_key, "series": series_key, "lines": dict(data), "seeds": dict(singles), "reference": refs,
+            "note": note, "path": str(path)}
 
 
 def plot_phase_transition(rows: Sequence[dict], path: str | Path, series: str | None = None, split: str = "test_unseen") -> dict:
@@ -144,12 +220,23 @@ def plot_phase_transition(rows: Sequence[dict], path: str | Path, series: str | 
 def plot_power_law(rows: Sequence[dict], path: str | Path, split: str = "test_unseen") -> dict:
     """Accuracy on unseen instructions against the power-law exponent alpha (log x), one line per I.
 
-    Smaller alpha = more imbalanced instruction frequencies (alpha = 1 is uniform).
+    The paper's axis (Uniform, 2, 1, 0.5, ..., 0.03) is skew growing: alpha decreases to the right. Uniform runs
+    (``distribution: uniform``, or alpha ``"uniform"``) are not a value of alpha: each I's uniform runs are a
+    dashed reference line (their mean, with a band over their seeds or their interval), returned under
+    ``"reference"`` as ``{I: (mean, low, high)}``.
     """
-    _need(rows, ["alpha", "I", "accuracy"], "power-law plot")
+    # a uniform run needs no alpha (the check sees a stand-in); every other row does
+    _need([{**r, "alpha": "uniform"} if _is_uniform(r) else r for r in rows], ["alpha", "I", "accuracy"], "power-law plot")
+    skewed = [r for r in rows if not _is_uniform(r)]
+    uniform: dict = defaultdict(list)
+    for r in rows:
+        if _is_uniform(r):
+            uniform[r["I"]].append(r)
     return _line_plot(
-        rows, path, x_key="alpha", series_key="I", xlabel="power-law exponent alpha (log scale; 1 = uniform)",
+        skewed, path, x_key="alpha", series_key="I",
+        xlabel="power-law exponent alpha (log scale; skew grows to the right)",
         series_label="I", title="Robustness to imbalanced instruction frequencies", split=split,
+        reference=dict(sorted(uniform.items())), invert_x=True,
     )
 
 
@@ -166,6 +253,7 @@ def plot_heatmap(rows: Sequence[dict], path: str | Path, split: str = "test_unse
     for r in rows:
         cells[(r["S"], r["I"])].append(r["accuracy"])
     grid = [[_mean(cells[(s, i)]) if (s, i) in cells else None for i in i_values] for s in s_values]
+    counts = [len(v) for v in cells.values()]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(i_values) + 2), max(3.0, 0.5 * len(s_values) + 1.5)))
     masked = [[float("nan") if v is None else 100 * v for v in line] for line in grid]
     image = ax.imshow(masked, vmin=0, vmax=100, cmap="viridis", aspect="auto", origin="lower")
@@ -174,16 +262,74 @@ def plot_heatmap(rows: Sequence[dict], path: str | Path, split: str = "test_unse
             if v is not None:
                 ax.text(x, y, f"{100 * v:.0f}", ha="center", va="center", color="white" if v < 0.6 else "black", fontsize=8)
     ax.set_xticks(range(len(i_values)), [_fmt(v) for v in i_values], rotation=45)
-    ax.set_yticks(range(len(s_values)), [_fmt(v) for v in s_values])
+    ax.set_yticks(range(len(s_values)), [_fmt_s(v) for v in s_values])
     ax.set_xlabel("distinct training instructions I")
-    ax.set_ylabel("examples per instruction S")
-    ax.set_title(f"Exact match on {split_label(split)} (%)")
+    ax.set_ylabel("examples per instruction S (= N / I)")
+    many = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    unit = "seeds" if all(r.get("seed") is not None for r in rows) else "runs"
+    note = "" if max(counts) == 1 else f"\nmean of {many} {unit} per cell"
+    ax.set_title(f"Exact match on {split_label(split)} (%){note}", fontsize="medium")
     fig.colorbar(image, ax=ax, label="accuracy (%)")
     _save(fig, path)
-    return {"I": i_values, "S": s_values, "grid": grid, "path": str(path)}
+    return {"I": i_values, "S": s_values, "S_labels": [_fmt_s(v) for v in s_values], "grid": grid, "path": str(path)}
 
 
-PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law}
+def _k_key(row: dict) -> tuple[int, int]:
+    low, _, high = str(row["k_range"]).partition("-")
+    return int(low), int(high or low)
+
+
+def plot_semantic(rows: Sequence[dict], path: str | Path, split: str = "test_unseen") -> dict:
+    """Accuracy on unseen patterns (the small-k test space) against the training patterns' k range.
+
+    One panel per I, one line per pattern-family mix (``families``, e.g. ``repeated`` or
+    ``repeated+periodic+mirrored``) over the restricted k ranges (x: the range's upper end, labelled ``3-4``, ...),
+    and each mix's unrestricted runs (``restricted`` False: the training k range overlaps the test's) as a dashed
+    reference line at the same I. Returns ``{"panels": {I: {"lines": {families: [(k_max, mean, low, high)]},
+    "seeds": {...}, "unrestricted": {families: (mean, low, high)}}}, "k_labels": {k_max: "3-4"}, "path"}``.
+    """
+    _need(rows, ["I", "k_range", "families", "accuracy"], "semantic plot")
+    plt = _figure()
+    i_values = sorted({r["I"] for r in rows})
+    families = sorted({r["families"] for r in rows}, key=lambda f: (f.count("+"), f))
+    colors = dict(zip(families, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4))
+    labels = {_k_key(r)[1]: r["k_range"] for r in rows if r.get("restricted") is not False}
+    fig, axes = plt.subplots(1, len(i_values), figsize=(4.2 * len(i_values) + 1, 4.2), sharey=True, squeeze=False)
+    panels, counts = {}, []
+    for ax, i in zip(axes[0], i_values):
+        mine = [r for r in rows if r["I"] == i]
+        lines = [{**r, "k_max": _k_key(r)[1]} for r in mine if r.get("restricted") is not False]
+        data, singles = _grouped(lines, "families", "k_max")
+        for fam, points in data.items():
+            _draw_line(ax, points, singles[fam], fam, color=colors[fam])
+        counts += [len(accs) for ls in singles.values() for _, accs in ls]
+        refs = {}
+        for fam in families:
+            group = [r for r in mine if r.get("restricted") is False and r["families"] == fam]
+            if group:
+                _, mean, low, high = _point(None, group)
+                ax.axhline(100 * mean, linestyle="--", linewidth=1, color=colors[fam], label=f"{fam}, unrestricted "
+                           f"(k {group[0]['k_range']})")
+                ax.axhspan(100 * low, 100 * high, color=colors[fam], alpha=0.08, linewidth=0)
+                refs[fam] = (mean, low, high)
+                counts.append(len(group))
+        xs = sorted({p[0] for points in data.values() for p in points})
+        if xs:
+            _log_ticks(ax, xs, [labels[x] for x in xs])
+        ax.set_title(f"I = {_fmt(i)}", fontsize="medium")
+        ax.set_xlabel("training pattern k range")
+        ax.set_ylim(-3, 103)
+        ax.grid(True, which="both", alpha=0.3)
+        panels[i] = {"lines": data, "seeds": singles, "unrestricted": refs}
+    axes[0][0].set_ylabel(f"exact match on {split_label(split)} (%)")
+    axes[0][-1].legend(fontsize="x-small")
+    note = _seed_note(counts, rows)
+    fig.suptitle(f"Semantic restriction: restricted k ranges vs unrestricted, at equal I\n{note}", fontsize="medium", y=1.06)
+    _save(fig, path)
+    return {"panels": panels, "k_labels": labels, "note": note, "path": str(path)}
+
+
+PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law, "semantic": plot_semantic}
 
 
 SERIES_KEYS = ("variant", "alpha", "noop_fraction", "N", "S")
@@ -203,7 +349,8 @@ def default_series(rows: Sequence[dict]) -> str | None:
 
 def supported_plots(rows: Sequence[dict]) -> list[str]:
     """The plots the rows can fill: ``phase`` when I varies, ``heatmap`` when some I has several S (I and S
-    varied independently, not just S = N / I), ``power-law`` when alpha varies."""
+    varied independently, not just S = N / I), ``power-law`` when alpha varies (or is compared with Uniform),
+    ``semantic`` when the training patterns' k range or family mix varies."""
     kinds = []
     i_values = {r.get("I") for r in rows if r.get("I") is not None}
     if len(i_values) > 1:
@@ -211,6 +358,9 @@ def supported_plots(rows: Sequence[dict]) -> list[str]:
     pairs = {(r.get("I"), r.get("S")) for r in rows if r.get("I") is not None and r.get("S") is not None}
     if len(pairs) > len({i for i, _ in pairs}):
         kinds.append("heatmap")
-    if len({r.get("alpha") for r in rows if r.get("alpha") is not None}) > 1:
+    alphas = {r.get("alpha") for r in rows if r.get("alpha") is not None and not _is_uniform(r)}
+    if alphas and len(alphas) + any(_is_uniform(r) for r in rows) > 1:  # several alphas, or alpha against Uniform
         kinds.append("power-law")
+    if len({(r.get("k_range"), r.get("families"), r.get("restricted")) for r in rows if r.get("k_range")}) > 1:
+        kinds.append("semantic")
     return kinds

@@ -7,8 +7,14 @@ Layout (``schema`` = ``"diveval/rewrite/1"``; added keys never change the meanin
       "created": "2025-01-01T12:00:00+00:00",           # UTC, when the evaluation finished
       "model":   {"name", "source": "folder"|"local"|"hub", "repo_id", "revision", "folder_name"?},
       "dataset": {"name", "source", "repo_id", "revision", "fingerprint", "folder_name"?, "task",
-                  "diversity": {"instructions", "examples_per_instruction", "train_rows", "distribution",
-                                "alpha", "noop_fraction"}},
+                  "diversity": {...}},                  # the EVALUATION data and its own knobs (see below)
+      "training": {                                     # the data the model was trained on (eval.lineage)
+        "data": {"dataset", "source", "revision", "fingerprint"} | null,   # from the model card
+        "match": "same"|"different"|"unknown",          # is the evaluation data the training data?
+        "warning": str | null,                          # printed too, when it is not (known to be) the same
+        "note": str | null,                             # why the training data's knobs are unknown
+        "diversity": {...} | null                       # the TRAINING data's knobs: what a sweep row plots
+      },
       "decode":  {"strategy": "greedy", "kv_cache": true, "padding": "left", "batch_size", "max_new_tokens",
                   "max_new_tokens_given", "margin", "match": "exact"|"strip", "limit", "limit_sample",
                   "confidence", "device", "dtype"},
@@ -19,16 +25,23 @@ Layout (``schema`` = ``"diveval/rewrite/1"``; added keys never change the meanin
                         "by_rule_length": {"<length>": {n, correct, accuracy, ci_low, ci_high}, ...},
                         "seconds", "examples_per_s",
                         "mistakes": [{"prompt", "expected", "predicted"}, ...]},     # the first few
-        "test_seen": {...}
+        "test_seen": {...,
+                      "by_train_frequency": {"definition", "matched_by", "rules", "rows_not_in_training",
+                                             "head"|"middle"|"tail": {n, correct, accuracy, ci_low, ci_high,
+                                                                       rules, train_examples_min, _max}}
+                                            | {"unavailable": reason}}
       },
       "examples", "seconds", "examples_per_s",            # all splits together (decoding only)
       "versions": {"instruction-diversity", "transformers", "torch"}
     }
 
-Accuracies are fractions in [0, 1] (None for an empty group). Provenance comes from
+A ``diversity`` entry: ``{"instructions", "examples_per_instruction", "train_rows", "distribution", "alpha",
+"noop_fraction", "structures", "k", "test_k"}`` (I, S, N, the frequency distribution, its power-law exponent,
+the no-op share, the pattern families with their k range, and the unseen test space's k range when it has its
+own). Accuracies are fractions in [0, 1] (None for an empty group). Provenance comes from
 :meth:`cards.resolve.Resolved.describe`: a folder is named by its last path component only, never by a full
-machine path. ``alpha`` is the power-law exponent of the instruction distribution (1.0 for uniform, which is
-the same distribution; None for an explicit one).
+machine path. ``alpha`` is the exponent of a ``power_law`` distribution and None otherwise: Uniform is its own
+point of the paper's axis (Uniform, 2, 1, 0.5, ...), not alpha = 1.
 """
 
 from __future__ import annotations
@@ -54,22 +67,44 @@ def dataset_provenance(resolved) -> dict:
         "task": meta.get("task"),
     }
     if cfg:
-        dist = cfg.get("distribution") or {}
-        kind = dist.get("kind")
-        train_rows = (meta.get("splits") or {}).get("train", {}).get("rows")
-        instructions = cfg.get("instructions")
-        per = cfg.get("examples_per_instruction")
-        if per is None and train_rows and instructions:
-            per = train_rows / instructions
-        out["diversity"] = {
-            "instructions": instructions,
-            "examples_per_instruction": per,
-            "train_rows": train_rows,
-            "distribution": kind,
-            "alpha": power_law_alpha(dist),
-            "noop_fraction": cfg.get("noop_fraction"),
-        }
+        out["diversity"] = diversity_of(meta)
     return out
+
+
+def _k_range(value) -> list[int] | None:
+    if value is None:
+        return None
+    return [value, value] if isinstance(value, int) else list(value)
+
+
+def diversity_of(meta: dict | None) -> dict | None:
+    """The diversity knobs of a dataset from its ``datagen.json`` (None when it has none)."""
+    cfg = (meta or {}).get("config") or {}
+    if not cfg:
+        return None
+    dist = cfg.get("distribution") or {}
+    train_rows = (meta.get("splits") or {}).get("train", {}).get("rows")
+    instructions = cfg.get("instructions")
+    per = cfg.get("examples_per_instruction")
+    if per is None and train_rows and instructions:
+        per = train_rows / instructions
+    space, test_space = cfg.get("space") or {}, cfg.get("test_space") or {}
+    return {
+        "instructions": instructions,
+        "examples_per_instruction": per,
+        "train_rows": train_rows,
+        "distribution": dist.get("kind"),
+        "alpha": power_law_alpha(dist),
+        "noop_fraction": cfg.get("noop_fraction"),
+        "structures": space.get("structures"),
+        "k": _k_range(space.get("k")),
+        "test_k": _k_range(test_space.get("k")) if test_space else None,
+    }
+
+
+def training_provenance(training) -> dict:
+    """The ``training`` entry from an :class:`eval.lineage.TrainingData`: the knobs come from its metadata only."""
+    return {**training.describe(), "diversity": diversity_of(training.meta)}
 
 
 def _version(dist: str) -> str | None:
@@ -79,13 +114,17 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def build_results(scores: dict, model: dict, dataset: dict) -> dict:
-    """The full results document from :func:`eval.rewrite.evaluate_rewrite`'s scores plus provenance."""
+def build_results(scores: dict, model: dict, dataset: dict, training: dict | None = None) -> dict:
+    """The full results document from :func:`eval.rewrite.evaluate_rewrite`'s scores plus provenance
+    (``training``: :func:`training_provenance`; None records the training data as unknown)."""
+    if training is None:
+        training = {"data": None, "match": "unknown", "warning": None, "note": "not looked up", "diversity": None}
     return {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "model": model,
         "dataset": dataset,
+        "training": training,
         "decode": scores["decode"],
         "splits": scores["splits"],
         "examples": scores["examples"],
@@ -148,7 +187,44 @@ def format_table(results: dict) -> str:
         if s["by_rule_length"]:
             cells = "  ".join(f"{k}: {_cell(v)}" for k, v in s["by_rule_length"].items())
             lines.append(f"{name} by {s['rule_length_column']}: {cells}")
+    for name, s in results["splits"].items():
+        freq = s.get("by_train_frequency")
+        if freq and "unavailable" not in freq and not freq["rules"]:
+            lines.append(f"{name} by training frequency: none of its {freq['rows_not_in_training']} rows has a training rule")
+        elif freq and "unavailable" not in freq:
+            cells = "  ".join(f"{t}: {_third(freq[t], conf)}" for t in ("head", "middle", "tail"))
+            lines.append(f"{name} by training frequency ({freq['rules']} rules): {cells}")
+        elif freq:
+            lines.append(f"{name} by training frequency: unavailable ({freq['unavailable']})")
+    lines.append(_training_line(results.get("training")))
     return "\n".join(lines)
+
+
+def _third(g: dict, conf: int) -> str:
+    if not g["n"]:
+        return "-"
+    span = g["train_examples_min"] if g["train_examples_min"] == g["train_examples_max"] else \
+        f"{g['train_examples_min']}-{g['train_examples_max']}"
+    return (f"{pct(g['accuracy']).strip()}% [{pct(g['ci_low']).strip()}, {pct(g['ci_high']).strip()}] "
+            f"({g['n']} rows, {g['rules']} rules x {span} train ex.)")
+
+
+def _training_line(training: dict | None) -> str:
+    if not training:
+        return "trained on: not recorded"
+    data = training.get("data")
+    named = f"{data['dataset']}" + (f"@{data['revision']}" if data.get("revision") else "") if data else "not named in the model card"
+    div = training.get("diversity")
+    knobs = "I, S, alpha unknown"
+    if div:
+        dist = div["distribution"] if div["alpha"] is None else f"alpha={div['alpha']:g}"
+        knobs = f"I={div['instructions']}, S={_num(div['examples_per_instruction'])}, {dist}"
+    what = {"same": "the evaluation data", "different": "NOT the evaluation data", "unknown": "unconfirmed"}[training["match"]]
+    return f"trained on {named} ({what}; {knobs})"
+
+
+def _num(x) -> str:
+    return "?" if x is None else f"{x:g}"
 
 
 def summary_line(results: dict, written: str | None = None) -> str:
@@ -159,10 +235,9 @@ def summary_line(results: dict, written: str | None = None) -> str:
 
 
 def power_law_alpha(dist: dict) -> float | None:
-    """The power-law exponent of an instruction distribution: 1.0 for uniform frequencies (the same law), None for
-    explicit ones."""
-    kind = dist.get("kind", "uniform")
-    return dist.get("alpha") if kind == "power_law" else (1.0 if kind == "uniform" else None)
+    """The exponent of a ``power_law`` instruction distribution; None for the others (``uniform`` and alpha = 1
+    are different points of the paper's axis: a row's ``distribution`` says which it is)."""
+    return dist.get("alpha") if dist.get("kind", "uniform") == "power_law" else None
 
 
 def sweep_row(results: dict, split: str = "test_unseen") -> dict:
@@ -170,8 +245,13 @@ def sweep_row(results: dict, split: str = "test_unseen") -> dict:
     if split not in results["splits"]:
         raise ConfigError("split", f"results of {results['model']['name']} have no split {split!r} (have: {', '.join(results['splits'])})")
     s = results["splits"][split]
-    div = results["dataset"].get("diversity") or {}
-    return {
+    if "training" in results:  # the training data's knobs (unknown when it could not be found), never the eval data's
+        div = results["training"].get("diversity") or {}
+    else:  # a results file from before lineage was recorded: its dataset was taken to be the training data
+        div = results["dataset"].get("diversity") or {}
+        if div.get("distribution") == "uniform":
+            div = {**div, "alpha": None}  # such files wrote alpha 1 for uniform
+    row = {
         "model": results["model"]["name"],
         "dataset": results["dataset"]["name"],
         "split": split,
@@ -181,8 +261,38 @@ def sweep_row(results: dict, split: str = "test_unseen") -> dict:
         "noop_fraction": div.get("noop_fraction"),
         "alpha": div.get("alpha"),
         "distribution": div.get("distribution"),
+        **semantic_columns(div),
         "n": s["n"],
         "accuracy": s["accuracy"],
         "ci_low": s["ci_low"],
         "ci_high": s["ci_high"],
     }
+    row.update(frequency_columns(results, "test_seen"))
+    return row
+
+
+def semantic_columns(div: dict) -> dict:
+    """``families``, ``k_range`` and ``restricted`` of structured (semantic) training patterns; {} for others.
+
+    ``restricted``: the training k range leaves out every k of the unseen test space (the paper's restricted
+    sub-space); False when they overlap (the unrestricted reference); None without a test space of its own.
+    """
+    structures, k = div.get("structures"), div.get("k")
+    if not structures or structures == ["random"] or not k:
+        return {}
+    test_k = div.get("test_k")
+    restricted = None if not test_k else (k[0] > test_k[1] or k[1] < test_k[0])
+    return {"families": "+".join(structures), "k_range": f"{k[0]}-{k[1]}", "k_max": k[1], "restricted": restricted}
+
+
+def frequency_columns(results: dict, split: str = "test_seen") -> dict:
+    """``<split>_<third>_accuracy`` / ``_ci_low`` / ``_ci_high`` / ``_n`` for the head, middle and tail thirds."""
+    freq = (results["splits"].get(split) or {}).get("by_train_frequency")
+    if not freq or "unavailable" in freq:
+        return {}
+    out = {}
+    for third in ("head", "middle", "tail"):
+        g = freq[third]
+        out.update({f"{split}_{third}_accuracy": g["accuracy"], f"{split}_{third}_ci_low": g["ci_low"],
+                    f"{split}_{third}_ci_high": g["ci_high"], f"{split}_{third}_n": g["n"]})
+    return out

@@ -3,7 +3,8 @@
 For each split (``test_unseen``: rules never seen in training; ``test_seen``: training rules on new inputs),
 every prompt is decoded greedily (:func:`eval.decode.greedy_decode`) and the completion compared with the
 dataset's ``completion``. Accuracy is reported with a Wilson interval, overall, for op / no-op rows
-(``is_noop``) and per rule length (``pattern_len`` for rewrite datasets, ``n_rules`` for markov ones).
+(``is_noop``) and per rule length (``pattern_len`` for rewrite datasets, ``n_rules`` for markov ones), and
+seen accuracy by the training frequency of the rule (:func:`train_frequency`: head / middle / tail thirds).
 The result layout is documented in :mod:`eval.results`.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 from eval.decode import encode_prompts, greedy_decode
 from eval.loading import check_alphabet, context_length
-from eval.stats import summarize, summarize_groups
+from eval.stats import THIRDS, frequency_thirds, summarize, summarize_groups
 from generators.errors import ConfigError
 
 MATCH_MODES = ("exact", "strip")
@@ -107,7 +108,8 @@ def evaluate_split(
 ) -> tuple[dict, list[dict]]:
     """Decode one split and score it: (summary, one record per row in row order).
 
-    A record: ``{"instruction_id", "is_noop", "prompt", "expected", "predicted", "correct"}``.
+    A record: ``{"instruction_id", "instruction", "is_noop", "prompt", "expected", "predicted", "correct"}``
+    (``instruction``: the rule text, None when the split has no such column).
     """
     start = time.perf_counter()
     predictions = greedy_decode(model, tokenizer, ds["prompt"], max_new_tokens, settings.batch_size, progress)
@@ -123,9 +125,11 @@ def evaluate_split(
     summary["seconds"] = round(seconds, 4)
     summary["examples_per_s"] = round(len(ds) / seconds, 2) if seconds > 0 else None
     ids = ds["instruction_id"] if "instruction_id" in ds.column_names else [None] * len(ds)
+    texts = ds["instruction"] if "instruction" in ds.column_names else [None] * len(ds)
     records = [
         {
             "instruction_id": ids[i],
+            "instruction": texts[i],
             "is_noop": kinds[i] == "noop",
             "prompt": prompt,
             "expected": expected[i],
@@ -187,3 +191,41 @@ def evaluate_rewrite(
         "examples_per_s": round(examples / seconds, 2) if seconds > 0 else None,
     }
     return scores, predictions
+
+
+FREQUENCY_DEFINITION = (
+    "the test_seen rules ranked by their number of training examples (instruction_id counted in the training "
+    "data's train split), most first, ties by smaller instruction_id; rank r (from 0) of m rules is in third "
+    "floor(3r/m): head, middle, tail"
+)
+
+
+def train_frequency(records: list[dict], counts: Mapping[int, int], text_ids: Mapping[str, int] | None = None,
+                    confidence: float = 0.95) -> dict:
+    """Accuracy on seen rules by how often they occur in training: head / middle / tail thirds.
+
+    ``records`` are one split's records (:func:`evaluate_split`), ``counts`` the training examples per
+    ``instruction_id`` of the training data. With ``text_ids`` (training instruction text -> id) rows are
+    matched to training rules by their rule text, for evaluation data other than the training data (whose
+    ids need not be the training ids); rows whose rule is not a training rule are counted, not scored here.
+    The thirds are those of :func:`eval.stats.frequency_thirds` over the rules present in ``records``.
+    Each third: ``{n, correct, accuracy, ci_low, ci_high, rules, train_examples_min, train_examples_max}``.
+    """
+    if text_ids is not None:
+        keys = [text_ids.get(r["instruction"]) for r in records]
+    else:
+        keys = [r["instruction_id"] for r in records]
+    present = sorted({k for k in keys if k is not None})
+    per_rule = {k: int(counts.get(k, 0)) for k in present}
+    third = frequency_thirds(per_rule) if present else {}
+    out: dict = {"definition": FREQUENCY_DEFINITION, "matched_by": "instruction" if text_ids is not None else "instruction_id",
+                 "rules": len(present), "rows_not_in_training": sum(k is None for k in keys)}
+    for name in THIRDS:
+        rules = [k for k in present if third[k] == name]
+        outcomes = [r["correct"] for r, k in zip(records, keys, strict=True) if k is not None and third[k] == name]
+        group = summarize(outcomes, confidence)
+        group["rules"] = len(rules)
+        group["train_examples_min"] = min((per_rule[k] for k in rules), default=None)
+        group["train_examples_max"] = max((per_rule[k] for k in rules), default=None)
+        out[name] = group
+    return out

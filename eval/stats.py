@@ -9,7 +9,7 @@ before and after the phase transition.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from statistics import NormalDist
 
 from generators.errors import ConfigError
@@ -58,3 +58,20 @@ def summarize_groups(correct: Sequence[bool], keys: Sequence[Hashable], confiden
     for key, ok in zip(keys, correct, strict=True):
         groups.setdefault(key, []).append(ok)
     return {str(key): summarize(groups[key], confidence) for key in sorted(groups)}
+
+
+THIRDS = ("head", "middle", "tail")
+
+
+def frequency_thirds(train_counts: Mapping[int, int]) -> dict[int, str]:
+    """Each rule's third of the training-frequency ranking: ``head``, ``middle`` or ``tail``.
+
+    ``train_counts`` maps a rule (its ``instruction_id``) to its number of training examples, for the rules to
+    be split (those present in the scored ``test_seen`` rows). Rules are ranked by count, most frequent first,
+    ties broken by id (smaller first); the rule of rank ``r`` (0-based) among ``m`` goes to third
+    ``floor(3 r / m)``. The thirds differ in size by at most one rule (earlier thirds get the extra ones: 4 rules
+    split 2 / 1 / 1, 5 split 2 / 2 / 1).
+    """
+    ranked = sorted(train_counts, key=lambda rule: (-train_counts[rule], rule))
+    m = len(ranked)
+    return {rule: THIRDS[3 * r // m] for r, rule in enumerate(ranked)}

@@ -20,12 +20,37 @@ from eval.results import read_results
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def write_card(model: Path, dataset: str, source: str = "folder", revision: str | None = None,
+               fingerprint: str | None = None) -> None:
+    """A model card naming the training data as training/sft.py records it (cards.model_card: training_data)."""
+    meta = {"dataset": dataset, "source": source, "revision": revision, "fingerprint": fingerprint}
+    ModelCard("---\n" + json.dumps({"training_data": meta}) + "\n---\n# model\n").save(model / "README.md")
+
+
+def fingerprint(folder: Path) -> str:
+    return json.loads((folder / "datagen.json").read_text())["fingerprint"]
+
+
 @pytest.fixture(scope="module")
-def copy_folder(tmp_path_factory) -> Path:
+def copy_folder(tmp_path_factory, tiny_dataset) -> Path:
     folder = tmp_path_factory.mktemp("models") / "copy-model"
     tok = char_tokenizer("abcdef -> \n")
     save_model(copy_model(tok), tok, folder)
+    write_card(folder, tiny_dataset.name, fingerprint=fingerprint(tiny_dataset))  # trained on the tiny dataset
     return folder
+
+
+@pytest.fixture(scope="module")
+def other_dataset(tmp_path_factory) -> Path:
+    """Another tiny dataset (12 instructions, seed 2): not the copy model's training data."""
+    from conftest import TINY
+
+    from generators import config_from_dict
+    from generators.build import generate
+
+    out = tmp_path_factory.mktemp("other") / "other"
+    generate(config_from_dict({**TINY, "seed": 2, "instructions": 12, "examples_per_instruction": 4}), out, progress=False)
+    return out
 
 
 def run(*args: str):
@@ -155,3 +180,118 @@ def test_plot_a_sweep_table_by_split(tmp_path):
     res = CliRunner().invoke(main, ["plot", str(table), "--split", "validation", "-o", str(tmp_path / "p")])
     assert res.exit_code != 0 and "--split" in res.output and "no accuracy for split 'validation'" in res.output
     assert "test_seen, test_unseen" in res.output
+
+
+def test_the_training_data_is_scored_without_dataset(copy_folder, tiny_dataset, tmp_path):
+    """No --dataset: the data the card names (a folder, found beside the model by its fingerprint)."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(copy_folder, run_dir / "model")
+    shutil.copytree(tiny_dataset, run_dir / tiny_dataset.name)
+    r = run("rewrite", run_dir / "model", "-o", tmp_path / "res.json", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.output
+    res = read_results(tmp_path / "res.json")
+    assert res["dataset"]["fingerprint"] == fingerprint(tiny_dataset)
+    assert res["training"]["match"] == "same" and res["training"]["warning"] is None
+    assert res["training"]["diversity"]["instructions"] == 24
+    # a folder of that name with other contents is not taken for it
+    shutil.rmtree(run_dir / tiny_dataset.name)
+    (run_dir / tiny_dataset.name).mkdir()
+    r = run("rewrite", run_dir / "model", "--quiet")
+    assert r.exit_code == 2 and "dataset: the training data named in the model card" in r.output and "--dataset" in r.output
+
+
+def test_the_training_version_of_a_local_hub_dataset(copy_folder, tiny_dataset, other_dataset, tmp_path):
+    """A card naming a local hub dataset and version: that version is scored; another version is a warning."""
+    import shutil
+
+    first = publish_folder(tiny_dataset, "org/data")
+    second = publish_folder(other_dataset, "org/data")
+    assert (first.version, second.version) == ("v1.0.0", "v1.1.0")
+    model = tmp_path / "model"
+    shutil.copytree(copy_folder, model)
+    write_card(model, "org/data", "local", "v1.0.0", fingerprint(tiny_dataset))
+    r = run("rewrite", model, "-o", tmp_path / "a.json", "--quiet", "--splits", "test_seen")
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+    a = read_results(tmp_path / "a.json")
+    assert (a["dataset"]["repo_id"], a["dataset"]["revision"], a["training"]["match"]) == ("org/data", "v1.0.0", "same")
+    r = run("rewrite", model, "--revision", "v1.1.0", "-o", tmp_path / "b.json", "--quiet", "--splits", "test_seen")
+    assert r.exit_code == 0, r.output
+    b = read_results(tmp_path / "b.json")
+    assert b["dataset"]["revision"] == "v1.1.0" and b["training"]["match"] == "different"
+    assert "warning: evaluating on local org/data@v1.1.0" in r.output and b["training"]["warning"] in r.output
+    # I, S, alpha are the training version's (24 rules x 8), not those of the version scored (12 x 4)
+    assert b["training"]["diversity"]["instructions"] == 24 and b["dataset"]["diversity"]["instructions"] == 12
+    assert "NOT the evaluation data" in r.output
+
+
+def test_other_data_warns_and_keeps_the_training_knobs(copy_folder, tiny_dataset, other_dataset, tmp_path):
+    import shutil
+
+    from eval.results import sweep_row
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(copy_folder, run_dir / "model")
+    shutil.copytree(tiny_dataset, run_dir / tiny_dataset.name)
+    r = run("rewrite", run_dir / "model", "--dataset", other_dataset, "-o", tmp_path / "res.json", "--quiet")
+    assert r.exit_code == 0, r.output
+    res = read_results(tmp_path / "res.json")
+    t = res["training"]
+    assert t["match"] == "different" and "warning: " + t["warning"] in r.output and "a different dataset" in t["warning"]
+    row = sweep_row(res)
+    assert (row["I"], row["S"]) == (24, 8)  # the training data's, looked up beside the model
+    freq = res["splits"]["test_seen"]["by_train_frequency"]
+    assert freq["matched_by"] == "instruction" and freq["rows_not_in_training"] == res["splits"]["test_seen"]["n"]
+    # the training data cannot be found: its knobs are unknown, not copied from the evaluation data
+    shutil.rmtree(run_dir / tiny_dataset.name)
+    r = run("rewrite", run_dir / "model", "--dataset", other_dataset, "-o", tmp_path / "gone.json", "--quiet")
+    assert r.exit_code == 0, r.output
+    gone = read_results(tmp_path / "gone.json")
+    assert gone["training"]["diversity"] is None and "was not found here" in gone["training"]["note"]
+    assert sweep_row(gone)["I"] is None and gone["dataset"]["diversity"]["instructions"] == 12
+    assert "unavailable" in gone["splits"]["test_seen"]["by_train_frequency"]
+    assert "I, S, alpha unknown" in r.output
+
+
+def test_a_model_without_card_needs_a_dataset_and_has_unknown_knobs(tiny_dataset, tmp_path):
+    bare = tmp_path / "bare"
+    tok = char_tokenizer("abcdef -> \n")
+    save_model(copy_model(tok), tok, bare)
+    r = run("rewrite", bare, "--quiet")
+    assert r.exit_code == 2 and "has no model card naming its training data" in r.output and "pass --dataset" in r.output
+    r = run("rewrite", bare, "--dataset", tiny_dataset, "-o", tmp_path / "res.json", "--quiet")
+    assert r.exit_code == 0 and "warning: the model has no card naming its training data" in r.output
+    res = read_results(tmp_path / "res.json")
+    assert res["training"]["match"] == "unknown" and res["training"]["diversity"] is None
+
+
+def test_seen_accuracy_by_training_frequency_in_results(copy_folder, tiny_dataset, tmp_path):
+    from cards.resolve import load_splits
+
+    r = run("rewrite", copy_folder, "--dataset", tiny_dataset, "-o", tmp_path / "res.json", "--quiet")
+    assert r.exit_code == 0, r.output
+    res = read_results(tmp_path / "res.json")
+    seen = res["splits"]["test_seen"]
+    freq = seen["by_train_frequency"]
+    dd, _ = load_splits(str(tiny_dataset))
+    ids = dd["test_seen"]["instruction_id"]
+    assert freq["matched_by"] == "instruction_id" and freq["rules"] == len(set(ids))
+    assert sum(freq[t]["n"] for t in ("head", "middle", "tail")) == seen["n"]
+    assert sum(freq[t]["correct"] for t in ("head", "middle", "tail")) == seen["correct"]
+    # uniform training (8 examples per rule): every count ties, so the head is the third with the smallest ids
+    head = sorted(set(ids))[: freq["head"]["rules"]]
+    assert freq["head"]["n"] == sum(i in head for i in ids) and freq["head"]["train_examples_max"] == 8
+    assert "test_seen by training frequency (" in r.output
+
+
+def test_legacy_results_files_plot_uniform_as_uniform(tmp_path):
+    """Results written before lineage (no "training" key) carried the dataset's knobs, uniform as alpha 1."""
+    from eval.results import sweep_row
+
+    legacy = {"schema": "diveval/rewrite/1", "model": {"name": "m"}, "dataset": {"name": "d", "diversity": {
+        "instructions": 64, "examples_per_instruction": 10, "train_rows": 640, "distribution": "uniform", "alpha": 1.0,
+        "noop_fraction": 0.0}}, "splits": {"test_unseen": {"n": 10, "accuracy": 0.5, "ci_low": 0.2, "ci_high": 0.8}}}
+    row = sweep_row(legacy)
+    assert (row["I"], row["alpha"], row["distribution"]) == (64, None, "uniform")

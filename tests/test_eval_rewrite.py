@@ -67,13 +67,25 @@ def test_results_document_and_table(splits, tok):
     assert "/" not in ds["folder_name"] and str(resolved.path) not in repr(results)
     assert ds["diversity"] == {
         "instructions": 24, "examples_per_instruction": 8, "train_rows": 192,
-        "distribution": "uniform", "alpha": 1.0, "noop_fraction": 0.25,
+        "distribution": "uniform", "alpha": None, "noop_fraction": 0.25,  # uniform is not alpha = 1
+        "structures": ["random"], "k": [1, 1], "test_k": None,
     }
+    # knobs of a results row come from the training data only: without it they are unknown
+    assert results["training"]["match"] == "unknown" and results["training"]["diversity"] is None
     table = format_table(results)
     assert "test_unseen" in table and "test_seen" in table and "pattern_len" in table
     assert len(table.splitlines()) <= 24
+    assert sweep_row(results)["I"] is None
+    from eval.lineage import TrainingData
+    from eval.results import training_provenance
+
+    trained = TrainingData({"dataset": "tiny", "source": "folder", "revision": None, "fingerprint": resolved.fingerprint},
+                           "same", meta=resolved.meta)
+    results = build_results(scores, model, dataset_provenance(resolved), training_provenance(trained))
     row = sweep_row(results)
     assert (row["I"], row["S"], row["accuracy"]) == (24, 8, results["splits"]["test_unseen"]["accuracy"])
+    assert row["alpha"] is None and row["distribution"] == "uniform"
+    assert "trained on tiny (the evaluation data; I=24, S=8, uniform)" in format_table(results)
 
 
 def test_markov_rows_break_down_by_number_of_rules(tok):
@@ -130,3 +142,26 @@ def test_bad_settings_and_columns(splits, tok):
         evaluate_rewrite(copy_model(tok), tok, dd, settings=DecodeSettings(match="fuzzy"))
     with pytest.raises(ConfigError, match="no column 'is_noop'"):
         evaluate_rewrite(copy_model(tok), tok, {"x": dd["test_seen"].remove_columns("is_noop")})
+
+
+def test_seen_accuracy_by_training_frequency_on_a_hand_built_example():
+    from eval.rewrite import train_frequency
+
+    counts = {5: 10, 2: 10, 7: 3, 1: 1, 9: 3, 4: 50}  # rule 4 is trained on but not in these test rows
+    outcomes = [(2, True), (2, True), (5, False), (7, True), (9, False), (9, False), (7, False), (1, True), (3, True)]
+    records = [{"instruction_id": i, "instruction": f"rule{i}", "correct": ok} for i, ok in outcomes]
+    freq = train_frequency(records, counts)
+    # present: 1, 2, 3, 5, 7, 9 ranked 2 (10), 5 (10), 7 (3), 9 (3), 1 (1), 3 (0): thirds {2, 5} {7, 9} {1, 3}
+    assert freq["rules"] == 6 and freq["matched_by"] == "instruction_id" and freq["rows_not_in_training"] == 0
+    expect = {"head": (3, 2, 2, 10, 10), "middle": (4, 1, 2, 3, 3), "tail": (2, 2, 2, 0, 1)}
+    for third, (n, k, rules, lo, hi) in expect.items():
+        g = freq[third]
+        assert (g["n"], g["correct"], g["rules"], g["train_examples_min"], g["train_examples_max"]) == (n, k, rules, lo, hi)
+        assert g["accuracy"] == k / n and (g["ci_low"], g["ci_high"]) == wilson_interval(k, n)
+    # other data: rows are matched to training rules by their text (their own ids mean nothing there)
+    other = [{"instruction_id": 100 + i, "instruction": f"rule{i}", "correct": ok} for i, ok in outcomes[:3]]
+    other.append({"instruction_id": 7, "instruction": "not a training rule", "correct": True})
+    text_ids = {f"rule{i}": i for i in counts}
+    freq = train_frequency(other, counts, text_ids)
+    assert freq["matched_by"] == "instruction" and freq["rows_not_in_training"] == 1 and freq["rules"] == 2
+    assert (freq["head"]["n"], freq["middle"]["n"], freq["tail"]["n"]) == (2, 1, 0)

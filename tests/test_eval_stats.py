@@ -80,3 +80,16 @@ def test_summarize_and_groups():
     groups = summarize_groups(correct, [2, 3, 2, 3, 10, 10])
     assert list(groups) == ["2", "3", "10"]  # numeric keys sorted as numbers
     assert [(g["n"], g["correct"]) for g in groups.values()] == [(2, 1), (2, 2), (2, 0)]
+
+
+def test_frequency_thirds_of_a_hand_built_ranking():
+    from eval.stats import frequency_thirds
+
+    # by count, most first, ties by smaller id: 2 (10), 5 (10), 7 (3), 9 (3), 1 (1); 5 rules split 2 / 2 / 1
+    counts = {5: 10, 2: 10, 7: 3, 1: 1, 9: 3}
+    assert frequency_thirds(counts) == {2: "head", 5: "head", 7: "middle", 9: "middle", 1: "tail"}
+    # 4 rules split 2 / 1 / 1, 3 rules one each, 2 rules head / middle, one rule is the head
+    assert frequency_thirds({1: 4, 2: 3, 3: 2, 4: 1}) == {1: "head", 2: "head", 3: "middle", 4: "tail"}
+    assert frequency_thirds({10: 1, 11: 1, 12: 1}) == {10: "head", 11: "middle", 12: "tail"}
+    assert frequency_thirds({3: 5, 4: 9}) == {4: "head", 3: "middle"}
+    assert frequency_thirds({8: 2}) == {8: "head"} and frequency_thirds({}) == {}

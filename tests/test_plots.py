@@ -25,10 +25,11 @@ def test_phase_transition(tmp_path):
     assert data["x"] == "I" and data["series"] == "S"
     lines = data["lines"]
     assert list(lines) == [1, 10, 100]
-    # two seeds at (I=100, S=10) are averaged; points sorted by I
+    # two runs at (I=100, S=10) are averaged, the bars span them; points sorted by I
     assert [p[0] for p in lines[10]] == [10, 100, 1000]
     assert lines[10][1] == pytest.approx((100, 0.2, 0.1, 0.3))
-    assert lines[100] == [(10, 0.0, 0.0, 0.05)]
+    assert data["seeds"][10][1] == (100, [0.1, 0.3])
+    assert lines[100] == [(10, 0.0, 0.0, 0.05)]  # one run: its own interval
     one = plot_phase_transition(SWEEP, tmp_path / "one.png")["lines"]
     assert list(one) == [None] and [p[0] for p in one[None]] == [10, 100, 1000]
 
@@ -49,6 +50,7 @@ def test_power_law(tmp_path):
     assert data["x"] == "alpha" and data["series"] == "I"
     assert [(p[0], p[1]) for p in data["lines"][1000]] == [(0.03, 0.2), (0.1, 0.6), (1.0, 0.9)]
     assert [p[0] for p in data["lines"][10_000]] == [0.03]
+    assert data["reference"] == {}
     order = plot_power_law([row(i, 10, 0.5, alpha=a) for i in (3000, 64, 256) for a in (1.0, 0.1)], tmp_path / "o.png")
     assert list(order["lines"]) == [64, 256, 3000]  # legend in numeric order, not as text ("256" < "3000" < "64")
 
@@ -69,6 +71,7 @@ def test_supported_plots_follow_what_the_rows_vary():
     assert supported_plots(grid) == ["phase", "heatmap"]
     power = [{"I": 1000, "S": 1, "alpha": a, "accuracy": 0.5} for a in (1.0, 0.1)]
     assert supported_plots(power) == ["power-law"]
+    assert supported_plots([{"I": 1000, "S": 1, "alpha": None, "distribution": "uniform", "accuracy": 0.5}]) == []
 
 
 def test_lines_of_a_list_valued_axis(tmp_path):
@@ -89,3 +92,77 @@ def test_default_series_is_the_knob_that_varies_at_a_given_I():
     assert default_series(skewed) == "alpha"
     assert default_series([{**r, "variant": v} for r, v in zip(skewed, "aba")]) == "variant"
     assert default_series([row(10, 100, 0.1), row(10, 50, 0.1)]) == "S"
+
+
+def seeded(point: dict, accs, **extra) -> list[dict]:
+    """The rows of one point's runs, one per seed (accuracy given; interval around it)."""
+    return [{**point, **extra, "seed": seed, "accuracy": a, "ci_low": max(0.0, a - 0.2), "ci_high": min(1.0, a + 0.2)}
+            for seed, a in enumerate(accs)]
+
+
+def test_three_seeds_per_point_are_averaged_and_their_spread_shown(tmp_path):
+    rows = (seeded({"I": 10, "S": 100}, [0.1, 0.2, 0.6]) + seeded({"I": 100, "S": 10}, [0.5, 0.7, 0.75])
+            + seeded({"I": 1000, "S": 1}, [0.9, 0.95, 1.0]))
+    data = plot_phase_transition(rows, tmp_path / "p.png")
+    (line,) = data["lines"].values()
+    # hand-computed: (0.1 + 0.2 + 0.6) / 3 = 0.3, (0.5 + 0.7 + 0.75) / 3 = 0.65, (0.9 + 0.95 + 1.0) / 3 = 0.95
+    assert [p[1] for p in line] == pytest.approx([0.3, 0.65, 0.95])
+    assert [x for p in line for x in p[2:]] == pytest.approx([0.1, 0.6, 0.5, 0.75, 0.9, 1.0])  # min-max of the seeds
+    assert data["seeds"][None][0] == (10, [0.1, 0.2, 0.6])
+    assert "mean of 3 seeds per point" in data["note"] and "min-max over seeds" in data["note"]
+    single = plot_phase_transition(rows[::3], tmp_path / "one.png")
+    assert single["note"] == "1 seed per point; bars: 95% Wilson interval"
+    heat = plot_heatmap(rows, tmp_path / "h.png")
+    assert heat["grid"][0][2] == pytest.approx(0.95)  # S = 1 at I = 1000
+
+
+def test_power_law_uniform_is_a_reference_not_alpha_one(tmp_path):
+    uniform = seeded({"I": 1000, "S": 100, "alpha": None, "distribution": "uniform"}, [0.8, 0.9, 1.0])
+    skewed = (seeded({"I": 1000, "S": 100, "alpha": 1.0, "distribution": "power_law"}, [0.5, 0.6, 0.7])
+              + seeded({"I": 1000, "S": 100, "alpha": 0.1, "distribution": "power_law"}, [0.1, 0.2, 0.3]))
+    data = plot_power_law(uniform + skewed, tmp_path / "pl.png")
+    assert [p[0] for p in data["lines"][1000]] == [0.1, 1.0]  # uniform is not plotted at alpha = 1
+    assert data["lines"][1000][1][1] == pytest.approx(0.6)
+    assert data["reference"][1000] == pytest.approx((0.9, 0.8, 1.0))
+    # an older table without a distribution column may write alpha "uniform"
+    legacy = [{"I": 1000, "alpha": "uniform", "accuracy": 0.9}, {"I": 1000, "alpha": 0.5, "accuracy": 0.4}]
+    assert plot_power_law(legacy, tmp_path / "l.png")["reference"][1000][0] == 0.9
+    from eval.plots import default_series, supported_plots
+
+    assert "power-law" in supported_plots(uniform + skewed[:3])  # one alpha against Uniform is a comparison
+    assert default_series(uniform + skewed) == "alpha"
+    lines = plot_phase_transition(uniform + skewed, tmp_path / "ph.png", series="alpha")["lines"]
+    assert list(lines) == [0.1, 1.0, "uniform"]
+
+
+def test_heatmap_labels_examples_per_instruction_readably(tmp_path):
+    rows = [row(64, 30000 / 64, 0.5), row(256, 30000 / 256, 0.4), row(64, 100.0, 0.3), row(256, 2.5, 0.2)]
+    data = plot_heatmap(rows, tmp_path / "h.png")
+    assert data["S"] == [2.5, 100.0, 30000 / 256, 30000 / 64]
+    assert data["S_labels"] == ["≈2.5", "100", "≈117", "≈469"]  # not 117.188 and 468.75
+
+
+def semantic_rows():
+    out = []
+    for fam, accs in [("repeated", (0.1, 0.2, 0.3)), ("repeated+periodic+mirrored", (0.3, 0.5, 0.6))]:
+        for (k, kmax), acc in zip([("3-4", 4), ("3-12", 12)], accs[:2], strict=True):
+            out += seeded({"I": 1000, "families": fam, "k_range": k, "k_max": kmax, "restricted": True},
+                          [acc, acc + 0.1, acc + 0.2])
+        out += seeded({"I": 1000, "families": fam, "k_range": "1-12", "k_max": 12, "restricted": False}, [accs[2]] * 3)
+    return out
+
+
+def test_semantic_plot_restricted_against_unrestricted(tmp_path):
+    from eval.plots import plot_semantic, supported_plots
+
+    rows = semantic_rows()
+    assert "semantic" in supported_plots(rows) and "phase" not in supported_plots(rows)
+    data = plot_semantic(rows, tmp_path / "sem.png")
+    assert is_png(tmp_path / "sem.png")
+    panel = data["panels"][1000]
+    assert list(panel["lines"]) == ["repeated", "repeated+periodic+mirrored"]
+    assert panel["lines"]["repeated"] == [pytest.approx((4, 0.2, 0.1, 0.3)), pytest.approx((12, 0.3, 0.2, 0.4))]
+    assert panel["unrestricted"]["repeated+periodic+mirrored"] == pytest.approx((0.6, 0.6, 0.6))
+    assert data["k_labels"] == {4: "3-4", 12: "3-12"}
+    with pytest.raises(ConfigError, match="has no 'families'"):
+        plot_semantic([{"I": 10, "k_range": "3-4", "accuracy": 0.5}], tmp_path / "x.png")

@@ -1,0 +1,70 @@
+"""Evaluation lineage: the training data read back from a card as training writes it, found, and compared."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from cards.model_card import TrainingRecord, write_model_card
+from cards.resolve import Resolved, resolve
+from eval.lineage import card_training_data, compare, locate
+
+FP = "ab" * 32
+
+
+def training_card(folder: Path, dataset: dict) -> None:
+    """The card training/sft.py writes (cards.model_card), with ``dataset`` = Resolved.describe() of its data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_model_card(folder, TrainingRecord(
+        model_name="m", dataset=dataset, train_split="train", train_rows=10, method="from scratch", hardware="cpu",
+        precision="fp32", world_size=1, distributed="NO", global_steps=1, epochs=1.0, runtime_s=1.0))
+
+
+def test_the_card_training_writes_names_its_data(tmp_path, tiny_dataset):
+    data = resolve(str(tiny_dataset))
+    training_card(tmp_path / "model", data.describe())
+    card = card_training_data(resolve(str(tmp_path / "model"), repo_type="model"))
+    assert card == {"dataset": tiny_dataset.name, "source": "folder", "revision": None, "fingerprint": data.fingerprint}
+    training_card(tmp_path / "hubbed", {"source": "local", "repo_id": "org/data", "revision": "v1.2.0", "fingerprint": FP})
+    card = card_training_data(resolve(str(tmp_path / "hubbed"), repo_type="model"))
+    assert card == {"dataset": "org/data", "source": "local", "revision": "v1.2.0", "fingerprint": FP}
+    (tmp_path / "none").mkdir()
+    assert card_training_data(resolve(str(tmp_path / "none"), repo_type="model")) is None  # no README.md
+
+
+def test_a_folder_is_found_only_by_name_and_fingerprint(tmp_path, tiny_dataset, monkeypatch):
+    model = Resolved("folder", "m", None, None, tmp_path / "run" / "model")
+    fp = resolve(str(tiny_dataset)).fingerprint
+    card = {"dataset": "tiny", "source": "folder", "revision": None, "fingerprint": fp}
+    monkeypatch.chdir(tmp_path)
+    assert locate(card, model) is None
+    shutil.copytree(tiny_dataset, tmp_path / "tiny")  # in the working directory
+    assert locate(card, model) == (str(tmp_path / "tiny"), None)
+    shutil.copytree(tiny_dataset, tmp_path / "run" / "tiny")  # beside the model: preferred
+    assert locate(card, model) == (str(tmp_path / "run" / "tiny"), None)
+    assert locate({**card, "fingerprint": FP}, model) is None  # same name, other contents
+    assert locate({**card, "fingerprint": None}, model) is None  # nothing to check it by
+    for name in ("../tiny", "run/tiny", "..", "/etc"):  # a card names one folder, never a path
+        assert locate({**card, "dataset": name}, model) is None
+    shutil.rmtree(tmp_path / "run" / "tiny")
+    (tmp_path / "run" / "tiny").symlink_to(tmp_path / "tiny")
+    assert locate(card, model) == (str(tmp_path / "tiny"), None)  # the link is skipped, the real folder found
+    assert locate({**card, "source": "local", "dataset": "org/x", "revision": "v1.0.0"}, model) == ("local:org/x", "v1.0.0")
+    assert locate({**card, "source": "hub", "dataset": "org/x", "revision": "abc"}, model) == ("hub:org/x", "abc")
+
+
+def evaluated(kind="local", repo_id="org/data", revision="v1.0.0", fingerprint=None) -> Resolved:
+    return Resolved(kind, repo_id, repo_id, revision, None, {"fingerprint": fingerprint} if fingerprint else {})
+
+
+def test_compare_by_fingerprint_then_by_repository_and_revision():
+    card = {"dataset": "org/data", "source": "local", "revision": "v1.0.0", "fingerprint": FP}
+    assert compare(card, evaluated(fingerprint=FP)) == ("same", None)
+    match, warning = compare(card, evaluated(revision="v1.1.0", fingerprint="cd" * 32))
+    assert match == "different" and "a different dataset or version" in warning and "v1.1.0" in warning
+    no_fp = {**card, "fingerprint": None}  # data not made by datagen: repository and revision decide
+    assert compare(no_fp, evaluated()) == ("same", None)
+    assert compare(no_fp, evaluated(revision="v2.0.0"))[0] == "different"
+    assert compare({**no_fp, "revision": None}, evaluated())[0] == "unknown"  # latest then, and now: cannot tell
+    match, warning = compare(None, evaluated())
+    assert match == "unknown" and "no card naming its training data" in warning
