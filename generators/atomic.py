@@ -137,8 +137,11 @@ def clean_stale(out_dir: Path) -> None:
     stale = [p for p in olds if owner_gone(p.name[len(prefix) :], p)]
     if stale and not out_dir.exists() and not out_dir.is_symlink():
         newest = max(stale, key=lambda p: p.lstat().st_mtime)
-        newest.rename(out_dir)
-        stale.remove(newest)
+        try:
+            newest.rename(out_dir)
+            stale.remove(newest)
+        except OSError:  # another run restored it first
+            return
     for p in stale:
         _remove(p)
 
