@@ -78,9 +78,9 @@ def rewrite(
     """
     from tqdm.auto import tqdm
 
-    from cards.resolve import load_splits, resolve
+    from cards.resolve import resolve
     from eval import lineage
-    from eval.loading import load_model
+    from eval.loading import load_eval_splits, load_model
     from eval.results import (
         build_results,
         dataset_provenance,
@@ -100,7 +100,7 @@ def rewrite(
     card = lineage.card_training_data(model_src)
     if dataset is None:
         dataset, revision = _training_dataset(model, model_src, card, revision)
-    data, data_src = load_splits(dataset, revision)
+    data, data_src = load_eval_splits(dataset, revision, None)  # all splits: the train split gives the seen-rule frequencies
     missing = [s for s in wanted if s not in data]
     if missing:
         raise ConfigError("split", f"dataset {dataset!r} has no split {missing[0]!r} (it has: {', '.join(data)})")
@@ -206,27 +206,65 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
 
 
 def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
-    """Rows from results files (one row each) and JSON row lists (``[{...}, ...]`` or ``{"rows": [...]}``)."""
-    from eval.results import SCHEMA, sweep_row
+    """Rows from results files (one row each) and JSON row lists (``[{...}, ...]`` or ``{"rows": [...]}``); a file
+    that is binary, cut short, of another shape or holding non-numeric values is an error naming it."""
+    from eval.plots import check_row
+    from eval.results import SCHEMA
 
     rows: list[dict] = []
     for table in tables:
         path = Path(table)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
         except FileNotFoundError:
             raise ConfigError(None, f"table {table} does not exist") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(None, f"{table} is not a JSON text file (binary data at byte {exc.start})") from None
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(None, f"{table} is not JSON: {exc}") from None
+            short = " (cut short?)" if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated") else ""
+            raise ConfigError(None, f"{table} is not valid JSON{short}: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
-            rows.append(sweep_row(data, split))
+            found = [_results_row(data, split, table)]
         elif isinstance(data, dict) and isinstance(data.get("rows"), list):
-            rows.extend(_split_rows(data["rows"], split, table))
+            found = _split_rows(data["rows"], split, table)
         elif isinstance(data, list):
-            rows.extend(_split_rows(data, split, table))
+            found = _split_rows(data, split, table)
         else:
             raise ConfigError(None, f"{table}: neither a diveval results file nor a list of rows")
+        for i, row in enumerate(found):
+            check_row(row, f"{table}: row {i}" if len(found) > 1 or not isinstance(data, dict) else table)
+        rows.extend(found)
     return rows
+
+
+def _results_row(data: dict, split: str, table: str) -> dict:
+    """The sweep row of one results file, after checking it holds what a row needs (an incomplete file is named)."""
+    from eval.results import sweep_row
+
+    def need(obj, key: str, where: str, kind=dict):
+        value = obj.get(key) if isinstance(obj, dict) else None
+        if not isinstance(value, kind):
+            raise ConfigError(None, f"{table}: incomplete diveval results file: {where}{key!r} is missing or malformed")
+        return value
+
+    splits = need(data, "splits", "")
+    need(need(data, "model", ""), "name", "model.", str)
+    need(need(data, "dataset", ""), "name", "dataset.", str)
+    if split in splits:
+        for key in ("n", "accuracy", "ci_low", "ci_high"):
+            if not isinstance(need(splits, split, "splits."), dict) or key not in splits[split]:
+                raise ConfigError(None, f"{table}: incomplete diveval results file: splits.{split}.{key} is missing")
+    diversity = data["dataset"].get("diversity")
+    if diversity is not None and not isinstance(diversity, dict):
+        raise ConfigError(None, f"{table}: incomplete diveval results file: dataset.diversity is malformed")
+    try:
+        return sweep_row(data, split)
+    except ConfigError as exc:
+        raise ConfigError(exc.field, f"{table}: {exc.message}") from None
 
 
 def _split_rows(rows: list, split: str, table: str) -> list[dict]:

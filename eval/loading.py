@@ -80,6 +80,14 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     return LoadedModel(model, tokenizer, r, device)
 
 
+def load_eval_splits(source: str, revision: str | None, splits: list[str]):
+    """The splits to score, from a folder, the local hub or the Hub (:func:`training.data.load_dataset_splits`:
+    an empty or damaged parquet file or an unreachable Hub is one error naming the dataset)."""
+    from training.data import load_dataset_splits
+
+    return load_dataset_splits(source, revision, splits, field="dataset")
+
+
 def unencodable_characters(tokenizer, texts: Iterable[str]) -> list[str]:
     """The characters of ``texts`` that ``tokenizer`` maps to its unknown token, sorted.
 

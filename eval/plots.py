@@ -22,6 +22,7 @@ Wilson interval instead. The caption says how many seeds (runs) each point avera
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,13 +40,38 @@ def _figure():
     return plt
 
 
+#: Row keys that must be finite numbers when present: (smallest allowed, largest allowed, smallest excluded);
+#: interval bounds only need to be finite.
+NUMERIC = {
+    "I": (0, None, True), "S": (0, None, True), "N": (0, None, True), "alpha": (0, None, True),
+    "noop_fraction": (0, 1, False), "accuracy": (0, 1, False), "ci_low": (None, None, False), "ci_high": (None, None, False),
+}
+
+
+def check_row(row, where: str) -> None:
+    """Refuse a row whose plotted values are not finite numbers in range (``where`` names it: file and row)."""
+    if not isinstance(row, dict):
+        raise ConfigError(None, f"{where} is not a mapping of values")
+    for key, (lo, hi, open_lo) in NUMERIC.items():
+        v = row.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(None, f"{where}: {key!r} must be a finite number, got {v!r}")
+        if lo is not None and (v < lo or (open_lo and v == lo)) or (hi is not None and v > hi):
+            bound = f"{'>' if open_lo else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
+            raise ConfigError(None, f"{where}: {key!r} must be {bound}, got {v!r}")
+
+
 def _need(rows: Sequence[dict], keys: Sequence[str], plot: str) -> None:
     if not rows:
         raise ConfigError("rows", f"{plot}: the results table is empty")
     for i, row in enumerate(rows):
+        name = row.get("model") or row.get("run") or "?" if isinstance(row, dict) else "?"
+        check_row(row, f"{plot}: row {i} ({name})")
         for key in keys:
             if row.get(key) is None:
-                raise ConfigError("rows", f"{plot}: row {i} ({row.get('model') or row.get('run') or '?'}) has no {key!r}")
+                raise ConfigError("rows", f"{plot}: row {i} ({name}) has no {key!r}")
 
 
 def _mean(values: Sequence[float]) -> float:

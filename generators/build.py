@@ -8,6 +8,9 @@ Shards are written in parallel by ``workers`` processes with the same bytes as o
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -125,10 +128,42 @@ def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None, compressio
 
 
 _WORKER_PLAN: Plan | None = None
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _init_worker(plan: Plan) -> None:
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process end when the process ``parent`` does, even when that one is killed outright.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then a check that the parent did not die before the call took
+    effect. Elsewhere (macOS, BSD): a daemon thread polls the parent pid every second. Windows has neither: an
+    orphaned worker there lives until its current job ends, then blocks (end it by hand)."""
+    import signal
+
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # the parent is already gone (we were re-parented before prctl)
+        os._exit(1)
+    if not armed and os.name == "posix":
+        def watch() -> None:
+            while True:
+                time.sleep(1.0)
+                if os.getppid() != parent:
+                    os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _init_worker(plan: Plan, parent: int | None = None) -> None:
     global _WORKER_PLAN
+    if parent is not None:
+        die_with_parent(parent)
     _WORKER_PLAN = plan
 
 
@@ -147,17 +182,23 @@ def generate(
     progress: bool = True,
     card: bool = True,
     compression: str = "zstd",
+    force: bool = False,
 ) -> dict:
     """Generate the dataset described by ``cfg`` into ``out_dir``; returns its metadata (also in datagen.json).
 
-    ``compression`` is the parquet codec (it changes file bytes, never rows or the fingerprint).
+    ``compression`` is the parquet codec (it changes file bytes, never rows or the fingerprint). The request's
+    rows, bytes and memory are estimated first and refused when they cannot fit this machine
+    (:mod:`generators.limits`); ``force`` lifts only the soft caps there.
     """
+    from generators.limits import check_request
+
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite)
     if workers < 1:
         raise ConfigError("workers", f"must be >= 1, got {workers}")
     if compression not in COMPRESSIONS:
         raise ConfigError("compression", f"must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
+    check_request(cfg, out_dir, workers=workers, force=force)  # before any pool is drawn or byte written
     t0 = time.perf_counter()
     plan = make_plan(cfg)  # validates the request; nothing written yet
     jobs = shard_jobs(plan)
@@ -184,18 +225,40 @@ def _write_all(
     try:
         if workers == 1 or len(jobs) == 1:
             return [write_shard(plan, job, root, progress=bar.update, compression=compression) for job in jobs]
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=_init_worker, initargs=(plan,)
-        ) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=_init_worker,
+            initargs=(plan, os.getpid()),
+        )
+        try:
             futures = [pool.submit(_run_job, job, str(root), compression) for job in jobs]
             results = []
             for fut in futures:
                 res = fut.result()
                 bar.update(res["rows"])
                 results.append(res)
-            return results
+        except BaseException:  # a failed shard, Ctrl-C, SIGTERM: stop the workers before the folder is removed
+            stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
+        return results
     finally:
         bar.close()
+
+
+def stop_pool(pool: ProcessPoolExecutor, grace_s: float = 5.0) -> None:
+    """End a process pool now: pending jobs cancelled, running workers terminated (killed after ``grace_s``)
+    and reaped, so nothing writes into a folder that is about to be removed."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public way before Python 3.14
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: float) -> dict:

@@ -79,19 +79,28 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
 @click.option("--compression", default="zstd", show_default=True, type=click.Choice(["snappy", "zstd", "lz4", "gzip", "none"]),
               help="Parquet codec (file bytes only: rows and fingerprint do not change).")
+@click.option("--force", is_flag=True,
+              help="Go beyond the default caps on rows and size (never beyond the free disk or the memory).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def generate(config: str, output: str, overrides: tuple[str, ...], workers: int, overwrite: bool, compression: str, quiet: bool) -> None:
+def generate(
+    config: str, output: str, overrides: tuple[str, ...], workers: int, overwrite: bool, compression: str, force: bool,
+    quiet: bool,
+) -> None:
     """Generate the dataset described by CONFIG into a datasets-loadable folder.
 
-    CONFIG may also be an instruction-mixture config (`task: mixture`, e.g. mix_oss_alpaca_10).
+    CONFIG may also be an instruction-mixture config (`task: mixture`, e.g. mix_oss_alpaca_10). The request's
+    rows, bytes and memory are estimated first: one that cannot fit this machine is refused before any work.
+    SIGTERM stops the run cleanly (its workers and temporary folder are removed).
     """
+    from generators.atomic import sigterm_exits
     from generators.make import make_dataset
 
-    meta = make_dataset(
-        resolve_config_path(config), overrides, output, workers=workers, overwrite=overwrite, progress=not quiet,
-        compression=compression,
-    )
+    with sigterm_exits():
+        meta = make_dataset(
+            resolve_config_path(config), overrides, output, workers=workers, overwrite=overwrite, progress=not quiet,
+            compression=compression, force=force,
+        )
     click.echo(summary_line(meta, output))
 
 

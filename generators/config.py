@@ -186,6 +186,51 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return config_from_dict(read_yaml_config(path, overrides))
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, field: str, first: int, second: int):
+        super().__init__(f"duplicate key {field} (lines {first} and {second})")
+        self.field, self.first, self.second = field, first, second
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, at any depth (plain YAML keeps the last
+    value silently). Merge keys (``<<: *base``) may still be overridden: only keys written in the mapping count."""
+
+    def construct_document(self, node):
+        self._paths: dict[int, str] = {}
+        self._name_paths(node, "")
+        return super().construct_document(node)
+
+    def _name_paths(self, node, path: str) -> None:
+        if id(node) in self._paths:  # an alias of a node already named
+            return
+        self._paths[id(node)] = path
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                self._name_paths(value_node, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._name_paths(item, f"{path}[{i}]")
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        parent = getattr(self, "_paths", {}).get(id(node), "")
+                        raise DuplicateKeyError(f"{parent}.{key}" if parent else str(key), seen[key], line)
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), kind: str = "config") -> dict[str, Any]:
     """The mapping in a YAML file (an empty file is ``{}``) with overrides applied; errors name the file."""
     path = Path(path)
@@ -196,7 +241,10 @@ def read_yaml_config(path: str | Path, overrides: list[str] | tuple[str, ...] = 
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(None, f"{kind} file {path} cannot be read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
+    except DuplicateKeyError as exc:
+        raise ConfigError(exc.field, f"appears twice in {kind} file {path} (lines {exc.first} and {exc.second}); "
+                                     f"keep one") from None
     except yaml.YAMLError as exc:
         raise ConfigError(None, f"{kind} file {path} is not valid YAML: {exc}") from None
     if data is None:

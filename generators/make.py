@@ -25,8 +25,10 @@ def make_dataset(
     progress: bool = True,
     card: bool = True,
     compression: str = "zstd",
+    force: bool = False,
 ) -> dict:
-    """Generate (synthetic task) or build (mixture) the dataset a config file describes."""
+    """Generate (synthetic task) or build (mixture) the dataset a config file describes (``force``: lift the
+    soft size caps of :mod:`generators.limits`)."""
     from generators.mixture_config import is_mixture_config
 
     if is_mixture_config(config_path):
@@ -40,7 +42,9 @@ def make_dataset(
     from generators.config import load_config
 
     cfg = load_config(config_path, overrides)
-    return generate(cfg, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card, compression=compression)
+    return generate(
+        cfg, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card, compression=compression, force=force
+    )
 
 
 def remake(meta: dict, out_dir: str | Path, *, workers: int = 1, progress: bool = True) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
 from pathlib import Path
 
 import click
@@ -126,7 +125,9 @@ def push(
         split_repo_id(local_name)
     version = normalize_version(version) if version else None
     target = get_target(hub=bool(repo_id))
-    with tempfile.TemporaryDirectory(prefix="datagen-push-") as tmp:
+    from generators.atomic import owned_tempdir
+
+    with owned_tempdir("datagen-push-") as tmp:  # pid-named: the next push removes a killed one's staging
         staging = Path(tmp) / "dataset"
         if from_folder:
             meta = read_metadata(from_folder)

@@ -62,6 +62,7 @@ def parse_recipe(argv: list[str] | None = None) -> Recipe:
             text = path.read_text(encoding="utf-8")
         except OSError:
             raise ConfigError("config", f"recipe file {path} does not exist or cannot be read") from None
+        check_unique_keys(text, path)
         name, overrides = path.name, argv[:i] + argv[i + 2 :]
     try:
         parsed = make_parser().parse_args_and_config(argv)
@@ -71,11 +72,27 @@ def parse_recipe(argv: list[str] | None = None) -> Recipe:
     return Recipe(data, scratch, run, training, model, name, text, overrides)
 
 
+def check_unique_keys(text: str, path: Path) -> None:
+    """A key given twice in a recipe is an error naming it (TrlParser's YAML reading keeps the last silently)."""
+    import yaml
+
+    from generators.config import DuplicateKeyError, UniqueKeyLoader
+
+    try:
+        yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
+    except DuplicateKeyError as exc:
+        raise ConfigError(exc.field, f"appears twice in recipe file {path} (lines {exc.first} and {exc.second}); keep one") from None
+    except yaml.YAMLError:
+        pass  # TrlParser reports malformed YAML itself
+
+
 def validate(recipe: Recipe) -> None:
     """Checks that need the whole recipe (each names the field at fault)."""
-    from training.hardware import check_attention, check_optimizer, check_quantization
+    from training.data import check_hub_reachable
+    from training.hardware import check_attention, check_numbers, check_optimizer, check_quantization
 
     t, run = recipe.training, recipe.run
+    check_numbers(t)
     check_quantization(recipe.model)
     check_optimizer(t)
     check_attention(t, recipe.model)
@@ -90,6 +107,8 @@ def validate(recipe: Recipe) -> None:
             t.metric_for_best_model, t.greater_is_better = "eval_loss", False
     if t.push_to_hub and recipe.run.publish and (not t.hub_model_id or "/" not in t.hub_model_id):
         raise ConfigError("hub_model_id", "push_to_hub needs the Hub repository as org/name")
+    check_hub_reachable(recipe.data.dataset, "dataset")  # before anything loads: the Hub clients retry for minutes
+    check_hub_reachable(recipe.model.model_name_or_path, "model_name_or_path", "model")
 
 
 def train(recipe: Recipe) -> dict:
