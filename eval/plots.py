@@ -251,8 +251,8 @@ def plot_power_law(rows: Sequence[dict], path: str | Path, split: str = "test_un
     dashed reference line (their mean, with a band over their seeds or their interval), returned under
     ``"reference"`` as ``{I: (mean, low, high)}``.
     """
-    # a uniform run needs no alpha (the check sees a stand-in); every other row does
-    _need([{**r, "alpha": "uniform"} if _is_uniform(r) else r for r in rows], ["alpha", "I", "accuracy"], "power-law plot")
+    # a uniform run needs no alpha (the checks see a numeric stand-in, never plotted); every other row does
+    _need([{**r, "alpha": 1.0} if _is_uniform(r) else r for r in rows], ["alpha", "I", "accuracy"], "power-law plot")
     skewed = [r for r in rows if not _is_uniform(r)]
     uniform: dict = defaultdict(list)
     for r in rows:

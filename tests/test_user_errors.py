@@ -200,7 +200,9 @@ def test_empty_parquet_in_diveval_rewrite(empty_train, tmp_path):
     (empty_train / "data" / "test_unseen-00000-of-00001.parquet").unlink()
     pq.write_table(pa.schema([("prompt", pa.string()), ("completion", pa.string())]).empty_table(),
                    empty_train / "data" / "test_unseen-00000-of-00001.parquet")
-    res = CliRunner().invoke(diveval, ["rewrite", str(tmp_path / "no-model"), "--dataset", str(empty_train)])
+    model = tmp_path / "model"  # a model folder: the data is loaded (and refused) before the model's weights
+    model.mkdir()
+    res = CliRunner().invoke(diveval, ["rewrite", str(model), "--dataset", str(empty_train)])
     assert res.exit_code == 2
     one_line_error(res.output, "dataset: cannot load", "test_unseen-00000-of-00001.parquet holds no rows")
 
