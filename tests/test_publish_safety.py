@@ -285,3 +285,52 @@ def test_bad_local_names_are_one_line_before_any_work(name, monkeypatch):
 def test_an_empty_version_is_refused(tiny_dataset):
     res = run("push", "--from-folder", tiny_dataset, "--version", "", ok=False)
     assert res.exit_code == 2 and "not a semantic version" in res.output
+
+
+def test_what_is_published_is_the_copy_that_was_hashed(tiny_dataset, tmp_path, token_file, monkeypatch):
+    """A shard swapped for a link to the token right after it was staged: the published bytes are the staged
+    ones (read once), never the source read again."""
+    import generators.safeio as safeio
+
+    folder = tmp_path / "racy"
+    shutil.copytree(tiny_dataset, folder)
+    shard = "data/train-00000-of-00001.parquet"
+    original = (folder / shard).read_bytes()
+    real = safeio.read_hashed
+
+    def read_then_swap(root, rel, copy_to=None):
+        out = real(root, rel, copy_to)
+        if Path(root) == folder and rel == shard:
+            (folder / shard).unlink()
+            (folder / shard).symlink_to(token_file)
+        return out
+
+    monkeypatch.setattr(safeio, "read_hashed", read_then_swap)
+    run("push", "--from-folder", folder, "--local-name", "racy", "--quiet")
+    assert (folder / shard).is_symlink()  # the swap happened during the push
+    published = LocalHub.default().path("local/racy")
+    assert (published / shard).read_bytes() == original
+    assert FAKE_TOKEN.encode() not in everything_under(published)
+
+
+def test_a_datagen_json_listing_a_path_out_of_the_folder_is_damaged(tiny_dataset, tmp_path):
+    import json
+
+    folder = tmp_path / "hostile"
+    shutil.copytree(tiny_dataset, folder)
+    meta = json.loads((folder / "datagen.json").read_text())
+    meta["splits"]["train"]["files"] = ["data/../../secret.parquet"]
+    (folder / "datagen.json").write_text(json.dumps(meta))
+    for args in (["push", "--from-folder", folder], ["verify", folder, "--no-remake"]):
+        res = run(*args, ok=False)
+        assert res.exit_code == 2 and "lists the file 'data/../../secret.parquet'" in res.output
+
+
+def test_verify_does_not_follow_a_linked_shard(tiny_dataset, tmp_path, token_file):
+    folder = tmp_path / "linked"
+    shutil.copytree(tiny_dataset, folder)
+    shard = folder / "data/train-00000-of-00001.parquet"
+    shard.unlink()
+    shard.symlink_to(token_file)
+    res = run("verify", folder, "--no-remake", "--quiet", ok=False)
+    assert res.exit_code == 1 and "not a regular file (not read) data/train-00000-of-00001.parquet" in res.output
