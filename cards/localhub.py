@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,8 @@ from generators.errors import ConfigError
 
 REPO_TYPES = ("dataset", "model")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9_])?$")
+MAX_NAME = 96
 
 
 def hub_root() -> Path:
@@ -68,12 +70,48 @@ def next_version(existing: list[str], bump: str = "minor") -> str:
 
 def split_repo_id(repo_id: str) -> tuple[str, str]:
     """``"org/name"`` -> (org, name); a bare ``"name"`` lives in the ``local`` namespace."""
-    parts = repo_id.strip("/").split("/")
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
     if len(parts) == 1:
         parts = ["local", parts[0]]
-    if len(parts) != 2 or not all(_NAME.match(p) for p in parts):
+    if len(parts) != 2 or not all(_NAME.match(p) and len(p) <= MAX_NAME for p in parts) or ".." in repo_id \
+            or "--" in repo_id or repo_id.endswith(".git"):
         raise ConfigError("repo_id", f"{repo_id!r} is not a repository name like org/name")
     return parts[0], parts[1]
+
+
+def check_local_name(name: str, field: str = "local-name") -> str:
+    """A local hub name (``name`` or ``org/name``), checked: never empty, never a path."""
+    if not name:
+        raise ConfigError(field, "is empty: give a name such as my-data or org/my-data")
+    if name.startswith(("/", ".", "~")) or "\\" in name:
+        raise ConfigError(field, f"{name!r} is a path: give a name such as my-data or org/my-data")
+    try:
+        split_repo_id(name)
+    except ConfigError:
+        raise ConfigError(field, f"{name!r} is not a name like my-data or org/my-data (letters, digits, '-', "
+                                 f"'_', '.'; at most one '/'; no '..' or '--'; at most {MAX_NAME} characters "
+                                 f"a part)") from None
+    return name
+
+
+def check_hub_repo_id(repo_id: str, field: str = "repo-id") -> str:
+    """A Hub repository id ``org/name``, checked before anything is made or sent: huggingface_hub's own rules
+    (``validate_repo_id``: characters, no ``--``/``..``, no ``.git`` ending, at most 96 characters a part) plus
+    ours: a namespace is required and a path is not an id."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if not repo_id:
+        raise ConfigError(field, "is empty: give the Hub repository as org/name")
+    if repo_id.startswith(("/", ".", "~")) or "\\" in repo_id:
+        raise ConfigError(field, f"{repo_id!r} is a path, not a Hub repository id org/name")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise ConfigError(field, f"{repo_id!r} is not a Hub repository id: {str(exc).splitlines()[0]}") from None
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ConfigError(field, f"{repo_id!r} must look like org/name")
+    return repo_id
 
 
 @dataclass
@@ -124,12 +162,19 @@ class LocalHub:
             raise ConfigError("revision", f"{repo_type} {repo_id!r} has no version {version} in the local hub (have: {have})")
         return path
 
+    def lock(self, repo_id: str, repo_type: str = "dataset"):
+        """The repository's exclusive lock (a ``flock`` on its ``.lock`` file, re-entrant within a thread): a
+        publish holds it while it chooses a version and adds it."""
+        repo = self.repo_dir(repo_id, repo_type)
+        repo.mkdir(parents=True, exist_ok=True)
+        return _locked(repo / ".lock")
+
     def add_version(self, folder: Path, repo_id: str, version: str, repo_type: str = "dataset") -> Path:
         """Copy ``folder`` in as ``version`` (atomically) and point LATEST at the newest version."""
         version = normalize_version(version)
         vdir = self.repo_dir(repo_id, repo_type) / "versions"
         vdir.mkdir(parents=True, exist_ok=True)
-        with _locked(vdir.parent / ".lock"):
+        with self.lock(repo_id, repo_type):
             for stale in vdir.glob(".tmp-*"):  # left by an interrupted publish
                 shutil.rmtree(stale, ignore_errors=True)
             final = vdir / version
@@ -156,9 +201,18 @@ class LocalHub:
         return sorted(f"{ns.name}/{r.name}" for ns in base.iterdir() if ns.is_dir() for r in ns.iterdir() if r.is_dir())
 
 
+_held = threading.local()  # the lock files this thread holds (flock is per open file, so not re-entrant)
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` for the duration (POSIX ``flock``; no locking where it is unavailable)."""
+    """An exclusive lock on ``path`` for the duration (POSIX ``flock``; no locking where it is unavailable).
+    Re-entrant within a thread; other threads and processes wait."""
+    key = os.path.realpath(path)
+    held = _held.__dict__.setdefault("paths", set())
+    if key in held:
+        yield
+        return
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -166,7 +220,9 @@ def _locked(path: Path) -> Iterator[None]:
         return
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
+        held.add(key)
         try:
             yield
         finally:
+            held.discard(key)
             fcntl.flock(f, fcntl.LOCK_UN)

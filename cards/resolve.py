@@ -7,12 +7,17 @@ A *source* is any of:
   ``local:org/name`` forces the local hub, as does the namespace ``local/`` that ``datagen push`` uses;
 - a Hub id ``org/name`` (with ``revision`` a tag, branch or commit); ``hub:org/name`` forces the Hub.
 
-Folders win over local-hub names, and local-hub names over Hub ids, unless a prefix says otherwise.
+Folders win over local-hub names, and local-hub names over Hub ids, unless a prefix says otherwise. A name that
+looks like a path (it starts with ``.``, ``/`` or ``~``, holds a backslash or more than one ``/``, ends with ``/``,
+or its parent folder exists here, as ``runs/`` for ``runs/nosuch``) and is no folder is reported as a missing
+folder at once: it is never sent to the Hub (``hub:org/name`` forces the Hub for an id that clashes with a
+folder). Hub ids are checked with huggingface_hub's ``validate_repo_id`` before any call.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +46,9 @@ class Resolved:
         if self.path is None:
             from huggingface_hub import snapshot_download
 
+            from cards.hubclient import install
+
+            install()
             self.path = Path(snapshot_download(self.repo_id, repo_type=self.repo_type, revision=self.revision))
         return self.path
 
@@ -69,22 +77,38 @@ def resolve(source: str, revision: str | None = None, repo_type: str = "dataset"
         if revision:
             raise ConfigError("revision", f"{source} is a folder: a revision applies to hub repositories only")
         return Resolved("folder", source, None, None, path, _read_meta(path), repo_type)
+    if forced is None and os.path.lexists(path):
+        raise ConfigError(None, f"{source} is a file, not a folder (nor a local hub or Hub name)")
     if forced is None and source.startswith("local/"):
         forced = "local"  # the local hub's own namespace: never looked up on the Hub
-    if forced is None and (source.startswith((".", "/", "~")) or source.count("/") > 1):
+    if forced is None and _looks_like_a_path(source):
         raise ConfigError(None, f"folder {source} does not exist")
     if forced != "hub" and hub.exists(source, repo_type):
         p = hub.path(source, revision, repo_type)
         return Resolved("local", source, source, p.name, p, _read_meta(p), repo_type)
     if forced == "local":
         raise ConfigError(None, f"no {repo_type} {source!r} in the local hub at {hub.root}")
+    if forced is None and (path.parent != Path(".") and path.parent.is_dir()):
+        raise ConfigError(None, f"folder {source} does not exist (its parent {path.parent} does; for the Hub "
+                                f"repository of that name write hub:{source})")
     if "/" not in source:
         raise ConfigError(
             None,
             f"{source!r} is neither a folder nor a {repo_type} in the local hub ({hub.root}); "
             f"Hub ids look like org/name",
         )
+    from cards.localhub import check_hub_repo_id
+
+    check_hub_repo_id(source, "dataset" if repo_type == "dataset" else "model")
+    from cards.hubclient import install
+
+    install()  # every Hub call from here on (datasets, transformers) has a timeout
     return Resolved("hub", source, source, revision, None, _hub_meta(source, revision, repo_type), repo_type)
+
+
+def _looks_like_a_path(source: str) -> bool:
+    """A name that can only mean a folder on this machine: never sent to the Hub."""
+    return source.startswith((".", "/", "~")) or "\\" in source or source.count("/") > 1 or source.endswith("/")
 
 
 def _read_meta(path: Path) -> dict:

@@ -12,6 +12,13 @@
 Content identity: a dataset is identified by the fingerprint in its ``datagen.json``; any other folder by the
 names and sha256 of its files, which the Hub lists for LFS files, so weights are never downloaded to compare
 (see :func:`content_id`).
+
+What is read: the folder handed to ``publish_folder`` is a staging copy the caller made of exactly what may be
+published (``datagen push``: the files its ``datagen.json`` lists; training: the final model's files); a symlink
+or special file in it is refused, never followed. Choosing the version and adding it happen under the local
+hub's lock, so two pushes of the same data at once give one version and one no-op; on the Hub the second push
+sees the commit (its own commit of the same files is skipped) and the tag (a 409 on a tag that holds the same
+content is the no-op). Hub calls are bounded in time and retried a bounded number of times (:mod:`cards.hubclient`).
 """
 
 from __future__ import annotations
@@ -19,12 +26,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from cards.hubclient import install as install_timeouts
+from cards.hubclient import status_of, with_retries
 from cards.localhub import LocalHub, next_version, normalize_version, parse_version
 from generators.errors import ConfigError
+from generators.safeio import check_relpath, copy_tree, read_bytes_inside, read_hashed, scan
 
 IDENTITY_FILE = "datagen.json"
 NOT_CONTENT = ("README.md", ".gitattributes")  # re-rendered per version / added by the Hub
@@ -40,10 +52,14 @@ class Published:
 
 
 def publishable_files(folder: str | Path) -> dict[str, Path]:
-    """The files a publish uploads, by path in the repo (POSIX, sorted); hidden files and folders are left out."""
+    """The files a publish uploads, by path in the repo (POSIX, sorted); hidden files and folders are left out.
+    A symlink or special file (FIFO, device, socket) is refused, naming every one: none is ever followed."""
     folder = Path(folder)
-    found = (p for p in folder.rglob("*") if p.is_file() and not _hidden(p.relative_to(folder)))
-    return {p.relative_to(folder).as_posix(): p for p in sorted(found)}
+    entries = scan(folder)
+    bad = [f"{e.kind} {e.rel}" for e in entries if e.kind in ("symlink", "other") and not _hidden(Path(e.rel))]
+    if bad:
+        raise ConfigError(None, f"{folder} holds links or special files, so nothing was published: {', '.join(bad)}")
+    return {e.rel: folder / e.rel for e in entries if e.kind == "file" and not _hidden(Path(e.rel))}
 
 
 def content_id(folder: str | Path, only_identity: bool = False) -> str | None:
@@ -52,16 +68,16 @@ def content_id(folder: str | Path, only_identity: bool = False) -> str | None:
     With ``only_identity``, None when the folder has no fingerprint."""
     folder = Path(folder)
     ident = folder / IDENTITY_FILE
-    if ident.exists():
+    if os.path.lexists(ident):
         try:
-            meta = json.loads(ident.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            meta = json.loads(read_bytes_inside(folder, IDENTITY_FILE).decode("utf-8"))
+        except (OSError, ConfigError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(None, f"{ident} cannot be read: {exc}") from None
-        if meta.get("fingerprint"):
+        if isinstance(meta, dict) and meta.get("fingerprint"):
             return f"fingerprint:{meta['fingerprint']}"
     if only_identity:
         return None
-    return _files_id((rel, _sha256_file(p)) for rel, p in publishable_files(folder).items() if rel not in NOT_CONTENT)
+    return _files_id((rel, read_hashed(folder, rel)[0]) for rel in publishable_files(folder) if rel not in NOT_CONTENT)
 
 
 def _files_id(pairs) -> str:
@@ -69,28 +85,6 @@ def _files_id(pairs) -> str:
     for rel, sha in sorted(pairs):
         h.update(f"{rel}\x00{sha}\n".encode())
     return f"files:{h.hexdigest()}"
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def stage_files(root: Path, paths, dest: Path) -> None:
-    """Put ``paths`` (files under ``root``) at the same relative places under ``dest``, without touching them:
-    hard links where the filesystem allows, copies otherwise (a staging folder for a publish)."""
-    import shutil
-
-    for path in paths:
-        target = dest / Path(path).relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copy2(path, target)
 
 
 def _hidden(rel: Path) -> bool:
@@ -104,7 +98,9 @@ class Target(Protocol):
 
     def published_id(self, repo_id: str, version: str, repo_type: str = "dataset") -> str | None: ...
 
-    def upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> str: ...
+    def lock(self, repo_id: str, repo_type: str = "dataset") -> AbstractContextManager: ...
+
+    def upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> bool: ...
 
     def download(self, repo_id: str, revision: str | None, repo_type: str, dest: Path | None) -> Path: ...
 
@@ -125,8 +121,14 @@ class LocalTarget:
             return None
         return content_id(self.hub.path(repo_id, version, repo_type))
 
-    def upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> str:
-        return str(self.hub.add_version(folder, repo_id, version, repo_type))
+    def lock(self, repo_id: str, repo_type: str = "dataset") -> AbstractContextManager:
+        """The repository's file lock: held while a publish chooses its version and adds it."""
+        return self.hub.lock(repo_id, repo_type)
+
+    def upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> bool:
+        publishable_files(folder)  # no link is copied into the local hub
+        self.hub.add_version(folder, repo_id, version, repo_type)
+        return True
 
     def location(self, repo_id: str, version: str, repo_type: str = "dataset") -> str:
         return str(self.hub.path(repo_id, version, repo_type))
@@ -135,14 +137,14 @@ class LocalTarget:
         src = self.hub.path(repo_id, revision, repo_type)
         if dest is None:
             return src
-        import shutil
-
-        shutil.copytree(src, dest, dirs_exist_ok=True)
+        copy_tree(src, dest)  # regular files only: a link planted in the local hub is refused, not followed
         return dest
 
 
 class HubTarget:
-    """The Hugging Face Hub (or any server at ``HF_ENDPOINT``), through ``huggingface_hub.HfApi``."""
+    """The Hugging Face Hub (or any server at ``HF_ENDPOINT``), through ``huggingface_hub.HfApi``.
+
+    Every call has a timeout and every operation a bounded retry (:mod:`cards.hubclient`)."""
 
     kind = "hub"
 
@@ -150,9 +152,17 @@ class HubTarget:
         """``token``: None for huggingface_hub's default (``HF_TOKEN``, then ``hf auth login``), False for none."""
         from huggingface_hub import HfApi
 
+        install_timeouts()
         self.api = HfApi(token=token, endpoint=endpoint)
+        self.last_lfs: dict[str, str] = {}  # path -> LFS sha256 the Hub lists, for the last download
+
+    def lock(self, repo_id: str, repo_type: str = "dataset") -> AbstractContextManager:
+        return nullcontext()  # the Hub's own checks (parent commit, existing tag) settle races, see upload
 
     def versions(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
+        return with_retries(lambda: self._versions(repo_id, repo_type))
+
+    def _versions(self, repo_id: str, repo_type: str) -> list[str]:
         from huggingface_hub.errors import RepositoryNotFoundError
 
         try:
@@ -170,14 +180,17 @@ class HubTarget:
 
     def published_id(self, repo_id: str, version: str, repo_type: str = "dataset") -> str | None:
         """The content id of a published version, downloading only small files (LFS files carry their sha256)."""
+        return with_retries(lambda: self._published_id(repo_id, version, repo_type))
+
+    def _published_id(self, repo_id: str, version: str, repo_type: str) -> str | None:
         import tempfile
 
         from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                identity = self.api.hf_hub_download(repo_id, IDENTITY_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
-                return content_id(Path(identity).parent, only_identity=True) or self._files_id(repo_id, version, repo_type, tmp)
+                self.api.hf_hub_download(repo_id, IDENTITY_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
+                return content_id(tmp, only_identity=True) or self._files_id(repo_id, version, repo_type, tmp)
             except EntryNotFoundError:
                 return self._files_id(repo_id, version, repo_type, tmp)
             except RevisionNotFoundError:
@@ -193,14 +206,22 @@ class HubTarget:
             if f.lfs is not None:
                 pairs.append((f.path, f.lfs.sha256))
             else:
-                local = self.api.hf_hub_download(repo_id, f.path, repo_type=repo_type, revision=version, local_dir=tmp)
-                pairs.append((f.path, _sha256_file(Path(local))))
+                _check_name(f.path, repo_id)
+                self.api.hf_hub_download(repo_id, f.path, repo_type=repo_type, revision=version, local_dir=tmp)
+                pairs.append((f.path, read_hashed(tmp, f.path)[0]))
         return _files_id(pairs)
 
-    def upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> str:
-        """Create the repo if needed, commit exactly the folder's files in one commit, then tag that commit."""
+    def upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> bool:
+        """Create the repo if needed, commit exactly the folder's files in one commit, then tag that commit.
+
+        Retried as a whole on transient failures: a repeated commit of files the branch already holds is skipped
+        by huggingface_hub (no empty commit), so a commit that landed but was never answered is not made twice.
+        False when the tag exists meanwhile (a 409) and holds the same content: someone else's identical publish,
+        the documented no-op. Another content under it is refused."""
+        return with_retries(lambda: self._upload(folder, repo_id, version, repo_type, private, message))
+
+    def _upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> bool:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-        from huggingface_hub.errors import HfHubHTTPError
 
         self.api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         head = self.api.repo_info(repo_id, repo_type=repo_type, revision="main").sha
@@ -215,22 +236,80 @@ class HubTarget:
         )
         try:
             self.api.create_tag(repo_id, tag=version, revision=info.oid, repo_type=repo_type, tag_message=message)
-        except HfHubHTTPError as exc:
-            if exc.response is not None and exc.response.status_code == 409:
-                raise ConfigError("version", f"{repo_id} {version} was published meanwhile by someone else") from None
-            raise
-        return self.location(repo_id, version, repo_type)
+        except Exception as exc:
+            if status_of(exc) != 409:
+                raise
+            theirs, mine = self._published_id(repo_id, version, repo_type), content_id(folder)
+            if theirs != mine:
+                raise ConfigError(
+                    "version", f"{repo_id} {version} was published meanwhile with other content; run the same "
+                               f"command again to publish the next version"
+                ) from None
+            return False
+        return True
 
     def location(self, repo_id: str, version: str, repo_type: str = "dataset") -> str:
         prefix = "datasets/" if repo_type == "dataset" else ""
         return f"{self.api.endpoint}/{prefix}{repo_id}/tree/{version}"
 
     def download(self, repo_id: str, revision: str | None, repo_type: str, dest: Path | None) -> Path:
-        """Into ``dest``, or into the Hugging Face cache when ``dest`` is None."""
-        path = self.api.snapshot_download(
-            repo_id, repo_type=repo_type, revision=revision, local_dir=str(dest) if dest else None
-        )
-        return Path(path)
+        """Into ``dest``, or into the Hugging Face cache when ``dest`` is None.
+
+        Into ``dest``: the revision is pinned to its commit, whose tree is listed and checked first: a name that
+        could land outside ``dest`` (absolute, ``..``, backslashes, ...), an entry that is neither a file nor a
+        folder, or one under ``.cache/`` (huggingface_hub's download records) or ``.git/`` refuses the whole
+        download before any file is written. ``last_lfs`` then holds the sha256 the Hub lists for LFS files."""
+        if dest is None:
+            return Path(with_retries(lambda: self.api.snapshot_download(repo_id, repo_type=repo_type, revision=revision)))
+        commit = with_retries(lambda: self.api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha)
+        tree = with_retries(lambda: list(self.api.list_repo_tree(repo_id, recursive=True, revision=commit, repo_type=repo_type)))
+        files = checked_tree(tree, repo_id)
+        with_retries(lambda: self.api.snapshot_download(repo_id, repo_type=repo_type, revision=commit, local_dir=str(dest)))
+        import shutil
+
+        shutil.rmtree(Path(dest) / ".cache", ignore_errors=True)  # huggingface_hub's download records, not data
+        written = {e.rel for e in scan(dest) if e.kind != "dir"}
+        if written != set(files):
+            raise ConfigError(None, f"the download of {repo_id} holds other files than its tree lists: "
+                                    f"{', '.join(sorted(written ^ set(files)))}")
+        self.last_lfs = {p: sha for p, sha in files.items() if sha}
+        return Path(dest)
+
+
+def _check_name(path: str, repo_id: str) -> list[str]:
+    try:
+        parts = check_relpath(path)
+    except ValueError as exc:
+        raise ConfigError(None, f"{repo_id} lists the file {path!r}, refused ({exc}): nothing was written") from None
+    if parts[0] in (".cache", ".git"):  # huggingface_hub's download records; a git config runs commands
+        raise ConfigError(None, f"{repo_id} lists the file {path!r}, refused ({parts[0]}/ is not data): "
+                                f"nothing was written")
+    return parts
+
+
+def checked_tree(entries, repo_id: str) -> dict[str, str | None]:
+    """``{path: LFS sha256 or None}`` of the files in a recursive tree listing, after checking every name.
+
+    In a recursive listing every folder holds a file (git has no empty folders): a "folder" with nothing under
+    it is an entry of another kind (huggingface_hub makes a folder of anything that is not a file, a symlink
+    included) and is refused, as is a name that is both a file and a folder."""
+    from huggingface_hub import RepoFile
+
+    files: dict[str, str | None] = {}
+    folders: set[str] = set()
+    entries = sorted(entries, key=lambda e: not isinstance(e, RepoFile))  # a bad file name is named first
+    for e in entries:
+        _check_name(e.path, repo_id)
+        if isinstance(e, RepoFile):
+            files[e.path] = e.lfs.sha256 if e.lfs is not None else None
+        else:
+            folders.add(e.path)
+    parents = {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+    odd = sorted((folders - parents) | (set(files) & parents))
+    if odd:
+        raise ConfigError(None, f"{repo_id} lists entries that are neither a plain file nor a folder of files, "
+                                f"refused: {', '.join(odd)}: nothing was written")
+    return files
 
 
 def get_target(hub: bool, token: str | None = None, endpoint: str | None = None) -> Target:
@@ -280,22 +359,29 @@ def publish_folder(
     version: str | None = None,
     repo_type: str = "dataset",
     private: bool = False,
-    message: str | None = None,
+    message: str | Callable[[str], str] | None = None,
     bump: str = "minor",
+    prepare: Callable[[Path, str], None] | None = None,
 ) -> Published:
     """Publish ``folder`` as an immutable version of ``repo_id`` on ``target`` (the local hub by default).
 
     See :func:`choose_version` for which version; publishing content that is already there is a no-op.
+    ``prepare(folder, version)`` runs once the version is chosen, before the upload (e.g. to render the card
+    for that version); ``message`` may be a function of the version. On the local hub the choice and the
+    upload hold the repository's lock, so a concurrent publish of the same content sees this one's version.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(None, f"{folder} is not a folder")
     target = target or LocalTarget()
-    version, exists = choose_version(target, repo_id, folder, version, repo_type, bump)
-    if exists:
-        return Published(target.kind, repo_id, version, target.location(repo_id, version, repo_type), created=False)
-    location = target.upload(folder, repo_id, version, repo_type, private, message or f"Publish {version}")
-    return Published(target.kind, repo_id, version, location, created=True)
+    with target.lock(repo_id, repo_type):
+        version, exists = choose_version(target, repo_id, folder, version, repo_type, bump)
+        if not exists:
+            if prepare is not None:
+                prepare(folder, version)
+            text = message(version) if callable(message) else message or f"Publish {version}"
+            exists = not target.upload(folder, repo_id, version, repo_type, private, text)
+    return Published(target.kind, repo_id, version, target.location(repo_id, version, repo_type), created=not exists)
 
 
 def default_token() -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from generators.fingerprint import block_digest, combine, dataset_fingerprint
 from generators.plan import Plan, SplitPlan, make_plan
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK
+from generators.safeio import check_relpath, read_bytes_inside, read_hashed
 from generators.space import InstructionSpace
 
 METADATA_FILE = "datagen.json"
@@ -207,6 +209,7 @@ def generate(
         results = _write_all(plan, jobs, tmp, workers, total_rows, progress, compression)
         meta = _metadata(plan, jobs, results, time.perf_counter() - t0)
         meta["parquet"] = {"compression": compression, "blocks_per_row_group": BLOCKS_PER_ROW_GROUP}
+        file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if card:
             from cards.dataset_card import write_dataset_card
@@ -318,17 +321,33 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
     }
 
 
+def file_hashes(folder: str | Path, meta: dict) -> None:
+    """Record the SHA-256 of every data file in ``meta`` (``splits.<name>.sha256``: ``{file: hex}``).
+
+    It is the digest the Hub keeps for LFS files, and it covers every byte (footer, row-group statistics, page
+    headers), which the row fingerprint does not: a reader that filters on statistics gets other rows from a
+    damaged footer whose decoded rows still fingerprint the same. ``datagen.json`` cannot hold its own digest,
+    and ``README.md`` is rendered again for each published version, so neither is hashed here: the card's claim
+    (the fingerprint) is checked against ``datagen.json`` instead.
+    """
+    for s in meta["splits"].values():
+        s["sha256"] = {f: read_hashed(folder, f)[0] for f in s["files"]}
+
+
 def read_metadata(folder: str | Path) -> dict:
     """The ``datagen.json`` of a generated (or pulled) dataset folder."""
     path = Path(folder) / METADATA_FILE
     if not path.exists():
         raise ConfigError(None, f"{folder} is not a datagen dataset folder ({METADATA_FILE} is missing)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    try:  # never through a symlink: a pulled or published folder may hold one in its place
+        meta = json.loads(read_bytes_inside(folder, METADATA_FILE).decode("utf-8"))
+    except (OSError, ConfigError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(None, f"{path} cannot be read: {exc}") from None
     check_metadata(meta, path)
     return meta
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def check_metadata(meta, path: Path) -> None:
@@ -350,3 +369,14 @@ def check_metadata(meta, path: Path) -> None:
             bad(f"split {name!r}", "lacks its rows or fingerprint")
         if not isinstance(s.get("files"), list) or not all(isinstance(f, str) for f in s["files"]):
             bad(f"split {name!r}", "lacks its list of files")
+        for f in s["files"]:
+            try:
+                check_relpath(f)
+                if not (f.startswith("data/") and f.endswith(".parquet")):
+                    raise ValueError("data files are data/*.parquet")
+            except ValueError as exc:
+                bad(f"split {name!r}", f"lists the file {f!r} ({exc})")
+        sha = s.get("sha256")  # absent in folders written before datagen recorded file hashes
+        if sha is not None and (not isinstance(sha, dict) or set(sha) != set(s["files"])
+                                or not all(isinstance(v, str) and _SHA256.fullmatch(v) for v in sha.values())):
+            bad(f"split {name!r}", "has a sha256 record that does not give one SHA-256 per listed file")

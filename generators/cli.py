@@ -125,24 +125,38 @@ def summary_line(meta: dict, where: str) -> str:
 def inspect(folder: str, as_json: bool) -> None:
     """Print the diversity report of a generated dataset FOLDER."""
     from generators.build import read_metadata
-    from generators.make import describe, is_mixture_meta
 
     meta = read_metadata(folder)
-    if as_json:
-        click.echo(json.dumps(meta["report"], indent=2))
-        return
+    try:  # fields beyond the ones every reader needs (check_metadata): a damaged file is named, not a traceback
+        if as_json:
+            lines = [json.dumps(meta["report"], indent=2)]
+        else:
+            lines = _inspect_lines(meta)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        what = f"lacks its {exc.args[0]!r} field" if isinstance(exc, KeyError) else f"has a field of the wrong kind ({exc})"
+        raise ConfigError(None, f"{Path(folder) / 'datagen.json'} is damaged: it {what}") from None
+    for line in lines:
+        click.echo(line)
+
+
+def _inspect_lines(meta: dict) -> list[str]:
+    from generators.make import describe, is_mixture_meta
+
     cfg = meta["config"]
-    click.echo(f"{meta['name']}  task={meta['task']}  seed={meta['seed']}  generator {meta['generator_version']}")
-    click.echo(f"fingerprint {meta['fingerprint']}")
+    lines = [
+        f"{meta['name']}  task={meta['task']}  seed={meta['seed']}  generator {meta['generator_version']}",
+        f"fingerprint {meta['fingerprint']}",
+    ]
     if is_mixture_meta(meta):
-        click.echo(describe(meta))
-        return
-    click.echo(
+        return lines + [describe(meta)]
+    return lines + [
         f"instruction space: {meta['instruction_space']['train_size']} rules; "
-        f"train/unseen instructions disjoint: {'yes (checked)' if meta['disjointness']['checked'] else 'unchecked'}"
-    )
-    click.echo(f"distribution: {cfg['distribution']['kind']}  no-op fraction: {cfg['noop_fraction']}")
-    click.echo(describe(meta))
+        f"train/unseen instructions disjoint: {'yes (checked)' if meta['disjointness']['checked'] else 'unchecked'}",
+        f"distribution: {cfg['distribution']['kind']}  no-op fraction: {cfg['noop_fraction']}",
+        describe(meta),
+    ]
 
 
 @main.command()

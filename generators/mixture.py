@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from generators import __version__
 from generators.atomic import atomic_folder, check_output
-from generators.build import METADATA_FILE
+from generators.build import METADATA_FILE, file_hashes
 from generators.decontam import Decontaminator, load_benchmarks
 from generators.dedup import ExactIndex, MinHashIndex, normalize
 from generators.errors import ConfigError
@@ -170,6 +170,7 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
         split = _write(table, tmp, cfg.shard_rows)
         meta = _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table, split, progress)
         meta["generation_seconds"] = round(time.perf_counter() - t0, 3)
+        file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         from cards.mixture_card import write_mixture_card
 

@@ -3,10 +3,17 @@
 - ``push`` generates a config (or takes a generated folder), renders the card for the repo and version, and
   publishes it: to the Hub with ``--repo-id org/name`` (token from ``HF_TOKEN`` or ``hf auth login``, endpoint
   from ``HF_ENDPOINT``), else to the embedded local hub as ``local/<name>``;
-- ``pull`` copies a version (Hub or local hub) into a folder;
-- ``verify`` proves that a published version holds the data its card claims: it re-fingerprints the published
-  parquet files and re-makes the data from the recorded config;
+- ``pull`` copies a version (Hub or local hub) into a folder, after checking every file name the repository
+  lists, and checks the files against ``datagen.json`` (SHA-256 and rows) before the folder appears;
+- ``verify`` proves that a published version holds the data its card claims: it checks each file's SHA-256,
+  re-fingerprints the published parquet files and re-makes the data from the recorded config;
 - ``list`` shows what the local hub holds.
+
+What a push publishes is exactly ``datagen.json``, the data files it lists and the card rendered for the
+version: each file is read once, without following links, into a private staging folder; a symlink, a
+special file or any file the metadata does not list refuses the push, naming them all (:func:`stage_dataset`).
+Hub failures (no answer within ``DATAGEN_HUB_TIMEOUT`` seconds, after ``DATAGEN_HUB_RETRIES`` retries; an error
+answer; a failed upload) are one line with exit status 1, see :mod:`cards.hubclient`.
 
 The commands are registered on the ``datagen`` group in :mod:`generators.cli`.
 """
@@ -15,43 +22,135 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 
 def user_errors(fn):
-    """:func:`generators.cli.user_errors`, looked up at call time (generators.cli imports this module)."""
+    """:func:`generators.cli.user_errors` (looked up at call time: generators.cli imports this module), plus Hub
+    failures as one line with exit status 1."""
+
+    @functools.wraps(fn)
+    def hub_failures(*args, **kwargs):
+        from cards.hubclient import failure_reason
+
+        try:
+            return fn(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            reason = failure_reason(exc)
+            if reason is None:
+                raise
+            raise click.ClickException(f"a Hub call failed ({reason}); nothing was changed here: run the same "
+                                       f"command again") from None
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from generators.cli import user_errors as wrap
 
-        return wrap(fn)(*args, **kwargs)
+        return wrap(hub_failures)(*args, **kwargs)
 
     return wrapper
 
 
-def _link_or_copy(src: Path, dest: Path) -> None:
-    """Stage a generated folder for publishing without touching it; the card (README.md) is left out: it is
-    rendered afresh for the repo and version."""
-    from cards.targets import stage_files
+NOT_PUBLISHED = ("README.md", ".gitattributes")  # in a dataset folder, read by no push: re-rendered / the Hub's
 
-    files = [p for p in sorted(src.rglob("*")) if p.is_file() and p.relative_to(src).as_posix() != "README.md"
-             and not any(part.startswith(".") for part in p.relative_to(src).parts)]
-    stage_files(src, files, dest)
+
+@contextmanager
+def staging_folder(kind: str = "push") -> Iterator[Path]:
+    """The private temporary folder (``datagen-<kind>-<owner>-*`` in TMPDIR, mode 0700) a command stages files in,
+    removed when done (also on SIGTERM; a killed command's is removed by the next one); the one place these folders
+    are made."""
+    from generators.atomic import owned_tempdir
+
+    with owned_tempdir(f"datagen-{kind}-") as tmp:  # pid-named: the next command removes what a killed one left
+        yield tmp / "dataset"
+
+
+def stage_dataset(src: Path, dest: Path) -> dict:
+    """Copy exactly what a dataset folder publishes into ``dest`` (a private staging folder); return its metadata.
+
+    That is ``datagen.json`` and the data files it lists, each read once through
+    :func:`generators.safeio.read_hashed` (no link followed, the copy is what was hashed). Anything else in the
+    folder refuses the push, every one named: a symlink anywhere (also one with a listed name), a special file,
+    a file or folder the metadata does not list. The card (README.md) is left out: it is rendered afresh for the
+    repo and version; so is a pulled folder's ``.gitattributes`` (the Hub's own file). A folder written before datagen recorded file hashes gets the SHA-256 of the staged copy
+    recorded in the staged ``datagen.json`` (its rows are then checked against the recorded fingerprints).
+    """
+    from generators.build import METADATA_FILE, check_metadata
+    from generators.errors import ConfigError
+    from generators.safeio import read_bytes_inside, read_hashed, scan
+
+    path = src / METADATA_FILE
+    if not os.path.lexists(path):
+        raise ConfigError(None, f"{src} is not a datagen dataset folder ({METADATA_FILE} is missing)")
+    try:
+        raw = read_bytes_inside(src, METADATA_FILE)
+        meta = json.loads(raw.decode("utf-8"))
+    except (OSError, ConfigError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(None, f"{path} cannot be read: {exc}") from None
+    check_metadata(meta, path)
+    listed = {f for s in meta["splits"].values() for f in s["files"]}
+    parents = {"/".join(f.split("/")[:i]) for f in listed for i in range(1, f.count("/") + 1)}
+    refused, skip = [], ()
+    entries = scan(src)
+    for e in entries:
+        if skip and e.rel.startswith(skip):
+            continue
+        if e.kind in ("symlink", "other"):
+            refused.append(f"{'symlink' if e.kind == 'symlink' else 'special file'} {e.rel}")
+        elif e.kind == "dir" and e.rel not in parents:
+            refused.append(f"unlisted {e.rel}/")
+            skip = skip + (e.rel + "/",)
+        elif e.kind == "file" and e.rel not in listed | {METADATA_FILE, *NOT_PUBLISHED}:
+            refused.append(f"unlisted {e.rel}")
+    if refused:
+        raise ConfigError(None, f"{src} holds what its datagen.json does not list, so nothing was published (move "
+                                f"it out of the folder): {', '.join(refused)}")
+    missing = sorted(listed - {e.rel for e in entries if e.kind == "file"})
+    if missing:
+        raise ConfigError(None, f"{src} lacks files its datagen.json lists, so nothing was published: {', '.join(missing)}")
+    dest.mkdir(parents=True, exist_ok=True)
+    staged = {f: read_hashed(src, f, dest / f)[0] for f in sorted(listed)}
+    if all(s.get("sha256") for s in meta["splits"].values()):
+        (dest / METADATA_FILE).write_bytes(raw)  # as read: the recorded hashes are checked against the copies
+    else:
+        for s in meta["splits"].values():
+            s["sha256"] = {f: staged[f] for f in s["files"]}
+        (dest / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return meta
 
 
 def _check_staged(staging: Path, source: str) -> None:
-    """A folder published as is must hold exactly what its datagen.json records (shards re-fingerprinted, no
-    stray shards): a published version cannot be changed later, so a damaged folder is refused here."""
+    """A folder published as is must hold exactly what its datagen.json records (SHA-256 of each file, rows
+    re-fingerprinted, no stray shards): a published version cannot be changed later, so a damaged folder is
+    refused here."""
     from generators.errors import ConfigError
     from generators.verify import verify_folder
 
-    result = verify_folder(staging, remake=False)
+    result = verify_folder(staging, remake=False, progress=False, private=True)
     if not result.ok:
         raise ConfigError(None, f"{source} does not hold the data its datagen.json records, so it is not published: "
                                 + "; ".join(result.problems))
+
+
+def _lfs_problems(folder: Path, lfs: dict[str, str]) -> list[str]:
+    """The data files whose SHA-256 in datagen.json differs from the one the Hub lists for the LFS object."""
+    from generators.build import read_metadata
+
+    if not lfs:
+        return []
+    out = []
+    for s in read_metadata(folder)["splits"].values():
+        for f, sha in (s.get("sha256") or {}).items():
+            if f in lfs and lfs[f] != sha:
+                out.append(f"{f}: the Hub lists SHA-256 {lfs[f][:16]} for it, datagen.json records {sha[:16]}")
+    return out
 
 
 def _summary(meta: dict) -> str:
@@ -98,61 +197,57 @@ def push(
     after the version); without it, to the local hub as local/<name>. Re-publishing the same data is a no-op;
     publishing other data under an existing version is refused.
     """
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from cards.localhub import normalize_version, split_repo_id
-    from cards.targets import choose_version, default_token, get_target, publish_folder
+    from cards.hubclient import failure_reason, status_of
+    from cards.localhub import check_hub_repo_id, check_local_name, normalize_version
+    from cards.targets import default_token, get_target, publish_folder
     from generators.build import read_metadata
     from generators.cli import resolve_config_path
     from generators.errors import ConfigError
     from generators.make import make_dataset, write_card
 
-    # the HTTP client's base error (httpx2.HTTPError in huggingface_hub 2.x): error answers and connection failures
-    HTTPError = next(c for c in HfHubHTTPError.__mro__ if c.__name__ == "HTTPError")
     if bool(config) == bool(from_folder):
         raise ConfigError(None, "give a CONFIG to generate or --from-folder DIR to publish (one of them)")
     if from_folder and overrides:
         raise ConfigError("set", "--set applies to a CONFIG being generated, not to --from-folder")
-    if repo_id and local_name:
+    if repo_id is not None and local_name is not None:
         raise ConfigError("local-name", "--local-name names a local hub dataset; it cannot be used with --repo-id")
-    if repo_id:
-        if "/" not in repo_id:
-            raise ConfigError("repo-id", f"{repo_id!r} must look like org/name")
-        split_repo_id(repo_id)
+    if repo_id is not None:  # checked before anything is generated or sent
+        check_hub_repo_id(repo_id)
         if default_token() is None:
             raise ConfigError("token", "no Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    elif local_name:
-        split_repo_id(local_name)
-    version = normalize_version(version) if version else None
-    target = get_target(hub=bool(repo_id))
-    from generators.atomic import owned_tempdir
-
-    with owned_tempdir("datagen-push-") as tmp:  # pid-named: the next push removes a killed one's staging
-        staging = Path(tmp) / "dataset"
+    elif local_name is not None:
+        check_local_name(local_name)
+    version = normalize_version(version) if version is not None else None
+    target = get_target(hub=repo_id is not None)
+    with staging_folder("push") as staging:
         if from_folder:
-            meta = read_metadata(from_folder)
-            _link_or_copy(Path(from_folder), staging)
+            meta = stage_dataset(Path(from_folder), staging)
             _check_staged(staging, from_folder)
         else:
             make_dataset(resolve_config_path(config), overrides, staging, workers=workers, progress=not quiet, card=False)
             meta = read_metadata(staging)
         repo = repo_id or (local_name if local_name and "/" in local_name else f"local/{local_name or meta['name']}")
-        chosen = version
+        extra = {"license": license_} if license_ else {}
+        chosen: dict[str, str] = {}
+
+        def prepare(folder: Path, v: str) -> None:  # once the version is chosen (under the local hub's lock)
+            chosen["version"] = v
+            write_card(folder, meta, repo_id=repo, version=v, local=repo_id is None, **extra)
+
         try:
-            chosen, exists = choose_version(target, repo, staging, version, bump=bump)
-            if not exists:
-                extra = {"license": license_} if license_ else {}
-                write_card(staging, meta, repo_id=repo, version=chosen, local=not repo_id, **extra)
-            message = f"Publish {meta['name']} {chosen} (fingerprint {meta['fingerprint'][:16]})"
-            published = publish_folder(staging, repo, target=target, version=chosen, private=private, message=message)
-        except (HTTPError, OSError) as exc:  # an error answer from the Hub, no answer, a failed (Xet) upload
-            status = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
-            if status in (401, 403):
+            published = publish_folder(
+                staging, repo, target=target, version=version, bump=bump, private=private, prepare=prepare,
+                message=lambda v: f"Publish {meta['name']} {v} (fingerprint {meta['fingerprint'][:16]})",
+            )
+        except Exception as exc:  # an error answer from the Hub, no answer, a failed (LFS, Xet) upload, a full disk
+            reason = failure_reason(exc, include_os=True)
+            if reason is None:
+                raise
+            if not isinstance(exc, RuntimeError) and status_of(exc) in (401, 403):  # not a storage refusal
                 raise ConfigError("token", f"the Hub refused the token (HF_TOKEN or `hf auth login`) for {repo}") from None
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise click.ClickException(
-                f"publishing {' '.join(filter(None, (repo, chosen)))} failed ({reason}); no version was tagged: run "
-                f"the same command again to complete it"
+                f"publishing {' '.join(filter(None, (repo, chosen.get('version') or version)))} failed ({reason}); "
+                f"no version was tagged: run the same command again to complete it"
             ) from None
     if published.created:
         click.echo(f"published {repo} {published.version}: {_summary(meta)} -> {published.location}")
@@ -171,10 +266,12 @@ def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
     """Download a published version of REPO (local hub name or Hub id) into a folder."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
+    from cards.hubclient import failure_reason
     from cards.resolve import resolve
     from cards.targets import HubTarget, LocalTarget
     from generators.atomic import atomic_folder
     from generators.errors import ConfigError
+    from generators.verify import verify_folder
 
     out = Path(output)
     if out.exists() and not out.is_dir():
@@ -185,29 +282,56 @@ def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
     if r.kind == "folder":
         raise ConfigError(None, f"{repo} is a folder on this machine: nothing to pull")
     target = LocalTarget() if r.kind == "local" else HubTarget()
+    label = f"{r.repo_id} {r.revision or 'main'}"
+    notes: list[str] = []
     try:
-        # into a temporary folder beside OUTPUT, renamed into place once complete: an interrupted download
-        # leaves nothing that looks like a finished one (and the retry is not refused)
+        # into a temporary folder beside OUTPUT, renamed into place once complete and checked: an interrupted or
+        # damaged download leaves nothing that looks like a finished one (and the retry is not refused)
         with atomic_folder(out, data=False) as tmp:
             target.download(r.repo_id, r.revision, repo_type, tmp)
+            if repo_type == "dataset" and os.path.lexists(tmp / "datagen.json"):
+                result = verify_folder(tmp, remake=False, progress=False, private=True)
+                problems = result.problems + _lfs_problems(tmp, getattr(target, "last_lfs", {}))
+                if problems:
+                    raise _Mismatch("; ".join(problems))
+                notes = result.notes
     except RepositoryNotFoundError:
         raise ConfigError(None, f"{repo_type} {repo!r} not found on the Hub (nor as a folder or in the local hub)") from None
     except RevisionNotFoundError:
         raise ConfigError("revision", f"{repo_type} {repo!r} has no revision {revision!r} on the Hub") from None
-    files = [p for p in out.rglob("*") if p.is_file() and ".cache" not in p.relative_to(out).parts]
+    except _Mismatch as exc:
+        raise click.ClickException(f"{label} does not hold the data its datagen.json records, so nothing was "
+                                   f"written to {out}: {exc}") from None
+    except Exception as exc:
+        reason = failure_reason(exc)
+        if reason is None:
+            raise
+        raise click.ClickException(f"pulling {label} failed ({reason}); nothing was written to {out}: run the same "
+                                   f"command again") from None
+    files = [p for p in out.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
     where = "local hub" if r.kind == "local" else "Hub"
     meta = _read_meta(out)
     what = f"; {_summary(meta)}" if meta else ""
-    click.echo(f"pulled {r.repo_id} {r.revision or 'main'} from the {where}: {len(files)} files, {size / 1e6:.2f} MB to {out}{what}")
+    checked = "; SHA-256 and rows checked against datagen.json" if meta and not notes else ""
+    click.echo(f"pulled {label} from the {where}: {len(files)} files, {size / 1e6:.2f} MB to {out}{what}{checked}")
+    for note in notes:
+        click.echo(f"note: {note}")
     if repo_type == "dataset":
         click.echo(f'load it: datasets.load_dataset("{out}")')
 
 
+class _Mismatch(Exception):
+    """Downloaded files that differ from their datagen.json."""
+
+
 def _read_meta(folder: Path) -> dict:
+    from generators.build import read_metadata
+    from generators.errors import ConfigError
+
     try:
-        return json.loads((folder / "datagen.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return read_metadata(folder)
+    except ConfigError:
         return {}
 
 
@@ -221,18 +345,30 @@ def _read_meta(folder: Path) -> dict:
 def verify(repo: str, revision: str | None, workers: int, no_remake: bool, quiet: bool) -> None:
     """Prove that REPO (local hub name, Hub id or folder) holds exactly the data its card claims.
 
-    Re-fingerprints the published parquet files and re-makes the data from the recorded config (same
-    generator version required); exits with status 1 naming the split that differs.
+    Checks each data file's SHA-256 (and, on the Hub, the SHA-256 the Hub lists for it), re-fingerprints the
+    published parquet files and re-makes the data from the recorded config (same generator version required);
+    exits with status 1 naming the file or split that differs. A folder written before datagen recorded file
+    hashes has only its rows checked (a note says so).
     """
     from cards.resolve import resolve
+    from cards.targets import HubTarget
     from generators.verify import verify_folder
 
     r = resolve(repo, revision, "dataset")
-    result = verify_folder(r.local_dir(), remake=not no_remake, workers=workers, progress=not quiet)
+    with staging_folder("verify") as tmp:
+        if r.kind == "hub":  # a private download (names checked), not the shared cache's links
+            target = HubTarget()
+            folder = target.download(r.repo_id, r.revision, "dataset", tmp)
+            result = verify_folder(folder, remake=not no_remake, workers=workers, progress=not quiet, private=True)
+            result.problems += _lfs_problems(folder, target.last_lfs)
+        else:
+            result = verify_folder(r.path, remake=not no_remake, workers=workers, progress=not quiet)
     label = f"{r.repo_id or r.path.name} {r.revision or ''}".strip()
     click.echo(f"{'split':<14} {'rows':>8}  {'published files':<34} re-made")
     for c in result.splits:
         click.echo(f"{c.name:<14} {c.rows:>8}  {c.files:<34} {c.remade}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
     if result.ok:
         how = "the published files" + ("" if no_remake else " and a fresh re-make")
         click.echo(f"verified {label}: {how} give fingerprint {result.fingerprint[:16]}, as recorded")
@@ -249,19 +385,28 @@ def verify(repo: str, revision: str | None, workers: int, no_remake: bool, quiet
 def list_(as_json: bool) -> None:
     """List the datasets and models in the local hub, with their versions."""
     from cards.localhub import LocalHub
+    from generators.build import read_metadata
+    from generators.errors import ConfigError
 
     hub = LocalHub.default()
     found: dict[str, list[dict]] = {}
     for repo_type in ("dataset", "model"):
         items = []
         for repo_id in hub.repos(repo_type):
-            versions = hub.versions(repo_id, repo_type)
-            if not versions:
-                continue
-            latest = hub.latest(repo_id, repo_type)
-            meta = _read_meta(hub.path(repo_id, latest, repo_type))
-            items.append({"repo_id": repo_id, "versions": versions, "latest": latest, "fingerprint": meta.get("fingerprint"),
-                          "rows": sum(s["rows"] for s in meta["splits"].values()) if meta.get("splits") else None})
+            it = {"repo_id": repo_id, "versions": [], "latest": None, "fingerprint": None, "rows": None, "damaged": None}
+            try:  # one damaged entry is named; the others are listed
+                it["versions"] = hub.versions(repo_id, repo_type)
+                if not it["versions"]:
+                    continue
+                it["latest"] = hub.latest(repo_id, repo_type)
+                folder = hub.path(repo_id, it["latest"], repo_type)
+                if os.path.lexists(folder / "datagen.json"):
+                    meta = read_metadata(folder)
+                    it["fingerprint"] = meta["fingerprint"]
+                    it["rows"] = sum(s["rows"] for s in meta["splits"].values())
+            except (ConfigError, OSError) as exc:
+                it["damaged"] = str(exc)
+            items.append(it)
         found[f"{repo_type}s"] = items
     if as_json:
         click.echo(json.dumps({"root": str(hub.root), **found}, indent=2))
@@ -273,7 +418,10 @@ def list_(as_json: bool) -> None:
             click.echo("  (none)")
         for it in items:
             extra = f"  {it['rows']} rows  fingerprint {it['fingerprint'][:16]}" if it["fingerprint"] else ""
-            click.echo(f"  {it['repo_id']:<32} {', '.join(it['versions'])}  (latest {it['latest']}){extra}")
+            if it["damaged"]:
+                extra = f"  DAMAGED: {it['damaged']}"
+            latest = f"  (latest {it['latest']})" if it["latest"] else ""
+            click.echo(f"  {it['repo_id']:<32} {', '.join(it['versions'])}{latest}{extra}")
 
 
 COMMANDS = (push, pull, verify, list_)

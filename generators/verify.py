@@ -2,9 +2,11 @@
 
 Two independent checks, per split:
 
-1. the parquet files themselves: their rows are re-fingerprinted and compared with ``datagen.json`` (and the
-   ``data/<split>-*`` glob that ``load_dataset`` uses must match exactly the listed shards, so nothing extra
-   is loaded);
+1. the parquet files themselves: each file's SHA-256 is compared with the one ``datagen.json`` records (every
+   byte, footer and row-group statistics included), their rows are re-fingerprinted and compared with
+   ``datagen.json`` (and the ``data/<split>-*`` glob that ``load_dataset`` uses must match exactly the listed
+   shards, so nothing extra is loaded); a listed file that is a symlink is refused, never followed. A folder
+   written before datagen recorded file hashes has only its rows checked (a note says so);
 2. a fresh re-make: the recorded config is generated again (same generator version required) and its
    fingerprints are compared with the recorded ones.
 
@@ -13,12 +15,15 @@ The card's ``datagen.fingerprint`` (when there is a card) must agree with ``data
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from generators.build import read_metadata
+from generators.errors import ConfigError
 from generators.fingerprint import dataset_fingerprint, split_fingerprint_of_files
+from generators.safeio import read_bytes_inside, read_hashed, scan
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Verification:
     fingerprint: str
     splits: list[SplitCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one sentence each, naming the split or file at fault
+    notes: list[str] = field(default_factory=list)  # what could not be checked, though nothing is wrong
 
     @property
     def ok(self) -> bool:
@@ -49,27 +55,57 @@ def _short(fp: str) -> str:
     return fp[:16]
 
 
-def check_files(folder: Path, meta: dict, result: Verification) -> dict[str, dict]:
-    """Re-fingerprint the parquet shards of every split; returns the recomputed ``{split: {rows, fingerprint}}``."""
+def check_files(folder: Path, meta: dict, result: Verification, private: bool = False) -> dict[str, dict]:
+    """Check the shards of every split: each listed file is a regular file in the folder (a symlink is not
+    followed), its SHA-256 is the recorded one (when datagen.json records hashes), no unlisted file matches the
+    split's ``data/<split>-*`` glob, and its rows re-fingerprint to the recorded ones.
+
+    Files are read once through :func:`generators.safeio.read_hashed` into a private temporary copy, and the
+    rows are fingerprinted from that copy, so a file swapped for a link meanwhile is never read through; with
+    ``private`` (a folder this process staged itself) they are read in place. Returns the recomputed
+    ``{split: {rows, fingerprint}}``."""
     recomputed: dict[str, dict] = {}
     checks = {c.name: c for c in result.splits}
+    entries = {e.rel: e for e in scan(folder)}
+    if any(s.get("sha256") is None for s in meta["splits"].values()):
+        result.notes.append(
+            "datagen.json records no SHA-256 of its data files (written before datagen recorded them): the rows "
+            "were checked, the file bytes could not be"
+        )
     for name, s in meta["splits"].items():
         check = checks[name]
-        listed = [folder / f for f in s["files"]]
-        missing = [f for f in s["files"] if not (folder / f).is_file()]
-        on_disk = sorted(p.relative_to(folder).as_posix() for p in (folder / "data").glob(f"{name}-*"))
-        extra = sorted(set(on_disk) - set(s["files"]))
-        if missing or extra:
-            what = f"missing {', '.join(missing)}" if missing else f"unlisted {', '.join(extra)}"
+        prefix = f"data/{name}-"
+        missing = [f for f in s["files"] if f not in entries]
+        links = [f for f in s["files"] if f in entries and entries[f].kind != "file"]
+        extra = sorted(r for r, e in entries.items() if r.startswith(prefix) and "/" not in r[5:] and r not in s["files"])
+        if missing or links or extra:
+            what = "; ".join(filter(None, (
+                missing and f"missing {', '.join(missing)}",
+                links and f"not a regular file (not read) {', '.join(links)}",
+                extra and f"unlisted {', '.join(extra)}",
+            )))
             check.files = f"shards differ ({what})"
             result.problems.append(f"split {name!r}: the published shards differ from datagen.json: {what}")
             continue
-        try:
-            rows, fp = split_fingerprint_of_files(listed)
-        except (ValueError, KeyError) as exc:  # an unreadable shard, or one without the dataset's columns
-            check.files = "unreadable"
-            result.problems.append(f"split {name!r}: its published files cannot be fingerprinted: {exc}")
-            continue
+        with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:
+            try:
+                hashed = _read_split(folder, s["files"], None if private else Path(tmp))
+            except (ConfigError, OSError) as exc:  # swapped for a link or removed since the scan
+                check.files = "unreadable"
+                result.problems.append(f"split {name!r}: {exc}")
+                continue
+            bad = [f for f in s["files"] if s.get("sha256") and hashed[f][0] != s["sha256"][f]]
+            for f in bad:
+                result.problems.append(
+                    f"{f}: its SHA-256 {_short(hashed[f][0])} differs from the {_short(s['sha256'][f])} datagen.json "
+                    f"records (the file's bytes changed)"
+                )
+            try:
+                rows, fp = split_fingerprint_of_files([hashed[f][1] for f in s["files"]])
+            except (ValueError, KeyError) as exc:  # an unreadable shard, or one without the dataset's columns
+                check.files = "unreadable" + (" (sha256 differs)" if bad else "")
+                result.problems.append(f"split {name!r}: its published files cannot be fingerprinted: {_named(exc, hashed)}")
+                continue
         recomputed[name] = {"rows": rows, "fingerprint": fp}
         if rows != s["rows"] or fp != s["fingerprint"]:
             check.files = f"rows/fingerprint {rows}/{_short(fp)} != {s['rows']}/{_short(s['fingerprint'])}"
@@ -77,6 +113,8 @@ def check_files(folder: Path, meta: dict, result: Verification) -> dict[str, dic
                 f"split {name!r}: the published parquet files hold {rows} rows with fingerprint {_short(fp)}, "
                 f"datagen.json records {s['rows']} rows with fingerprint {_short(s['fingerprint'])}"
             )
+        elif bad:
+            check.files = "sha256 differs"
         else:
             check.files = "ok"
     if len(recomputed) == len(meta["splits"]) and dataset_fingerprint(recomputed) != meta["fingerprint"]:
@@ -87,15 +125,33 @@ def check_files(folder: Path, meta: dict, result: Verification) -> dict[str, dic
     return recomputed
 
 
+def _read_split(folder: Path, files: list[str], copy_into: Path | None) -> dict[str, tuple[str, Path]]:
+    """``{file: (sha256, path to read the rows from)}``: a copy under ``copy_into``, or the file in place."""
+    out = {}
+    for i, f in enumerate(files):
+        dest = None if copy_into is None else copy_into / f"{i:05d}" / Path(f).name
+        sha, _ = read_hashed(folder, f, dest)
+        out[f] = (sha, dest if dest is not None else folder / f)
+    return out
+
+
+def _named(exc: Exception, hashed: dict[str, tuple[str, Path]]) -> str:
+    """The error of a copied shard, naming the file as datagen.json lists it."""
+    text = str(exc)
+    for f, (_, path) in hashed.items():
+        text = text.replace(f"{path.parent.name}/{path.name}", f)
+    return text
+
+
 def check_card(folder: Path, meta: dict, result: Verification) -> None:
-    card = folder / "README.md"
-    if not card.exists():
+    if not os.path.lexists(folder / "README.md"):
         return
     import yaml
     from huggingface_hub import DatasetCard
 
     try:
-        claimed = (DatasetCard.load(card).data.to_dict().get("datagen") or {}).get("fingerprint")
+        text = read_bytes_inside(folder, "README.md").decode("utf-8")
+        claimed = (DatasetCard(text).data.to_dict().get("datagen") or {}).get("fingerprint")
     except (ValueError, yaml.YAMLError, OSError, AttributeError) as exc:
         result.problems.append(f"README.md (the card) cannot be read: {str(exc).strip().splitlines()[0]}")
         return
@@ -146,15 +202,20 @@ def check_remake(meta: dict, result: Verification, workers: int = 1, progress: b
         )
 
 
-def verify_folder(folder: str | Path, *, remake: bool = True, workers: int = 1, progress: bool = True) -> Verification:
-    """Check a dataset folder's files, card and (with ``remake``) a fresh re-make against its ``datagen.json``."""
+def verify_folder(
+    folder: str | Path, *, remake: bool = True, workers: int = 1, progress: bool = True, private: bool = False
+) -> Verification:
+    """Check a dataset folder's files, card and (with ``remake``) a fresh re-make against its ``datagen.json``.
+
+    ``private``: the folder is a staging copy this process made (files are then read in place, see
+    :func:`check_files`)."""
     folder = Path(folder)
     meta = read_metadata(folder)
     result = Verification(meta["name"], meta["fingerprint"], [SplitCheck(n, s["rows"]) for n, s in meta["splits"].items()])
     if dataset_fingerprint(meta["splits"]) != meta["fingerprint"]:
         result.problems.append("datagen.json is inconsistent: its splits do not combine to its dataset fingerprint")
     check_card(folder, meta, result)
-    check_files(folder, meta, result)
+    check_files(folder, meta, result, private=private)
     if remake:
         check_remake(meta, result, workers=workers, progress=progress)
     return result

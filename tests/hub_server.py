@@ -13,13 +13,17 @@ commit may only name LFS objects that were uploaded (with the right sha256) and 
 in a regular file; a commit goes to a branch and honours ``parentCommit``; an existing tag cannot be
 re-created. It does not reproduce the Hub's metadata schema, rate limits, Xet storage or large-file limits.
 
-Tests drive it with ``calls`` (the ordered list of endpoints hit), ``files()`` (what a revision holds) and
-``fail_next()`` (make the next call to an endpoint fail, to simulate an interrupted publish).
+Tests drive it with ``calls`` (the ordered list of endpoints hit), ``files()`` (what a revision holds),
+``fail_next()`` (make the next call to an endpoint fail, to simulate an interrupted publish), ``hang()`` (accept
+calls to an endpoint and never answer them, optionally after applying them, until ``release()``), ``gate()``
+(hold the first calls to an endpoint until several have arrived, to make concurrent clients race) and
+``add_entry()`` (put a tree entry with any name or type into a commit, as a hostile repository would).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fnmatch
 import hashlib
 import json
@@ -65,6 +69,7 @@ class Entry:
     oid: str  # git blob id (of the pointer file, for LFS files)
     size: int  # size of the content
     lfs: str | None = None  # sha256 of the content, for LFS files
+    kind: str = "file"  # what the tree listing calls it (tests may plant "symlink")
 
 
 @dataclass
@@ -106,6 +111,9 @@ class HubServer:
         self.lfs_objects: dict[str, bytes] = {}  # sha256 -> bytes
         self.calls: list[tuple[str, str]] = []  # (method, endpoint name), in order
         self._faults: dict[str, list[int]] = {}
+        self._hangs: dict[str, dict] = {}
+        self._gates: dict[str, dict] = {}
+        self._released = threading.Event()
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
         self.url = ""
@@ -120,6 +128,7 @@ class HubServer:
         return self.url
 
     def stop(self) -> None:
+        self._released.set()  # hung handlers return
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -137,6 +146,39 @@ class HubServer:
         """Answer the next ``times`` calls to ``endpoint`` (a name as in ``calls``) with ``status``."""
         with self._lock:
             self._faults.setdefault(endpoint, []).extend([status] * times)
+
+    def hang(self, endpoint: str, apply: bool = False, times: int | None = None) -> None:
+        """Accept calls to ``endpoint`` and never answer (the connection stays open until :meth:`release`);
+        with ``apply`` the call takes effect first (a commit that lands but whose answer never comes). ``times``:
+        that many calls (None: all until released)."""
+        with self._lock:
+            self._released.clear()
+            self._hangs[endpoint] = {"apply": apply, "times": times}
+
+    def release(self) -> None:
+        """Stop hanging; calls still held return without an answer."""
+        with self._lock:
+            self._hangs.clear()
+            self._released.set()
+
+    def gate(self, endpoint: str, parties: int = 2, timeout: float = 20.0) -> None:
+        """Hold each of the next ``parties`` calls to ``endpoint`` until all of them have arrived (at most
+        ``timeout`` seconds), so that concurrent clients see the same state."""
+        with self._lock:
+            self._gates[endpoint] = {"left": parties, "barrier": threading.Barrier(parties, timeout=timeout)}
+
+    def add_entry(self, repo_id: str, path: str, data: bytes = b"x", kind: str = "file", repo_type: str = "dataset",
+                  revision: str = "main") -> str:
+        """Commit a file under any ``path`` (no name check), or with ``kind`` another tree entry type (such as
+        ``symlink``) that the tree listing reports as is; returns the new commit."""
+        with self._lock:
+            repo = self.repo(repo_id, repo_type)
+            head = repo.commits[repo.branches[revision]]
+            files = dict(head.files)
+            files[path] = dataclasses.replace(self._add_regular(data), kind=kind)
+            commit = self._new_commit(repo, head.sha, f"add {path}", files)
+            repo.branches[revision] = commit.sha
+            return commit.sha
 
     def repo(self, repo_id: str, repo_type: str = "dataset") -> Repo:
         return self.repos[(repo_type, repo_id)]
@@ -181,7 +223,7 @@ class HubServer:
 
 
 def _tree_entry(path: str, e: Entry) -> dict:
-    out = {"type": "file", "oid": e.oid, "size": e.size, "path": path}
+    out = {"type": e.kind, "oid": e.oid, "size": e.size, "path": path}
     if e.lfs:
         out["lfs"] = {"oid": e.lfs, "size": e.size, "pointerSize": len(lfs_pointer(e.lfs, e.size))}
     return out
@@ -240,6 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(400, f"invalid JSON body: {exc}") from None
 
     def _send(self, status: int, body: object = b"", headers: dict | None = None, content_type: str | None = None) -> None:
+        if getattr(self, "_swallow", False):  # a hung call: applied, never answered
+            return
         if not isinstance(body, bytes):
             body = json.dumps(body).encode()
             content_type = content_type or "application/json"
@@ -319,6 +363,26 @@ class _Handler(BaseHTTPRequestHandler):
                 self.hub.calls.append((method, name))
                 faults = self.hub._faults.get(name)
                 status = faults.pop(0) if faults else None
+                hang = self.hub._hangs.get(name)
+                if hang is not None and hang["times"] is not None:
+                    hang["times"] -= 1
+                    if hang["times"] <= 0:
+                        del self.hub._hangs[name]
+                gate = self.hub._gates.get(name)
+                barrier = None
+                if gate is not None:
+                    gate["left"] -= 1
+                    barrier = gate["barrier"]
+                    if gate["left"] <= 0:
+                        del self.hub._gates[name]
+            if barrier is not None:
+                try:
+                    barrier.wait()
+                except threading.BrokenBarrierError:
+                    pass
+            if hang is not None:
+                self._hang(name, args, hang["apply"])
+                return
             try:
                 if status is not None:
                     self._body()
@@ -333,6 +397,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._body()
         self._send(404, {"error": f"no route for {method} {url.path}"})
+
+    def _hang(self, name: str, args: dict, apply: bool) -> None:
+        """Read the request, apply it if asked (its answer is swallowed), then hold the connection unanswered."""
+        if apply:
+            self._swallow = True
+            try:
+                with self.hub._lock:
+                    getattr(self, "h_" + name.replace("-", "_").replace("/", "_"))(**args)
+            except HubError:
+                pass
+        else:
+            self._body()
+        self.hub._released.wait(timeout=120)
+        self.close_connection = True
 
     # -- endpoints -----------------------------------------------------------------------------------------------
     def h_whoami(self, t: str) -> None:
@@ -578,3 +656,22 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             data, status = data[start : end + 1], 206
         self._send(status, data, headers, content_type="application/octet-stream")
+
+
+def serve(monkeypatch, tmp_path):
+    """A fresh stand-in Hub, with huggingface_hub and datasets pointed at it and given its token (a pytest
+    fixture body: ``yield from serve(monkeypatch, tmp_path)``)."""
+    import datasets
+    import huggingface_hub.constants as hf_constants
+
+    server = HubServer()
+    url = server.start()
+    monkeypatch.setattr(hf_constants, "ENDPOINT", url)
+    monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub-cache"))
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", url)
+    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", url + "/datasets/{repo_id}/resolve/{revision}/{path}")
+    monkeypatch.setenv("HF_ENDPOINT", url)  # for subprocesses
+    monkeypatch.setenv("HF_TOKEN", server.token)
+    yield server
+    server.stop()

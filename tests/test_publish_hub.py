@@ -16,7 +16,7 @@ import datasets
 import pytest
 import yaml
 from click.testing import CliRunner
-from hub_server import HubServer
+from hub_server import HubServer, serve
 from huggingface_hub import DatasetCard
 
 from cards.resolve import load_splits, resolve
@@ -30,18 +30,7 @@ SPLITS = ["train", "test_unseen", "test_seen"]
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     """A fresh Hub stand-in; huggingface_hub and datasets are pointed at it and given its token."""
-    import huggingface_hub.constants as hf_constants
-
-    server = HubServer()
-    url = server.start()
-    monkeypatch.setattr(hf_constants, "ENDPOINT", url)
-    monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub-cache"))
-    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", url)
-    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", url + "/datasets/{repo_id}/resolve/{revision}/{path}")
-    monkeypatch.setenv("HF_TOKEN", server.token)
-    yield server
-    server.stop()
+    yield from serve(monkeypatch, tmp_path)
 
 
 def run(*args, ok: bool = True):
@@ -125,7 +114,8 @@ def test_same_data_is_a_noop_and_other_data_is_refused(hub, tiny_dataset, other_
     assert set(old) == set(new)  # no stale shard left next to the new ones
 
 
-def test_interrupted_push_leaves_no_tag_and_a_retry_completes(hub, tiny_dataset):
+def test_interrupted_push_leaves_no_tag_and_a_retry_completes(hub, tiny_dataset, monkeypatch):
+    monkeypatch.setenv("DATAGEN_HUB_RETRIES", "0")  # the failure ends this push (see test_hub_failures for retries)
     hub.fail_next("commit")
     failed = run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", "--quiet", ok=False)
     assert failed.exit_code == 1 and "run the same command again" in failed.output
@@ -143,8 +133,7 @@ def test_interrupted_push_leaves_no_tag_and_a_retry_completes(hub, tiny_dataset)
     other = tiny_dataset.parent / "tiny-copy"
     import shutil
 
-    shutil.copytree(tiny_dataset, other)
-    (other / "extra.txt").write_text("notes\n")  # other files, same data: still the same version
+    shutil.copytree(tiny_dataset, other)  # another folder, same data: still the same version
     run("push", "--from-folder", other, "--repo-id", "org/tiny", "--version", "v2.0.0", "--quiet", ok=False)
     assert "v2.0.0" not in repo.tags
     head, commits = repo.branches["main"], len(repo.commits)
@@ -152,7 +141,8 @@ def test_interrupted_push_leaves_no_tag_and_a_retry_completes(hub, tiny_dataset)
     assert repo.tags["v2.0.0"] == head and len(repo.commits) == commits
 
 
-def test_unreachable_hub_is_one_clear_line(hub, tiny_dataset):
+def test_unreachable_hub_is_one_clear_line(hub, tiny_dataset, monkeypatch):
+    monkeypatch.setenv("DATAGEN_HUB_RETRIES", "0")
     hub.stop()
     result = run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", "--quiet", ok=False)
     assert result.exit_code == 1 and "no version was tagged: run the same command again" in result.output

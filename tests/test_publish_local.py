@@ -293,3 +293,38 @@ def test_an_interrupted_pull_leaves_no_folder(tiny_dataset, tmp_path, monkeypatc
     run("pull", "local/tiny", "-o", out)  # so the retry is not refused
     assert rows(datasets.load_dataset(str(out))) == rows(datasets.load_dataset(str(tiny_dataset)))
     assert "is a file" in run("pull", "local/tiny", "-o", out / "datagen.json", ok=False).output
+
+
+def test_list_names_a_damaged_entry_and_lists_the_rest(tiny_dataset, other_config):
+    run("push", "--from-folder", tiny_dataset, "--local-name", "good", "--quiet")
+    run("push", other_config, "--local-name", "bad", "--quiet")
+    ident = version_dir("local/bad", "v1.0.0") / "datagen.json"
+    meta = json.loads(ident.read_text())
+    del meta["splits"]["train"]["rows"]
+    ident.write_text(json.dumps(meta))
+    res = run("list")
+    assert "Traceback" not in res.output
+    good = next(ln for ln in res.output.splitlines() if "local/good" in ln)
+    bad = next(ln for ln in res.output.splitlines() if "local/bad" in ln)
+    assert "rows  fingerprint" in good and "DAMAGED" not in good
+    assert "DAMAGED" in bad and "datagen.json is damaged: split 'train' lacks its rows" in bad
+    listed = json.loads(run("list", "--json").output)["datasets"]
+    assert [(d["repo_id"], bool(d["damaged"])) for d in listed] == [("local/bad", True), ("local/good", False)]
+    ident.write_text("{ not json")
+    assert "cannot be read" in run("list").output
+
+
+@pytest.mark.parametrize("damage", ["report", "config", "instruction_space"])
+def test_inspect_names_a_damaged_datagen_json(tiny_dataset, tmp_path, damage):
+    folder = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, folder)
+    meta = json.loads((folder / "datagen.json").read_text())
+    del meta[damage]
+    (folder / "datagen.json").write_text(json.dumps(meta))
+    for args in ([], ["--json"]):
+        needed = damage == "report" or not args  # --json prints only the report
+        res = run("inspect", folder, *args, ok=not needed)
+        if needed:
+            assert res.exit_code == 2 and "Traceback" not in res.output
+            assert f"datagen.json is damaged: it lacks its {damage!r} field" in res.output
+            assert len(res.output.strip().splitlines()) == 1

@@ -227,7 +227,7 @@ def test_publish_stages_only_the_final_model(tmp_path, monkeypatch):
 
     out = tmp_path / "run"
     for rel in ("config.json", "model.safetensors", "README.md", "tokenizer.json", "checkpoint-5/model.safetensors",
-                "runs/events", "training_args.bin", "trainer_state.json", ".hidden"):
+                "runs/events", "training_args.bin", "trainer_state.json"):  # other files: test_publish_safety
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(rel)
     assert [p.relative_to(out).as_posix() for p in publish.final_files(out)] == [

@@ -125,6 +125,10 @@ def train(recipe: Recipe) -> dict:
 
     validate(recipe)
     t, m, run = recipe.training, recipe.model, recipe.run
+    if run.publish:  # a folder holding other files than a model's is refused now, not after the run
+        from training.publish import check_output_dir
+
+        check_output_dir(t.output_dir)
     resume = resolve_resume(t.resume_from_checkpoint, t.output_dir)
     data = load_training_data(recipe.data)
     model, tokenizer, base, tokenizer_note = _model_and_tokenizer(recipe, data)
