@@ -19,15 +19,22 @@ def reference_leftmost(z: str, x: str) -> int:
     return z.find(x)
 
 
+def occurrences_of(x: str, z: str) -> int:
+    """Reference: the number of match positions of x in z, overlapping ones included."""
+    return sum(z[i : i + len(x)] == x for i in range(len(z) - len(x) + 1))
+
+
 @st.composite
 def small_configs(draw):
+    # Always satisfiable with exact occurrences: x leaves a character unused and the input has room for the
+    # copies one character apart (tighter requests are tested on their own below).
     alphabet = "abcdefgh"[: draw(st.integers(2, 8))]
-    xmin = draw(st.integers(1, 4))
-    xmax = draw(st.integers(xmin, 5))
+    xmin = draw(st.integers(1, min(4, len(alphabet) - 1)))
+    xmax = draw(st.integers(xmin, min(5, len(alphabet) - 1)))
     ymin = draw(st.integers(0, 3))
     ymax = draw(st.integers(ymin, 5))
     occ = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
-    zmin = max(occ) * xmax + draw(st.integers(0, 6))
+    zmin = max(occ) * (xmax + 1) - 1 + draw(st.integers(0, 6))
     zmax = zmin + draw(st.integers(0, 8))
     noop = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
     raw = {
@@ -39,7 +46,8 @@ def small_configs(draw):
         "occurrences": occ,
         "space": {"alphabet": alphabet, "x_len": [xmin, xmax], "y_len": [ymin, ymax]},
         "splits": {"test_unseen": {"instructions": draw(st.integers(1, 5)), "examples": draw(st.integers(1, 40))},
-                   "test_seen": {"examples": draw(st.integers(0, 40))}},
+                   "test_seen": {"examples": draw(st.integers(0, 40))},
+                   "validation": {"examples": draw(st.integers(0, 40))}},
         "prompt_template": draw(st.sampled_from(["{rule}\n{input}\n", "Rule: {x} => {y}. Input: {input}. Output:"])),
     }
     space = InstructionSpace(config_from_dict(raw).space)
@@ -83,8 +91,17 @@ def test_rows_follow_the_reference_semantics(raw):
             assert r["pattern_len"] == len(x)
             assert r["prompt"] == cfg.prompt_template.format(rule=r["instruction"], x=x, y=y, input=r["input"])
             assert ids.setdefault(r["instruction_id"], r["instruction"]) == r["instruction"]
-            if not r["is_noop"]:
-                assert r["input"].count(x) >= 1
+            found = occurrences_of(x, r["input"])
+            if r["is_noop"]:
+                assert found == 0
+            else:  # exactly one of the configured counts: the planted copies and nothing else
+                assert found in cfg.occurrences and r["input"].count(x) == found, (x, r["input"])
+                if len(cfg.occurrences) == 1:
+                    assert found == cfg.occurrences[0]
+    if "validation" in tables:
+        seen_prompts = {r["prompt"] for r in tables.get("test_seen", [])}
+        assert all(r["instruction"] in train_rules for r in tables["validation"])
+        assert not {r["prompt"] for r in tables["validation"]} & seen_prompts, "validation never repeats test_seen"
 
 
 @settings(max_examples=200, deadline=None)
