@@ -119,7 +119,11 @@ class Rules:
         return {self.x[i, : self.x_len[i]].tobytes() for i in range(len(self))}
 
     def pattern_matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.x, self.x_len
+        """The distinct patterns, as a padded matrix and lengths."""
+        if len(self) == 0:
+            return self.x, self.x_len
+        x, first = np.unique(self.x, axis=0, return_index=True)
+        return x, self.x_len[first]
 
     def take(self, idx: np.ndarray) -> Rules:
         return Rules(self.x[idx], self.x_len[idx], self.y[idx], self.y_len[idx])

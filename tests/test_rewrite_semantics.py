@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -136,3 +138,76 @@ def test_apply_rule_examples():
     assert apply_rule("ab", "X", "cabab") == "cXab"
     assert apply_rule("zz", "X", "cabab") == "cabab"
     assert apply_rule("ab", "", "ab") == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text("ab", min_size=0, max_size=14), min_size=1, max_size=20),
+    st.lists(st.text("ab", min_size=1, max_size=4), min_size=1, max_size=20),
+)
+def test_vectorized_match_count_matches_the_reference(inputs, patterns):
+    from generators.rewrite import count_matches
+
+    n = min(len(inputs), len(patterns))
+    inputs, patterns = inputs[:n], patterns[:n]
+    z = np.zeros((n, max(1, max(len(s) for s in inputs))), np.uint8)
+    x = np.zeros((n, max(len(p) for p in patterns)), np.uint8)
+    for i, (s, p) in enumerate(zip(inputs, patterns)):
+        z[i, : len(s)] = np.frombuffer(s.encode(), np.uint8)
+        x[i, : len(p)] = np.frombuffer(p.encode(), np.uint8)
+    got = count_matches(z, np.array([len(s) for s in inputs]), x, np.array([len(p) for p in patterns]))
+    assert got.tolist() == [occurrences_of(p, s) for s, p in zip(inputs, patterns)]
+
+
+def rows_of(raw: dict) -> list[dict]:
+    plan = make_plan(config_from_dict(raw))
+    return [r for name in plan.splits for r in split_table(plan, name).to_pylist()]
+
+
+def test_toy_preset_op_inputs_hold_x_exactly_once():
+    """Issue 12: with occurrences [1], 9.5% of toy op inputs held x twice or more (accidental matches)."""
+    from generators.config import load_config
+
+    cfg = load_config(Path(__file__).parents[1] / "generators" / "configs" / "toy_rewrite.yaml")
+    assert cfg.occurrences == [1]
+    plan = make_plan(cfg)
+    for name in plan.splits:
+        for r in split_table(plan, name).to_pylist():
+            x = r["instruction"].split(" -> ")[0]
+            assert occurrences_of(x, r["input"]) == (0 if r["is_noop"] else 1), (name, r)
+
+
+def test_self_overlapping_patterns_are_counted_exactly():
+    # repeated k = 2 over 3 letters: aa, bb, cc ("aaa" would hold "aa" twice); periodic k = 2: abab, ...
+    for space, occ, zlen in [
+        ({"alphabet": "abc", "x_len": 2, "y_len": 1, "structures": ["repeated"], "k": 2}, [3], 10),
+        ({"alphabet": "abc", "x_len": 4, "y_len": 2, "structures": ["periodic"], "k": 2}, [1, 2], 14),
+    ]:
+        raw = {"instructions": 4, "examples_per_instruction": 60, "noop_fraction": 0.25, "input_len": zlen,
+               "occurrences": occ, "space": space,
+               "splits": {"test_unseen": {"instructions": 2, "examples": 40}, "test_seen": {"examples": 40},
+                          "validation": {"examples": 40}}}
+        seen = Counter()
+        for r in rows_of(raw):
+            x = r["instruction"].split(" -> ")[0]
+            found = occurrences_of(x, r["input"])
+            assert found == 0 if r["is_noop"] else found in occ, (x, r["input"])
+            assert r["input"].count(x) == found  # non-overlapping leftmost-first count agrees
+            seen[found] += 1
+        assert set(seen) == {0, *occ}
+
+
+def test_impossible_exact_counts_are_a_clear_error():
+    from generators.rewrite import GenerationError
+
+    # "aa" or "bb" twice in 4 characters over two letters: "aaaa" holds it 3 times, and no room to separate copies
+    raw = {"instructions": 1, "examples_per_instruction": 20, "input_len": 4, "occurrences": [2],
+           "space": {"alphabet": "ab", "x_len": 2, "y_len": 1, "structures": ["repeated"], "k": 2},
+           "splits": {"test_unseen": {"instructions": 1, "examples": 1}, "test_seen": {"examples": 0},
+                      "validation": {"examples": 0}}}
+    with pytest.raises(GenerationError, match="exactly 2 time"):
+        rows_of(raw)
+    raw["input_len"] = 5  # "aabaa" works
+    for r in rows_of(raw):
+        x = r["instruction"].split(" -> ")[0]
+        assert occurrences_of(x, r["input"]) == 2
