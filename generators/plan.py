@@ -306,14 +306,16 @@ def pattern_report(
     test space's structured classes), and how many patterns that kept out of training."""
     train_x, test_x = train_pool.patterns(), test_pool.patterns()
     shared = len(train_x & test_x)
-    x, xl = train_pool.pattern_matrix()
-    tx, txl = test_pool.pattern_matrix()
+    in_test_space = 0
+    if any(c.structured for c in test_space.classes):  # else no pattern can lie in a structured test class
+        x, xl = train_pool.pattern_matrix()
+        in_test_space = int(test_space.contains(x, xl, structured_only=True).sum()) if x.size else 0
     out = {
         "novel_patterns": mode,
         "train_patterns": len(train_x),
         "test_patterns": len(test_x),
         "test_patterns_in_training": shared,  # verbatim
-        "train_patterns_in_test_space": int(test_space.contains(x, xl, structured_only=True).sum()) if x.size else 0,
+        "train_patterns_in_test_space": in_test_space,
     }
     if mode == "none":
         return out
@@ -326,6 +328,7 @@ def pattern_report(
     if mode == "test_space":
         out["train_space_patterns_excluded"] = _space_overlap(train_space, test_space, ex.patterns)
     else:
+        tx, txl = test_pool.pattern_matrix()
         out["train_space_patterns_excluded"] = int(train_space.contains(tx, txl).sum()) if tx.size else 0
     return out
 

@@ -122,8 +122,9 @@ class Rules:
         """The distinct patterns, as a padded matrix and lengths."""
         if len(self) == 0:
             return self.x, self.x_len
-        x, first = np.unique(self.x, axis=0, return_index=True)
-        return x, self.x_len[first]
+        rows = np.ascontiguousarray(self.x).view(np.dtype((np.void, self.x.shape[1]))).reshape(-1)
+        _, first = np.unique(rows, return_index=True)
+        return self.x[first], self.x_len[first]
 
     def take(self, idx: np.ndarray) -> Rules:
         return Rules(self.x[idx], self.x_len[idx], self.y[idx], self.y_len[idx])
