@@ -21,6 +21,7 @@ from generators.errors import ConfigError
 
 STRUCTURES = ("random", "repeated", "periodic", "mirrored")
 NOVEL_PATTERNS = ("none", "test_patterns", "test_space")
+HELDOUT_LIMIT = 10_000_000  # validation rows (and test_seen prompts) are made in memory with the plan
 DISTRIBUTIONS = ("uniform", "power_law", "explicit")
 CIPHERS = ("none", "caesar", "substitution")
 TASKS = ("rewrite", "markov")
@@ -440,6 +441,12 @@ def validate(cfg: GeneratorConfig) -> None:
         raise ConfigError("splits.test_seen.examples", "must be >= 0")
     if cfg.splits.validation.examples < 0:
         raise ConfigError("splits.validation.examples", "must be >= 0")
+    for name in ("validation", "test_seen"):
+        if getattr(cfg.splits, name).examples > HELDOUT_LIMIT:
+            raise ConfigError(
+                f"splits.{name}.examples",
+                f"at most {HELDOUT_LIMIT:,} rows (held-out rows are kept in memory to keep validation and test_seen apart)",
+            )
     if tu.novel_patterns not in NOVEL_PATTERNS:
         raise ConfigError(
             "splits.test_unseen.novel_patterns", f"must be one of {', '.join(NOVEL_PATTERNS)}, got {tu.novel_patterns!r}"
