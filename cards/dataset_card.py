@@ -109,7 +109,10 @@ def render_dataset_card(
         load_it=load_section(repo_id, version, local),
         n_train_instructions=meta["disjointness"]["train_instructions"],
         n_test_instructions=meta["disjointness"]["test_unseen_instructions"],
-        disjoint="checked, no shared instruction" if meta["disjointness"]["checked"] else "not checked",
+        disjoint=disjointness_text(meta["disjointness"]),
+        frequencies=frequencies_text(meta),
+        patterns=patterns_text(meta.get("patterns")),
+        heldout=heldout_text(meta.get("heldout") or {}),
         space_size=meta["instruction_space"]["train_size"],
         space_mode=meta["instruction_space"]["train_mode"],
         cipher=f"{cipher['kind']} (alphabet mapped to `{cipher['image']}`)" if cipher else None,
@@ -119,6 +122,89 @@ def render_dataset_card(
         example=json.dumps(example, indent=2, ensure_ascii=False),
         config_yaml=yaml.safe_dump(cfg, sort_keys=False).rstrip(),
     )
+
+
+ZERO_COUNTS = (
+    "An instruction whose count rounds to zero stays in the pool (its id exists and the report counts it) but has no "
+    "training rows, and neither `validation` nor `test_seen` uses it."
+)
+
+
+def disjointness_text(d: dict) -> str:
+    if not d.get("checked"):
+        return "not checked"
+    if d.get("level") == "single rules":
+        return f"checked on single rules: none of the {d['test_unseen_rules']} unseen-test rules is among the {d['train_rules']} training rules"
+    return "checked, no shared instruction"
+
+
+def frequencies_text(meta: dict) -> str:
+    """How the training examples are spread over the instructions, and what that leaves (train split)."""
+    dist = meta["config"]["distribution"]
+    train = meta["report"].get("train", {})
+    kind = dist["kind"]
+    if kind == "uniform":
+        how = "uniform: every instruction gets N / I examples (the remainder spread one each)"
+    elif kind == "power_law":
+        how = (
+            f"power law, alpha = {dist['alpha']}: one weight per instruction drawn from f(w) = alpha * w^(alpha - 1) "
+            "on (0, 1] (the paper's definition; the weight of instruction i does not depend on I), and counts "
+            "proportional to the weights, rounded by the largest-remainder rule to sum to N exactly"
+        )
+    else:
+        how = "explicit weights, counts proportional to them (largest-remainder rounding, summing to N exactly)"
+    out = (
+        f"Training examples per instruction: {how}. Of the {train.get('instructions_in_pool', '?')} training "
+        f"instructions, {train.get('distinct_instructions', '?')} have at least one example; the effective number "
+        f"of instructions (exp of the entropy of the count distribution) is {train.get('effective_instructions', 0):.1f}."
+    )
+    return out + (" " + ZERO_COUNTS if kind != "uniform" else "")
+
+
+def patterns_text(p: dict | None) -> str | None:
+    """What the unseen-test patterns share with training (and what ``novel_patterns`` kept out)."""
+    if not p:
+        return None
+    mode = p.get("novel_patterns", "none")
+    out = (
+        f"Unseen-test patterns: {p['test_patterns']} distinct, {p['test_patterns_in_training']} of them also a training "
+        f"rule's pattern; {p['train_patterns_in_test_space']} of the {p['train_patterns']} training patterns lie in a "
+        "structured class of the test space."
+    )
+    if mode == "test_patterns":
+        out += (f" Option `novel_patterns: test_patterns`: the unseen-test patterns were kept out of the training draw "
+                f"({p['train_space_patterns_excluded']} training-space patterns excluded; checked).")
+    elif mode == "test_space":
+        excluded = p.get("train_space_patterns_excluded")
+        out += (" Option `novel_patterns: test_space`: no training pattern is an unseen-test pattern or lies in a "
+                "structured class of the test space ("
+                + (f"{excluded} training-space patterns" if excluded is not None else "an uncounted number of patterns")
+                + f" excluded, {p['candidates_refused']} drawn candidates refused; checked).")
+    return out
+
+
+def heldout_text(h: dict) -> str | None:
+    if not h:
+        return None
+    parts = ["`validation` (eval loss, early stopping, model selection) and `test_seen` (only scored) hold new rows of "
+             "training rules that have at least one training example; `test_*` splits are never used for training "
+             "decisions. " + h["guarantee"][0].upper() + h["guarantee"][1:] + "."]
+    v, s = h.get("validation"), h.get("test_seen")
+    if v:
+        parts.append(
+            f"validation: {v['rows']} rows of {v['requested']} requested ({v['redrawn']} redrawn, {v['dropped']} dropped), "
+            f"{v['rows_matching_train']} with a prompt that is also a training prompt."
+        )
+    if s:
+        parts.append(f"test_seen: {s['rows']} rows, {s['rows_matching_train']} with a prompt that is also a training prompt.")
+    return " ".join(parts)
+
+
+FAMILY_MIX = (
+    "Family mix: each pattern is drawn by picking one of the space's pattern classes (distinct index maps of "
+    "(structure, k, length); k = 1 is the random class) uniformly, then its free characters uniformly; a pattern "
+    "that two classes make counts once, and repeated patterns are dropped, so small classes are used up early."
+)
 
 
 def describe(meta: dict) -> str:
@@ -140,6 +226,7 @@ def describe(meta: dict) -> str:
         f"`{space['alphabet']}`" + (f", patterns restricted to `{space['x_alphabet']}`" if space.get("x_alphabet") else "")
         + (f", structures {', '.join(space['structures'])} (k = {space['k']})" if space["structures"] != ["random"] else "")
         + "."
+        + (f" {FAMILY_MIX}" if space["structures"] != ["random"] else "")
     )
 
 

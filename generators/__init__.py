@@ -7,7 +7,7 @@ algorithms (ordered rule lists), and their enciphered variants. Every row is a p
 
 __version__ = "0.1.0"
 #: Bumped whenever the rows generated for a given config and seed change.
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
 
 from generators.config import GeneratorConfig, config_from_dict, load_config  # noqa: E402
 from generators.errors import ConfigError  # noqa: E402

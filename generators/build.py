@@ -27,6 +27,7 @@ from generators.atomic import atomic_folder, check_output
 from generators.config import GeneratorConfig
 from generators.errors import ConfigError
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
+from generators.heldout import TrainWatch, heldout_report
 from generators.plan import Plan, SplitPlan, make_plan
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK
@@ -62,6 +63,8 @@ def shard_jobs(plan: Plan) -> list[ShardJob]:
 
 
 def block_batch(plan: Plan, split: SplitPlan, block: int) -> pa.RecordBatch:
+    if split.table is not None:  # made once with the plan (validation: see generators.heldout)
+        return split.table_block(block)
     if plan.cfg.task == "markov":
         from generators.markov import markov_block
 
@@ -84,12 +87,14 @@ def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None, compressio
     counts = np.zeros(split.n_instructions, dtype=np.int64)
     digests, noops, rows = [], 0, 0
     prompt_chars = [0, None, 0]  # total, min, max
+    watch = TrainWatch(plan, split)
     writer = None
     pending: list[pa.RecordBatch] = []
     try:
         for b in range(job.first_block, job.last_block):
             batch = block_batch(plan, split, b)
             digests.append(block_digest(batch))
+            watch.see(batch)
             ids = split.local_index(np.asarray(batch.column(0)))
             counts += np.bincount(ids, minlength=split.n_instructions)
             noops += int(np.asarray(batch.column(6)).sum())
@@ -126,6 +131,7 @@ def write_shard(plan: Plan, job: ShardJob, root: Path, progress=None, compressio
         "counts": counts,
         "noops": noops,
         "prompt_chars": prompt_chars,
+        "watch_hits": watch.hits(),
     }
 
 
@@ -314,7 +320,10 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
             "train_instructions": cfg.instructions,
             "test_unseen_instructions": plan.splits["test_unseen"].n_instructions if "test_unseen" in plan.splits else 0,
             "shared": plan.shared_instructions,
+            **plan.disjointness,
         },
+        "patterns": plan.novel_patterns,
+        "heldout": heldout_report(plan, [r["watch_hits"] for r in results if r["split"] == "train"]),
         "cipher": {"kind": cfg.cipher.kind, "image": plan.cipher.image} if cfg.cipher.kind != "none" else None,
         "report": report,
         "generation_seconds": round(elapsed, 3),

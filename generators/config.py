@@ -20,6 +20,8 @@ import yaml
 from generators.errors import ConfigError
 
 STRUCTURES = ("random", "repeated", "periodic", "mirrored")
+NOVEL_PATTERNS = ("none", "test_patterns", "test_space")
+HELDOUT_LIMIT = 10_000_000  # validation rows (and test_seen prompts) are made in memory with the plan
 DISTRIBUTIONS = ("uniform", "power_law", "explicit")
 CIPHERS = ("none", "caesar", "substitution")
 TASKS = ("rewrite", "markov")
@@ -59,6 +61,16 @@ class SpaceConfig:
 
     Restricting ``x_alphabet`` or the structures (and k) names a semantic sub-space; ``test_space`` in the
     generator config can draw the unseen test instructions from another one.
+
+    The family mix: the space's pattern *classes* are the distinct index maps of its (structure, k, length)
+    combinations (k = 1 of every structure is the one random class; combinations with the same map, e.g.
+    periodic k = 31 ... 59 at length 60, are one class). Each draw picks a class uniformly, then its free
+    characters uniformly, so before de-duplication every class gets the same share of draws, whatever its size.
+    A pattern that two classes make (``aaaabbbb``: repeated k = 4 and k = 2) is one pattern with the summed
+    probability, and is counted once; distinct-rule sampling drops repeats, so a class with few patterns
+    (repeated k = L: one per letter) is used up early and the realized mix shifts towards large classes as the
+    number of instructions grows. ``datagen.json`` (``patterns``) records how many training patterns also lie
+    in the test space.
     """
 
     alphabet: str = "abcdefghijklmnopqrstuvwxyz"
@@ -71,13 +83,21 @@ class SpaceConfig:
 
 @dataclass
 class DistributionConfig:
-    """How training examples are spread over the training instructions.
+    """How the N training examples are spread over the I training instructions (exact counts, summing to N).
 
-    - ``uniform``: example i uses instruction ``i mod I`` (exactly S examples each when N = I x S).
-    - ``power_law``: each example draws u with density ``alpha * u**(alpha - 1)`` on (0, 1] and uses
-      instruction ``floor(u * I)`` (the paper's imbalance experiment; alpha = 1 is uniform, smaller alpha
-      concentrates the data on few instructions).
-    - ``explicit``: ``weights`` (one per instruction, any positive scale) give the probabilities.
+    - ``uniform``: N / I each (exactly S when N = I x S; otherwise the budget spread as evenly as possible:
+      ``N mod I`` instructions get one more).
+    - ``power_law`` (the paper's imbalance experiment): one weight per instruction drawn from the density
+      ``f(w) = alpha * w**(alpha - 1)`` on (0, 1] (``w = u**(1/alpha)``, u uniform, from a stream keyed by the
+      seed and the instruction's index: instruction i keeps its weight whatever I is), and counts proportional
+      to the weights, rounded by the largest-remainder rule. Skew grows along the paper's axis uniform, 2, 1,
+      0.5, 0.2, 0.1, 0.07, 0.03 (alpha = 1 is not uniform: its weights are uniform on (0, 1]).
+    - ``explicit``: ``weights`` (one per instruction, any non-negative scale), rounded the same way.
+
+    An instruction whose count rounds to zero stays in the pool (its id exists and the report counts it) but
+    has no training rows, and ``test_seen`` / ``validation`` never use it. ``datagen.json`` reports, for the
+    train split, ``distinct_instructions`` (those with at least one example) and ``effective_instructions``
+    (exp of the entropy of the count distribution).
     """
 
     kind: str = "uniform"
@@ -116,28 +136,58 @@ class MarkovConfig:
 
 @dataclass
 class TestUnseenConfig:
-    """Unseen-instruction test split: ``instructions`` new rules (never in train), ``examples`` rows."""
+    """Unseen-instruction test split: ``instructions`` new rules, ``examples`` rows (cycling over the rules).
+
+    No single unseen rule is ever a training rule. ``novel_patterns`` keeps their patterns out of training too:
+
+    - ``none``: training rules may reuse an unseen rule's pattern x (with another replacement);
+    - ``test_patterns``: no training rule's x equals any unseen rule's x (the unseen rules are drawn first and
+      their patterns excluded from the training draw);
+    - ``test_space`` (needs ``test_space``): as ``test_patterns``, and no training pattern lies in the test
+      space at all: none has its length and characters and repeats its characters as one of the test space's
+      structured classes requires (``aaaabbbb``, repeated k = 4, is also repeated k = 2). The random class
+      (k = 1) holds every string of its length, so it is covered by the verbatim rule only.
+    """
 
     instructions: int = 100
     examples: int = 1000
+    novel_patterns: str = "none"
 
 
 @dataclass
 class TestSeenConfig:
-    """Seen-instruction test split: ``examples`` new rows over the training instructions."""
+    """Seen-instruction test split: ``examples`` new rows over the training instructions that have examples,
+    visited in a keyed random order (a uniform sample of them when there are more rules than rows), cycling."""
 
     examples: int = 1000
 
 
 @dataclass
+class ValidationConfig:
+    """Held-out rows of the training rules (new inputs) for eval loss, early stopping and model selection:
+    ``examples`` rows whose rules are a sample of the training rows' rules (the training mix), with inputs from
+    their own random stream; no validation prompt equals a ``test_seen`` prompt (see ``generators.heldout``)."""
+
+    examples: int = 500
+
+
+@dataclass
 class SplitsConfig:
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     test_unseen: TestUnseenConfig = field(default_factory=TestUnseenConfig)
     test_seen: TestSeenConfig = field(default_factory=TestSeenConfig)
 
 
 @dataclass
 class GeneratorConfig:
-    """Everything that determines a generated dataset (with the generator version)."""
+    """Everything that determines a generated dataset (with the generator version).
+
+    ``occurrences`` (rewrite task): each op input gets a value c from this list (uniformly) and contains x
+    exactly c times, counted as match positions (overlapping matches count: ``aaa`` holds ``aa`` twice): the c
+    planted, non-overlapping copies and no accidental match, so ``input.count(x) == c`` as well. No-op inputs
+    contain x nowhere. Inputs that miss the count are redrawn (then made of characters outside x; a clear
+    error if even that cannot work, e.g. a 2-letter alphabet with no room between the copies).
+    """
 
     name: str = "rewrite"
     task: str = "rewrite"
@@ -410,6 +460,8 @@ def validate(cfg: GeneratorConfig) -> None:
         raise ConfigError("input_len", f"must be >= 1, got {cfg.input_len.to_yaml()}")
     if not cfg.occurrences or any(o < 1 for o in cfg.occurrences):
         raise ConfigError("occurrences", f"must be a non-empty list of integers >= 1, got {cfg.occurrences}")
+    if cfg.task == "markov" and cfg.occurrences != [1]:
+        raise ConfigError("occurrences", "is a rewrite-task setting: Markov inputs get one planted pattern")
     _validate_space(cfg.space, "space")
     if cfg.test_space is not None:
         _validate_space(cfg.test_space, "test_space")
@@ -435,6 +487,23 @@ def validate(cfg: GeneratorConfig) -> None:
         raise ConfigError("splits.test_unseen.instructions", "must be >= 1 when the split has examples")
     if cfg.splits.test_seen.examples < 0:
         raise ConfigError("splits.test_seen.examples", "must be >= 0")
+    if cfg.splits.validation.examples < 0:
+        raise ConfigError("splits.validation.examples", "must be >= 0")
+    for name in ("validation", "test_seen"):
+        if getattr(cfg.splits, name).examples > HELDOUT_LIMIT:
+            raise ConfigError(
+                f"splits.{name}.examples",
+                f"at most {HELDOUT_LIMIT:,} rows (held-out rows are kept in memory to keep validation and test_seen apart)",
+            )
+    if tu.novel_patterns not in NOVEL_PATTERNS:
+        raise ConfigError(
+            "splits.test_unseen.novel_patterns", f"must be one of {', '.join(NOVEL_PATTERNS)}, got {tu.novel_patterns!r}"
+        )
+    if tu.novel_patterns == "test_space" and cfg.test_space is None:
+        raise ConfigError(
+            "splits.test_unseen.novel_patterns",
+            "test_space keeps training patterns out of a separate test space: give test_space (or use test_patterns)",
+        )
     _validate_template(cfg.prompt_template)
     _validate_cipher(cfg)
     if cfg.task == "markov":

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from generators.rewrite import COMMON_FIELDS, MAX_NOOP_REDRAWS, GenerationError, random_inputs, start_block
 from generators.rng import generator, integers, uniform01
-from generators.space import InstructionSpace
+from generators.space import Exclusion, InstructionSpace
 
 MARKOV_SCHEMA = pa.schema([*COMMON_FIELDS, ("n_rules", pa.int32()), ("steps", pa.int32()), ("truncated", pa.bool_())])
 
@@ -57,6 +57,21 @@ class MarkovPool:
     def keys(self) -> list[bytes]:
         return [markov_text(r).encode() for r in self.instructions]
 
+    def rule_keys(self) -> list[bytes]:
+        """The single rules inside the algorithms (``x + b"\\x00" + y``, whether terminal or not)."""
+        return [x.encode() + b"\x00" + y.encode() for rules in self.instructions for x, y, _ in rules]
+
+    def patterns(self) -> set[bytes]:
+        return {x.encode() for rules in self.instructions for x, _, _ in rules}
+
+    def pattern_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        xs = sorted(self.patterns())
+        width = max((len(x) for x in xs), default=1)
+        mat = np.zeros((len(xs), width), dtype=np.uint8)
+        for i, x in enumerate(xs):
+            mat[i, : len(x)] = np.frombuffer(x, dtype=np.uint8)
+        return mat, np.asarray([len(x) for x in xs], dtype=np.int64)
+
     def texts(self) -> list[str]:
         return [markov_text(r) for r in self.instructions]
 
@@ -73,17 +88,21 @@ def _group(cfg, rules, purpose: str, count: int) -> MarkovPool:
 
 
 def draw_markov_pools(cfg, train_space: InstructionSpace, test_space: InstructionSpace, n_test: int):
-    """Test pool first, then the train pool; no rule appears in both (so no instruction does)."""
-    taken: set[bytes] = set()
+    """(test pool, train pool, exclusion): the test algorithms' rules first, then the training rules, all drawn
+    from one exclusion, so no single rule appears in both (nor, with novel patterns, a test pattern)."""
+    from generators.plan import exclude_patterns
+
+    ex = Exclusion()
     rmax = cfg.markov.rules.max
-    test_rules = test_space.distinct(cfg.seed, "test_unseen", n_test * rmax, taken)
-    train_rules = train_space.distinct(cfg.seed, "train", cfg.instructions * rmax, taken)
-    return _group(cfg, test_rules, "test_unseen", n_test), _group(cfg, train_rules, "train", cfg.instructions)
+    test_pool = _group(cfg, test_space.distinct(cfg.seed, "test_unseen", n_test * rmax, ex), "test_unseen", n_test)
+    exclude_patterns(ex, test_pool, cfg.splits.test_unseen.novel_patterns, test_space)
+    train_rules = train_space.distinct(cfg.seed, "train", cfg.instructions * rmax, ex)
+    return test_pool, _group(cfg, train_rules, "train", cfg.instructions), ex
 
 
-def markov_block(plan, split, block: int) -> pa.RecordBatch:
+def markov_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
     cfg = plan.cfg
-    b = start_block(plan, split, block)
+    b = start_block(plan, split, block, attempt)
     rng, inst, noop, zlen, n = b.rng, b.inst, b.noop, b.zlen, b.n
     width = cfg.input_len.max
     z = random_inputs(rng, split.alphabet, zlen, width)

@@ -1,12 +1,20 @@
-"""The plan of a dataset: its splits, their sizes and instruction pools, computed once from the config.
+"""The plan of a dataset: its splits, their sizes, instruction pools and exact example counts, computed once.
 
 Instruction pools are drawn test-first: the unseen-test instructions depend only on the seed and the test
 space, so every run of a sweep over the number of training instructions is scored on the same unseen rules,
-and the training rules (drawn next, never among the test ones) are nested as I grows.
+and the training rules (drawn next, never among the test ones: one :class:`~generators.space.Exclusion`
+carries the test rules into the training draw) are nested as I grows. Disjointness is then checked again at
+the level of single rules (for Markov algorithms: the rules inside them) with a real error.
+
+Examples per training instruction are exact numbers fixed here (:func:`example_counts`); a training row is
+given a position in the instruction-sorted sequence of N slots by a keyed permutation of row indices, and the
+position names its instruction through the cumulative counts, so a row stays a pure function of (config,
+seed, row index).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,35 +24,52 @@ import pyarrow as pa
 
 from generators.cipher import Cipher, make_cipher
 from generators.config import GeneratorConfig, parse_template
-from generators.rng import BLOCK, derive_key
-from generators.space import InstructionSpace, Rules
+from generators.errors import ConfigError
+from generators.rng import BLOCK, derive_key, feistel_permute, generator, uniform01
+from generators.space import Exclusion, InstructionSpace, Rules
 
-SPLITS = ("train", "test_unseen", "test_seen")
+SPLITS = ("train", "validation", "test_unseen", "test_seen")
 
 
 @dataclass
 class SplitPlan:
-    """One split. ``test_seen`` cycles over the training instructions that have at least one training example
-    (all of them under the uniform distribution; under a skewed one, rare rules may have none)."""
+    """One split and how its rows pick their instruction (an index into ``pool``):
+
+    - ``cycle``: row i uses entry ``i mod m``, or ``order[i mod m]`` when an ``order`` is given;
+    - ``exact``: row i takes position ``p = feistel(i mod slots)`` in a sequence where entry k fills
+      ``cum[k-1] <= p < cum[k]`` (train under a skewed distribution: exactly ``counts[k]`` rows each; validation:
+      a sample of the training slots, so the training mix).
+
+    ``table`` holds the rows of a split made once with the plan (validation); ``counts`` the exact number of
+    rows per pool entry where it is known in advance (train).
+    """
 
     name: str
     rows: int
     pool: Any  # Rules (rewrite) or MarkovPool (markov)
     pool_text: pa.Array  # the instruction text of each pool entry (enciphered)
     id_offset: int
-    assignment: str  # cycle | power_law | explicit
+    assignment: str  # cycle | exact
     alphabet: np.ndarray  # input characters (ASCII codes)
     noop_count: int
-    alpha: float = 1.0
-    cdf: np.ndarray | None = None
+    cum: np.ndarray | None = None  # exact: cumulative slots per pool entry
+    order: np.ndarray | None = None  # cycle: the order in which entries are visited
     ids: np.ndarray | None = None  # global instruction id of each pool entry, when not id_offset + position
+    counts: np.ndarray | None = None  # rows per pool entry, when fixed in advance
+    weights: np.ndarray | None = None  # train: the weight drawn per instruction (power law / explicit)
+    table: pa.Table | None = None  # the split's rows, when made with the plan
 
     @property
     def n_instructions(self) -> int:
         return len(self.pool_text)
 
+    @property
+    def slots(self) -> int:
+        return int(self.cum[-1]) if self.cum is not None and self.cum.size else 0
+
     def global_ids(self, local: np.ndarray) -> np.ndarray:
-        """The ``instruction_id`` of pool entries (train and test_seen share ids; test_unseen ids follow)."""
+        """The ``instruction_id`` of pool entries (train, validation and test_seen share ids; test_unseen ids
+        follow)."""
         return self.ids[local] if self.ids is not None else local + self.id_offset
 
     def local_index(self, global_ids: np.ndarray) -> np.ndarray:
@@ -53,6 +78,11 @@ class SplitPlan:
     @property
     def blocks(self) -> int:
         return -(-self.rows // BLOCK)
+
+    def table_block(self, block: int) -> pa.RecordBatch:
+        part = self.table.slice(block * BLOCK, BLOCK)
+        batches = part.to_batches()
+        return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 @dataclass
@@ -63,12 +93,21 @@ class Plan:
     splits: dict[str, SplitPlan] = field(default_factory=dict)
     disjoint_checked: bool = False
     shared_instructions: int = -1  # set by check_disjoint (always 0: a shared one is an internal error)
+    disjointness: dict = field(default_factory=dict)  # what check_disjoint checked and found
+    novel_patterns: dict | None = None  # pattern_report: how train and unseen-test patterns relate (None: no test)
+    heldout: dict = field(default_factory=dict)  # validation / test_seen bookkeeping (generators.heldout)
+    watch: pa.Array | None = None  # distinct validation and test_seen prompts, looked up in the train rows
+    watch_rows: dict = field(default_factory=dict)  # split -> index into ``watch`` of each of its rows
 
     def key(self, *parts: object) -> np.ndarray:
         return derive_key(self.cfg.seed, *parts)
 
 
 RULE_BYTES = 100  # per distinct rule beyond its characters, twice: the de-duplication key set, lengths, indices
+
+
+class DisjointnessError(RuntimeError):
+    """An unseen-test rule (or, with novel patterns, pattern) is also a training one: a bug, never user input."""
 
 
 def check_rule_memory(rules: int, width: int) -> None:
@@ -80,8 +119,6 @@ def check_rule_memory(rules: int, width: int) -> None:
         return
     need = rules * (2 * width + RULE_BYTES)
     if need > 0.8 * physical:
-        from generators.errors import ConfigError
-
         raise ConfigError(
             "instructions",
             f"{rules} distinct rules need about {need / 2**30:.0f} GiB of memory to draw and de-duplicate; this machine "
@@ -98,70 +135,138 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
     tu = cfg.splits.test_unseen
     n_test = tu.instructions if tu.examples > 0 else 0
     if cfg.test_space is None and cfg.instructions + n_test > train_space.size:
-        from generators.errors import ConfigError
-
         raise ConfigError(
             "instructions",
             f"{cfg.instructions} training + {n_test} unseen test instructions exceed the {train_space.size} "
             f"distinct rules this space holds; widen space (alphabet, x_len, y_len) or ask for fewer",
         )
     check_rule_memory(cfg.instructions + n_test, max(train_space.wx, test_space.wx) + max(train_space.wy, test_space.wy))
-    if cfg.task == "markov":
-        from generators.markov import draw_markov_pools
-
-        test_pool, train_pool = draw_markov_pools(cfg, train_space, test_space, n_test)
-    else:
-        taken: set[bytes] = set()
-        test_pool = test_space.distinct(cfg.seed, "test_unseen", n_test, taken)
-        train_pool = train_space.distinct(cfg.seed, "train", cfg.instructions, taken)
-    plan.shared_instructions = check_disjoint(train_pool, test_pool)
+    test_pool, train_pool, ex = draw_pools(cfg, train_space, test_space, n_test)
+    plan.disjointness = check_disjoint(train_pool, test_pool)
+    plan.shared_instructions = plan.disjointness["shared_rules"]
     plan.disjoint_checked = True
+    if n_test:
+        plan.novel_patterns = pattern_report(train_pool, test_pool, tu.novel_patterns, train_space, test_space, ex)
 
     train_text, test_text = (pool_text(p, cipher) for p in (train_pool, test_pool))
     train_alpha = np.frombuffer(cfg.space.alphabet.encode("ascii"), dtype=np.uint8)
     test_alpha = np.frombuffer(cfg.effective_test_space.alphabet.encode("ascii"), dtype=np.uint8)
-    dist = cfg.distribution
-    cdf = None
-    if dist.kind == "explicit":
-        w = np.asarray(dist.weights, dtype=np.float64)
-        cdf = np.cumsum(w) / w.sum()
-    kind = {"uniform": "cycle", "power_law": "power_law", "explicit": "explicit"}[dist.kind]
     p = cfg.noop_fraction
 
     def noops(rows: int) -> int:
         return int(round(p * rows))
 
     n_train = cfg.train_examples
-    plan.splits["train"] = SplitPlan(
-        "train", n_train, train_pool, train_text, 0, kind, train_alpha, noops(n_train), dist.alpha, cdf
+    weights = instruction_weights(cfg)
+    counts = example_counts(n_train, cfg.instructions, weights)
+    train = SplitPlan(
+        "train", n_train, train_pool, train_text, 0, "cycle" if weights is None else "exact", train_alpha,
+        noops(n_train), counts=counts, weights=weights,
     )
+    if weights is not None:
+        train.cum = np.cumsum(counts)
+    plan.splits["train"] = train
+    eligible = np.flatnonzero(counts)  # rules with at least one training example
+    n_val = cfg.splits.validation.examples
+    if n_val > 0:
+        plan.splits["validation"] = SplitPlan(
+            "validation", n_val, train_pool, train_text, 0, "exact", train_alpha, noops(n_val), cum=np.cumsum(counts)
+        )
     if tu.examples > 0:
         plan.splits["test_unseen"] = SplitPlan(
             "test_unseen", tu.examples, test_pool, test_text, cfg.instructions, "cycle", test_alpha, noops(tu.examples)
         )
     n_seen = cfg.splits.test_seen.examples
     if n_seen > 0:
-        seen = None
-        if kind != "cycle":  # a skewed distribution leaves some training rules without any example
-            seen = np.flatnonzero(train_counts(plan, plan.splits["train"]))
+        every = eligible.size == cfg.instructions
+        order = feistel_permute(plan.key("test_seen", "order"), eligible.size, np.arange(eligible.size)).astype(np.int64)
         plan.splits["test_seen"] = SplitPlan(
-            "test_seen", n_seen, _take(train_pool, seen), train_text if seen is None else train_text.take(pa.array(seen)),
-            0, "cycle", train_alpha, noops(n_seen), ids=seen,
+            "test_seen", n_seen, train_pool if every else _take(train_pool, eligible),
+            train_text if every else train_text.take(pa.array(eligible)), 0, "cycle", train_alpha, noops(n_seen),
+            order=order, ids=None if every else eligible,
         )
+    if n_val > 0 or n_seen > 0:
+        from generators.heldout import prepare_heldout
+
+        prepare_heldout(plan)
     return plan
 
 
-def train_counts(plan: Plan, train: SplitPlan) -> np.ndarray:
-    """Examples per training instruction, by replaying each train block's first draws (the assignment)."""
-    from generators.rewrite import assign_instructions
-    from generators.rng import generator
+def draw_pools(cfg: GeneratorConfig, train_space: InstructionSpace, test_space: InstructionSpace, n_test: int):
+    """(test pool, train pool, the exclusion used): test rules first, then training rules that avoid them (and,
+    with ``splits.test_unseen.novel_patterns``, their patterns or the test space's structured patterns)."""
+    if cfg.task == "markov":
+        from generators.markov import draw_markov_pools
 
-    counts = np.zeros(train.n_instructions, dtype=np.int64)
-    for b in range(train.blocks):
-        idx = np.arange(b * BLOCK, min((b + 1) * BLOCK, train.rows), dtype=np.int64)
-        rng = generator(plan.cfg.seed, "rows", train.name, b)  # the same stream start_block draws from
-        counts += np.bincount(assign_instructions(train, idx, rng), minlength=train.n_instructions)
-    return counts
+        return draw_markov_pools(cfg, train_space, test_space, n_test)
+    ex = Exclusion()
+    test_pool = test_space.distinct(cfg.seed, "test_unseen", n_test, ex)
+    exclude_patterns(ex, test_pool, cfg.splits.test_unseen.novel_patterns, test_space)
+    train_pool = train_space.distinct(cfg.seed, "train", cfg.instructions, ex)
+    return test_pool, train_pool, ex
+
+
+def exclude_patterns(ex: Exclusion, test_pool: Any, mode: str, test_space: InstructionSpace) -> None:
+    """Set what the training draw must avoid beyond the test rules, for a novel-pattern mode."""
+    if mode in ("test_patterns", "test_space"):
+        ex.patterns = set(test_pool.patterns())
+    if mode == "test_space":
+        ex.space = test_space
+
+
+# ---- instruction frequencies -------------------------------------------------------------------------------
+
+
+def instruction_weights(cfg: GeneratorConfig) -> np.ndarray | None:
+    """One weight per training instruction (None under ``uniform``).
+
+    ``power_law``: the paper's f(w) = alpha * w**(alpha - 1) on (0, 1]: ``w_i = u_i ** (1 / alpha)`` with u_i
+    uniform on (0, 1], the i-th value of a keyed stream, so instruction i's weight does not depend on I (nested
+    instruction sets keep their weights). ``explicit``: the configured weights.
+    """
+    d = cfg.distribution
+    if d.kind == "uniform":
+        return None
+    if d.kind == "explicit":
+        return np.asarray(d.weights, dtype=np.float64)
+    u = 1.0 - uniform01(generator(cfg.seed, "instruction-weights"), cfg.instructions)  # (0, 1]
+    with np.errstate(under="ignore"):
+        return u ** (1.0 / d.alpha)
+
+
+def example_counts(n: int, instructions: int, weights: np.ndarray | None) -> np.ndarray:
+    """Examples per instruction, summing to n exactly.
+
+    Uniform (no weights): ``n // I`` each and one more for the first ``n mod I`` (S each when n = I x S).
+    Weighted: proportional to the weights, rounded by the largest-remainder rule (ties to the lower index);
+    an instruction whose share rounds to zero keeps its place in the pool with no examples.
+    """
+    if weights is None:
+        base, extra = divmod(n, instructions)
+        return np.full(instructions, base, dtype=np.int64) + (np.arange(instructions) < extra)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.size and w.max() < 1e-250:  # tiny alpha: every u ** (1 / alpha) underflows: rescale in log space
+        w = np.exp(np.log(np.maximum(w, np.finfo(np.float64).tiny)) - np.log(w.max()))
+    total = math.fsum(w.tolist())
+    quota = n * (w / total)
+    base = np.floor(quota).astype(np.int64)
+    rest = quota - base
+    short = n - int(base.sum())
+    order = np.lexsort((np.arange(w.size), -rest))  # largest remainder first, ties to the lower index
+    if short > 0:
+        base[order[:short]] += 1
+    elif short < 0:  # float rounding overshot: take from the smallest remainders that have one to give
+        give = [i for i in order[::-1] if base[i] > 0][:-short]
+        base[give] -= 1
+    return base
+
+
+def train_counts(plan: Plan, train: SplitPlan | None = None) -> np.ndarray:
+    """Examples per training instruction (exact, fixed by the plan; no rows are made)."""
+    return (train or plan.splits["train"]).counts
+
+
+# ---- pools and checks --------------------------------------------------------------------------------------
 
 
 def _take(pool: Any, idx: np.ndarray | None) -> Any:
@@ -180,10 +285,61 @@ def pool_text(pool: Any, cipher: Cipher) -> pa.Array:
     return pa.array([cipher.encrypt(t) for t in pool.texts()], pa.string())
 
 
-def check_disjoint(train_pool: Any, test_pool: Any) -> int:
-    """Check (with a real error, not ``assert``) that no unseen-test instruction is a training one; returns the
-    number shared (0)."""
-    overlap = set(train_pool.keys()) & set(test_pool.keys())
-    if overlap:
-        raise RuntimeError(f"internal error: {len(overlap)} test instructions are also training instructions")
-    return len(overlap)
+def check_disjoint(train_pool: Any, test_pool: Any) -> dict:
+    """Check, with a real error, that no single unseen-test rule is a training rule (for Markov algorithms: no
+    rule inside an unseen-test algorithm occurs inside a training one); returns what was checked."""
+    train_rules, test_rules = set(train_pool.rule_keys()), set(test_pool.rule_keys())
+    shared = train_rules & test_rules
+    if shared:
+        example = sorted(shared)[0].decode("ascii", "replace").replace("\x00", " -> ")
+        raise DisjointnessError(
+            f"internal error: {len(shared)} single rules of the unseen test set are also training rules (e.g. {example})"
+        )
+    return {"level": "single rules", "train_rules": len(train_rules), "test_unseen_rules": len(test_rules), "shared_rules": 0}
+
+
+def pattern_report(
+    train_pool: Any, test_pool: Any, mode: str, train_space: InstructionSpace, test_space: InstructionSpace, ex: Exclusion
+) -> dict:
+    """How training and unseen-test patterns relate; with a novel-pattern ``mode`` also a check, with a real
+    error, that training patterns avoid the unseen-test patterns (and, for ``test_space``, every pattern of the
+    test space's structured classes), and how many patterns that kept out of training."""
+    train_x, test_x = train_pool.patterns(), test_pool.patterns()
+    shared = len(train_x & test_x)
+    in_test_space = 0
+    if any(c.structured for c in test_space.classes):  # else no pattern can lie in a structured test class
+        x, xl = train_pool.pattern_matrix()
+        in_test_space = int(test_space.contains(x, xl, structured_only=True).sum()) if x.size else 0
+    out = {
+        "novel_patterns": mode,
+        "train_patterns": len(train_x),
+        "test_patterns": len(test_x),
+        "test_patterns_in_training": shared,  # verbatim
+        "train_patterns_in_test_space": in_test_space,
+    }
+    if mode == "none":
+        return out
+    if shared:
+        raise DisjointnessError(f"internal error: {shared} unseen-test patterns are also training patterns")
+    if mode == "test_space" and out["train_patterns_in_test_space"]:
+        raise DisjointnessError(f"internal error: {out['train_patterns_in_test_space']} training patterns lie in the test space")
+    out["checked"] = True
+    out["candidates_refused"] = ex.refused
+    if mode == "test_space":
+        out["train_space_patterns_excluded"] = _space_overlap(train_space, test_space, ex.patterns)
+    else:
+        tx, txl = test_pool.pattern_matrix()
+        out["train_space_patterns_excluded"] = int(train_space.contains(tx, txl).sum()) if tx.size else 0
+    return out
+
+
+def _space_overlap(train_space: InstructionSpace, test_space: InstructionSpace, patterns: set[bytes]) -> int | None:
+    """How many distinct training-space patterns the ``test_space`` mode excludes (None if too many to list)."""
+    from generators.space import DENSE_LIMIT
+
+    if train_space.x_size > DENSE_LIMIT:
+        return None
+    x, xl, _ = train_space.all_patterns()
+    inside = test_space.contains(x, xl, structured_only=True)
+    listed = np.asarray([x[i, : xl[i]].tobytes() in patterns for i in np.flatnonzero(~inside)], dtype=bool)
+    return int(inside.sum() + listed.sum())

@@ -1,9 +1,12 @@
 """Diversity report: how many distinct instructions a split really holds, and how evenly it uses them.
 
-- ``examples_per_instruction``: min / median / mean / max over the split's instruction pool (zeros included:
-  under a skewed distribution some instructions get no examples at all).
-- ``entropy_bits`` of the empirical instruction distribution and ``effective_instructions`` = 2**entropy
-  (equals the instruction count when examples are spread evenly; the paper's "effective number" of rules).
+- ``instructions_in_pool``; ``distinct_instructions``: those with at least one example in the split;
+  ``instructions_without_examples``: the rest (under a skewed distribution some training instructions get no
+  examples at all: they stay in the pool and in these statistics).
+- ``examples_per_instruction``: min / median / mean / max over the split's instruction pool (zeros included).
+- ``entropy_bits`` of the empirical instruction distribution and ``effective_instructions`` = 2**entropy_bits =
+  exp(entropy in nats) (equals the instruction count when examples are spread evenly; the paper's "effective
+  number" of instructions).
 - ``noop_share``: share of rows whose output equals the input.
 - ``distinct_ngrams``: distinct character n-grams / all n-grams over the split's distinct instruction texts
   (n = 1..4), a lexical diversity measure that also applies to real instruction sets.
@@ -27,6 +30,7 @@ def count_stats(counts: np.ndarray) -> dict:
     return {
         "instructions_in_pool": int(counts.size),
         "distinct_instructions": int((counts > 0).sum()),
+        "instructions_without_examples": int((counts == 0).sum()),
         "rows": total,
         "examples_per_instruction": {
             "min": int(counts.min()),

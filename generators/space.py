@@ -1,19 +1,28 @@
 """The instruction space (rules ``x -> y``): its size, and drawing distinct rules from it.
 
-Rules are drawn without replacement from a fixed law: pick one of the space's pattern *classes* (structure,
-k, pattern length) uniformly, fill its free characters uniformly, then pick the replacement length uniformly
-and its characters uniformly; rules with ``x == y`` are excluded (they would be disguised no-ops).
+Rules are drawn without replacement from a fixed law: pick one of the space's pattern *classes* uniformly,
+fill its free characters uniformly, then pick the replacement length uniformly and its characters uniformly;
+rules with ``x == y`` are excluded (they would be disguised no-ops). A class is a distinct index map: the
+(structure, k, pattern length) combinations that give the same map are one class (e.g. at length 60, periodic
+k = 31 ... 59 all repeat a base of 2 characters; k = 1 of any structure is the unstructured random class).
+A pattern that two classes can make ("aaaabbbb" is repeated k = 4 and k = 2) is one pattern, whose
+probability is the sum of what each class gives it; repeated draws of it are dropped, so classes with few
+patterns (repeated k = 60: 26 patterns) run out early and larger requests shift the realized mix towards
+the classes with many patterns.
 
 Small spaces (at most :data:`DENSE_LIMIT` rules) are enumerated and ordered by exponential clocks (weighted
 sampling without replacement under the same law), so any request up to the whole space is met. Larger spaces
 are sampled and de-duplicated, and refuse requests above half the space. The mode depends on the space alone,
 so for one seed, a larger request extends a smaller one: instruction sets are nested across a sweep.
+
+A draw can be told what to avoid (:class:`Exclusion`): rules already taken (the other split's), patterns
+(the unseen-test patterns, for novel-pattern test sets) and a whole pattern sub-space (:meth:`contains`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,6 +45,19 @@ class PatternClass:
     def free(self) -> int:
         return max(self.index_map) + 1
 
+    @property
+    def structured(self) -> bool:
+        """Whether the class repeats a character (the random class, every character free, does not)."""
+        return self.free < self.length
+
+    def members(self, x: np.ndarray) -> np.ndarray:
+        """Which rows of ``x`` (patterns of this class's length) repeat their characters as the map requires."""
+        first = {}
+        for pos, f in enumerate(self.index_map):
+            first.setdefault(f, pos)
+        src = np.asarray([first[f] for f in self.index_map], dtype=np.int64)
+        return (x[:, : self.length] == x[:, src]).all(axis=1)
+
 
 def pattern_index_map(structure: str, k: int, length: int) -> tuple[int, ...]:
     """Which free character each position of a pattern copies, for a structure with parameter k."""
@@ -49,6 +71,20 @@ def pattern_index_map(structure: str, k: int, length: int) -> tuple[int, ...]:
     if structure == "mirrored":  # base, reversed base, base, ...
         return tuple((i % seg) if (i // seg) % 2 == 0 else seg - 1 - (i % seg) for i in range(length))
     raise ValueError(f"unknown structure {structure!r}")
+
+
+@dataclass
+class Exclusion:
+    """What a draw must avoid. ``rules`` (keys ``x + b"\\x00" + y``) is updated in place with every rule drawn,
+    so drawing the test rules and then the training rules with one ``Exclusion`` keeps them disjoint."""
+
+    rules: set[bytes] = field(default_factory=set)
+    patterns: set[bytes] = field(default_factory=set)  # patterns x that may not be drawn
+    space: InstructionSpace | None = None  # patterns lying in this space's structured classes may not be drawn
+    refused: int = 0  # candidate rules refused because of their pattern (patterns or space)
+
+    def refuses(self, pool: Rules) -> np.ndarray | None:
+        return self.space.contains(pool.x, pool.x_len, structured_only=True) if self.space is not None else None
 
 
 @dataclass
@@ -74,6 +110,21 @@ class Rules:
             self.x[i, : self.x_len[i]].tobytes() + b"\x00" + self.y[i, : self.y_len[i]].tobytes()
             for i in range(len(self))
         ]
+
+    def rule_keys(self) -> list[bytes]:
+        """The single rules (here: every entry is one rule)."""
+        return self.keys()
+
+    def patterns(self) -> set[bytes]:
+        return {self.x[i, : self.x_len[i]].tobytes() for i in range(len(self))}
+
+    def pattern_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct patterns, as a padded matrix and lengths."""
+        if len(self) == 0:
+            return self.x, self.x_len
+        rows = np.ascontiguousarray(self.x).view(np.dtype((np.void, self.x.shape[1]))).reshape(-1)
+        _, first = np.unique(rows, return_index=True)
+        return self.x[first], self.x_len[first]
 
     def take(self, idx: np.ndarray) -> Rules:
         return Rules(self.x[idx], self.x_len[idx], self.y[idx], self.y_len[idx])
@@ -131,6 +182,49 @@ class InstructionSpace:
     def dense(self) -> bool:
         return self.size <= DENSE_LIMIT
 
+    # ---- membership ----------------------------------------------------------------------------------
+    def contains(self, x: np.ndarray, x_len: np.ndarray, structured_only: bool = False) -> np.ndarray:
+        """Which patterns (rows of ``x``, lengths ``x_len``) lie in this space: their length is one of its pattern
+        lengths, their characters are in its pattern alphabet, and they repeat their characters as one of its
+        classes requires. ``structured_only`` ignores the random class (every string of a length is in it)."""
+        x = np.asarray(x, dtype=np.uint8)
+        x_len = np.asarray(x_len)
+        out = np.zeros(x.shape[0], dtype=bool)
+        allowed = np.zeros(256, dtype=bool)
+        allowed[self.x_alphabet] = True
+        for c in self.classes:
+            if structured_only and not c.structured:
+                continue
+            rows = np.flatnonzero((x_len == c.length) & ~out)
+            if rows.size == 0 or c.length > x.shape[1]:
+                continue
+            sub = x[rows]
+            ok = allowed[sub[:, : c.length]].all(axis=1) & c.members(sub)
+            out[rows[ok]] = True
+        return out
+
+    def all_patterns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every distinct pattern of the space (small spaces only), with its probability under the draw's law.
+
+        A pattern that several classes make is listed once, at its first class, with the classes' summed weight.
+        """
+        xs, xls, xw = [], [], []
+        ax = len(self.x_alphabet)
+        for c in self.classes:
+            count = ax**c.free
+            digits = _all_strings(ax, c.free)
+            block = np.zeros((count, self.wx), dtype=np.uint8)
+            block[:, : c.length] = self.x_alphabet[digits[:, list(c.index_map)]]
+            xs.append(block)
+            xls.append(np.full(count, c.length, np.int32))
+            xw.append(np.full(count, 1.0 / (len(self.classes) * count)))
+        x_all, xl_all, xw_all = np.concatenate(xs), np.concatenate(xls), np.concatenate(xw)
+        _, first, inverse = np.unique(x_all, axis=0, return_index=True, return_inverse=True)
+        weight = np.bincount(inverse.reshape(-1), weights=xw_all)  # summed over the classes that make it
+        order = np.argsort(first, kind="stable")  # first-appearance order
+        keep = first[order]
+        return x_all[keep], xl_all[keep], weight[order]
+
     # ---- drawing -------------------------------------------------------------------------------------
     def _draw(self, rng: np.random.Generator, n: int) -> Rules:
         """n candidate rules drawn independently from the space's law."""
@@ -151,20 +245,7 @@ class InstructionSpace:
 
     def _enumerate(self, rng: np.random.Generator) -> Rules:
         """Every rule of a small space, ordered by exponential clocks (sampling without replacement)."""
-        xs, xls, xw = [], [], []
-        ax = len(self.x_alphabet)
-        for c in self.classes:
-            count = ax**c.free
-            digits = _all_strings(ax, c.free)
-            block = np.zeros((count, self.wx), dtype=np.uint8)
-            block[:, : c.length] = self.x_alphabet[digits[:, list(c.index_map)]]
-            xs.append(block)
-            xls.append(np.full(count, c.length, np.int32))
-            xw.append(np.full(count, 1.0 / (len(self.classes) * count)))
-        x_all, xl_all, xw_all = np.concatenate(xs), np.concatenate(xls), np.concatenate(xw)
-        _, first = np.unique(x_all, axis=0, return_index=True)  # a string made by two classes counts once
-        first.sort()
-        x_all, xl_all, xw_all = x_all[first], xl_all[first], xw_all[first]
+        x_all, xl_all, xw_all = self.all_patterns()
         ys, yls, yw = [], [], []
         a = len(self.alphabet)
         n_len = len(self.cfg.y_len.values())
@@ -184,26 +265,34 @@ class InstructionSpace:
         order = np.argsort(clocks, kind="stable")
         return rules.take(order)
 
-    def distinct(self, seed: int, purpose: str, count: int, exclude: set[bytes] | None = None) -> Rules:
-        """``count`` distinct rules (none of them in ``exclude``), the same for the same seed and purpose.
+    def distinct(self, seed: int, purpose: str, count: int, exclude: set[bytes] | Exclusion | None = None) -> Rules:
+        """``count`` distinct rules that ``exclude`` allows, the same for the same seed, purpose and exclusion.
 
-        The rules come in a fixed order, so the first m of a larger request equal a request for m.
+        ``exclude`` (a set of rule keys, or an :class:`Exclusion`) is updated in place with the rules drawn, in
+        both modes, so the caller's next draw avoids them. The rules come in a fixed order, so the first m of a
+        larger request equal a request for m.
         """
-        exclude = exclude if exclude is not None else set()
+        ex = exclude if isinstance(exclude, Exclusion) else Exclusion(rules=exclude if exclude is not None else set())
         rng = generator(seed, "instructions", purpose)
         if count == 0:
             return Rules.concat([], self.wx, self.wy)
         if self.dense:
             pool = self._enumerate(rng)
-            picked = _pick(pool, count, exclude)
-            if len(picked) < count:
+            parts, have = [], 0
+            for start in range(0, len(pool), _BATCH):
+                picked = _pick(pool.take(np.arange(start, min(start + _BATCH, len(pool)))), count - have, ex)
+                parts.append(picked)
+                have += len(picked)
+                if have == count:
+                    break
+            if have < count:
                 raise ConfigError(
                     f"{self.where}",
-                    f"the instruction space holds only {len(picked)} usable rules here "
-                    f"(after excluding x == y and the other split's rules), fewer than the {count} requested; "
-                    f"widen the alphabet or the lengths",
+                    f"the instruction space holds only {have} usable rules here "
+                    f"(after excluding x == y, the other split's rules and any excluded patterns), fewer than the "
+                    f"{count} requested; widen the alphabet or the lengths",
                 )
-            return picked
+            return Rules.concat(parts, self.wx, self.wy)
         if count > self.size // 2:
             raise ConfigError(
                 f"{self.where}",
@@ -212,26 +301,28 @@ class InstructionSpace:
             )
         parts: list[Rules] = []
         have = 0
-        taken = set(exclude)
         draws = 0
         budget = 50 * count + 1_000_000
         while have < count:
             batch = self._draw(rng, _BATCH)
             draws += _BATCH
-            picked = _pick(batch, count - have, taken)
+            picked = _pick(batch, count - have, ex)
             parts.append(picked)
             have += len(picked)
             if have < count and draws > budget:
                 raise ConfigError(
                     f"{self.where}",
                     f"found only {have} distinct instructions of the {count} requested after {draws} draws; "
-                    f"the space is effectively too small (its structures overlap): widen it or ask for fewer",
+                    f"the space is effectively too small (its structures overlap, or excluded patterns cover most "
+                    f"of it): widen it or ask for fewer",
                 )
         return Rules.concat(parts, self.wx, self.wy)
 
 
-def _pick(pool: Rules, count: int, taken: set[bytes]) -> Rules:
-    """The first ``count`` rules of ``pool`` not yet taken (x != y), in order; updates ``taken``."""
+def _pick(pool: Rules, count: int, ex: Exclusion) -> Rules:
+    """The first ``count`` rules of ``pool`` that ``ex`` allows (x != y, not taken, pattern not excluded), in
+    order; adds them to ``ex.rules``."""
+    refused = ex.refuses(pool)
     keep = []
     for i in range(len(pool)):
         if len(keep) == count:
@@ -239,9 +330,12 @@ def _pick(pool: Rules, count: int, taken: set[bytes]) -> Rules:
         x = pool.x[i, : pool.x_len[i]].tobytes()
         y = pool.y[i, : pool.y_len[i]].tobytes()
         key = x + b"\x00" + y
-        if x == y or key in taken:
+        if x == y or key in ex.rules:
             continue
-        taken.add(key)
+        if (refused is not None and refused[i]) or x in ex.patterns:
+            ex.refused += 1
+            continue
+        ex.rules.add(key)
         keep.append(i)
     return pool.take(np.asarray(keep, dtype=np.int64))
 

@@ -49,6 +49,12 @@ def with_(**changes):
         (with_(task="sort"), "task"),
         (with_(name="org/name"), "name"),
         (with_(seed=-1), "seed"),
+        (with_(splits={"validation": {"examples": -1}}), "splits.validation.examples"),
+        (with_(splits={"test_unseen": {"novel_patterns": True}}), "splits.test_unseen.novel_patterns"),
+        (with_(splits={"test_unseen": {"novel_patterns": "test_space"}}), "splits.test_unseen.novel_patterns"),
+        (with_(task="markov", occurrences=[2]), "occurrences"),
+        (with_(splits={"validation": {"examples": 10**12}}), "splits.validation.examples"),
+        (with_(splits={"test_seen": {"examples": 10**12}}), "splits.test_seen.examples"),
     ],
 )
 def test_bad_fields_are_named(raw, field):

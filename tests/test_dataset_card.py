@@ -18,7 +18,7 @@ from cards.localhub import LocalHub
 from generators.build import read_metadata
 from generators.cli import main
 
-SPLITS = ["train", "test_unseen", "test_seen"]
+SPLITS = ["train", "validation", "test_unseen", "test_seen"]
 
 
 @pytest.fixture
@@ -112,6 +112,31 @@ def test_cards_name_no_machine_path_and_no_token(folder, tiny_dataset, tmp_path,
         for bad in forbidden:
             assert bad not in text
         assert not re.search(r"(?<![\w.~<])/(tmp|home|root|work|Users)/", text)
+
+
+def test_card_states_frequencies_heldout_guarantee_and_family_mix(tmp_path):
+    from generators import config_from_dict
+    from generators.build import generate
+
+    raw = {"name": "skewed", "instructions": 400, "budget": 2000, "input_len": 20,
+           "distribution": {"kind": "power_law", "alpha": 0.1},
+           "space": {"alphabet": "abcdef", "x_len": 6, "y_len": 2, "structures": ["repeated", "periodic"], "k": [3, 6]},
+           "test_space": {"alphabet": "abcdef", "x_len": 6, "y_len": 2, "structures": ["repeated", "periodic"], "k": 2},
+           "splits": {"test_unseen": {"instructions": 20, "examples": 40, "novel_patterns": "test_space"},
+                      "test_seen": {"examples": 100}, "validation": {"examples": 100}}}
+    meta = generate(config_from_dict(raw), tmp_path / "d", progress=False)
+    text = (tmp_path / "d" / "README.md").read_text()
+    r = meta["report"]["train"]
+    assert r["instructions_without_examples"] > 0
+    assert f"{r['distinct_instructions']} have at least one example" in text
+    assert f"is {r['effective_instructions']:.1f}." in text  # effective instructions, train split
+    assert "f(w) = alpha * w^(alpha - 1)" in text and "largest-remainder" in text
+    assert "stays in the pool" in text and "neither `validation` nor `test_seen` uses it" in text
+    assert "Validation and test_seen share no prompt" in text
+    assert f"validation: {meta['heldout']['validation']['rows']} rows" in text
+    assert "Family mix" in text and "counts once" in text
+    assert "`novel_patterns: test_space`" in text and "checked" in text
+    assert f"none of the 20 unseen-test rules is among the {meta['disjointness']['train_rules']} training rules" in text
 
 
 @pytest.mark.parametrize(

@@ -37,9 +37,9 @@ MARKOV = {
     "splits": {"test_unseen": {"instructions": 5, "examples": 40}, "test_seen": {"examples": 40}},
 }
 GOLDEN = {
-    "golden-rewrite": "af9be34c63879861395a616452a982342e5b19f6346fc3c0acd3aeba5be52cad",
-    "golden-power": "2305cd1ed390176decf655c4015e2b0c76af72dc3b36c04d8c0fc086c2f9d2ac",
-    "golden-markov": "9a49af69da6b87ef388209c7c37bc5026ea5b3cc132341a86dcb3ff103efb19b",
+    "golden-rewrite": "59e99af34b18f358d16798f4e6d9b9ac882eac8ea54fdf075232e1a39c028561",
+    "golden-power": "e0b586c2eca736c499e9ba493fff0995b64c8eccd25f7bc963f72838e5c719a5",
+    "golden-markov": "f03022b9dfcf02838affb671171117141b0721e332e903ec8c23a9dde70ae1c3",
 }
 
 
@@ -50,7 +50,7 @@ def file_hashes(folder: Path) -> dict[str, str]:
 @pytest.mark.parametrize("raw", [REWRITE, POWER_CIPHER, MARKOV], ids=lambda r: r["name"])
 def test_golden_fingerprints(raw, tmp_path):
     meta = generate(config_from_dict(raw), tmp_path / "out", progress=False, card=False)
-    assert GENERATOR_VERSION == "1.0"
+    assert GENERATOR_VERSION == "2.0"
     assert meta["fingerprint"] == GOLDEN[raw["name"]]
 
 

@@ -105,7 +105,7 @@ def test_plot_from_results_files(copy_folder, tiny_dataset, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--splits", "test_unseen,validation"], "split: dataset .* has no split 'validation'"),
+        (["--splits", "test_unseen,nosuchsplit"], "split: dataset .* has no split 'nosuchsplit'"),
         (["--batch-size", "0"], "batch_size: must be at least 1"),
         (["--splits", " , "], "splits: give at least one split"),
         (["--device", "cuda"], "device: cuda requested but CUDA is not available"),

@@ -24,7 +24,7 @@ from cards.targets import HubTarget, publish_folder
 from generators.cli import main
 from generators.errors import ConfigError
 
-SPLITS = ["train", "test_unseen", "test_seen"]
+SPLITS = ["train", "validation", "test_unseen", "test_seen"]
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_push_commits_the_dataset_and_card_then_tags_the_commit(hub, tiny_datase
     calls = hub.endpoints()
     first = calls.index("repos/create")
     writes = [c for c in calls[first:] if c in {"repos/create", "validate-yaml", "preupload", "lfs-batch", "lfs-upload", "commit", "tag"}]
-    assert writes == ["repos/create", "validate-yaml", "preupload", "lfs-batch", "lfs-upload", "lfs-upload", "lfs-upload", "commit", "tag"]
+    assert writes == ["repos/create", "validate-yaml", "preupload", "lfs-batch", *["lfs-upload"] * len(SPLITS), "commit", "tag"]
 
 
 def test_same_data_is_a_noop_and_other_data_is_refused(hub, tiny_dataset, other_config):
@@ -121,7 +121,7 @@ def test_interrupted_push_leaves_no_tag_and_a_retry_completes(hub, tiny_dataset,
     assert failed.exit_code == 1 and "run the same command again" in failed.output
     repo = hub.repo("org/tiny")
     assert repo.tags == {} and set(hub.files("org/tiny", "main")) == {".gitattributes"}
-    assert hub.endpoints().count("lfs-upload") == 3  # the shards reached storage, but no commit names them
+    assert hub.endpoints().count("lfs-upload") == len(SPLITS)  # the shards reached storage, but no commit names them
 
     hub.calls.clear()
     run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", "--quiet")

@@ -19,7 +19,7 @@ from cards.targets import LocalTarget, publish_folder
 from generators.cli import main
 from generators.errors import ConfigError
 
-SPLITS = ["train", "test_unseen", "test_seen"]
+SPLITS = ["train", "validation", "test_unseen", "test_seen"]
 
 
 def run(*args: str, ok: bool = True):
@@ -53,7 +53,7 @@ def test_push_tiny_preset_prints_where_and_how_to_load():
     assert "published local/rewrite-tiny v1.0.0" in out
     assert f'load_dataset("{folder}")' in out
     dd = datasets.load_dataset(str(folder))
-    assert {s: dd[s].num_rows for s in SPLITS} == {"train": 1000, "test_unseen": 200, "test_seen": 200}
+    assert {s: dd[s].num_rows for s in SPLITS} == {"train": 1000, "validation": 200, "test_unseen": 200, "test_seen": 200}
     assert (LocalHub.default().repo_dir("local/rewrite-tiny") / "LATEST").read_text().strip() == "v1.0.0"
 
 
@@ -62,7 +62,7 @@ def test_push_pull_load_verify_list(tiny_dataset, tmp_path):
     published = version_dir("local/tiny", "v1.0.0")
     assert sorted(p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()) == [
         "README.md", "data/test_seen-00000-of-00001.parquet", "data/test_unseen-00000-of-00001.parquet",
-        "data/train-00000-of-00001.parquet", "datagen.json",
+        "data/train-00000-of-00001.parquet", "data/validation-00000-of-00001.parquet", "datagen.json",
     ]
     assert (tiny_dataset / "README.md").read_text() != (published / "README.md").read_text()  # re-rendered copy
 
@@ -78,7 +78,7 @@ def test_push_pull_load_verify_list(tiny_dataset, tmp_path):
                             "fingerprint": json.loads((tiny_dataset / "datagen.json").read_text())["fingerprint"]}
 
     verified = run("verify", "local/tiny", "--revision", "v1.0.0", "--quiet").output
-    assert "verified local/tiny v1.0.0" in verified and verified.count(" ok ") == 3
+    assert "verified local/tiny v1.0.0" in verified and verified.count(" ok ") == len(SPLITS)
 
     listed = run("list").output
     assert "local/tiny" in listed and "v1.0.0" in listed

@@ -110,3 +110,18 @@ def test_x_alphabet_restricts_patterns():
     plan = make_plan(cfg)
     for text in plan.splits["train"].pool_text.to_pylist():
         assert set(text.split(" -> ")[0]) <= set("abc")
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_a_pattern_two_classes_make_gets_both_shares_in_both_modes(dense, monkeypatch):
+    """Classes are drawn uniformly: over 'ab' at length 2, the random class gives each of aa, ab, ba, bb 1/8 and
+    the repeated k = 2 class gives aa and bb 1/4 each, so aa and bb are drawn with 3/8, ab and ba with 1/8."""
+    import generators.space as space
+
+    if not dense:
+        monkeypatch.setattr(space, "DENSE_LIMIT", 0)
+    sp = InstructionSpace(SpaceConfig(alphabet="ab", x_len=Range(2, 2), y_len=Range(1, 1), structures=["repeated"], k=Range(1, 2)))
+    assert sp.dense is dense
+    firsts = [sp.distinct(seed, "train", 1).x_str(0) for seed in range(600)]
+    share = sum(x in ("aa", "bb") for x in firsts) / len(firsts)
+    assert 0.65 < share < 0.85  # 0.75 expected; counting aa and bb once (first class only) gave 0.5

@@ -22,7 +22,9 @@ class DataArguments:
     )
     train_split: str = field(default="train", metadata={"help": "Split to train on."})
     eval_split: str | None = field(
-        default=None, metadata={"help": "Held-out split for the eval loss and early stopping (e.g. test_seen)."}
+        default="auto",
+        metadata={"help": "Held-out split for the eval loss and early stopping; 'auto': validation when the dataset has "
+                          "one, else none. Never a test_* split (those are only scored)."},
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N rows only."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate on the first N rows only."})

@@ -14,6 +14,7 @@ from generators.errors import ConfigError
 
 COLUMNS = ("prompt", "completion")
 HUB_PROBE_TIMEOUT_S = 5.0
+AUTO_EVAL = "auto"  # DataArguments.eval_split default: validation when the dataset has it
 
 
 @dataclass
@@ -31,12 +32,25 @@ def load_training_data(args) -> TrainingData:
         raise ConfigError("dataset", "no dataset given: set `dataset:` in the recipe or pass --dataset")
     splits, resolved = load_dataset_splits(args.dataset, args.dataset_revision)
     train = _pick(splits, args.train_split, "train_split", args.max_train_samples, "max_train_samples", args.dataset)
+    args.eval_split = eval_split_name(args.eval_split, splits)  # the record names the split really used
     evaluation = None
     if args.eval_split:
         evaluation = _pick(
             splits, args.eval_split, "eval_split", args.max_eval_samples, "max_eval_samples", args.dataset
         )
     return TrainingData(splits, train, evaluation, resolved.describe(), resolved.meta)
+
+
+def eval_split_name(name: str | None, splits) -> str | None:
+    """The held-out split to evaluate on: ``auto`` is ``validation`` when the dataset has one (else none); a
+    ``test_*`` split is refused, since test splits are only scored, never used for early stopping or selection."""
+    if name == AUTO_EVAL:
+        return "validation" if "validation" in splits else None
+    if name and name.startswith("test_"):
+        raise ConfigError(
+            "eval_split", f"{name!r} is a test split: test_* splits are only scored; evaluate and early-stop on validation"
+        )
+    return name or None
 
 
 def _pick(splits, name: str, field: str, limit: int | None, limit_field: str, source: str):

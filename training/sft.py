@@ -100,7 +100,7 @@ def validate(recipe: Recipe) -> None:
         if run.early_stopping_patience < 1:
             raise ConfigError("early_stopping_patience", f"must be at least 1, got {run.early_stopping_patience}")
         if not recipe.data.eval_split:
-            raise ConfigError("early_stopping_patience", "needs a held-out split: set eval_split (e.g. test_seen)")
+            raise ConfigError("early_stopping_patience", "needs a held-out split: set eval_split (e.g. validation)")
         if str(getattr(t.eval_strategy, "value", t.eval_strategy)) == "no":
             raise ConfigError("early_stopping_patience", "needs evaluations: set eval_strategy to steps or epoch")
         if t.metric_for_best_model is None:
@@ -131,6 +131,8 @@ def train(recipe: Recipe) -> dict:
         check_output_dir(t.output_dir)
     resume = resolve_resume(t.resume_from_checkpoint, t.output_dir)
     data = load_training_data(recipe.data)
+    if run.early_stopping_patience is not None and data.eval is None:
+        raise ConfigError("early_stopping_patience", "needs a held-out split: the dataset has no validation split")
     model, tokenizer, base, tokenizer_note = _model_and_tokenizer(recipe, data)
     peft_config = get_peft_config(m)
     callbacks = []
