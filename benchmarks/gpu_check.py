@@ -619,6 +619,9 @@ def _training_runs(ctx: Context, sec: dict, deadline: float, data, base, tokeniz
         except Exception as exc:  # noqa: BLE001 - one variant failing does not stop the others
             entry.update(status="failed", error=error_text(exc))
             say(f"{v.name:<26} FAILED {error_text(exc)}")
+        except BaseException as exc:  # the step's time is up, or SIGTERM: say so in this run's entry too
+            entry["status"] = "cut" if isinstance(exc, Cut) else "terminated"
+            raise
         finally:
             trainer = model = None  # noqa: F841 - release the GPU memory before the next run
             free_memory()
@@ -888,6 +891,9 @@ def step_peft(ctx: Context, sec: dict, deadline: float) -> None:
         except Exception as exc:  # noqa: BLE001
             entry.update(status="failed", error=error_text(exc))
             say(f"{name:<22} FAILED {error_text(exc)}")
+        except BaseException as exc:
+            entry["status"] = "cut" if isinstance(exc, Cut) else "terminated"
+            raise
         finally:
             entry["seconds"] = round(time.monotonic() - began, 2)
             free_memory()
