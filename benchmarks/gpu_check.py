@@ -352,29 +352,39 @@ def matmul_rate(dtype_name: str, n: int, reps: int) -> dict:
 
 
 def attention_probe(ctx: Context) -> dict:
-    """Which attention a from-scratch GPT-2 gets, and which SDPA kernel its forward pass runs (profiled), for a
-    batch of equal-length rows (no padding) and a right-padded one."""
+    """Which attention a from-scratch GPT-2 gets, and which SDPA kernel its training forward pass actually runs
+    (the aten operators seen by a dispatch mode: a fused kernel, or SDPA's math fallback as bmm + softmax), for
+    equal-length rows (no padding) and right-padded ones, in the recipe's precision and dropout (0.1)."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
+    from torch.utils._python_dispatch import TorchDispatchMode
 
     from training.model import build_gpt2
     from training.tokenizer import build_char_tokenizer
 
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(func.name())
+            return func(*args, **(kwargs or {}))
+
     tok = build_char_tokenizer("abcdefghijklmnopqrstuvwxyz", 256)
-    model = build_gpt2(tok, **ctx.sizes.model, n_positions=256, dropout=0.0, seed=0)
+    model = build_gpt2(tok, **ctx.sizes.model, n_positions=256, dropout=0.1, seed=0)
     device = "cuda" if ctx.gpu else "cpu"
-    model.to(device).eval()
+    model.to(device).train()
     out = {"gpt2_attn_implementation": model.config._attn_implementation,
            "flash_attn_installed": importlib.util.find_spec("flash_attn") is not None}  # fmt: skip
     ids = torch.randint(3, len(tok), (8, 144), device=device)
+    dtype = torch.bfloat16 if ctx.gpu and torch.cuda.is_bf16_supported() else torch.float32
     for case, mask in (("no padding", torch.ones_like(ids)), ("right-padded", _right_padded(ids))):
-        dtype = torch.bfloat16 if ctx.gpu and torch.cuda.is_bf16_supported() else torch.float32
-        with torch.inference_mode(), torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-            model(input_ids=ids, attention_mask=mask)  # warm-up
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                model(input_ids=ids, attention_mask=mask)
-        ops = sorted({e.key for e in prof.key_averages() if "scaled_dot_product" in e.key or "attention" in e.key.lower()})
-        out[f"ops ({case}, {str(dtype).removeprefix('torch.')})"] = ops
+        with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32), Ops() as ops:
+            model(input_ids=ids, attention_mask=mask)
+        fused = sorted(n for n in ops.names if n.startswith("aten::_scaled_dot_product"))
+        math_path = "aten::_safe_softmax" in ops.names or "aten::_softmax" in ops.names
+        out[f"sdpa ({case}, {str(dtype).removeprefix('torch.')}, training)"] = fused or (
+            ["math (SDPA's fallback: bmm + softmax)"] if math_path else ["no attention operator seen"])  # fmt: skip
     return out
 
 
@@ -412,8 +422,6 @@ def step_environment(ctx: Context, sec: dict, deadline: float) -> None:
         if info["version"]:
             say(f"  {name} {info['version']}  ({info.get('from')})")
     say(f"unmet requirements: {sec['requirements_unmet'] or 'none'}")
-    sec["attention"] = attention_probe(ctx)
-    say(f"attention: {sec['attention']}")
     rates = [("bfloat16", 8192, 10), ("float32", 4096, 5)] if ctx.gpu else [("float32", 512 if ctx.dry_run else 1024, 20)]
     sec["matmul"] = [matmul_rate(*r) for r in rates]
     for r in sec["matmul"]:
@@ -425,6 +433,8 @@ def step_environment(ctx: Context, sec: dict, deadline: float) -> None:
         "source": "vendor data sheet, dense bf16 tensor rate (no sparsity); a lead, not a measurement"
         if datasheet else "no data-sheet peak for this device",
     }  # fmt: skip
+    sec["attention"] = attention_probe(ctx)
+    say(f"attention: {sec['attention']}")
 
 
 def nvidia_smi() -> str | None:
