@@ -46,9 +46,38 @@ def prompts_and_completions(rows: int) -> tuple[list[str], list[str]]:
 
 
 def timed(fn) -> tuple[object, float]:
+    import torch
+
     start = time.perf_counter()
     out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return out, time.perf_counter() - start
+
+
+def compare(model, tok, prompts: list[str], max_new: int, batch_sizes: list[int], single_rows: int | None = None,
+            until: float | None = None) -> dict:
+    """Rows/s of :func:`eval.decode.greedy_decode` one prompt at a time (on the first ``single_rows`` prompts,
+    default all) and in batches of each size (on all prompts), the speed-ups, and how many of the one-at-a-time
+    completions each batched run reproduced. Batch sizes not started by ``until`` (a ``time.monotonic()``
+    value) are left out."""
+    from eval.decode import greedy_decode
+
+    greedy_decode(model, tok, prompts[:4], max_new, batch_size=4)  # warm-up (allocations, kernels)
+    single = prompts[: single_rows or len(prompts)]
+    one, t_one = timed(lambda: greedy_decode(model, tok, single, max_new, batch_size=1))
+    out = {"rows": len(prompts), "single_rows": len(single), "max_new_tokens": max_new,
+           "one_at_a_time": {"seconds": t_one, "rows_per_s": len(single) / t_one}, "batched": []}  # fmt: skip
+    for size in batch_sizes:
+        if until is not None and time.monotonic() > until:
+            break
+        many, t_many = timed(lambda size=size: greedy_decode(model, tok, prompts, max_new, batch_size=size))
+        rate = len(prompts) / t_many
+        out["batched"].append({
+            "batch_size": size, "seconds": t_many, "rows_per_s": rate, "speedup": rate / out["one_at_a_time"]["rows_per_s"],
+            "identical": sum(a == b for a, b in zip(one, many[: len(single)], strict=True)),
+        })  # fmt: skip
+    return out
 
 
 def main() -> None:
@@ -63,8 +92,6 @@ def main() -> None:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from eval.decode import greedy_decode
-
     if args.threads:
         torch.set_num_threads(args.threads)
     prompts, completions = prompts_and_completions(args.rows)
@@ -75,16 +102,13 @@ def main() -> None:
                    bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     ).eval()
     max_new = max(len(c) for c in completions) + 1  # char-level: one token per character, plus EOS
-    greedy_decode(model, tok, prompts[:4], max_new, batch_size=4)  # warm-up (allocations, kernels)
-
-    one, t_one = timed(lambda: greedy_decode(model, tok, prompts, max_new, batch_size=1))
-    many, t_many = timed(lambda: greedy_decode(model, tok, prompts, max_new, batch_size=args.batch_size))
-    same = sum(a == b for a, b in zip(one, many, strict=True))
+    res = compare(model, tok, prompts, max_new, [args.batch_size])
+    one, many = res["one_at_a_time"], res["batched"][0]
     n = len(prompts)
     print(f"GPT-2 {args.layers}x{args.width}, {n} prompts, max_new_tokens={max_new}, CPU threads={torch.get_num_threads()}")
-    print(f"one at a time : {n / t_one:8.1f} examples/s ({t_one:.2f}s)")
-    print(f"batched ({args.batch_size:>3}) : {n / t_many:8.1f} examples/s ({t_many:.2f}s)")
-    print(f"speed-up ratio (batched / one at a time): {t_one / t_many:.1f}x; identical completions: {same}/{n}")
+    print(f"one at a time : {one['rows_per_s']:8.1f} examples/s ({one['seconds']:.2f}s)")
+    print(f"batched ({args.batch_size:>3}) : {many['rows_per_s']:8.1f} examples/s ({many['seconds']:.2f}s)")
+    print(f"speed-up ratio (batched / one at a time): {many['speedup']:.1f}x; identical completions: {many['identical']}/{n}")
 
 
 if __name__ == "__main__":

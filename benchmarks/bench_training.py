@@ -52,16 +52,11 @@ PEAK_BF16 = [
 ]
 
 SIZES = {
-    # rows like the paper's: rule of 20 -> 20 characters over a-z, inputs of 50 (about 147 tokens per row)
-    "paper": {
-        "model": {"n_layer": 6, "n_embd": 256, "n_head": 4},
-        "data": {"input_len": 50, "space": {"alphabet": "abcdefghijklmnopqrstuvwxyz", "x_len": 20, "y_len": 20}},
-    },
-    # a few seconds on a laptop CPU
-    "tiny": {
-        "model": {"n_layer": 2, "n_embd": 64, "n_head": 2},
-        "data": {"input_len": 24, "space": {"alphabet": "abcdefghij", "x_len": [3, 5], "y_len": [2, 5]}},
-    },
+    # the paper's GPT-2 on rows like the paper's: the generator preset paper_rewrite (rules of 20 -> 20
+    # characters over a-z, inputs of 50: about 145 tokens per row)
+    "paper": {"model": {"n_layer": 6, "n_embd": 256, "n_head": 4}, "preset": "paper_rewrite"},
+    # a few seconds on a laptop CPU: the preset tiny (inputs of 24 over a-j, short rules)
+    "tiny": {"model": {"n_layer": 2, "n_embd": 64, "n_head": 2}, "preset": "tiny"},
 }
 
 
@@ -74,97 +69,165 @@ def peak_flops(device_name: str, precision: str) -> float | None:
     return None
 
 
-def make_dataset(size: str, rows: int, parent: Path):
-    """Generate rewrite rows with the project's generator (no download) and load every split."""
-    from cards.resolve import load_splits
+def preset_folder(preset: str, rows: int, parent: Path, *, instructions: int | None = None,
+                  unseen: tuple[int, int] = (4, 4), seen: int = 4, name: str | None = None) -> Path:
+    """Generate ``rows`` training rows of the generator preset ``preset`` (its row lengths, alphabet and prompt
+    format; no download) with ``instructions`` distinct rules (default ``min(1000, rows)``) and small test
+    splits (``unseen`` = (instructions, examples), ``seen`` = examples) into a folder under ``parent``."""
+    import yaml
+
     from generators import config_from_dict
     from generators.build import generate
+    from generators.cli import resolve_config_path
 
-    instructions = min(1000, rows)
-    cfg = {
-        "name": f"bench-{size}",
-        "seed": 0,
-        "instructions": instructions,
-        "examples_per_instruction": -(-rows // instructions),
-        "noop_fraction": 0.2,
-        **SIZES[size]["data"],
-        "splits": {"test_unseen": {"instructions": 4, "examples": 4}, "test_seen": {"examples": 4}},
-    }
-    folder = parent / f"bench-{size}-{rows}"  # named by its content: same name, same rows (seeded)
-    generate(config_from_dict(cfg), folder, progress=False)
-    splits, _ = load_splits(str(folder))
+    instructions = instructions or min(1000, rows)
+    cfg = yaml.safe_load(resolve_config_path(preset).read_text(encoding="utf-8"))
+    cfg.pop("examples_per_instruction", None)
+    cfg.update({
+        "name": name or f"bench-{preset}", "instructions": instructions, "budget": max(rows, instructions),
+        "splits": {"test_unseen": {"instructions": unseen[0], "examples": unseen[1]}, "test_seen": {"examples": seen}},
+    })  # fmt: skip
+    folder = parent / f"{cfg['name']}-{instructions}-{rows}-{unseen[0]}-{unseen[1]}-{seen}"  # named by content
+    if not folder.exists():
+        generate(config_from_dict(cfg), folder, progress=False)
+    return folder
+
+
+def preset_dataset(preset: str, rows: int, parent: Path, **kwargs):
+    """Every split (a DatasetDict) of :func:`preset_folder`'s dataset."""
+    from cards.resolve import load_splits
+
+    splits, _ = load_splits(str(preset_folder(preset, rows, parent, **kwargs)))
     return splits
 
 
+def make_dataset(size: str, rows: int, parent: Path):
+    """The rows of ``SIZES[size]`` (its generator preset), every split."""
+    return preset_dataset(SIZES[size]["preset"], rows, parent, name=f"bench-{size}")
+
+
+def flop_per_token(config, seq_len: float) -> float:
+    """Training FLOPs per token of a GPT-2: 6 N (N the matmul weights: blocks + LM head) + 12 L d S (attention)."""
+    matmul = 12 * config.n_layer * config.n_embd**2 + config.vocab_size * config.n_embd
+    return 6 * matmul + 12 * config.n_layer * config.n_embd * seq_len
+
+
 class _Counting:
-    """Mixin: counts the tokens each timed step trains on (device tensor: no host sync)."""
+    """Mixin: counts the tokens and rows each timed step trains on (device tensors: no host sync).
+
+    Padded batches count the attention mask; padding-free batches (one flattened row with ``position_ids``)
+    count every token, and one row per sequence start (position 0)."""
 
     bench_warmup = 0
 
     def training_step(self, model, inputs, *args, **kwargs):
         if self.state.global_step >= self.bench_warmup:
+            ids = inputs["input_ids"]
             mask = inputs.get("attention_mask")
-            real = mask.sum() if mask is not None else inputs["input_ids"].numel()
+            if mask is not None:
+                real, rows = mask.sum(), ids.shape[0]
+            elif inputs.get("position_ids") is not None:
+                real, rows = ids.numel(), (inputs["position_ids"] == 0).sum()
+            else:
+                real, rows = ids.numel(), ids.shape[0]
             self.bench_tokens = getattr(self, "bench_tokens", 0) + real
-            self.bench_padded = getattr(self, "bench_padded", 0) + inputs["input_ids"].numel()
-            self.bench_rows = getattr(self, "bench_rows", 0) + inputs["input_ids"].shape[0]
+            self.bench_padded = getattr(self, "bench_padded", 0) + ids.numel()
+            self.bench_rows = getattr(self, "bench_rows", 0) + rows
         return super().training_step(model, inputs, *args, **kwargs)
 
 
-def _clock(warmup: int):
+def _clock(warmup: int, seconds: float | None = None):
+    """A callback timing the steps after ``warmup`` (GPU synchronised at both ends); with ``seconds`` it stops
+    training once that much time has been timed (so a run's length is set in time, not in steps)."""
     import torch
     from transformers import TrainerCallback
 
+    def now() -> float:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     class Clock(TrainerCallback):
         start = end = None
+        steps = 0
+        warmup_s = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.began = now()
+            if warmup == 0:
+                self.start, self.warmup_s = self.began, 0.0
 
         def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step in (warmup, state.max_steps) and torch.cuda.is_available():
-                torch.cuda.synchronize()
-            if state.global_step == warmup:
-                self.start = time.perf_counter()
-            if state.global_step == state.max_steps:
-                self.end = time.perf_counter()
+            step = state.global_step
+            if step == warmup and self.start is None:
+                self.start = now()
+                self.warmup_s = self.start - self.began
+            elif self.start is not None and self.end is None:
+                if step >= state.max_steps or (seconds is not None and time.perf_counter() - self.start >= seconds):
+                    self.end = now()
+                    self.steps = step - warmup
+                    control.should_training_stop = True
 
     return Clock()
 
 
-def run(name, trainer_cls, args, model, tokenizer, train, warmup: int, device_name: str) -> dict:
+def counting_trainer(trainer_cls, args, model, tokenizer, train, warmup: int, seconds: float | None = None):
+    """A ``trainer_cls`` that counts the tokens of the steps after ``warmup`` and times them (``trainer.bench_clock``)."""
+    cls = type(f"Counting{trainer_cls.__name__}", (_Counting, trainer_cls), {"bench_warmup": warmup})
+    clock = _clock(warmup, seconds)
+    trainer = cls(model=model, args=args, train_dataset=train, processing_class=tokenizer, callbacks=[clock])
+    trainer.bench_clock = clock
+    return trainer
+
+
+def measure(name: str, trainer, device_name: str, measured_peak: float | None = None) -> dict:
+    """Train ``trainer`` (from :func:`counting_trainer`) and return its throughput.
+
+    MFU is against the data-sheet peak of ``device_name`` (bf16/fp16 runs on a GPU in ``PEAK_BF16``), and, with
+    ``measured_peak`` (FLOP/s of a large matrix product in the run's precision, measured on this device),
+    against that too."""
     import torch
 
     from training.hardware import precision_name
 
-    cls = type(f"Counting{trainer_cls.__name__}", (_Counting, trainer_cls), {"bench_warmup": warmup})
-    clock = _clock(warmup)
+    args, clock = trainer.args, trainer.bench_clock
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    trainer = cls(model=model, args=args, train_dataset=train, processing_class=tokenizer, callbacks=[clock])
     trainer.train()
+    if clock.end is None:
+        raise RuntimeError(f"{name}: training ended before the timed steps (max_steps {args.max_steps})")
     seconds = clock.end - clock.start
     tokens = int(trainer.bench_tokens)
-    rows = trainer.bench_rows
-    cfg = model.config
-    matmul = 12 * cfg.n_layer * cfg.n_embd**2 + cfg.vocab_size * cfg.n_embd  # blocks + LM head
-    seq = tokens / rows
-    flop_per_token = 6 * matmul + 12 * cfg.n_layer * cfg.n_embd * seq
+    rows = int(trainer.bench_rows)
+    flop = flop_per_token(trainer.model.config, tokens / rows) * tokens
     precision = precision_name(args)
     peak = peak_flops(device_name, precision) if torch.cuda.is_available() else None
-    achieved = flop_per_token * tokens / seconds
+    achieved = flop / seconds
     return {
         "run": name,
         "batch_per_device": args.per_device_train_batch_size,
-        "timed_steps": args.max_steps - warmup,
+        "timed_steps": clock.steps,
+        "warmup_steps": trainer.bench_warmup,
+        "warmup_s": clock.warmup_s,
         "seconds": seconds,
+        "tokens": tokens,
         "tokens_per_s": tokens / seconds,
         "rows_per_s": rows / seconds,
-        "padding_share": 1 - tokens / trainer.bench_padded,
+        "padding_share": 1 - tokens / int(trainer.bench_padded),
         "precision": precision,
+        "attention": trainer.model.config._attn_implementation,
         "activation_checkpointing": bool(args.gradient_checkpointing),
         "optimizer": str(getattr(args.optim, "value", args.optim)),
         "tflops": achieved / 1e12,
         "mfu": achieved / peak if peak else None,
+        "mfu_measured": achieved / measured_peak if measured_peak else None,
         "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
     }
+
+
+def run(name, trainer_cls, args, model, tokenizer, train, warmup: int, device_name: str) -> dict:
+    """Time ``warmup`` untimed steps, then the rest of ``args.max_steps``, of a fresh ``trainer_cls``."""
+    return measure(name, counting_trainer(trainer_cls, args, model, tokenizer, train, warmup), device_name)
 
 
 def main() -> None:
