@@ -9,6 +9,7 @@ token, never the real one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -23,6 +24,14 @@ from generators.cli import main
 from generators.errors import ConfigError
 
 FAKE_TOKEN = "hf_FAKE_attack_token_0123456789"
+
+
+def listed_files(folder) -> list[str]:
+    """The data files a dataset folder's datagen.json lists (read as plain JSON, not through the code under test)."""
+    meta = json.loads((Path(folder) / "datagen.json").read_text())
+    files = [f for split in meta["splits"].values() for f in split["files"]]
+    assert files and all(f.startswith("data/") for f in files)
+    return files
 
 
 @pytest.fixture
@@ -77,10 +86,9 @@ def test_push_to_the_local_hub_refuses_stray_files_and_symlinks(tiny_dataset, tm
         (folder / p).unlink()
     run("push", "--from-folder", folder, "--local-name", "tiny", "--quiet")
     published = hub.path("local/tiny", "v1.0.0")
-    assert sorted(p.relative_to(published).as_posix() for p in published.rglob("*")) == [
-        "README.md", "data", "data/test_seen-00000-of-00001.parquet", "data/test_unseen-00000-of-00001.parquet",
-        "data/train-00000-of-00001.parquet", "datagen.json",
-    ]
+    assert sorted(p.relative_to(published).as_posix() for p in published.rglob("*")) == sorted(
+        ["README.md", "data", "datagen.json", *listed_files(folder)]
+    )
 
 
 @pytest.mark.parametrize("where", ["datagen.json", "README.md", "data", "data/train-00000-of-00001.parquet"])
@@ -107,10 +115,9 @@ def test_push_to_the_hub_refuses_them_before_any_call(hub, tiny_dataset, tmp_pat
 
 def test_the_hub_version_holds_exactly_the_listed_files(hub, tiny_dataset):
     run("push", "--from-folder", tiny_dataset, "--repo-id", "org/tiny", "--quiet")
-    assert sorted(hub.files("org/tiny", "v1.0.0")) == [
-        ".gitattributes", "README.md", "data/test_seen-00000-of-00001.parquet",
-        "data/test_unseen-00000-of-00001.parquet", "data/train-00000-of-00001.parquet", "datagen.json",
-    ]
+    assert sorted(hub.files("org/tiny", "v1.0.0")) == sorted(
+        [".gitattributes", "README.md", "datagen.json", *listed_files(tiny_dataset)]
+    )
 
 
 def test_a_fifo_under_a_listed_name_does_not_block(tiny_dataset, tmp_path):
