@@ -33,7 +33,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard
 
 from cards.model_card import hub_id
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 START = "<!-- diveval:results:start -->"
 END = "<!-- diveval:results:end -->"
@@ -207,7 +207,7 @@ def load_card(path: str | Path) -> ModelCard:
 
 def write_card(card: ModelCard, path: str | Path) -> Path:
     """Write ``card`` to ``path`` atomically (a reader never sees half a card)."""
-    from generators.atomic import write_text_atomic
+    from core.atomic import write_text_atomic
 
     return write_text_atomic(path, str(card))
 

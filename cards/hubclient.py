@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 TIMEOUT_ENV = "DATAGEN_HUB_TIMEOUT"
 RETRIES_ENV = "DATAGEN_HUB_RETRIES"

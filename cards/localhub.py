@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.atomic import write_text_atomic
-from generators.errors import ConfigError
+from core.atomic import write_text_atomic
+from core.errors import ConfigError
 
 REPO_TYPES = ("dataset", "model")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")

@@ -16,13 +16,13 @@ folder). Hub ids are checked with huggingface_hub's ``validate_repo_id`` before 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cards.localhub import LocalHub
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from core.metadata import METADATA_FILE, parse_metadata, read_metadata
 
 
 @dataclass
@@ -112,13 +112,7 @@ def _looks_like_a_path(source: str) -> bool:
 
 
 def _read_meta(path: Path) -> dict:
-    f = path / "datagen.json"
-    if f.exists():
-        try:
-            return json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(None, f"{f} cannot be read: {exc}") from None
-    return {}
+    return read_metadata(path, check=False, missing_ok=True)
 
 
 def _hub_meta(repo_id: str, revision: str | None, repo_type: str) -> dict:
@@ -134,14 +128,14 @@ def _hub_meta(repo_id: str, revision: str | None, repo_type: str) -> dict:
     )
 
     try:
-        local = hf_hub_download(repo_id, "datagen.json", repo_type="dataset", revision=revision)
+        local = hf_hub_download(repo_id, METADATA_FILE, repo_type="dataset", revision=revision)
     except RepositoryNotFoundError:
         raise ConfigError(None, f"dataset {repo_id!r} not found on the Hub (nor as a folder or in the local hub)") from None
     except RevisionNotFoundError:
         raise ConfigError("revision", f"dataset {repo_id!r} has no revision {revision!r} on the Hub") from None
     except (EntryNotFoundError, HfHubHTTPError, OSError):
         return {}
-    return json.loads(Path(local).read_text(encoding="utf-8"))
+    return parse_metadata(Path(local).read_bytes(), f"{repo_id}/{METADATA_FILE}", check=False)
 
 
 def _data_files(r: Resolved) -> dict[str, list[str]] | None:

@@ -24,8 +24,6 @@ content is the no-op). Hub calls are bounded in time and retried a bounded numbe
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -35,10 +33,10 @@ from typing import Protocol
 from cards.hubclient import install as install_timeouts
 from cards.hubclient import status_of, with_retries
 from cards.localhub import LocalHub, next_version, normalize_version, parse_version
-from generators.errors import ConfigError
-from generators.safeio import check_relpath, copy_tree, read_bytes_inside, read_hashed, scan
+from core.errors import ConfigError
+from core.metadata import METADATA_FILE, read_metadata
+from core.safeio import check_relpath, copy_tree, read_hashed, scan
 
-IDENTITY_FILE = "datagen.json"
 NOT_CONTENT = ("README.md", ".gitattributes")  # re-rendered per version / added by the Hub
 
 
@@ -67,14 +65,9 @@ def content_id(folder: str | Path, only_identity: bool = False) -> str | None:
     and sha256 of all files except the card (which is re-rendered per version) and ``.gitattributes``.
     With ``only_identity``, None when the folder has no fingerprint."""
     folder = Path(folder)
-    ident = folder / IDENTITY_FILE
-    if os.path.lexists(ident):
-        try:
-            meta = json.loads(read_bytes_inside(folder, IDENTITY_FILE).decode("utf-8"))
-        except (OSError, ConfigError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(None, f"{ident} cannot be read: {exc}") from None
-        if isinstance(meta, dict) and meta.get("fingerprint"):
-            return f"fingerprint:{meta['fingerprint']}"
+    meta = read_metadata(folder, check=False, missing_ok=True)
+    if isinstance(meta, dict) and meta.get("fingerprint"):
+        return f"fingerprint:{meta['fingerprint']}"
     if only_identity:
         return None
     return _files_id((rel, read_hashed(folder, rel)[0]) for rel in publishable_files(folder) if rel not in NOT_CONTENT)
@@ -189,7 +182,7 @@ class HubTarget:
 
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                self.api.hf_hub_download(repo_id, IDENTITY_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
+                self.api.hf_hub_download(repo_id, METADATA_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
                 return content_id(tmp, only_identity=True) or self._files_id(repo_id, version, repo_type, tmp)
             except EntryNotFoundError:
                 return self._files_id(repo_id, version, repo_type, tmp)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from generators.cli import user_errors
-from generators.errors import ConfigError
+from core.cli import user_errors
+from core.errors import ConfigError
 
 DEFAULT_SPLITS = "test_unseen,test_seen"
 

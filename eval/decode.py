@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 
 def encode_prompts(tokenizer, prompts: Sequence[str]) -> list[list[int]]:

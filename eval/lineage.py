@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from core.metadata import read_metadata
 
 MATCHES = ("same", "different", "unknown")
 
@@ -77,11 +78,9 @@ def label(card: dict) -> str:
 
 
 def _fingerprint(folder: Path) -> str | None:
-    import json
-
     try:
-        return json.loads((folder / "datagen.json").read_text(encoding="utf-8")).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
+        return read_metadata(folder, check=False, missing_ok=True).get("fingerprint")
+    except (ConfigError, AttributeError):
         return None
 
 

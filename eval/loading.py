@@ -4,7 +4,7 @@ The source is found by :func:`cards.resolve.resolve` (``repo_type="model"``), so
 rest of the toolkit: a folder wins over a local-hub name, which wins over a Hub id; ``local:`` / ``hub:``
 prefixes force one. Every failure a user can cause (no such folder, a folder without a model, a Hub repo or
 revision that cannot be fetched, a tokenizer that cannot write the dataset's characters) is a
-:class:`~generators.errors.ConfigError` naming what is at fault.
+:class:`~core.errors.ConfigError` naming what is at fault.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cards.resolve import Resolved, resolve
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 MODEL_FILES = ("config.json", "adapter_config.json")
 

@@ -27,8 +27,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from generators.atomic import atomic_file
-from generators.errors import ConfigError
+from core.atomic import atomic_file
+from core.errors import ConfigError
 
 
 def _figure():

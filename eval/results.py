@@ -51,7 +51,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 SCHEMA = "diveval/rewrite/1"
 SPLIT_LABELS = {"test_unseen": "unseen instructions", "test_seen": "seen instructions"}
@@ -135,7 +135,7 @@ def build_results(scores: dict, model: dict, dataset: dict, training: dict | Non
 
 
 def write_results(results: dict, path: str | Path) -> Path:
-    from generators.atomic import write_text_atomic
+    from core.atomic import write_text_atomic
 
     return write_text_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
+from core.errors import ConfigError
 from eval.decode import encode_prompts, greedy_decode
 from eval.loading import check_alphabet, context_length
 from eval.stats import THIRDS, frequency_thirds, summarize, summarize_groups
-from generators.errors import ConfigError
 
 MATCH_MODES = ("exact", "strip")
 RULE_LENGTH_COLUMNS = ("pattern_len", "n_rules")  # rewrite, markov

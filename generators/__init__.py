@@ -10,7 +10,6 @@ __version__ = "0.1.0"
 GENERATOR_VERSION = "2.0"
 
 from generators.config import GeneratorConfig, config_from_dict, load_config  # noqa: E402
-from generators.errors import ConfigError  # noqa: E402
 
 
 def generate(*args, **kwargs):
@@ -20,4 +19,4 @@ def generate(*args, **kwargs):
     return _generate(*args, **kwargs)
 
 
-__all__ = ["ConfigError", "GeneratorConfig", "config_from_dict", "generate", "load_config", "GENERATOR_VERSION"]
+__all__ = ["GeneratorConfig", "config_from_dict", "generate", "load_config", "GENERATOR_VERSION"]

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from generators.errors import ConfigError
+from core.cli import user_errors
+from core.errors import ConfigError
+from core.metadata import METADATA_FILE, read_metadata
 
 PRESETS = Path(__file__).parent / "configs"
-
-
-class UserError(click.ClickException):
-    """A bad request or input, printed as one line; exit status 2, as for click's own usage errors (status 1
-    is left to failures of the work itself: a failed upload, a verification that finds a mismatch)."""
-
-    exit_code = 2
-
-
-def user_errors(fn):
-    """Print user-caused errors as one line (no traceback) and exit with status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from huggingface_hub.errors import LocalEntryNotFoundError
-
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as exc:
-            raise UserError(str(exc)) from None
-        except LocalEntryNotFoundError as exc:  # a FileNotFoundError: not in the cache and the Hub not reachable
-            reason = str(exc).strip().splitlines()[0]
-            raise click.ClickException(f"cannot reach the Hub (HF_ENDPOINT, network) and nothing is cached: {reason}") from None
-        except FileNotFoundError as exc:
-            raise UserError(f"{exc.filename or exc}: no such file or folder") from None
-        except OSError as exc:  # not a directory, permission denied, a busy folder, a full disk ...
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise UserError(f"{where}{exc.strerror or exc}") from None
-
-    return wrapper
 
 
 def resolve_config_path(config: str) -> Path:
@@ -93,7 +64,7 @@ def generate(
     rows, bytes and memory are estimated first: one that cannot fit this machine is refused before any work.
     SIGTERM stops the run cleanly (its workers and temporary folder are removed).
     """
-    from generators.atomic import sigterm_exits
+    from core.atomic import sigterm_exits
     from generators.make import make_dataset
 
     with sigterm_exits():
@@ -124,8 +95,6 @@ def summary_line(meta: dict, where: str) -> str:
 @user_errors
 def inspect(folder: str, as_json: bool) -> None:
     """Print the diversity report of a generated dataset FOLDER."""
-    from generators.build import read_metadata
-
     meta = read_metadata(folder)
     try:  # fields beyond the ones every reader needs (check_metadata): a damaged file is named, not a traceback
         if as_json:
@@ -136,7 +105,7 @@ def inspect(folder: str, as_json: bool) -> None:
         raise
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
         what = f"lacks its {exc.args[0]!r} field" if isinstance(exc, KeyError) else f"has a field of the wrong kind ({exc})"
-        raise ConfigError(None, f"{Path(folder) / 'datagen.json'} is damaged: it {what}") from None
+        raise ConfigError(None, f"{Path(folder) / METADATA_FILE} is damaged: it {what}") from None
     for line in lines:
         click.echo(line)
 

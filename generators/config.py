@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 STRUCTURES = ("random", "repeated", "periodic", "mirrored")
 NOVEL_PATTERNS = ("none", "test_patterns", "test_space")

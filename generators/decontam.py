@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 WORD = re.compile(r"\w+")
 TEXT_FIELDS = ("prompt", "text", "canonical_solution", "code")

@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 MAX_ROWS = 200_000_000  # 200x the paper's 10^6-example budget
 MAX_BYTES = 100 * 10**9  # upper estimate of the parquet files

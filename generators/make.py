@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 
 def is_mixture_meta(meta: dict) -> bool:

@@ -20,7 +20,6 @@ Columns: ``id``, ``source``, ``source_index`` (row in the source), ``instruction
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -30,12 +29,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.atomic import atomic_folder, check_output
+from core.errors import ConfigError
+from core.metadata import write_metadata
 from generators import __version__
-from generators.atomic import atomic_folder, check_output
-from generators.build import METADATA_FILE, file_hashes
+from generators.build import file_hashes
 from generators.decontam import Decontaminator, load_benchmarks
 from generators.dedup import ExactIndex, MinHashIndex, normalize
-from generators.errors import ConfigError
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
 from generators.mixture_config import MixtureConfig
 from generators.report import count_stats, distinct_ngrams
@@ -171,7 +171,7 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
         meta = _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table, split, progress)
         meta["generation_seconds"] = round(time.perf_counter() - t0, 3)
         file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_metadata(tmp, meta)
         from cards.mixture_card import write_mixture_card
 
         write_mixture_card(tmp, meta)

@@ -39,8 +39,8 @@ from typing import Any
 
 import yaml
 
+from core.errors import ConfigError
 from generators.config import _build, _to_plain, check_name, check_seed, read_yaml_config
-from generators.errors import ConfigError
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".jsonl.gz", ".json.gz")
 

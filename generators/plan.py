@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from core.errors import ConfigError
 from generators.cipher import Cipher, make_cipher
 from generators.config import GeneratorConfig, parse_template
-from generators.errors import ConfigError
 from generators.rng import BLOCK, derive_key, feistel_permute, generator, uniform01
 from generators.space import Exclusion, InstructionSpace, Rules
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 from generators.rng import BLOCK, feistel_permute, generator, integers, uniform_symbols
 from generators.textcols import Piece, build_strings
 

@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 from generators.mixture_config import FILE_SUFFIXES, SourceConfig, mapping_columns
 
 

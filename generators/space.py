@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.errors import ConfigError
 from generators.config import SpaceConfig
-from generators.errors import ConfigError
 from generators.rng import generator, integers, uniform01, uniform_symbols
 
 DENSE_LIMIT = 1 << 22

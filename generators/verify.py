@@ -20,10 +20,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators.build import read_metadata
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from core.metadata import read_metadata
+from core.safeio import read_bytes_inside, read_hashed, scan
 from generators.fingerprint import dataset_fingerprint, split_fingerprint_of_files
-from generators.safeio import read_bytes_inside, read_hashed, scan
 
 
 @dataclass
@@ -60,7 +60,7 @@ def check_files(folder: Path, meta: dict, result: Verification, private: bool = 
     followed), its SHA-256 is the recorded one (when datagen.json records hashes), no unlisted file matches the
     split's ``data/<split>-*`` glob, and its rows re-fingerprint to the recorded ones.
 
-    Files are read once through :func:`generators.safeio.read_hashed` into a private temporary copy, and the
+    Files are read once through :func:`core.safeio.read_hashed` into a private temporary copy, and the
     rows are fingerprinted from that copy, so a file swapped for a link meanwhile is never read through; with
     ``private`` (a folder this process staged itself) they are read in place. Returns the recomputed
     ``{split: {rows, fingerprint}}``."""

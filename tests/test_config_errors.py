@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from generators import ConfigError, config_from_dict
+from core.errors import ConfigError
+from generators import config_from_dict
 from generators.cli import main
 from generators.config import load_config
 

@@ -15,7 +15,7 @@ from huggingface_hub import DatasetCard
 
 from cards.dataset_card import render_dataset_card, size_category, write_dataset_card
 from cards.localhub import LocalHub
-from generators.build import read_metadata
+from core.metadata import read_metadata
 from generators.cli import main
 
 SPLITS = ["train", "validation", "test_unseen", "test_seen"]

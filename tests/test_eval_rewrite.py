@@ -8,10 +8,10 @@ import datasets
 import pytest
 from evalkit import char_tokenizer, copy_model, tiny_gpt2
 
+from core.errors import ConfigError
 from eval.results import build_results, dataset_provenance, format_table, sweep_row
 from eval.rewrite import DecodeSettings, evaluate_rewrite, plan_max_new_tokens
 from eval.stats import wilson_interval
-from generators.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

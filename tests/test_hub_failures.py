@@ -20,8 +20,8 @@ from hub_server import serve
 from cards import hubclient
 from cards.localhub import LocalHub
 from cards.targets import HubTarget, LocalTarget, publish_folder
+from core.errors import ConfigError
 from generators.cli import main
-from generators.errors import ConfigError
 
 GUARD_S = 180  # far above any bounded failure here; reached only if something hangs
 

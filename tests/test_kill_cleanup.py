@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from generators import atomic
+from core import atomic
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; kill semantics of Linux")
 

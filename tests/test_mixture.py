@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.errors import ConfigError
 from generators.cli import main as datagen
-from generators.errors import ConfigError
 from generators.fingerprint import split_fingerprint_of_files
 from generators.mixture import build_mixture, source_targets
 from generators.mixture_config import is_mixture_config, load_mixture_config, mixture_config_from_dict

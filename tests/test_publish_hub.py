@@ -21,8 +21,8 @@ from huggingface_hub import DatasetCard
 
 from cards.resolve import load_splits, resolve
 from cards.targets import HubTarget, publish_folder
+from core.errors import ConfigError
 from generators.cli import main
-from generators.errors import ConfigError
 
 SPLITS = ["train", "validation", "test_unseen", "test_seen"]
 

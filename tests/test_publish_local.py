@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from cards.localhub import LocalHub
 from cards.resolve import load_splits, resolve
 from cards.targets import LocalTarget, publish_folder
+from core.errors import ConfigError
 from generators.cli import main
-from generators.errors import ConfigError
 
 SPLITS = ["train", "validation", "test_unseen", "test_seen"]
 

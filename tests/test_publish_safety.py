@@ -20,8 +20,8 @@ from hub_server import serve
 
 from cards.localhub import LocalHub
 from cards.targets import HubTarget
+from core.errors import ConfigError
 from generators.cli import main
-from generators.errors import ConfigError
 
 FAKE_TOKEN = "hf_FAKE_attack_token_0123456789"
 
@@ -297,7 +297,7 @@ def test_an_empty_version_is_refused(tiny_dataset):
 def test_what_is_published_is_the_copy_that_was_hashed(tiny_dataset, tmp_path, token_file, monkeypatch):
     """A shard swapped for a link to the token right after it was staged: the published bytes are the staged
     ones (read once), never the source read again."""
-    import generators.safeio as safeio
+    import core.safeio as safeio
 
     folder = tmp_path / "racy"
     shutil.copytree(tiny_dataset, folder)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hub_server import serve
 
 from cards.resolve import resolve
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 
 @pytest.fixture

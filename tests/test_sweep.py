@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 from training.sweep import load_sweep, main, runs
 
 ROOT = Path(__file__).resolve().parent.parent

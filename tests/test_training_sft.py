@@ -120,7 +120,7 @@ def test_resume_continues_from_the_last_checkpoint(tiny_dataset, tmp_path, monke
     import torch
     from safetensors.torch import load_file
 
-    from generators.errors import ConfigError
+    from core.errors import ConfigError
     from training.sft import main
     from training.trainer import SFTTrainer
 

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("trl")
 
-from generators.errors import ConfigError  # noqa: E402
+from core.errors import ConfigError  # noqa: E402
 from training.sft import main, parse_recipe, validate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

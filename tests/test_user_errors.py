@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from core.errors import ConfigError
 from generators.cli import main as datagen
-from generators.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 COLUMNS = ("prompt", "completion")
 HUB_PROBE_TIMEOUT_S = 5.0

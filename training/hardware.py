@@ -17,7 +17,7 @@ import importlib.util
 import math
 import os
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 FLASH_ATTENTION = ("flash_attention_2", "flash_attention_3", "flash_attention_4")
 

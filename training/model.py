@@ -7,7 +7,7 @@ process places its quantized copy on its own GPU.
 
 from __future__ import annotations
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 
 def build_gpt2(tokenizer, *, n_layer: int, n_embd: int, n_head: int, n_positions: int, dropout: float, seed: int):

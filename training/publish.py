@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 
 from cards.targets import Published, get_target, publish_folder
-from generators.errors import ConfigError
-from generators.safeio import read_hashed, scan
+from core.errors import ConfigError
+from core.safeio import read_hashed, scan
 
 MODEL_FILES = re.compile(
     r"""^(README\.md

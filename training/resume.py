@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 TRUE = {"true", "yes", "1", "last"}
 FALSE = {"", "false", "no", "0", "none"}

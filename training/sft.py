@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generators.errors import ConfigError  # noqa: E402
+from core.errors import ConfigError  # noqa: E402
 
 
 @dataclass

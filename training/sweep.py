@@ -49,9 +49,10 @@ from typing import Any
 import click
 import yaml
 
-from generators.atomic import write_text_atomic
-from generators.cli import user_errors
-from generators.errors import ConfigError
+from core.atomic import write_text_atomic
+from core.cli import user_errors
+from core.errors import ConfigError
+from core.metadata import has_metadata, read_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS_DIR = Path("runs") / "sweeps"  # default outputs: runs/sweeps/<name>, apart from single training runs in runs/
@@ -293,7 +294,7 @@ def _path(sweep: Sweep, p: str, field_name: str) -> Path:
 def _check_data(run: Run, cfg, rdir: Path) -> None:
     """Refuse a run folder whose data was made from another generator config."""
     data_dir = rdir / "data"
-    made = json.loads((data_dir / "datagen.json").read_text())["config"]
+    made = read_metadata(data_dir, check=False)["config"]
     if made != cfg.to_dict():
         changed = sorted(k for k in set(made) | set(cfg.to_dict()) if made.get(k) != cfg.to_dict().get(k))
         raise ConfigError(None, f"run {run.run_id}: its data in {data_dir} was made from another generator config "
@@ -303,7 +304,7 @@ def _check_data(run: Run, cfg, rdir: Path) -> None:
 
 def _signatures(sweep: Sweep, run: Run, data_dir: Path) -> tuple[str, str]:
     """The inputs of the train and eval stages, hashed (a finished stage made from others is refused)."""
-    fingerprint = json.loads((data_dir / "datagen.json").read_text())["fingerprint"]
+    fingerprint = read_metadata(data_dir, check=False)["fingerprint"]
     inputs = {"recipe": _path(sweep, sweep.recipe, "recipe").read_text(), "recipe_set": sweep.recipe_set,
               "accelerate": _path(sweep, sweep.accelerate_config, "accelerate_config").read_text()
               if sweep.accelerate_config else None,
@@ -321,7 +322,7 @@ def run_state(sweep: Sweep, run: Run) -> str:
     """
     rdir = sweep.out / run.run_id
     data_dir, model_dir, eval_json = rdir / "data", rdir / "model", rdir / "eval.json"
-    if not (data_dir / "datagen.json").exists():
+    if not has_metadata(data_dir):
         return "resumed (making its data)" if rdir.exists() and any(rdir.iterdir()) else "new"
     _check_data(run, generator_config(sweep, run), rdir)
     train_sig, eval_sig = _signatures(sweep, run, data_dir)
@@ -349,7 +350,7 @@ def run_one(sweep: Sweep, run: Run, log=print) -> dict:
     data_dir, model_dir, eval_json = rdir / "data", rdir / "model", rdir / "eval.json"
     cfg = generator_config(sweep, run)
     timings = {}
-    if (data_dir / "datagen.json").exists():
+    if has_metadata(data_dir):
         _check_data(run, cfg, rdir)
     else:
         t = time.perf_counter()
@@ -434,7 +435,7 @@ def summarize(sweep: Sweep, run: Run) -> dict:
     from eval.results import diversity_of, frequency_columns, power_law_alpha, semantic_columns
 
     rdir = sweep.out / run.run_id
-    meta = json.loads((rdir / "data" / "datagen.json").read_text())
+    meta = read_metadata(rdir / "data", check=False)
     cfg = meta["config"]
     n = meta["splits"]["train"]["rows"]
     row: dict[str, Any] = {

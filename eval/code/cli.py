@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from core.errors import ConfigError
 from eval.code.data import BENCHMARKS, Problems, load_problems
 from eval.code.prompts import DEFAULT_TEMPLATE, STYLES, validate_template
 from eval.code.results import write_results
@@ -22,7 +23,6 @@ from eval.code.score import (
     clear_path,
     score_samples,
 )
-from generators.errors import ConfigError
 
 
 def _data_options(fn):

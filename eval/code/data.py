@@ -27,7 +27,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 BENCHMARKS = ("humaneval", "mbpp")
 OVERRIDE_VARS = {"humaneval": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH"}

@@ -16,7 +16,7 @@ Every solution then goes through ``evalplus.sanitize`` (keeps the entry point an
 
 from __future__ import annotations
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 STYLES = ("base", "instruct", "chat")
 # evalplus's instruction and response prefixes (evalplus.codegen.run_codegen, 0.3.1).

@@ -65,7 +65,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "sandbox_launch.py"

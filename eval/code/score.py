@@ -23,9 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.errors import ConfigError
 from eval.code.data import OVERRIDE_VARS, Problems, write_problems
 from eval.code.sandbox import Sandbox
-from generators.errors import ConfigError
 
 RUNNER = Path(__file__).with_name("evalplus_runner.py")
 #: Problems that an evalplus version scores wrongly, reported with the scores (task id -> note).
