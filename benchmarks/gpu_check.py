@@ -851,10 +851,10 @@ def tiny_llama(ctx: Context, data_folder: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from cards.resolve import load_splits
+    from publishing.loading import load_splits
     from training.tokenizer import build_char_tokenizer, dataset_charset, mark_portable
 
-    splits, _ = load_splits(str(data_folder))
+    splits = load_splits(str(data_folder))
     tok = build_char_tokenizer(dataset_charset(splits), 256)
     config = LlamaConfig(vocab_size=len(tok), max_position_embeddings=256, bos_token_id=tok.eos_token_id,
                          eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **ctx.sizes.llama)  # fmt: skip

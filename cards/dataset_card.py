@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import jinja2
+import pyarrow.parquet as pq
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -242,8 +243,6 @@ def write_dataset_card(folder: str | Path, meta: dict, **kwargs) -> Path:
 
 
 def first_rows(folder: Path, meta: dict) -> dict:
-    import pyarrow.parquet as pq
-
     out = {}
     for split, s in meta["splits"].items():
         if s["files"]:

@@ -78,7 +78,6 @@ def rewrite(
     """
     from tqdm.auto import tqdm
 
-    from cards.resolve import resolve
     from eval import lineage
     from eval.loading import load_eval_splits, load_model
     from eval.results import (
@@ -90,6 +89,7 @@ def rewrite(
         write_results,
     )
     from eval.rewrite import DecodeSettings, evaluate_rewrite
+    from publishing.resolve import resolve
 
     settings = DecodeSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, match=match, limit=limit)
     settings.validate()
@@ -121,8 +121,8 @@ def rewrite(
         _write_predictions(predictions, preds)
     where = None
     if push:
-        from cards.eval_results import push_results
-        from cards.targets import default_token
+        from publishing.scores import push_results
+        from publishing.targets import default_token
 
         where = push_results(loaded.resolved, results, token=default_token() if loaded.resolved.kind == "hub" else None)
     written = ", ".join(x for x in (output, predictions, where and f"card of {where}") if x)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from core.metadata import read_metadata
+from publishing.loading import resolve_splits
 
 MATCHES = ("same", "different", "unknown")
 
@@ -145,10 +146,8 @@ def training_for(card: dict | None, model, evaluated, splits) -> TrainingData:
     where = locate(card, model)
     if where is None:
         return TrainingData(card, match, warning, note=f"the training data ({label(card)}) was not found here")
-    from cards.resolve import load_splits
-
     try:
-        dd, resolved = load_splits(where[0], where[1], ["train"])
+        dd, resolved = resolve_splits(where[0], where[1], ["train"])
     except ConfigError as exc:
         return TrainingData(card, match, warning, note=f"the training data ({label(card)}) cannot be loaded: {exc}")
     if card.get("fingerprint") and resolved.fingerprint != card["fingerprint"]:

@@ -1,6 +1,6 @@
 """Loading a model and its tokenizer for evaluation, from a folder, the local hub or the Hub.
 
-The source is found by :func:`cards.resolve.resolve` (``repo_type="model"``), so the rules are those of the
+The source is found by :func:`publishing.resolve.resolve` (``repo_type="model"``), so the rules are those of the
 rest of the toolkit: a folder wins over a local-hub name, which wins over a Hub id; ``local:`` / ``hub:``
 prefixes force one. Every failure a user can cause (no such folder, a folder without a model, a Hub repo or
 revision that cannot be fetched, a tokenizer that cannot write the dataset's characters) is a
@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cards.resolve import Resolved, resolve
 from core.errors import ConfigError
+from publishing.loading import resolve_splits
+from publishing.resolve import Resolved, resolve
 
 MODEL_FILES = ("config.json", "adapter_config.json")
 
@@ -80,12 +81,11 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     return LoadedModel(model, tokenizer, r, device)
 
 
-def load_eval_splits(source: str, revision: str | None, splits: list[str]):
-    """The splits to score, from a folder, the local hub or the Hub (:func:`training.data.load_dataset_splits`:
-    an empty or damaged parquet file or an unreachable Hub is one error naming the dataset)."""
-    from training.data import load_dataset_splits
-
-    return load_dataset_splits(source, revision, splits, field="dataset")
+def load_eval_splits(source: str, revision: str | None, splits: list[str] | None):
+    """``(DatasetDict, Resolved)``: the splits to score, from a folder, the local hub or the Hub
+    (:func:`publishing.loading.resolve_splits`: an empty or damaged parquet file or an unreachable Hub is one
+    error naming the dataset)."""
+    return resolve_splits(source, revision, splits, field="dataset")
 
 
 def unencodable_characters(tokenizer, texts: Iterable[str]) -> list[str]:

@@ -39,7 +39,7 @@ A ``diversity`` entry: ``{"instructions", "examples_per_instruction", "train_row
 "noop_fraction", "structures", "k", "test_k"}`` (I, S, N, the frequency distribution, its power-law exponent,
 the no-op share, the pattern families with their k range, and the unseen test space's k range when it has its
 own). Accuracies are fractions in [0, 1] (None for an empty group). Provenance comes from
-:meth:`cards.resolve.Resolved.describe`: a folder is named by its last path component only, never by a full
+:meth:`publishing.resolve.Resolved.describe`: a folder is named by its last path component only, never by a full
 machine path. ``alpha`` is the exponent of a ``power_law`` distribution and None otherwise: Uniform is its own
 point of the paper's axis (Uniform, 2, 1, 0.5, ...), not alpha = 1.
 """

@@ -1,4 +1,8 @@
-"""The ``datagen`` command line: generate, inspect, publish, fetch and verify datasets."""
+"""The ``datagen`` command group and its data-layer commands: ``generate``, ``inspect``, ``presets``.
+
+The publishing commands (``push``, ``pull``, ``verify``, ``list``) are added to the same group by
+:mod:`publishing.cli`, which is the ``datagen`` console script's entry point.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ import sys
 from pathlib import Path
 
 import click
+import yaml
 
+from core.atomic import sigterm_exits
 from core.cli import user_errors
 from core.errors import ConfigError
 from core.metadata import METADATA_FILE, read_metadata
+from generators.make import describe, is_mixture_meta, make_dataset
 
 PRESETS = Path(__file__).parent / "configs"
 
@@ -64,9 +71,6 @@ def generate(
     rows, bytes and memory are estimated first: one that cannot fit this machine is refused before any work.
     SIGTERM stops the run cleanly (its workers and temporary folder are removed).
     """
-    from core.atomic import sigterm_exits
-    from generators.make import make_dataset
-
     with sigterm_exits():
         meta = make_dataset(
             resolve_config_path(config), overrides, output, workers=workers, overwrite=overwrite, progress=not quiet,
@@ -111,8 +115,6 @@ def inspect(folder: str, as_json: bool) -> None:
 
 
 def _inspect_lines(meta: dict) -> list[str]:
-    from generators.make import describe, is_mixture_meta
-
     cfg = meta["config"]
     lines = [
         f"{meta['name']}  task={meta['task']}  seed={meta['seed']}  generator {meta['generator_version']}",
@@ -131,19 +133,11 @@ def _inspect_lines(meta: dict) -> list[str]:
 @main.command()
 def presets() -> None:
     """List the shipped configs (usable by name wherever a CONFIG is asked)."""
-    import yaml
-
     for name in list_presets():
         text = (PRESETS / f"{name}.yaml").read_text(encoding="utf-8")
         first = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")), "")
         data = yaml.safe_load(text) or {}
         click.echo(f"{name:<28} {data.get('task', 'rewrite'):<8} {first}")
-
-
-from generators.publish_cli import COMMANDS as _PUBLISH_COMMANDS  # noqa: E402  (push, pull, verify, list)
-
-for _command in _PUBLISH_COMMANDS:
-    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from evalkit import char_tokenizer, copy_model, save_model
 from huggingface_hub import ModelCard
 
-from cards.localhub import LocalHub
-from cards.targets import publish_folder
 from eval.cli import main
 from eval.results import read_results
+from publishing.localhub import LocalHub
+from publishing.targets import publish_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -268,14 +268,14 @@ def test_a_model_without_card_needs_a_dataset_and_has_unknown_knobs(tiny_dataset
 
 
 def test_seen_accuracy_by_training_frequency_in_results(copy_folder, tiny_dataset, tmp_path):
-    from cards.resolve import load_splits
+    from publishing.loading import load_splits
 
     r = run("rewrite", copy_folder, "--dataset", tiny_dataset, "-o", tmp_path / "res.json", "--quiet")
     assert r.exit_code == 0, r.output
     res = read_results(tmp_path / "res.json")
     seen = res["splits"]["test_seen"]
     freq = seen["by_train_frequency"]
-    dd, _ = load_splits(str(tiny_dataset))
+    dd = load_splits(str(tiny_dataset))
     ids = dd["test_seen"]["instruction_id"]
     assert freq["matched_by"] == "instruction_id" and freq["rules"] == len(set(ids))
     assert sum(freq[t]["n"] for t in ("head", "middle", "tail")) == seen["n"]

@@ -16,9 +16,9 @@ from eval.stats import wilson_interval
 
 @pytest.fixture(scope="module")
 def splits(tiny_dataset):
-    from cards.resolve import load_splits
+    from publishing.loading import resolve_splits
 
-    dd, resolved = load_splits(str(tiny_dataset), splits=["test_unseen", "test_seen"])
+    dd, resolved = resolve_splits(str(tiny_dataset), splits=["test_unseen", "test_seen"])
     return dd, resolved
 
 

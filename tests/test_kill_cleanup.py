@@ -16,7 +16,7 @@ from core import atomic
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; kill semantics of Linux")
 
-CLI = "import sys; from generators.cli import main; sys.exit(main())"
+CLI = "import sys; from publishing.cli import main; sys.exit(main())"
 # ~400k rows in 8192-row shards: several seconds of work for two workers on a small machine
 SLOW = ["--set", "examples_per_instruction=null", "--set", "budget=400000", "--set", "shard_rows=8192"]
 

@@ -70,8 +70,8 @@ def _losses(output_dir: Path) -> list[float]:
 def test_accelerate_launch_trains_from_scratch_and_the_model_reloads(tiny_dataset, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cards.localhub import LocalHub
     from eval.decode import greedy_decode
+    from publishing.localhub import LocalHub
 
     out = tmp_path / "run"
     cmd = [

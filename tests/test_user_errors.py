@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from core.errors import ConfigError
-from generators.cli import main as datagen
+from publishing.cli import main as datagen
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"
@@ -291,7 +291,7 @@ def test_an_unreachable_hub_id_is_one_error_naming_the_field(hub, extra, field, 
     pytest.importorskip("trl")
     from huggingface_hub import constants
 
-    from training import data
+    from publishing import loading as data
     from training.sft import parse_recipe, validate
 
     endpoint = f"http://127.0.0.1:{closed_port()}" if hub == "closed" else request.getfixturevalue("silent_hub")
@@ -305,7 +305,7 @@ def test_an_unreachable_hub_id_is_one_error_naming_the_field(hub, extra, field, 
 
 
 def test_local_sources_never_probe_the_hub(tiny_dataset, monkeypatch):
-    from training import data
+    from publishing import loading as data
 
     def probe(*args, **kwargs):
         raise AssertionError("probed the Hub for a local source")

@@ -69,7 +69,7 @@ def load_pretrained(model_args, training_args):
     """``(model, tokenizer, provenance)`` for ``model_name_or_path`` (folder, local hub name or Hub id)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cards.resolve import resolve
+    from publishing.resolve import resolve
 
     source = resolve(model_args.model_name_or_path, _revision(model_args.model_revision), repo_type="model")
     revision = source.revision if source.kind == "hub" else None

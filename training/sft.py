@@ -88,7 +88,7 @@ def check_unique_keys(text: str, path: Path) -> None:
 
 def validate(recipe: Recipe) -> None:
     """Checks that need the whole recipe (each names the field at fault)."""
-    from training.data import check_hub_reachable
+    from publishing.loading import check_hub_reachable
     from training.hardware import check_attention, check_numbers, check_optimizer, check_quantization
 
     t, run = recipe.training, recipe.run
@@ -138,7 +138,7 @@ def train(recipe: Recipe) -> dict:
     callbacks = []
     if run.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(run.early_stopping_patience, run.early_stopping_threshold))
-    # Publishing goes through cards.targets (one immutable, tagged version per run), not the Trainer's own
+    # Publishing goes through publishing.targets (one immutable, tagged version per run), not the Trainer's own
     # per-checkpoint uploads.
     push, t.push_to_hub = t.push_to_hub, False
 

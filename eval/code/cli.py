@@ -137,9 +137,10 @@ def code(model, revision, style, template, max_new_tokens, batch_size, dtype, pu
 
 def push_code_scores(model: str, revision: str | None, results: dict) -> str:
     """Merge the code scores into the model card (model-index entries and a pass@1 table)."""
-    from cards.eval_results import push_card, update_card_with_code
-    from cards.resolve import resolve
+    from cards.eval_card import update_card_with_code
     from eval.code.results import eval_results
+    from publishing.resolve import resolve
+    from publishing.scores import push_card
 
     resolved = resolve(model, revision, "model")
     entries = eval_results(results)
