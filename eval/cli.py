@@ -14,6 +14,7 @@ import click
 
 from core.cli import user_errors
 from core.errors import ConfigError
+from generators.tasks import scorer_for
 
 DEFAULT_SPLITS = "test_unseen,test_seen"
 
@@ -110,7 +111,9 @@ def rewrite(
     loaded = load_model(model, model_revision, device)
     total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
     with tqdm(total=total, desc="decoding", unit="ex", disable=quiet, file=sys.stderr) as bar:
-        scores, preds = evaluate_rewrite(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, settings=settings, progress=bar.update)
+        scorer = scorer_for(data_src.meta.get("task"), data[wanted[0]].column_names)  # the task's breakdowns
+        scores, preds = evaluate_rewrite(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, settings=settings,
+                                         progress=bar.update, scorer=scorer)
     if "test_seen" in scores["splits"]:
         scores["splits"]["test_seen"]["by_train_frequency"] = _by_train_frequency(preds["test_seen"], training, settings)
     results = build_results(scores, loaded.describe(), dataset_provenance(data_src), training_provenance(training))

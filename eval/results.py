@@ -23,6 +23,8 @@ Layout (``schema`` = ``"diveval/rewrite/1"``; added keys never change the meanin
                         "by_kind": {"op": {n, correct, accuracy, ci_low, ci_high}, "noop": {...}},
                         "rule_length_column": "pattern_len"|"n_rules"|null,
                         "by_rule_length": {"<length>": {n, correct, accuracy, ci_low, ci_high}, ...},
+                        "breakdowns"?: {"<column>": {"<value>": {n, correct, ...}}},  # the task's scorer's
+                                                                                      # further columns
                         "seconds", "examples_per_s",
                         "mistakes": [{"prompt", "expected", "predicted"}, ...]},     # the first few
         "test_seen": {...,

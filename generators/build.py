@@ -19,21 +19,25 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
+from cards.dataset_card import write_dataset_card
 from core.atomic import atomic_folder, check_output
 from core.errors import ConfigError
 from core.metadata import write_metadata
 from core.safeio import read_hashed
-from generators import GENERATOR_VERSION, __version__
+from generators import tasks
+from generators.blocks import BLOCKS_PER_ROW_GROUP
 from generators.config import GeneratorConfig
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
 from generators.heldout import TrainWatch, heldout_report
+from generators.limits import check_request
 from generators.plan import Plan, SplitPlan, make_plan
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK
 from generators.space import InstructionSpace
+from generators.version import GENERATOR_VERSION, __version__
 
-BLOCKS_PER_ROW_GROUP = 8
 COMPRESSIONS = ("zstd", "snappy", "lz4", "gzip", "none")
 
 
@@ -63,13 +67,7 @@ def shard_jobs(plan: Plan) -> list[ShardJob]:
 def block_batch(plan: Plan, split: SplitPlan, block: int) -> pa.RecordBatch:
     if split.table is not None:  # made once with the plan (validation: see generators.heldout)
         return split.table_block(block)
-    if plan.cfg.task == "markov":
-        from generators.markov import markov_block
-
-        return markov_block(plan, split, block)
-    from generators.rewrite import rewrite_block
-
-    return rewrite_block(plan, split, block)
+    return tasks.get(plan.cfg.task).make_block(plan, split, block)
 
 
 def split_table(plan: Plan, split: str) -> pa.Table:
@@ -196,8 +194,6 @@ def generate(
     rows, bytes and memory are estimated first and refused when they cannot fit this machine
     (:mod:`generators.limits`); ``force`` lifts only the soft caps there.
     """
-    from generators.limits import check_request
-
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite)
     if workers < 1:
@@ -216,9 +212,7 @@ def generate(
         file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
         write_metadata(tmp, meta)
         if card:
-            from cards.dataset_card import write_dataset_card
-
-            write_dataset_card(tmp, meta)
+            write_dataset_card(tmp, meta, task_text=tasks.get(cfg.task).card_text)
     meta["elapsed_s"] = time.perf_counter() - t0
     return meta
 
@@ -226,8 +220,6 @@ def generate(
 def _write_all(
     plan: Plan, jobs: list[ShardJob], root: Path, workers: int, total_rows: int, progress: bool, compression: str
 ) -> list[dict]:
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=total_rows, unit="rows", unit_scale=True, disable=not progress, desc="generate")
     try:
         if workers == 1 or len(jobs) == 1:

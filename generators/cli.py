@@ -17,7 +17,7 @@ from core.atomic import sigterm_exits
 from core.cli import user_errors
 from core.errors import ConfigError
 from core.metadata import METADATA_FILE, read_metadata
-from generators.make import describe, is_mixture_meta, make_dataset
+from generators.make import describe, is_mixture_meta, make_dataset, sources_text
 
 PRESETS = Path(__file__).parent / "configs"
 
@@ -83,10 +83,7 @@ def summary_line(meta: dict, where: str) -> str:
     rows = sum(s["rows"] for s in meta["splits"].values())
     shards = sum(len(s["files"]) for s in meta["splits"].values())
     rate = rows / meta["elapsed_s"] if meta.get("elapsed_s") else float("nan")
-    sources = ""
-    if meta.get("task") == "mixture":
-        kept = ", ".join(f"{s['name']} {s['kept']}" for s in meta["sources"])
-        sources = f" ({kept}; {meta['decontamination']['total_removed']} contaminated rows removed)"
+    sources = sources_text(meta)
     return (
         f"wrote {rows} rows{sources} in {shards} shards to {where} in {meta['elapsed_s']:.2f}s "
         f"({rate:,.0f} rows/s); fingerprint {meta['fingerprint'][:16]}"

@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 from core.atomic import atomic_folder, check_output
 from core.errors import ConfigError
 from core.metadata import write_metadata
-from generators import __version__
 from generators.build import file_hashes
 from generators.decontam import Decontaminator, load_benchmarks
 from generators.dedup import ExactIndex, MinHashIndex, normalize
@@ -41,6 +40,7 @@ from generators.mixture_config import MixtureConfig
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK, derive_key, feistel_permute
 from generators.sources import LoadedSource, load_source
+from generators.version import __version__
 
 #: Bumped whenever the rows built for a given config and sources change.
 MIXTURE_VERSION = "1.0"

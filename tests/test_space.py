@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from core.errors import ConfigError
 from generators import config_from_dict
-from generators.config import Range, SpaceConfig
+from generators.fields import Range, SpaceConfig
 from generators.plan import make_plan
 from generators.space import InstructionSpace, pattern_index_map
 

@@ -69,7 +69,7 @@ def test_a_key_given_twice_is_an_error_naming_it(tmp_path, text, field, lines):
 
 
 def test_merge_keys_may_still_be_overridden(tmp_path):
-    from generators.config import read_yaml_config
+    from core.config import read_yaml_config
 
     path = tmp_path / "m.yaml"
     path.write_text("base: &b {x_len: 2, y_len: 2}\nspace:\n  <<: *b\n  x_len: 3\n")

@@ -22,6 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.config import load_yaml  # noqa: E402
 from core.errors import ConfigError  # noqa: E402
 
 
@@ -74,16 +75,11 @@ def parse_recipe(argv: list[str] | None = None) -> Recipe:
 
 def check_unique_keys(text: str, path: Path) -> None:
     """A key given twice in a recipe is an error naming it (TrlParser's YAML reading keeps the last silently)."""
-    import yaml
-
-    from generators.config import DuplicateKeyError, UniqueKeyLoader
-
     try:
-        yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
-    except DuplicateKeyError as exc:
-        raise ConfigError(exc.field, f"appears twice in recipe file {path} (lines {exc.first} and {exc.second}); keep one") from None
-    except yaml.YAMLError:
-        pass  # TrlParser reports malformed YAML itself
+        load_yaml(text, path, kind="recipe")
+    except ConfigError as exc:
+        if exc.field is not None:  # a duplicate key; malformed YAML (no field) is reported by TrlParser itself
+            raise
 
 
 def validate(recipe: Recipe) -> None:

@@ -106,7 +106,7 @@ class Run:
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    from generators.config import read_yaml_config
+    from core.config import read_yaml_config
 
     path = Path(path)
     data = read_yaml_config(path, kind="sweep")
