@@ -185,11 +185,11 @@ def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
 def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: str, output_dir: str) -> None:
     """Plot a sweep from TABLES: `diveval rewrite -o` results files, or JSON lists of rows (I, S, alpha, accuracy, ci_low, ci_high).
 
-    Writes phase.png (accuracy vs I, log scale), heatmap.png (I x S), power-law.png (accuracy vs alpha, Uniform as
-    a reference line) and semantic.png (accuracy vs the training k range, one line per family mix). Runs that
-    share a point (seeds) are averaged; the bars show their spread.
+    Writes phase_transition.png (accuracy vs I, log scale), heatmap.png (I x S), power_law.png (accuracy vs alpha,
+    Uniform as a reference line) and semantic.png (accuracy vs the training k range, one line per family mix), the
+    file names a sweep's plots have. Runs that share a point (seeds) are averaged; the bars show their spread.
     """
-    from eval.plots import PLOTS, default_series, plot_phase_transition, supported_plots
+    from eval.plots import PLOT_FILES, PLOTS, default_series, plot_phase_transition, supported_plots
 
     rows = load_rows(tables, split)
     if not kinds:
@@ -198,7 +198,7 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
             raise ConfigError(None, "the rows vary neither I, nor S at a given I, nor alpha: nothing to plot")
     written = []
     for kind in kinds:
-        path = Path(output_dir) / f"{kind}.png"
+        path = Path(output_dir) / PLOT_FILES[kind]
         if kind == "phase":
             key = {"none": None, "auto": default_series(rows)}.get(series.lower(), series)
             plot_phase_transition(rows, path, series=key, split=split)

@@ -356,6 +356,9 @@ def plot_semantic(rows: Sequence[dict], path: str | Path, split: str = "test_uns
 
 
 PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law, "semantic": plot_semantic}
+#: The file each kind of plot is written to (by `diveval plot` and by a sweep's collect).
+PLOT_FILES = {"phase": "phase_transition.png", "heatmap": "heatmap.png", "power-law": "power_law.png",
+              "semantic": "semantic.png"}
 
 
 SERIES_KEYS = ("variant", "alpha", "noop_fraction", "N", "S")

@@ -176,7 +176,7 @@ def test_plot_a_sweep_table_by_split(tmp_path):
     assert [x["accuracy"] for x in load_rows((str(table),), "test_unseen")] == [0.2, 0.0, 0.6]
     res = CliRunner().invoke(main, ["plot", str(table), "--split", "test_seen", "-o", str(tmp_path / "p")])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "p" / "phase.png").stat().st_size > 1000 and (tmp_path / "p" / "power-law.png").exists()
+    assert (tmp_path / "p" / "phase_transition.png").stat().st_size > 1000 and (tmp_path / "p" / "power_law.png").exists()
     res = CliRunner().invoke(main, ["plot", str(table), "--split", "validation", "-o", str(tmp_path / "p")])
     assert res.exit_code != 0 and "--split" in res.output and "no accuracy for split 'validation'" in res.output
     assert "test_seen, test_unseen" in res.output

@@ -78,7 +78,7 @@ def test_merge_keys_may_still_be_overridden(tmp_path):
 
 def test_duplicate_keys_in_mixture_sweep_and_recipe_files(tmp_path):
     from generators.mixture_config import load_mixture_config
-    from training.sweep import load_sweep
+    from sweeps.config import load_sweep
 
     mix = tmp_path / "mix.yaml"
     mix.write_text("task: mixture\nname: m\nsize: 10\nsize: 20\nsources: []\n")
@@ -371,7 +371,7 @@ def test_plot_still_draws_good_files(tmp_path):
     files = [results_file(tmp_path / f"r{i}.json", dataset__diversity__instructions=i) for i in (10, 100, 1000)]
     res = CliRunner().invoke(diveval, ["plot", *map(str, files), "-o", str(tmp_path / "plots")])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "plots" / "phase.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "phase_transition.png").stat().st_size > 0
 
 
 def test_no_traceback_reaches_the_user_from_python_m_eval(tmp_path):
