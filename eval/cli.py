@@ -11,10 +11,28 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm.auto import tqdm
 
 from core.cli import user_errors
 from core.errors import ConfigError
+from eval import lineage
+from eval.loading import load_eval_splits, load_model
+from eval.plots import PLOT_FILES, PLOTS, check_row, default_series, plot_phase_transition, supported_plots
+from eval.results import (
+    SCHEMA,
+    build_results,
+    dataset_provenance,
+    format_table,
+    summary_line,
+    sweep_row,
+    training_provenance,
+    write_results,
+)
+from eval.rewrite import DecodeSettings, evaluate_rewrite, train_frequency
 from generators.tasks import scorer_for
+from publishing.resolve import resolve
+from publishing.scores import push_results
+from publishing.targets import default_token
 
 DEFAULT_SPLITS = "test_unseen,test_seen"
 
@@ -77,21 +95,6 @@ def rewrite(
     allowed: a warning is printed and recorded. I, S and alpha in the results are always the training data's
     (unknown when it cannot be found), and seen accuracy is broken down by the rules' training frequency.
     """
-    from tqdm.auto import tqdm
-
-    from eval import lineage
-    from eval.loading import load_eval_splits, load_model
-    from eval.results import (
-        build_results,
-        dataset_provenance,
-        format_table,
-        summary_line,
-        training_provenance,
-        write_results,
-    )
-    from eval.rewrite import DecodeSettings, evaluate_rewrite
-    from publishing.resolve import resolve
-
     settings = DecodeSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, match=match, limit=limit)
     settings.validate()
     wanted = parse_splits(splits)
@@ -124,9 +127,6 @@ def rewrite(
         _write_predictions(predictions, preds)
     where = None
     if push:
-        from publishing.scores import push_results
-        from publishing.targets import default_token
-
         where = push_results(loaded.resolved, results, token=default_token() if loaded.resolved.kind == "hub" else None)
     written = ", ".join(x for x in (output, predictions, where and f"card of {where}") if x)
     click.echo(summary_line(results, written or None))
@@ -134,8 +134,6 @@ def rewrite(
 
 def _training_dataset(model: str, model_src, card: dict | None, revision: str | None) -> tuple[str, str | None]:
     """The dataset and revision the model card of MODEL names as its training data (for a missing --dataset)."""
-    from eval import lineage
-
     if card is None:
         raise ConfigError("dataset", f"{model} has no model card naming its training data (training_data in the "
                                      "card's metadata): pass --dataset")
@@ -149,9 +147,6 @@ def _training_dataset(model: str, model_src, card: dict | None, revision: str | 
 
 def _by_train_frequency(records: list[dict], training, settings) -> dict:
     """Seen accuracy by training frequency, or why it is unavailable."""
-    from eval import lineage
-    from eval.rewrite import train_frequency
-
     if training.train is None:
         return {"unavailable": training.note or "the training data's train split is not available"}
     if "instruction_id" not in training.train.column_names:
@@ -189,8 +184,6 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
     Uniform as a reference line) and semantic.png (accuracy vs the training k range, one line per family mix), the
     file names a sweep's plots have. Runs that share a point (seeds) are averaged; the bars show their spread.
     """
-    from eval.plots import PLOT_FILES, PLOTS, default_series, plot_phase_transition, supported_plots
-
     rows = load_rows(tables, split)
     if not kinds:
         kinds = tuple(supported_plots(rows))
@@ -211,9 +204,6 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
 def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
     """Rows from results files (one row each) and JSON row lists (``[{...}, ...]`` or ``{"rows": [...]}``); a file
     that is binary, cut short, of another shape or holding non-numeric values is an error naming it."""
-    from eval.plots import check_row
-    from eval.results import SCHEMA
-
     rows: list[dict] = []
     for table in tables:
         path = Path(table)
@@ -246,8 +236,6 @@ def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
 
 def _results_row(data: dict, split: str, table: str) -> dict:
     """The sweep row of one results file, after checking it holds what a row needs (an incomplete file is named)."""
-    from eval.results import sweep_row
-
     def need(obj, key: str, where: str, kind=dict):
         value = obj.get(key) if isinstance(obj, dict) else None
         if not isinstance(value, kind):

@@ -17,6 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+from huggingface_hub import ModelCard, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
 from core.errors import ConfigError
 from core.metadata import read_metadata
 from publishing.loading import resolve_splits
@@ -44,8 +49,6 @@ def _card_text(resolved) -> str | None:
     if resolved.path is not None:
         readme = Path(resolved.path) / "README.md"
         return readme.read_text(encoding="utf-8") if readme.is_file() else None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
     try:
         local = hf_hub_download(resolved.repo_id, "README.md", repo_type="model", revision=resolved.revision)
@@ -56,8 +59,6 @@ def _card_text(resolved) -> str | None:
 
 def card_training_data(resolved) -> dict | None:
     """The ``training_data`` entry of the card of the model at ``resolved`` (None when there is none)."""
-    from huggingface_hub import ModelCard
-
     text = _card_text(resolved)
     if not text:
         return None
@@ -158,16 +159,12 @@ def training_for(card: dict | None, model, evaluated, splits) -> TrainingData:
 
 def train_counts(train) -> dict[int, int]:
     """Training examples per ``instruction_id`` in a train split."""
-    import pyarrow.compute as pc
-
     counts = pc.value_counts(train.with_format("arrow")["instruction_id"])
     return {int(v["values"]): int(v["counts"]) for v in counts.to_pylist()}
 
 
 def text_to_id(train) -> dict[str, int]:
     """The training ``instruction_id`` of each instruction text (to match rows of other data by their rule)."""
-    import pyarrow as pa
-
     table = train.with_format("arrow")[:].select(["instruction_id", "instruction"])
     pairs = pa.Table.from_batches(table.to_batches()).group_by(["instruction", "instruction_id"]).aggregate([])
     return dict(zip(pairs.column("instruction").to_pylist(), pairs.column("instruction_id").to_pylist(), strict=True))

@@ -41,6 +41,7 @@ class LoadedModel:
 
 def pick_device(device: str | None = None) -> str:
     """``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
 
     if device and device != "auto":
@@ -56,6 +57,7 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     A folder holding a peft adapter (``adapter_config.json``) is loaded with its base model. ``dtype`` is
     ``auto`` (the checkpoint's) or a torch dtype name such as ``bfloat16``.
     """
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -68,6 +70,7 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     try:
         tokenizer = AutoTokenizer.from_pretrained(r.load_target, revision=hub_revision)
         if r.path is not None and (r.path / "adapter_config.json").exists():
+            # deferred: peft (the [train] extra) only for LoRA runs
             from peft import AutoPeftModelForCausalLM
 
             model = AutoPeftModelForCausalLM.from_pretrained(r.load_target, **kwargs)

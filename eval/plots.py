@@ -32,6 +32,7 @@ from core.errors import ConfigError
 
 
 def _figure():
+    # deferred: matplotlib (the [train] extra) only when a plot is drawn
     import matplotlib
 
     matplotlib.use("Agg")  # headless: no display needed

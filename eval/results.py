@@ -53,6 +53,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from core.atomic import write_text_atomic
 from core.errors import ConfigError
 
 SCHEMA = "diveval/rewrite/1"
@@ -137,8 +138,6 @@ def build_results(scores: dict, model: dict, dataset: dict, training: dict | Non
 
 
 def write_results(results: dict, path: str | Path) -> Path:
-    from core.atomic import write_text_atomic
-
     return write_text_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 

@@ -7,7 +7,9 @@ Shards are written in parallel by ``workers`` processes with the same bytes as o
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
 import threading
 import time
@@ -141,13 +143,9 @@ def die_with_parent(parent: int) -> None:
     Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then a check that the parent did not die before the call took
     effect. Elsewhere (macOS, BSD): a daemon thread polls the parent pid every second. Windows has neither: an
     orphaned worker there lives until its current job ends, then blocks (end it by hand)."""
-    import signal
-
     armed = False
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             armed = libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
         except (OSError, AttributeError):

@@ -20,10 +20,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+from huggingface_hub import DatasetCard
+
 from core.errors import ConfigError
 from core.metadata import read_metadata
 from core.safeio import read_bytes_inside, read_hashed, scan
 from generators.fingerprint import dataset_fingerprint, split_fingerprint_of_files
+from generators.make import current_version, remake
 
 
 @dataclass
@@ -146,8 +150,6 @@ def _named(exc: Exception, hashed: dict[str, tuple[str, Path]]) -> str:
 def check_card(folder: Path, meta: dict, result: Verification) -> None:
     if not os.path.lexists(folder / "README.md"):
         return
-    import yaml
-    from huggingface_hub import DatasetCard
 
     try:
         text = read_bytes_inside(folder, "README.md").decode("utf-8")
@@ -163,8 +165,6 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
 
 def check_remake(meta: dict, result: Verification, workers: int = 1, progress: bool = True) -> None:
     """Generate the recorded config again and compare fingerprints."""
-    from generators.make import current_version, remake
-
     if meta["generator_version"] != current_version(meta):
         for c in result.splits:
             c.remade = "not re-made (generator version)"

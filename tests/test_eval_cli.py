@@ -94,7 +94,7 @@ def test_plot_from_results_files(copy_folder, tiny_dataset, tmp_path):
         files.append(out)
     r = run("plot", *files, "-o", tmp_path / "plots", "--kind", "phase", "--kind", "heatmap", "--kind", "power-law")
     assert r.exit_code == 0, r.output
-    for name in ("phase", "heatmap", "power-law"):
+    for name in ("phase_transition", "heatmap", "power_law"):  # the file names a sweep's plots have
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
     assert "plotted 2 rows" in r.output
     # by default only what the rows can fill: both results come from one dataset (one I), so nothing

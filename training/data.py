@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow.compute as pc
+
 from core.errors import ConfigError
 from publishing.loading import resolve_splits
 
@@ -74,8 +76,6 @@ def _pick(splits, name: str, field: str, limit: int | None, limit_field: str, so
 
 def longest_example_chars(dataset) -> int:
     """Length in characters of the longest prompt + completion (tokens, for a char-level tokenizer)."""
-    import pyarrow.compute as pc
-
     longest = 0
     for batch in dataset.with_format("arrow").iter(batch_size=65_536):
         total = pc.add(pc.utf8_length(batch["prompt"]), pc.utf8_length(batch["completion"]))

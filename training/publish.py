@@ -24,6 +24,8 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from core.safeio import read_hashed, scan
+from publishing.hubclient import failure_reason
+from publishing.localhub import check_hub_repo_id, check_local_name
 from publishing.targets import Published, get_target, publish_folder
 
 MODEL_FILES = re.compile(
@@ -108,8 +110,6 @@ def publish_model(
     token: str | None = None,
 ) -> Published:
     """Publish the final model in ``output_dir`` as a version of ``repo_id`` (local hub, or the Hub)."""
-    from publishing.localhub import check_hub_repo_id, check_local_name
-
     if hub:
         check_hub_repo_id(repo_id, "hub_model_id")
     else:
@@ -136,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", help="version such as v1.0.0 (default: the next minor one)")
     parser.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
-    from publishing.hubclient import failure_reason
 
     try:
         done = publish_model(args.output_dir, args.repo_id, hub=args.hub, version=args.version, private=args.private)

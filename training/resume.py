@@ -21,6 +21,7 @@ FALSE = {"", "false", "no", "0", "none"}
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:
+    # deferred: transformers (the [train] extra) is only needed once a model is built or loaded
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None

