@@ -5,5 +5,3 @@ Pure functions of metadata dicts and records: no network, no knowledge of task f
 comes from the caller, see :mod:`generators.tasks`), and no knowledge of where cards are published
 (:mod:`publishing`). May import :mod:`core` only.
 """
-
-import core  # noqa: F401  (first: the guard that our packages come from one root)

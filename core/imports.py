@@ -2,23 +2,26 @@
 the working directory.
 
 Why it matters: ``python -m X`` puts the working directory first on ``sys.path``, and setuptools' editable
-installs look our packages up after ``sys.path``; so a folder holding an ``eval/`` (or ``training/``, ``cards/``,
-...) package, or another distribution of that name, would silently run instead of ours. Three defences:
+installs look our packages up after ``sys.path``; so a folder holding an ``eval/`` (or ``core/``, ``cards/``, ...)
+package, or another distribution of that name, would silently run instead of ours. The defences:
 
-- :func:`drop_working_directory`: under ``python -m <one of our modules>`` (``python -m sweeps``, ``python -m
-  eval``, ``accelerate launch -m training.sft``) the working directory is taken off ``sys.path`` again as soon as
-  :mod:`core` is imported (every package's ``__init__`` imports it first), unless it is this checkout's root;
-- :func:`check_packages` (run when :mod:`core` is imported): each of our top-level packages must come from the
-  folder :mod:`core` comes from, else :class:`ShadowedPackageError` names both paths. Nothing is imported to
-  check (``importlib.util.find_spec``);
+- console scripts (``datagen``, ``diveval``, ``divsweep``) never have the working directory on ``sys.path``;
+- our ``python -m`` entry points (``eval/__main__.py``, ``eval/code/__main__.py``, ``sweeps/__main__.py``,
+  ``publishing/__main__.py``, ``training/sft.py`` for ``accelerate launch -m training.sft``) take the working
+  directory off ``sys.path`` in their first lines, before any other package of ours is looked up (those lines
+  are plain Python, so a shadowing ``core/`` cannot get in first); ``training/sft.py`` run by path puts the
+  repository root in place of its own folder;
+- :func:`check_packages`, run when :mod:`core` is first imported: each of our top-level packages must come from
+  the folder :mod:`core` comes from, else :class:`ShadowedPackageError` names both paths (nothing is imported
+  to check: ``importlib.util.find_spec``). Under ``python -m`` of any other module of ours (``python -m
+  publishing.cli``) it first drops the working directory itself (:func:`drop_working_directory`);
 - :func:`module_command`: the command line of ``python -m MODULE`` for a subprocess, of this interpreter, that
   drops the working directory before the module is looked up (``python -P`` / ``PYTHONSAFEPATH`` need Python
-  3.11; ``-I`` would also drop ``PYTHONPATH`` and the user site). Scripts run by path (``training/sft.py``,
-  the evalplus runner with ``-I``) get their own folder first, never the working directory.
+  3.11; ``-I`` would also drop ``PYTHONPATH`` and the user site). The evalplus runner runs with ``-I``.
 
-The limit: a shadowing package that is imported before :mod:`core` (``python -m eval`` from a folder holding
-its own ``eval/``) runs instead of ours, and none of our code is there to say so; console scripts
-(``datagen``, ``diveval``, ``divsweep``) never have the working directory on ``sys.path``.
+The limit: the package ``python -m`` names is looked up before any code of ours runs (``python -m eval`` from a
+folder holding its own ``eval/`` runs that one); and a module run with ``python -m pkg.module`` that has no such
+first lines finds a ``core/`` of the working directory before the guard.
 """
 
 from __future__ import annotations

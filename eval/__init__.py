@@ -5,5 +5,3 @@ generation scored by evalplus (:mod:`eval.code`), plots, and the ``diveval`` com
 May import :mod:`core`, :mod:`cards`, :mod:`generators`, :mod:`publishing` and :mod:`training`. Importing the
 CLI loads no torch, transformers or matplotlib: commands load them when they run.
 """
-
-import core  # noqa: F401  (first: the guard that our packages come from one root)

@@ -58,6 +58,7 @@ def parse_splits(text: str) -> list[str]:
 @click.argument("model")
 @click.option("--dataset", "dataset", default=None,
               help="Dataset to evaluate on (folder, local hub name or Hub id) [default: the one the model card says the model was trained on].")
+@click.option("--dataset_name", "dataset_name", default=None, help="TRL's name for --dataset (give either).")
 @click.option("--revision", default=None, help="Dataset version / tag / commit [default: the training data's, else latest].")
 @click.option("--model-revision", default=None, help="Model version / tag / commit (latest if omitted).")
 @click.option("--splits", default=DEFAULT_SPLITS, show_default=True, help="Comma-separated splits to evaluate.")
@@ -75,6 +76,7 @@ def parse_splits(text: str) -> list[str]:
 def rewrite(
     model: str,
     dataset: str | None,
+    dataset_name: str | None,
     revision: str | None,
     model_revision: str | None,
     splits: str,
@@ -95,6 +97,9 @@ def rewrite(
     allowed: a warning is printed and recorded. I, S and alpha in the results are always the training data's
     (unknown when it cannot be found), and seen accuracy is broken down by the rules' training frequency.
     """
+    if dataset is not None and dataset_name is not None and dataset != dataset_name:
+        raise ConfigError("dataset_name", f"{dataset_name!r} differs from --dataset {dataset!r}: give one")
+    dataset = dataset if dataset is not None else dataset_name
     settings = DecodeSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, match=match, limit=limit)
     settings.validate()
     wanted = parse_splits(splits)

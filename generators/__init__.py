@@ -15,7 +15,6 @@ May import :mod:`core` and :mod:`cards` only. Entry points: :func:`load_config`,
 :func:`generate`.
 """
 
-import core  # noqa: F401  (first: the guard that our packages come from one root)
 from generators.build import generate
 from generators.config import GeneratorConfig, config_from_dict, load_config
 from generators.version import GENERATOR_VERSION, __version__

@@ -5,5 +5,3 @@ data-layer commands of :mod:`generators.cli` plus push, pull, verify and list).
 
 May import :mod:`core`, :mod:`cards` and :mod:`generators`.
 """
-
-import core  # noqa: F401  (first: the guard that our packages come from one root)

@@ -6,5 +6,3 @@ these modules. :mod:`sweeps.config` reads a sweep file, :mod:`sweeps.runner` run
 immune to same-named packages in the working directory), :mod:`sweeps.table` collects, :mod:`sweeps.cli` is the
 command line. May import every other package.
 """
-
-import core  # noqa: F401  (first: the guard that our packages come from one root)

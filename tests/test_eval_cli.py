@@ -109,6 +109,7 @@ def test_plot_from_results_files(copy_folder, tiny_dataset, tmp_path):
         (["--batch-size", "0"], "batch_size: must be at least 1"),
         (["--splits", " , "], "splits: give at least one split"),
         (["--device", "cuda"], "device: cuda requested but CUDA is not available"),
+        (["--dataset_name", "elsewhere"], "dataset_name: 'elsewhere' differs from --dataset"),
     ],
 )
 def test_user_errors(copy_folder, tiny_dataset, args, message):

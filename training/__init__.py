@@ -4,5 +4,3 @@ char-level tokenizer for the synthetic tasks, LoRA / 8-bit for pretrained LLMs; 
 
 May import :mod:`core`, :mod:`cards`, :mod:`generators` and :mod:`publishing`.
 """
-
-import core  # noqa: F401  (first: the guard that our packages come from one root)

@@ -30,7 +30,7 @@ class TrainingData:
 def load_training_data(args) -> TrainingData:
     """Load ``args.dataset`` (a ``DataArguments``) and return the train / eval splits ready for SFTTrainer."""
     if not args.dataset:
-        raise ConfigError("dataset", "no dataset given: set `dataset:` in the recipe or pass --dataset")
+        raise ConfigError("dataset", "no dataset given: set `dataset:` (or TRL's `dataset_name:`) in the recipe or pass --dataset")
     splits, resolved = resolve_splits(args.dataset, args.dataset_revision)
     train = _pick(splits, args.train_split, "train_split", args.max_train_samples, "max_train_samples", args.dataset)
     args.eval_split = eval_split_name(args.eval_split, splits)  # the record names the split really used

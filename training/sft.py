@@ -1,6 +1,7 @@
 """Supervised fine-tuning from a recipe: the entry point for ``accelerate launch``.
 
     accelerate launch --config_file training/accelerate/<hw>.yaml training/sft.py --config training/recipes/<x>.yaml
+    accelerate launch --config_file training/accelerate/<hw>.yaml -m training.sft --config ...   # the same
     python training/sft.py --config training/recipes/tiny-cpu.yaml --max_steps 20      # any field on the CLI
     python -m training.sft --config ...
 
@@ -18,14 +19,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+_here, _root = Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as a file (``accelerate launch training/sft.py``): Python put this file's
     # folder first on sys.path, which would make training/data.py importable as a top-level ``data``; the
     # repository's root (our packages) takes its place
-    _here, _root = Path(__file__).resolve().parent, str(Path(__file__).resolve().parent.parent)
     if sys.path and Path(sys.path[0] or ".").resolve() == _here:
-        sys.path[0] = _root
+        sys.path[0] = str(_root)
     else:
-        sys.path.insert(0, _root)
+        sys.path.insert(0, str(_root))
+elif __name__ == "__main__" and sys.path and not getattr(sys.flags, "safe_path", False) \
+        and Path(sys.path[0] or ".").resolve() == Path.cwd().resolve() != _root:
+    # ``python -m training.sft`` (``accelerate launch -m training.sft``) put the working directory first on
+    # sys.path: off it goes before any other package of ours is looked up (a same-named folder there would win)
+    del sys.path[0]
 
 import time
 from dataclasses import dataclass, field
@@ -41,7 +47,7 @@ from core.config import load_yaml
 from core.errors import ConfigError
 from publishing.loading import check_hub_reachable
 from training import hardware
-from training.args import DataArguments, RunArguments, ScratchModelArguments
+from training.args import DataArguments, RunArguments, ScratchModelArguments, settle_dataset
 from training.data import load_training_data, longest_example_chars
 from training.hardware import (
     auto_defaults,
@@ -96,6 +102,7 @@ def parse_recipe(argv: list[str] | None = None) -> Recipe:
     except ValueError as exc:  # unknown keys, bad values, inconsistent TrainingArguments
         raise ConfigError(None, f"{name or 'command line'}: {exc}") from None
     data, scratch, run, training, model = parsed
+    settle_dataset(data, {a[2:].split("=")[0] for a in overrides if a.startswith("--")})
     return Recipe(data, scratch, run, training, model, name, text, overrides)
 
 
