@@ -90,10 +90,10 @@ GeneratorConfig = create_model(
     "GeneratorConfig",
     __base__=SharedConfig,
     __module__=__name__,
-    __doc__=SharedConfig.__doc__,
     **{key: (s.model, Field(default_factory=s.model)) for key, s in tasks.sections().items()},
     shard_rows=(Int, 262_144),
 )
+GeneratorConfig.__doc__ = SharedConfig.__doc__
 
 
 # ---------------------------------------------------------------------------------------------------------
