@@ -45,7 +45,8 @@ def list_presets() -> list[str]:
 def main() -> None:
     """Generate, publish and verify diversity-controlled instruction-tuning datasets.
 
-    CONFIG arguments take a YAML file or the name of a shipped preset (see `datagen presets`).
+    CONFIG arguments take a YAML file or the name of a shipped preset (see `datagen presets`). generate, inspect
+    and presets live in generators/cli.py (the data layer); push, pull, verify and list in publishing/cli.py.
     """
 
 
