@@ -95,9 +95,9 @@ def preset_folder(preset: str, rows: int, parent: Path, *, instructions: int | N
 
 def preset_dataset(preset: str, rows: int, parent: Path, **kwargs):
     """Every split (a DatasetDict) of :func:`preset_folder`'s dataset."""
-    from cards.resolve import load_splits
+    from publishing.loading import load_splits
 
-    splits, _ = load_splits(str(preset_folder(preset, rows, parent, **kwargs)))
+    splits = load_splits(str(preset_folder(preset, rows, parent, **kwargs)))
     return splits
 
 

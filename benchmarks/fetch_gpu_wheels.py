@@ -61,6 +61,10 @@ WHEELS = [
     ("idna", "3.20", "httpx2 wants >=3.18; the image's is not recorded"),
     ("h11", "0.16.0", "httpcore2 wants >=0.16; the image's is not recorded"),
     ("typing_extensions", "4.16.0", "anyio wants >=4.16 on Python < 3.15; the image's is not recorded"),
+    ("pydantic", "2.14.4", "the one config mechanism (core/config.py); not on the image"),
+    ("pydantic_core", "2.50.5", "pydantic's compiled core, the version pydantic pins; not on the image"),
+    ("annotated_types", "0.8.0", "needed by pydantic; not on the image"),
+    ("typing_inspection", "0.4.5", "needed by pydantic; not on the image"),
 ]
 
 # The image's Python packages (the device README's KINDS.md, as read on a machine on 2026-11-17): requirements

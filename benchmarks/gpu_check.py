@@ -235,7 +235,7 @@ class Context:
         return (self.end if until is None else until) - time.monotonic()
 
     def save(self) -> None:
-        from generators.atomic import write_text_atomic
+        from core.atomic import write_text_atomic
 
         self.report["check"]["wall_s"] = round(time.monotonic() - START, 2)
         write_text_atomic(self.out / FILES["json"], json.dumps(clean(self.report), indent=2) + "\n")
@@ -851,10 +851,10 @@ def tiny_llama(ctx: Context, data_folder: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from cards.resolve import load_splits
+    from publishing.loading import load_splits
     from training.tokenizer import build_char_tokenizer, dataset_charset, mark_portable
 
-    splits, _ = load_splits(str(data_folder))
+    splits = load_splits(str(data_folder))
     tok = build_char_tokenizer(dataset_charset(splits), 256)
     config = LlamaConfig(vocab_size=len(tok), max_position_embeddings=256, bos_token_id=tok.eos_token_id,
                          eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **ctx.sizes.llama)  # fmt: skip
@@ -870,7 +870,7 @@ def tiny_llama(ctx: Context, data_folder: Path) -> Path:
 def step_peft(ctx: Context, sec: dict, deadline: float) -> None:
     from bench_training import preset_folder
 
-    from generators.errors import ConfigError
+    from core.errors import ConfigError
 
     data = preset_folder("tiny", 1000, ctx.work / "data", instructions=40, unseen=(20, 16), seen=16, name="peft")
     llama = tiny_llama(ctx, data)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import jinja2
+import pyarrow.parquet as pq
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -63,11 +64,13 @@ def render_dataset_card(
     version: str | None = None,
     license: str = DEFAULT_LICENSE,
     local: bool = False,
+    task_text: str | None = None,
 ) -> DatasetCard:
     """Render the card of a dataset from its ``datagen.json`` metadata.
 
     ``repo_id`` and ``version`` say where it is published (``local``: in the embedded local hub rather than on
-    the Hub); the card names no machine path.
+    the Hub); the card names no machine path. ``task_text`` describes the task (its registry entry's
+    ``card_text``: cards know no task family).
     """
     rows = sum(s["rows"] for s in meta["splits"].values())
     tags = ["synthetic", "instruction-diversity", "datagen", f"task-{meta['task']}"]
@@ -98,7 +101,7 @@ def render_dataset_card(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),
         pretty_name=meta["name"],
-        description=describe(meta),
+        description=describe(meta, task_text),
         generator_version=meta["generator_version"],
         package_version=meta.get("package_version", "?"),
         task=meta["task"],
@@ -207,16 +210,12 @@ FAMILY_MIX = (
 )
 
 
-def describe(meta: dict) -> str:
+def describe(meta: dict, task_text: str | None = None) -> str:
+    """The card's description: the task (``task_text``), then the diversity knobs of the config."""
     cfg = meta["config"]
     n_train = meta["splits"]["train"]["rows"]
     space = cfg["space"]
-    what = {
-        "rewrite": "String rewriting: apply the rule `x -> y` to the input by replacing the leftmost occurrence "
-        "of `x` with `y`; if `x` does not occur (a no-op), the output is the input.",
-        "markov": "Markov algorithms: apply the first rule (in order) whose pattern occurs, at its leftmost "
-        "occurrence, and repeat until a terminal rule (`x ->. y`) fires or none applies.",
-    }[meta["task"]]
+    what = task_text or f"Task `{meta['task']}`."
     dist = cfg["distribution"]
     dist_text = dist["kind"] + (f" (alpha = {dist['alpha']})" if dist["kind"] == "power_law" else "")
     return (
@@ -242,8 +241,6 @@ def write_dataset_card(folder: str | Path, meta: dict, **kwargs) -> Path:
 
 
 def first_rows(folder: Path, meta: dict) -> dict:
-    import pyarrow.parquet as pq
-
     out = {}
     for split, s in meta["splits"].items():
         if s["files"]:

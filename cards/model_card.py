@@ -5,7 +5,7 @@ The YAML header is standard Hub card data (``model_name``, ``base_model`` when t
 revision, fingerprint) for tools. The body says how to use the model and records the training run: dataset
 repo + revision + content fingerprint, splits, the recipe YAML and its command-line overrides, hardware,
 precision, world size, steps, time and the final train / eval losses. It has no evaluation section: evaluation
-adds its scores to ``model-index`` and a results section of its own (``cards/eval_results.py``).
+adds its scores to ``model-index`` and a results section of its own (``cards/eval_card.py``).
 
 Machine paths never reach a card: absolute paths in the recipe or overrides are cut to their last component.
 """
@@ -33,7 +33,7 @@ class TrainingRecord:
     """What a training run tells its model card."""
 
     model_name: str
-    dataset: dict  # cards.resolve.Resolved.describe(): source, repo_id, revision, fingerprint[, folder_name]
+    dataset: dict  # publishing.resolve.Resolved.describe(): source, repo_id, revision, fingerprint[, folder_name]
     train_split: str
     train_rows: int
     method: str  # e.g. "from scratch: GPT-2, 6 layers, 256 wide, 4 heads" or "LoRA (r=256, alpha=256)"

@@ -11,9 +11,28 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm.auto import tqdm
 
-from generators.cli import user_errors
-from generators.errors import ConfigError
+from core.cli import user_errors
+from core.errors import ConfigError
+from eval import lineage
+from eval.loading import load_eval_splits, load_model
+from eval.plots import PLOT_FILES, PLOTS, check_row, default_series, plot_phase_transition, supported_plots
+from eval.results import (
+    SCHEMA,
+    build_results,
+    dataset_provenance,
+    format_table,
+    summary_line,
+    sweep_row,
+    training_provenance,
+    write_results,
+)
+from eval.rewrite import DecodeSettings, evaluate_rewrite, train_frequency
+from generators.tasks import scorer_for
+from publishing.resolve import resolve
+from publishing.scores import push_results
+from publishing.targets import default_token
 
 DEFAULT_SPLITS = "test_unseen,test_seen"
 
@@ -39,6 +58,7 @@ def parse_splits(text: str) -> list[str]:
 @click.argument("model")
 @click.option("--dataset", "dataset", default=None,
               help="Dataset to evaluate on (folder, local hub name or Hub id) [default: the one the model card says the model was trained on].")
+@click.option("--dataset_name", "dataset_name", default=None, help="TRL's name for --dataset (give either).")
 @click.option("--revision", default=None, help="Dataset version / tag / commit [default: the training data's, else latest].")
 @click.option("--model-revision", default=None, help="Model version / tag / commit (latest if omitted).")
 @click.option("--splits", default=DEFAULT_SPLITS, show_default=True, help="Comma-separated splits to evaluate.")
@@ -56,6 +76,7 @@ def parse_splits(text: str) -> list[str]:
 def rewrite(
     model: str,
     dataset: str | None,
+    dataset_name: str | None,
     revision: str | None,
     model_revision: str | None,
     splits: str,
@@ -76,21 +97,9 @@ def rewrite(
     allowed: a warning is printed and recorded. I, S and alpha in the results are always the training data's
     (unknown when it cannot be found), and seen accuracy is broken down by the rules' training frequency.
     """
-    from tqdm.auto import tqdm
-
-    from cards.resolve import resolve
-    from eval import lineage
-    from eval.loading import load_eval_splits, load_model
-    from eval.results import (
-        build_results,
-        dataset_provenance,
-        format_table,
-        summary_line,
-        training_provenance,
-        write_results,
-    )
-    from eval.rewrite import DecodeSettings, evaluate_rewrite
-
+    if dataset is not None and dataset_name is not None and dataset != dataset_name:
+        raise ConfigError("dataset_name", f"{dataset_name!r} differs from --dataset {dataset!r}: give one")
+    dataset = dataset if dataset is not None else dataset_name
     settings = DecodeSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, match=match, limit=limit)
     settings.validate()
     wanted = parse_splits(splits)
@@ -110,7 +119,9 @@ def rewrite(
     loaded = load_model(model, model_revision, device)
     total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
     with tqdm(total=total, desc="decoding", unit="ex", disable=quiet, file=sys.stderr) as bar:
-        scores, preds = evaluate_rewrite(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, settings=settings, progress=bar.update)
+        scorer = scorer_for(data_src.meta.get("task"), data[wanted[0]].column_names)  # the task's breakdowns
+        scores, preds = evaluate_rewrite(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, settings=settings,
+                                         progress=bar.update, scorer=scorer)
     if "test_seen" in scores["splits"]:
         scores["splits"]["test_seen"]["by_train_frequency"] = _by_train_frequency(preds["test_seen"], training, settings)
     results = build_results(scores, loaded.describe(), dataset_provenance(data_src), training_provenance(training))
@@ -121,9 +132,6 @@ def rewrite(
         _write_predictions(predictions, preds)
     where = None
     if push:
-        from cards.eval_results import push_results
-        from cards.targets import default_token
-
         where = push_results(loaded.resolved, results, token=default_token() if loaded.resolved.kind == "hub" else None)
     written = ", ".join(x for x in (output, predictions, where and f"card of {where}") if x)
     click.echo(summary_line(results, written or None))
@@ -131,8 +139,6 @@ def rewrite(
 
 def _training_dataset(model: str, model_src, card: dict | None, revision: str | None) -> tuple[str, str | None]:
     """The dataset and revision the model card of MODEL names as its training data (for a missing --dataset)."""
-    from eval import lineage
-
     if card is None:
         raise ConfigError("dataset", f"{model} has no model card naming its training data (training_data in the "
                                      "card's metadata): pass --dataset")
@@ -146,9 +152,6 @@ def _training_dataset(model: str, model_src, card: dict | None, revision: str | 
 
 def _by_train_frequency(records: list[dict], training, settings) -> dict:
     """Seen accuracy by training frequency, or why it is unavailable."""
-    from eval import lineage
-    from eval.rewrite import train_frequency
-
     if training.train is None:
         return {"unavailable": training.note or "the training data's train split is not available"}
     if "instruction_id" not in training.train.column_names:
@@ -182,12 +185,10 @@ def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
 def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: str, output_dir: str) -> None:
     """Plot a sweep from TABLES: `diveval rewrite -o` results files, or JSON lists of rows (I, S, alpha, accuracy, ci_low, ci_high).
 
-    Writes phase.png (accuracy vs I, log scale), heatmap.png (I x S), power-law.png (accuracy vs alpha, Uniform as
-    a reference line) and semantic.png (accuracy vs the training k range, one line per family mix). Runs that
-    share a point (seeds) are averaged; the bars show their spread.
+    Writes phase_transition.png (accuracy vs I, log scale), heatmap.png (I x S), power_law.png (accuracy vs alpha,
+    Uniform as a reference line) and semantic.png (accuracy vs the training k range, one line per family mix), the
+    file names a sweep's plots have. Runs that share a point (seeds) are averaged; the bars show their spread.
     """
-    from eval.plots import PLOTS, default_series, plot_phase_transition, supported_plots
-
     rows = load_rows(tables, split)
     if not kinds:
         kinds = tuple(supported_plots(rows))
@@ -195,7 +196,7 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
             raise ConfigError(None, "the rows vary neither I, nor S at a given I, nor alpha: nothing to plot")
     written = []
     for kind in kinds:
-        path = Path(output_dir) / f"{kind}.png"
+        path = Path(output_dir) / PLOT_FILES[kind]
         if kind == "phase":
             key = {"none": None, "auto": default_series(rows)}.get(series.lower(), series)
             plot_phase_transition(rows, path, series=key, split=split)
@@ -208,9 +209,6 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
 def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
     """Rows from results files (one row each) and JSON row lists (``[{...}, ...]`` or ``{"rows": [...]}``); a file
     that is binary, cut short, of another shape or holding non-numeric values is an error naming it."""
-    from eval.plots import check_row
-    from eval.results import SCHEMA
-
     rows: list[dict] = []
     for table in tables:
         path = Path(table)
@@ -243,8 +241,6 @@ def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
 
 def _results_row(data: dict, split: str, table: str) -> dict:
     """The sweep row of one results file, after checking it holds what a row needs (an incomplete file is named)."""
-    from eval.results import sweep_row
-
     def need(obj, key: str, where: str, kind=dict):
         value = obj.get(key) if isinstance(obj, dict) else None
         if not isinstance(value, kind):

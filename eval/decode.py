@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 
 def encode_prompts(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
@@ -44,6 +44,7 @@ def greedy_decode(
     ``progress`` is called with the number of prompts finished after each batch (e.g. ``tqdm.update``).
     The tokenizer is not modified (padding is done here, on the left).
     """
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
     from transformers import GenerationConfig
 

@@ -17,7 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.errors import ConfigError
+import pyarrow as pa
+import pyarrow.compute as pc
+from huggingface_hub import ModelCard, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+from core.errors import ConfigError
+from core.metadata import read_metadata
+from publishing.loading import resolve_splits
 
 MATCHES = ("same", "different", "unknown")
 
@@ -42,8 +49,6 @@ def _card_text(resolved) -> str | None:
     if resolved.path is not None:
         readme = Path(resolved.path) / "README.md"
         return readme.read_text(encoding="utf-8") if readme.is_file() else None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
     try:
         local = hf_hub_download(resolved.repo_id, "README.md", repo_type="model", revision=resolved.revision)
@@ -54,8 +59,6 @@ def _card_text(resolved) -> str | None:
 
 def card_training_data(resolved) -> dict | None:
     """The ``training_data`` entry of the card of the model at ``resolved`` (None when there is none)."""
-    from huggingface_hub import ModelCard
-
     text = _card_text(resolved)
     if not text:
         return None
@@ -77,11 +80,9 @@ def label(card: dict) -> str:
 
 
 def _fingerprint(folder: Path) -> str | None:
-    import json
-
     try:
-        return json.loads((folder / "datagen.json").read_text(encoding="utf-8")).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
+        return read_metadata(folder, check=False, missing_ok=True).get("fingerprint")
+    except (ConfigError, AttributeError):
         return None
 
 
@@ -146,10 +147,8 @@ def training_for(card: dict | None, model, evaluated, splits) -> TrainingData:
     where = locate(card, model)
     if where is None:
         return TrainingData(card, match, warning, note=f"the training data ({label(card)}) was not found here")
-    from cards.resolve import load_splits
-
     try:
-        dd, resolved = load_splits(where[0], where[1], ["train"])
+        dd, resolved = resolve_splits(where[0], where[1], ["train"])
     except ConfigError as exc:
         return TrainingData(card, match, warning, note=f"the training data ({label(card)}) cannot be loaded: {exc}")
     if card.get("fingerprint") and resolved.fingerprint != card["fingerprint"]:
@@ -160,16 +159,12 @@ def training_for(card: dict | None, model, evaluated, splits) -> TrainingData:
 
 def train_counts(train) -> dict[int, int]:
     """Training examples per ``instruction_id`` in a train split."""
-    import pyarrow.compute as pc
-
     counts = pc.value_counts(train.with_format("arrow")["instruction_id"])
     return {int(v["values"]): int(v["counts"]) for v in counts.to_pylist()}
 
 
 def text_to_id(train) -> dict[str, int]:
     """The training ``instruction_id`` of each instruction text (to match rows of other data by their rule)."""
-    import pyarrow as pa
-
     table = train.with_format("arrow")[:].select(["instruction_id", "instruction"])
     pairs = pa.Table.from_batches(table.to_batches()).group_by(["instruction", "instruction_id"]).aggregate([])
     return dict(zip(pairs.column("instruction").to_pylist(), pairs.column("instruction_id").to_pylist(), strict=True))

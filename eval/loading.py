@@ -1,10 +1,10 @@
 """Loading a model and its tokenizer for evaluation, from a folder, the local hub or the Hub.
 
-The source is found by :func:`cards.resolve.resolve` (``repo_type="model"``), so the rules are those of the
+The source is found by :func:`publishing.resolve.resolve` (``repo_type="model"``), so the rules are those of the
 rest of the toolkit: a folder wins over a local-hub name, which wins over a Hub id; ``local:`` / ``hub:``
 prefixes force one. Every failure a user can cause (no such folder, a folder without a model, a Hub repo or
 revision that cannot be fetched, a tokenizer that cannot write the dataset's characters) is a
-:class:`~generators.errors.ConfigError` naming what is at fault.
+:class:`~core.errors.ConfigError` naming what is at fault.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cards.resolve import Resolved, resolve
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from publishing.loading import resolve_splits
+from publishing.resolve import Resolved, resolve
 
 MODEL_FILES = ("config.json", "adapter_config.json")
 
@@ -40,6 +41,7 @@ class LoadedModel:
 
 def pick_device(device: str | None = None) -> str:
     """``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
 
     if device and device != "auto":
@@ -55,6 +57,7 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     A folder holding a peft adapter (``adapter_config.json``) is loaded with its base model. ``dtype`` is
     ``auto`` (the checkpoint's) or a torch dtype name such as ``bfloat16``.
     """
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -67,6 +70,7 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     try:
         tokenizer = AutoTokenizer.from_pretrained(r.load_target, revision=hub_revision)
         if r.path is not None and (r.path / "adapter_config.json").exists():
+            # deferred: peft (the [train] extra) only for LoRA runs
             from peft import AutoPeftModelForCausalLM
 
             model = AutoPeftModelForCausalLM.from_pretrained(r.load_target, **kwargs)
@@ -80,12 +84,11 @@ def load_model(source: str, revision: str | None = None, device: str | None = No
     return LoadedModel(model, tokenizer, r, device)
 
 
-def load_eval_splits(source: str, revision: str | None, splits: list[str]):
-    """The splits to score, from a folder, the local hub or the Hub (:func:`training.data.load_dataset_splits`:
-    an empty or damaged parquet file or an unreachable Hub is one error naming the dataset)."""
-    from training.data import load_dataset_splits
-
-    return load_dataset_splits(source, revision, splits, field="dataset")
+def load_eval_splits(source: str, revision: str | None, splits: list[str] | None):
+    """``(DatasetDict, Resolved)``: the splits to score, from a folder, the local hub or the Hub
+    (:func:`publishing.loading.resolve_splits`: an empty or damaged parquet file or an unreachable Hub is one
+    error naming the dataset)."""
+    return resolve_splits(source, revision, splits, field="dataset")
 
 
 def unencodable_characters(tokenizer, texts: Iterable[str]) -> list[str]:

@@ -27,11 +27,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from generators.atomic import atomic_file
-from generators.errors import ConfigError
+from core.atomic import atomic_file
+from core.errors import ConfigError
 
 
 def _figure():
+    # deferred: matplotlib (the [train] extra) only when a plot is drawn
     import matplotlib
 
     matplotlib.use("Agg")  # headless: no display needed
@@ -356,6 +357,9 @@ def plot_semantic(rows: Sequence[dict], path: str | Path, split: str = "test_uns
 
 
 PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law, "semantic": plot_semantic}
+#: The file each kind of plot is written to (by `diveval plot` and by a sweep's collect).
+PLOT_FILES = {"phase": "phase_transition.png", "heatmap": "heatmap.png", "power-law": "power_law.png",
+              "semantic": "semantic.png"}
 
 
 SERIES_KEYS = ("variant", "alpha", "noop_fraction", "N", "S")

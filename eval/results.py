@@ -23,6 +23,8 @@ Layout (``schema`` = ``"diveval/rewrite/1"``; added keys never change the meanin
                         "by_kind": {"op": {n, correct, accuracy, ci_low, ci_high}, "noop": {...}},
                         "rule_length_column": "pattern_len"|"n_rules"|null,
                         "by_rule_length": {"<length>": {n, correct, accuracy, ci_low, ci_high}, ...},
+                        "breakdowns"?: {"<column>": {"<value>": {n, correct, ...}}},  # the task's scorer's
+                                                                                      # further columns
                         "seconds", "examples_per_s",
                         "mistakes": [{"prompt", "expected", "predicted"}, ...]},     # the first few
         "test_seen": {...,
@@ -39,7 +41,7 @@ A ``diversity`` entry: ``{"instructions", "examples_per_instruction", "train_row
 "noop_fraction", "structures", "k", "test_k"}`` (I, S, N, the frequency distribution, its power-law exponent,
 the no-op share, the pattern families with their k range, and the unseen test space's k range when it has its
 own). Accuracies are fractions in [0, 1] (None for an empty group). Provenance comes from
-:meth:`cards.resolve.Resolved.describe`: a folder is named by its last path component only, never by a full
+:meth:`publishing.resolve.Resolved.describe`: a folder is named by its last path component only, never by a full
 machine path. ``alpha`` is the exponent of a ``power_law`` distribution and None otherwise: Uniform is its own
 point of the paper's axis (Uniform, 2, 1, 0.5, ...), not alpha = 1.
 """
@@ -51,7 +53,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.atomic import write_text_atomic
+from core.errors import ConfigError
 
 SCHEMA = "diveval/rewrite/1"
 SPLIT_LABELS = {"test_unseen": "unseen instructions", "test_seen": "seen instructions"}
@@ -135,8 +138,6 @@ def build_results(scores: dict, model: dict, dataset: dict, training: dict | Non
 
 
 def write_results(results: dict, path: str | Path) -> Path:
-    from generators.atomic import write_text_atomic
-
     return write_text_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 

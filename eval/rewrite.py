@@ -3,8 +3,10 @@
 For each split (``test_unseen``: rules never seen in training; ``test_seen``: training rules on new inputs),
 every prompt is decoded greedily (:func:`eval.decode.greedy_decode`) and the completion compared with the
 dataset's ``completion``. Accuracy is reported with a Wilson interval, overall, for op / no-op rows
-(``is_noop``) and per rule length (``pattern_len`` for rewrite datasets, ``n_rules`` for markov ones), and
-seen accuracy by the training frequency of the rule (:func:`train_frequency`: head / middle / tail thirds).
+(``is_noop``), by the columns the task's scorer names (:class:`generators.tasks.Scorer`: its rule length, e.g.
+``pattern_len`` or ``n_rules``, and further breakdowns such as ``truncated``; the task comes from the dataset's
+``datagen.json``, else from its columns), and seen accuracy by the training frequency of the rule
+(:func:`train_frequency`: head / middle / tail thirds). No task family is named here.
 The result layout is documented in :mod:`eval.results`.
 """
 
@@ -14,13 +16,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
+from core.errors import ConfigError
 from eval.decode import encode_prompts, greedy_decode
 from eval.loading import check_alphabet, context_length
 from eval.stats import THIRDS, frequency_thirds, summarize, summarize_groups
-from generators.errors import ConfigError
+from generators.tasks import Scorer, scorer_for
 
 MATCH_MODES = ("exact", "strip")
-RULE_LENGTH_COLUMNS = ("pattern_len", "n_rules")  # rewrite, markov
 REQUIRED_COLUMNS = ("prompt", "completion", "is_noop")
 MISTAKES_KEPT = 5
 LIMIT_SEED = 0
@@ -54,10 +56,6 @@ def is_match(predicted: str, expected: str, mode: str = "exact") -> bool:
     if mode == "strip":
         return predicted.strip() == expected.strip()
     return predicted == expected
-
-
-def rule_length_column(columns) -> str | None:
-    return next((c for c in RULE_LENGTH_COLUMNS if c in columns), None)
 
 
 def prepare_splits(splits: Mapping, limit: int | None = None) -> dict:
@@ -105,8 +103,10 @@ def evaluate_split(
     max_new_tokens: int,
     settings: DecodeSettings,
     progress: Callable[[int], None] | None = None,
+    scorer: Scorer | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Decode one split and score it: (summary, one record per row in row order).
+    """Decode one split and score it: (summary, one record per row in row order); ``scorer``: the task's
+    (by default the one its columns name, :func:`generators.tasks.scorer_for`).
 
     A record: ``{"instruction_id", "instruction", "is_noop", "prompt", "expected", "predicted", "correct"}``
     (``instruction``: the rule text, None when the split has no such column).
@@ -119,9 +119,13 @@ def evaluate_split(
     summary = summarize(correct, settings.confidence)
     kinds = ["noop" if noop else "op" for noop in ds["is_noop"]]
     summary["by_kind"] = summarize_groups(correct, kinds, settings.confidence)
-    column = rule_length_column(ds.column_names)
+    scorer = scorer or scorer_for(None, ds.column_names)
+    column = scorer.rule_length if scorer.rule_length in ds.column_names else None
     summary["rule_length_column"] = column
     summary["by_rule_length"] = summarize_groups(correct, ds[column], settings.confidence) if column else {}
+    breakdowns = [c for c in scorer.breakdowns if c in ds.column_names]
+    if breakdowns:
+        summary["breakdowns"] = {c: summarize_groups(correct, ds[c], settings.confidence) for c in breakdowns}
     summary["seconds"] = round(seconds, 4)
     summary["examples_per_s"] = round(len(ds) / seconds, 2) if seconds > 0 else None
     ids = ds["instruction_id"] if "instruction_id" in ds.column_names else [None] * len(ds)
@@ -151,8 +155,10 @@ def evaluate_rewrite(
     *,
     settings: DecodeSettings | None = None,
     progress: Callable[[int], None] | None = None,
+    scorer: Scorer | None = None,
 ) -> tuple[dict, dict[str, list[dict]]]:
-    """Evaluate ``splits`` (name -> ``datasets.Dataset``): per-split summaries and the shared decode settings.
+    """Evaluate ``splits`` (name -> ``datasets.Dataset``): per-split summaries and the shared decode settings
+    (``scorer``: the dataset's task's, see :func:`evaluate_split`).
 
     Returns ``({"decode": {...}, "splits": {...}, "examples", "seconds", "examples_per_s"}, records)`` with
     ``records[split]`` as :func:`evaluate_split` gives them;
@@ -179,7 +185,7 @@ def evaluate_rewrite(
     out_splits, predictions = {}, {}
     for name, ds in splits.items():
         out_splits[name], predictions[name] = evaluate_split(
-            model, tokenizer, ds, max_new_tokens=max_new, settings=settings, progress=progress
+            model, tokenizer, ds, max_new_tokens=max_new, settings=settings, progress=progress, scorer=scorer
         )
     seconds = time.perf_counter() - start
     examples = sum(len(ds) for ds in splits.values())

@@ -12,7 +12,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from statistics import NormalDist
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 
 def z_value(confidence: float) -> float:

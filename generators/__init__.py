@@ -1,23 +1,22 @@
-"""Deterministic, diversity-controlled generators of instruction-tuning data (no deep-learning imports).
+"""The data layer (above core and cards): deterministic, diversity-controlled generators of instruction-tuning
+data, and no deep-learning imports (generating data must not need torch).
 
 The string-rewrite tasks of arXiv 2405.19787 (rules ``x -> y`` applied to the leftmost match), Markov
-algorithms (ordered rule lists), and their enciphered variants. Every row is a pure function of
-(config, seed, row index). Entry points: :func:`load_config`, :func:`generate`, and the ``datagen`` CLI.
+algorithms (ordered rule lists) and the other task families of :mod:`generators.tasks` (one module each, a
+registry), the cipher wrapper, instruction mixtures of real data, and the ``datagen`` commands that make and
+inspect data (:mod:`generators.cli`). Every row is a pure function of (config, seed, row index).
+
+Read top-down, ``datagen generate`` -> parquet is: :mod:`generators.cli` -> :mod:`generators.make` (which kind)
+-> :mod:`generators.config` (the typed config) -> :mod:`generators.build` (:func:`generate`: limits, plan,
+shards, ``datagen.json``, card) -> :mod:`generators.plan` (pools from the task, split sizes, held-out rows) ->
+the task's block builder (:mod:`generators.tasks.rewrite`) -> :mod:`generators.blocks` (cipher and template).
+
+May import :mod:`core` and :mod:`cards` only. Entry points: :func:`load_config`, :func:`config_from_dict`,
+:func:`generate`.
 """
 
-__version__ = "0.1.0"
-#: Bumped whenever the rows generated for a given config and seed change.
-GENERATOR_VERSION = "2.0"
+from generators.build import generate
+from generators.config import GeneratorConfig, config_from_dict, load_config
+from generators.version import GENERATOR_VERSION, __version__
 
-from generators.config import GeneratorConfig, config_from_dict, load_config  # noqa: E402
-from generators.errors import ConfigError  # noqa: E402
-
-
-def generate(*args, **kwargs):
-    """See :func:`generators.build.generate`."""
-    from generators.build import generate as _generate
-
-    return _generate(*args, **kwargs)
-
-
-__all__ = ["ConfigError", "GeneratorConfig", "config_from_dict", "generate", "load_config", "GENERATOR_VERSION"]
+__all__ = ["GENERATOR_VERSION", "GeneratorConfig", "__version__", "config_from_dict", "generate", "load_config"]

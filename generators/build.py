@@ -7,9 +7,9 @@ Shards are written in parallel by ``workers`` processes with the same bytes as o
 
 from __future__ import annotations
 
-import json
+import ctypes
 import os
-import re
+import signal
 import sys
 import threading
 import time
@@ -21,21 +21,25 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
-from generators import GENERATOR_VERSION, __version__
-from generators.atomic import atomic_folder, check_output
+from cards.dataset_card import write_dataset_card
+from core.atomic import atomic_folder, check_output
+from core.errors import ConfigError
+from core.metadata import write_metadata
+from core.safeio import read_hashed
+from generators import tasks
+from generators.blocks import BLOCKS_PER_ROW_GROUP
 from generators.config import GeneratorConfig
-from generators.errors import ConfigError
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
 from generators.heldout import TrainWatch, heldout_report
+from generators.limits import check_request
 from generators.plan import Plan, SplitPlan, make_plan
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK
-from generators.safeio import check_relpath, read_bytes_inside, read_hashed
 from generators.space import InstructionSpace
+from generators.version import GENERATOR_VERSION, __version__
 
-METADATA_FILE = "datagen.json"
-BLOCKS_PER_ROW_GROUP = 8
 COMPRESSIONS = ("zstd", "snappy", "lz4", "gzip", "none")
 
 
@@ -65,13 +69,7 @@ def shard_jobs(plan: Plan) -> list[ShardJob]:
 def block_batch(plan: Plan, split: SplitPlan, block: int) -> pa.RecordBatch:
     if split.table is not None:  # made once with the plan (validation: see generators.heldout)
         return split.table_block(block)
-    if plan.cfg.task == "markov":
-        from generators.markov import markov_block
-
-        return markov_block(plan, split, block)
-    from generators.rewrite import rewrite_block
-
-    return rewrite_block(plan, split, block)
+    return tasks.get(plan.cfg.task).make_block(plan, split, block)
 
 
 def split_table(plan: Plan, split: str) -> pa.Table:
@@ -145,13 +143,9 @@ def die_with_parent(parent: int) -> None:
     Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then a check that the parent did not die before the call took
     effect. Elsewhere (macOS, BSD): a daemon thread polls the parent pid every second. Windows has neither: an
     orphaned worker there lives until its current job ends, then blocks (end it by hand)."""
-    import signal
-
     armed = False
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             armed = libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
         except (OSError, AttributeError):
@@ -198,8 +192,6 @@ def generate(
     rows, bytes and memory are estimated first and refused when they cannot fit this machine
     (:mod:`generators.limits`); ``force`` lifts only the soft caps there.
     """
-    from generators.limits import check_request
-
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite)
     if workers < 1:
@@ -216,11 +208,9 @@ def generate(
         meta = _metadata(plan, jobs, results, time.perf_counter() - t0)
         meta["parquet"] = {"compression": compression, "blocks_per_row_group": BLOCKS_PER_ROW_GROUP}
         file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_metadata(tmp, meta)
         if card:
-            from cards.dataset_card import write_dataset_card
-
-            write_dataset_card(tmp, meta)
+            write_dataset_card(tmp, meta, task_text=tasks.get(cfg.task).card_text)
     meta["elapsed_s"] = time.perf_counter() - t0
     return meta
 
@@ -228,8 +218,6 @@ def generate(
 def _write_all(
     plan: Plan, jobs: list[ShardJob], root: Path, workers: int, total_rows: int, progress: bool, compression: str
 ) -> list[dict]:
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=total_rows, unit="rows", unit_scale=True, disable=not progress, desc="generate")
     try:
         if workers == 1 or len(jobs) == 1:
@@ -341,51 +329,3 @@ def file_hashes(folder: str | Path, meta: dict) -> None:
     """
     for s in meta["splits"].values():
         s["sha256"] = {f: read_hashed(folder, f)[0] for f in s["files"]}
-
-
-def read_metadata(folder: str | Path) -> dict:
-    """The ``datagen.json`` of a generated (or pulled) dataset folder."""
-    path = Path(folder) / METADATA_FILE
-    if not path.exists():
-        raise ConfigError(None, f"{folder} is not a datagen dataset folder ({METADATA_FILE} is missing)")
-    try:  # never through a symlink: a pulled or published folder may hold one in its place
-        meta = json.loads(read_bytes_inside(folder, METADATA_FILE).decode("utf-8"))
-    except (OSError, ConfigError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(None, f"{path} cannot be read: {exc}") from None
-    check_metadata(meta, path)
-    return meta
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def check_metadata(meta, path: Path) -> None:
-    """The fields every reader of ``datagen.json`` relies on, so a damaged file is named instead of crashing."""
-    def bad(where: str, what: str):
-        raise ConfigError(None, f"{path} is damaged: {where} {what}")
-
-    if not isinstance(meta, dict):
-        bad("the file", "is not a JSON object")
-    for key in ("name", "fingerprint"):
-        if not isinstance(meta.get(key), str):
-            bad(f"{key!r}", "is missing or not text")
-    if not isinstance(meta.get("splits"), dict) or not meta["splits"]:
-        bad("'splits'", "is missing or empty")
-    for name, s in meta["splits"].items():
-        if not isinstance(s, dict):
-            bad(f"split {name!r}", "is not an object")
-        if not isinstance(s.get("rows"), int) or not isinstance(s.get("fingerprint"), str):
-            bad(f"split {name!r}", "lacks its rows or fingerprint")
-        if not isinstance(s.get("files"), list) or not all(isinstance(f, str) for f in s["files"]):
-            bad(f"split {name!r}", "lacks its list of files")
-        for f in s["files"]:
-            try:
-                check_relpath(f)
-                if not (f.startswith("data/") and f.endswith(".parquet")):
-                    raise ValueError("data files are data/*.parquet")
-            except ValueError as exc:
-                bad(f"split {name!r}", f"lists the file {f!r} ({exc})")
-        sha = s.get("sha256")  # absent in folders written before datagen recorded file hashes
-        if sha is not None and (not isinstance(sha, dict) or set(sha) != set(s["files"])
-                                or not all(isinstance(v, str) and _SHA256.fullmatch(v) for v in sha.values())):
-            bad(f"split {name!r}", "has a sha256 record that does not give one SHA-256 per listed file")

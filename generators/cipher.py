@@ -1,16 +1,49 @@
-"""Character ciphers for the encrypted-rewriting task.
+"""The cipher: a wrapper around any task, not a task (the encrypted-rewriting experiment).
 
 A cipher is a bijection of the alphabet applied character by character, so it commutes with rewriting:
-``encrypt(apply(x, y, z)) == apply(encrypt(x), encrypt(y), encrypt(z))``. The generator applies it to rules,
-inputs and outputs (the prompt template's own text stays plain).
+``encrypt(apply(x, y, z)) == apply(encrypt(x), encrypt(y), encrypt(z))``, and with Markov algorithms alike.
+Tasks make their rows in plain text; :mod:`generators.blocks` enciphers every rule, input and output character
+when it assembles a block (the prompt template's own text and the rule arrow written into prompts stay plain),
+and :mod:`generators.plan` enciphers the instruction texts. No task knows whether a cipher is on.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from generators.config import CipherConfig
+from core.config import ConfigModel, Int, OptStr, Str
+from core.errors import ConfigError
 from generators.rng import generator, uniform01
+
+CIPHERS = ("none", "caesar", "substitution")
+
+
+class CipherConfig(ConfigModel):
+    """A character-level cipher applied to every rule, input and output (the encrypted-rewriting task).
+
+    ``caesar`` shifts each character by ``shift`` places within the alphabet; ``substitution`` maps the
+    alphabet onto ``key`` (a permutation of it) or, with no key, onto a permutation drawn from ``seed``.
+    """
+
+    kind: Str = "none"
+    shift: Int = 3
+    key: OptStr = None
+    seed: Int = 0
+
+
+def validate_cipher(cfg) -> None:
+    """The ``cipher`` section of a generator config (its alphabet is the space's)."""
+    c = cfg.cipher
+    if c.kind not in CIPHERS:
+        raise ConfigError("cipher.kind", f"unknown cipher {c.kind!r} (choose from {', '.join(CIPHERS)})")
+    if c.kind == "substitution" and c.key is not None:
+        alph = cfg.space.alphabet
+        if sorted(c.key) != sorted(alph):
+            raise ConfigError("cipher.key", "must be a permutation of the alphabet (same characters, each once)")
+    if c.kind != "none":
+        alphabets = {cfg.space.alphabet, cfg.effective_test_space.alphabet}
+        if len(alphabets) != 1:
+            raise ConfigError("cipher", "a cipher needs space and test_space to share one alphabet")
 
 
 class Cipher:

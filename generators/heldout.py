@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from generators import tasks
 from generators.rng import BLOCK
 
 MAX_REDRAWS = 16
@@ -35,13 +36,7 @@ GUARANTEE = (
 
 def block_maker(plan):
     """The block function of the plan's task: ``make(plan, split, block, attempt=0) -> RecordBatch``."""
-    if plan.cfg.task == "markov":
-        from generators.markov import markov_block
-
-        return markov_block
-    from generators.rewrite import rewrite_block
-
-    return rewrite_block
+    return tasks.get(plan.cfg.task).make_block
 
 
 def prepare_heldout(plan) -> None:

@@ -19,14 +19,18 @@ The per-row and per-rule costs are measured on this generator (numpy 2, pyarrow 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from generators import tasks
+from generators.blocks import BLOCKS_PER_ROW_GROUP
+from generators.fields import parse_template
+from generators.rng import BLOCK
+from generators.space import _BATCH, DENSE_LIMIT
 
 MAX_ROWS = 200_000_000  # 200x the paper's 10^6-example budget
 MAX_BYTES = 100 * 10**9  # upper estimate of the parquet files
@@ -87,11 +91,11 @@ def split_rows(cfg) -> dict[str, tuple[int, str]]:
     else:
         train_field = "instructions"
     rows = {"train": (int(cfg.train_examples), train_field)}
-    for f in dataclasses.fields(cfg.splits):
-        split = getattr(cfg.splits, f.name)
+    for name in type(cfg.splits).model_fields:
+        split = getattr(cfg.splits, name)
         examples = getattr(split, "examples", None)
         if isinstance(examples, int) and examples > 0:
-            rows[f.name] = (examples, f"splits.{f.name}.examples")
+            rows[name] = (examples, f"splits.{name}.examples")
     return rows
 
 
@@ -101,25 +105,22 @@ def _spaces(cfg) -> list:
 
 def estimate(cfg, workers: int = 1) -> Estimate:
     """The rows, bytes and memory a (validated) generator config asks for; computed from the config alone."""
-    from generators.config import parse_template
-    from generators.rng import BLOCK
-
     spaces = _spaces(cfg)
     xmax = max(s.x_len.max for s in spaces)
     xmin = min(s.x_len.min for s in spaces)
     ymax = max(s.y_len.max for s in spaces)
     zmin, zmax = cfg.input_len.min, cfg.input_len.max
-    markov = cfg.task == "markov"
+    sizes = tasks.get(cfg.task).sizes(cfg, xmin, ymax)
     per_rule = xmax + 5 + ymax  # "x -> y" (markov: "x ->. y; ")
-    rule_chars = per_rule * (cfg.markov.rules.max if markov else 1)
-    out_chars = cfg.markov.max_len if markov else zmax + max(0, ymax - xmin)
+    rule_chars = per_rule * sizes.rules_per_instruction
+    out_chars = sizes.out_chars
     widths = {"rule": rule_chars, "x": xmax, "y": ymax, "input": zmax}
     prompt_chars = sum(len(t) if kind == "lit" else widths[t] for kind, t in parse_template(cfg.prompt_template))
     row_chars = rule_chars + zmax + 2 * out_chars + prompt_chars
     column_chars = max(rule_chars, zmax, out_chars, prompt_chars)
     width_field = max(
         [(zmax, "input_len"), (rule_chars, "space.y_len" if ymax > xmax else "space.x_len"),
-         (len(cfg.prompt_template), "prompt_template")] + ([(cfg.markov.max_len, "markov.max_len")] if markov else [])
+         (len(cfg.prompt_template), "prompt_template")] + ([(out_chars, sizes.out_field)] if sizes.out_field else [])
     )[1]
     rows = split_rows(cfg)
     total = sum(n for n, _ in rows.values())
@@ -127,13 +128,13 @@ def estimate(cfg, workers: int = 1) -> Estimate:
     # least bytes: the characters of an input not covered by planted patterns are uniform over the alphabet
     alphabet = min(len(s.alphabet) for s in spaces)
     free = max(0, zmin - max(cfg.occurrences) * xmax)
-    columns = 2 if markov else 4  # input and prompt hold the input; so do output and completion for rewrite
+    columns = sizes.input_columns  # the text columns that hold the input
     bytes_min = int(total * columns * free * math.log2(alphabet) / 8) if alphabet > 1 else 0
     bytes_max = int(total * (row_chars + 6 * 4 + 8 + 4 + 1) * 1.1) + 2**20
 
     # memory: the rule pools (every process holds them), one block's working set, per-shard counters
     n_test = cfg.splits.test_unseen.instructions if cfg.splits.test_unseen.examples > 0 else 0
-    n_rules = (cfg.instructions + n_test) * (cfg.markov.rules.max if markov else 1)
+    n_rules = (cfg.instructions + n_test) * sizes.rules_per_instruction
     pool_bytes = n_rules * (4 * (xmax + ymax) + RULE_BYTES)
     pool_field = "instructions" if cfg.instructions >= n_test else "splits.test_unseen.instructions"
     if 4 * (xmax + ymax) > RULE_BYTES:
@@ -143,8 +144,6 @@ def estimate(cfg, workers: int = 1) -> Estimate:
                   for s in spaces)  # pattern index maps: one tuple per (structure, k, length), 16 B per entry
     pool_bytes += 8 * classes
     counters = 8 * (cfg.instructions + n_test) * 3
-    from generators.build import BLOCKS_PER_ROW_GROUP
-
     block_rows = min(BLOCK, max(n for n, _ in rows.values()))
     held = min(BLOCKS_PER_ROW_GROUP, -(-max(n for n, _ in rows.values()) // BLOCK), -(-cfg.shard_rows // BLOCK))
     block_bytes = block_rows * row_chars * (BYTES_PER_ROW_CHAR + held * HELD_BYTES_PER_ROW_CHAR)
@@ -160,8 +159,6 @@ def estimate(cfg, workers: int = 1) -> Estimate:
 def _drawing_bytes(spaces, xmax: int, ymax: int) -> int:
     """Memory to draw rules: a large space is sampled in batches of candidates (random bytes, their mapping and
     copies: ~6 bytes per character measured as 4-5); a small one (at most DENSE_LIMIT rules) is enumerated whole."""
-    from generators.space import _BATCH, DENSE_LIMIT
-
     need = _BATCH * (xmax + ymax) * 6
     for s in spaces:
         ax, a = len(s.x_alphabet or s.alphabet), len(s.alphabet)

@@ -1,18 +1,94 @@
-"""One entry point for every kind of dataset config: synthetic tasks (rewrite, markov) and instruction mixtures.
+"""One entry point for every kind of dataset config: synthetic tasks (the task registry) and instruction mixtures.
 
 The CLIs (`datagen generate`, `push`, `verify`, `inspect`) go through here, so a mixture config is generated,
-published, re-made and described like any other dataset.
+published, re-made and described like any other dataset. What differs between the two kinds is one table,
+:data:`KINDS`; :func:`kind_of_config` and :func:`kind_of_meta` are the one place that decides which applies.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from generators.errors import ConfigError
+from cards.dataset_card import write_dataset_card
+from cards.mixture_card import write_mixture_card
+from core.errors import ConfigError
+from generators import tasks
+from generators.build import generate
+from generators.config import config_from_dict, load_config
+from generators.mixture import MIXTURE_VERSION, build_mixture, format_mixture_report
+from generators.mixture_config import (
+    MIXTURE_TASK,
+    is_mixture_config,
+    load_mixture_config,
+    mixture_config_from_dict,
+)
+from generators.report import format_report
+from generators.version import GENERATOR_VERSION
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one kind of dataset is made from a config file, re-made from its metadata, carded and described."""
+
+    name: str
+    version: str  # the generator version that would re-make it here
+    make: Callable[..., dict]  # (config path, overrides, out_dir, **options) -> metadata
+    remake: Callable[..., dict]  # (metadata, out_dir, workers, progress) -> metadata
+    card: Callable[..., Path]  # (folder, metadata, **card options) -> README.md
+    describe: Callable[[dict], str]  # the terminal report (``datagen inspect``)
+    sources: Callable[[dict], str]  # what the one-line summary adds after the row count
+
+
+def _make_synthetic(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force) -> dict:
+    cfg = load_config(config_path, overrides)
+    return generate(
+        cfg, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card, compression=compression, force=force
+    )
+
+
+def _make_mixture(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force) -> dict:
+    if compression != "zstd":
+        raise ConfigError("compression", "mixtures are written with zstd parquet")
+    return build_mixture(load_mixture_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
+
+
+def _synthetic_card(folder, meta: dict, **kwargs) -> Path:
+    return write_dataset_card(folder, meta, task_text=tasks.get(meta["task"]).card_text, **kwargs)
+
+
+def _mixture_sources(meta: dict) -> str:
+    kept = ", ".join(f"{s['name']} {s['kept']}" for s in meta["sources"])
+    return f" ({kept}; {meta['decontamination']['total_removed']} contaminated rows removed)"
+
+
+KINDS = {
+    "synthetic": Kind(
+        "synthetic", GENERATOR_VERSION, _make_synthetic,
+        lambda meta, out_dir, workers, progress: generate(
+            config_from_dict(meta["config"]), out_dir, workers=workers, progress=progress, card=False),
+        _synthetic_card, lambda meta: format_report(meta["report"]), lambda meta: "",
+    ),
+    "mixture": Kind(
+        "mixture", MIXTURE_VERSION, _make_mixture,
+        lambda meta, out_dir, workers, progress: build_mixture(
+            mixture_config_from_dict(meta["config"]), out_dir, progress=progress),
+        write_mixture_card, format_mixture_report, _mixture_sources,
+    ),
+}
+
+
+def kind_of_meta(meta: dict) -> Kind:
+    return KINDS["mixture" if meta.get("task") == MIXTURE_TASK else "synthetic"]
+
+
+def kind_of_config(config_path: str | Path) -> Kind:
+    return KINDS["mixture" if is_mixture_config(config_path) else "synthetic"]
 
 
 def is_mixture_meta(meta: dict) -> bool:
-    return meta.get("task") == "mixture"
+    return kind_of_meta(meta).name == "mixture"
 
 
 def make_dataset(
@@ -29,65 +105,32 @@ def make_dataset(
 ) -> dict:
     """Generate (synthetic task) or build (mixture) the dataset a config file describes (``force``: lift the
     soft size caps of :mod:`generators.limits`)."""
-    from generators.mixture_config import is_mixture_config
-
-    if is_mixture_config(config_path):
-        from generators.mixture import build_mixture
-        from generators.mixture_config import load_mixture_config
-
-        if compression != "zstd":
-            raise ConfigError("compression", "mixtures are written with zstd parquet")
-        return build_mixture(load_mixture_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
-    from generators.build import generate
-    from generators.config import load_config
-
-    cfg = load_config(config_path, overrides)
-    return generate(
-        cfg, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card, compression=compression, force=force
+    return kind_of_config(config_path).make(
+        config_path, overrides, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card,
+        compression=compression, force=force,
     )
 
 
 def remake(meta: dict, out_dir: str | Path, *, workers: int = 1, progress: bool = True) -> dict:
     """Make a published dataset again from the config its metadata records (for ``datagen verify``)."""
-    if is_mixture_meta(meta):
-        from generators.mixture import build_mixture
-        from generators.mixture_config import mixture_config_from_dict
-
-        return build_mixture(mixture_config_from_dict(meta["config"]), out_dir, progress=progress)
-    from generators.build import generate
-    from generators.config import config_from_dict
-
-    return generate(config_from_dict(meta["config"]), out_dir, workers=workers, progress=progress, card=False)
+    return kind_of_meta(meta).remake(meta, out_dir, workers, progress)
 
 
 def current_version(meta: dict) -> str:
     """The version of the generator that would re-make this dataset here."""
-    if is_mixture_meta(meta):
-        from generators.mixture import MIXTURE_VERSION
-
-        return MIXTURE_VERSION
-    from generators import GENERATOR_VERSION
-
-    return GENERATOR_VERSION
+    return kind_of_meta(meta).version
 
 
 def write_card(folder: str | Path, meta: dict, **kwargs) -> Path:
     """Render the right card (dataset or mixture) into ``folder/README.md``."""
-    if is_mixture_meta(meta):
-        from cards.mixture_card import write_mixture_card
-
-        return write_mixture_card(folder, meta, **kwargs)
-    from cards.dataset_card import write_dataset_card
-
-    return write_dataset_card(folder, meta, **kwargs)
+    return kind_of_meta(meta).card(folder, meta, **kwargs)
 
 
 def describe(meta: dict) -> str:
     """The terminal report of a dataset (``datagen inspect``)."""
-    if is_mixture_meta(meta):
-        from generators.mixture import format_mixture_report
+    return kind_of_meta(meta).describe(meta)
 
-        return format_mixture_report(meta)
-    from generators.report import format_report
 
-    return format_report(meta["report"])
+def sources_text(meta: dict) -> str:
+    """What the one-line summary of a made dataset says after its row count (a mixture's sources)."""
+    return kind_of_meta(meta).sources(meta)

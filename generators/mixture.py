@@ -20,7 +20,6 @@ Columns: ``id``, ``source``, ``source_index`` (row in the source), ``instruction
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -29,18 +28,22 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
-from generators import __version__
-from generators.atomic import atomic_folder, check_output
-from generators.build import METADATA_FILE, file_hashes
+from cards.mixture_card import write_mixture_card
+from core.atomic import atomic_folder, check_output
+from core.errors import ConfigError
+from core.metadata import write_metadata
+from generators.build import file_hashes
 from generators.decontam import Decontaminator, load_benchmarks
 from generators.dedup import ExactIndex, MinHashIndex, normalize
-from generators.errors import ConfigError
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
 from generators.mixture_config import MixtureConfig
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK, derive_key, feistel_permute
+from generators.semantic import sample_indices, semantic_report
 from generators.sources import LoadedSource, load_source
+from generators.version import __version__
 
 #: Bumped whenever the rows built for a given config and sources change.
 MIXTURE_VERSION = "1.0"
@@ -143,8 +146,6 @@ def _select(cfg: MixtureConfig, sources: list[LoadedSource | None], targets: lis
 
 def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = False, progress: bool = True) -> dict:
     """Build the mixture described by ``cfg`` into ``out_dir``; returns its metadata (also in datagen.json)."""
-    from tqdm.auto import tqdm
-
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite)
     t0 = time.perf_counter()
@@ -171,8 +172,7 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
         meta = _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table, split, progress)
         meta["generation_seconds"] = round(time.perf_counter() - t0, 3)
         file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        from cards.mixture_card import write_mixture_card
+        write_metadata(tmp, meta)
 
         write_mixture_card(tmp, meta)
     meta["elapsed_s"] = time.perf_counter() - t0
@@ -213,8 +213,6 @@ def _write(table: pa.Table, root: Path, shard_rows: int) -> dict:
 
 
 def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Table, split: dict, progress: bool) -> dict:
-    from generators.semantic import sample_indices, semantic_report
-
     splits = {"train": split}
     instructions = table.column("instruction").to_pylist()
     names = table.column("source").to_pylist()

@@ -26,51 +26,52 @@ A column mapping value is either a column name (``problem``) or a template over 
 (``"{instruction}\\n\\n{input}"``; ``{conversations[0][value]}`` indexes nested lists and mappings). The result
 is stripped of surrounding whitespace, so an empty ``input`` leaves the instruction alone.
 
-Loading follows :mod:`generators.config`: unknown keys are errors, ``--set a.b=value`` overrides apply first.
+Loading is :mod:`core.config`'s, as for generator configs: unknown keys are errors, ``--set a.b=value`` overrides
+apply first.
 """
 
 from __future__ import annotations
 
 import math
 import string
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
-from generators.config import _build, _to_plain, check_name, check_seed, read_yaml_config
-from generators.errors import ConfigError
+from core.config import Bool, ConfigModel, Float, Int, OptStr, ScalarList, Str, build, read_yaml_config
+from core.errors import ConfigError
+from generators.fields import check_name, check_seed
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".jsonl.gz", ".json.gz")
+#: The ``task`` of a mixture config (and of its datagen.json): what tells a mixture from a synthetic task.
+MIXTURE_TASK = "mixture"
 
 
-@dataclass
-class ColumnsConfig:
+class ColumnsConfig(ConfigModel):
     """How a source's columns make an instruction (``prompt``) and its response (``completion``)."""
 
-    prompt: str = ""
-    completion: str = ""
+    prompt: Str = ""
+    completion: Str = ""
 
 
-@dataclass
-class SourceConfig:
+class SourceConfig(ConfigModel):
     """One source of instructions: ``hub`` (a Hub dataset id, with ``revision``) or ``path`` (a local
     jsonl/json/parquet file or a dataset folder), its ``split`` (and Hub ``subset``), the column mapping, and
     its ``weight`` (the mixture's rows are split over the sources in proportion to their weights)."""
 
-    name: str = ""
-    hub: str | None = None
-    path: str | None = None
-    revision: str | None = None
-    subset: str | None = None
-    split: str = "train"
-    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
-    weight: float = 1.0
+    name: Str = ""
+    hub: OptStr = None
+    path: OptStr = None
+    revision: OptStr = None
+    subset: OptStr = None
+    split: Str = "train"
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+    weight: Float = 1.0
 
 
-@dataclass
-class DedupConfig:
+class DedupConfig(ConfigModel):
     """Duplicate removal over the instructions (the mapped ``prompt``, before ``prompt_template``).
 
     ``exact``: the same text after lower-casing and collapsing whitespace. ``near``: MinHash over the
@@ -78,16 +79,15 @@ class DedupConfig:
     Jaccard similarity to a kept instruction reaches ``threshold`` is removed.
     """
 
-    exact: bool = True
-    near: bool = True
-    threshold: float = 0.8
-    shingle: int = 5
-    permutations: int = 128
-    bands: int = 16
+    exact: Bool = True
+    near: Bool = True
+    threshold: Float = 0.8
+    shingle: Int = 5
+    permutations: Int = 128
+    bands: Int = 16
 
 
-@dataclass
-class DecontaminationConfig:
+class DecontaminationConfig(ConfigModel):
     """Removal of rows that overlap the evaluation benchmarks.
 
     A row is contaminated when any word ``ngram``-gram of its instruction or response occurs in a benchmark
@@ -97,39 +97,30 @@ class DecontaminationConfig:
     checked.
     """
 
-    enabled: bool = True
-    ngram: int = 13
-    humaneval: bool = True
-    mbpp: str | None = None
+    enabled: Bool = True
+    ngram: Int = 13
+    humaneval: Bool = True
+    mbpp: OptStr = None
 
 
-@dataclass
-class SemanticConfig:
+class SemanticConfig(ConfigModel):
     """Embedding-based diversity: mean pairwise cosine distance over ``sample`` instructions (0: skip)."""
 
-    sample: int = 1000
+    sample: Int = 1000
 
 
-@dataclass
-class MixtureConfig:
-    task: str = "mixture"
-    name: str = ""
-    seed: int = 0
-    size: int = 0
-    sources: list[SourceConfig] = field(default_factory=list)
-    prompt_template: str = "{instruction}"
-    license: str = "other"
-    dedup: DedupConfig = field(default_factory=DedupConfig)
-    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
-    semantic: SemanticConfig = field(default_factory=SemanticConfig)
-    shard_rows: int = 262_144
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, YAML-ready dict that :func:`mixture_config_from_dict` reads back to an equal config."""
-        return _to_plain(self)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+class MixtureConfig(ConfigModel):
+    task: Str = MIXTURE_TASK
+    name: Str = ""
+    seed: Int = 0
+    size: Int = 0
+    sources: ScalarList(SourceConfig) = Field(default_factory=list)
+    prompt_template: Str = "{instruction}"
+    license: Str = "other"
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    semantic: SemanticConfig = Field(default_factory=SemanticConfig)
+    shard_rows: Int = 262_144
 
     def to_public_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` with local paths cut to their file names: what ``datagen.json`` and the card record
@@ -149,7 +140,7 @@ def is_mixture_config(path: str | Path) -> bool:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
-    return isinstance(data, dict) and data.get("task") == "mixture"
+    return isinstance(data, dict) and data.get("task") == MIXTURE_TASK
 
 
 def load_mixture_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> MixtureConfig:
@@ -158,7 +149,7 @@ def load_mixture_config(path: str | Path, overrides: list[str] | tuple[str, ...]
 
 
 def mixture_config_from_dict(data: dict[str, Any]) -> MixtureConfig:
-    cfg = _build(MixtureConfig, data, "")
+    cfg = build(MixtureConfig, data)
     validate_mixture(cfg)
     return cfg
 
@@ -188,7 +179,7 @@ def mapping_columns(value: str, where: str) -> list[str]:
 
 
 def validate_mixture(cfg: MixtureConfig) -> None:
-    if cfg.task != "mixture":
+    if cfg.task != MIXTURE_TASK:
         raise ConfigError("task", f"must be 'mixture' for a mixture config, got {cfg.task!r}")
     check_name(cfg.name, "name")
     check_seed(cfg.seed)

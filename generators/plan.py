@@ -22,11 +22,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from core.errors import ConfigError
+from generators import tasks
 from generators.cipher import Cipher, make_cipher
-from generators.config import GeneratorConfig, parse_template
-from generators.errors import ConfigError
+from generators.config import GeneratorConfig
+from generators.fields import parse_template
+from generators.heldout import prepare_heldout
 from generators.rng import BLOCK, derive_key, feistel_permute, generator, uniform01
-from generators.space import Exclusion, InstructionSpace, Rules
+from generators.space import DENSE_LIMIT, Exclusion, InstructionSpace
 
 SPLITS = ("train", "validation", "test_unseen", "test_seen")
 
@@ -46,7 +49,7 @@ class SplitPlan:
 
     name: str
     rows: int
-    pool: Any  # Rules (rewrite) or MarkovPool (markov)
+    pool: Any  # the task's pool (generators.space.Rules, generators.tasks.markov.MarkovPool, ...)
     pool_text: pa.Array  # the instruction text of each pool entry (enciphered)
     id_offset: int
     assignment: str  # cycle | exact
@@ -141,14 +144,15 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
             f"distinct rules this space holds; widen space (alphabet, x_len, y_len) or ask for fewer",
         )
     check_rule_memory(cfg.instructions + n_test, max(train_space.wx, test_space.wx) + max(train_space.wy, test_space.wy))
-    test_pool, train_pool, ex = draw_pools(cfg, train_space, test_space, n_test)
+    task = tasks.get(cfg.task)
+    test_pool, train_pool, ex = task.draw_pools(cfg, train_space, test_space, n_test)
     plan.disjointness = check_disjoint(train_pool, test_pool)
     plan.shared_instructions = plan.disjointness["shared_rules"]
     plan.disjoint_checked = True
     if n_test:
         plan.novel_patterns = pattern_report(train_pool, test_pool, tu.novel_patterns, train_space, test_space, ex)
 
-    train_text, test_text = (pool_text(p, cipher) for p in (train_pool, test_pool))
+    train_text, test_text = (pool_text(task, p, cipher) for p in (train_pool, test_pool))
     train_alpha = np.frombuffer(cfg.space.alphabet.encode("ascii"), dtype=np.uint8)
     test_alpha = np.frombuffer(cfg.effective_test_space.alphabet.encode("ascii"), dtype=np.uint8)
     p = cfg.noop_fraction
@@ -181,37 +185,13 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
         every = eligible.size == cfg.instructions
         order = feistel_permute(plan.key("test_seen", "order"), eligible.size, np.arange(eligible.size)).astype(np.int64)
         plan.splits["test_seen"] = SplitPlan(
-            "test_seen", n_seen, train_pool if every else _take(train_pool, eligible),
+            "test_seen", n_seen, train_pool if every else train_pool.take(eligible),
             train_text if every else train_text.take(pa.array(eligible)), 0, "cycle", train_alpha, noops(n_seen),
             order=order, ids=None if every else eligible,
         )
     if n_val > 0 or n_seen > 0:
-        from generators.heldout import prepare_heldout
-
         prepare_heldout(plan)
     return plan
-
-
-def draw_pools(cfg: GeneratorConfig, train_space: InstructionSpace, test_space: InstructionSpace, n_test: int):
-    """(test pool, train pool, the exclusion used): test rules first, then training rules that avoid them (and,
-    with ``splits.test_unseen.novel_patterns``, their patterns or the test space's structured patterns)."""
-    if cfg.task == "markov":
-        from generators.markov import draw_markov_pools
-
-        return draw_markov_pools(cfg, train_space, test_space, n_test)
-    ex = Exclusion()
-    test_pool = test_space.distinct(cfg.seed, "test_unseen", n_test, ex)
-    exclude_patterns(ex, test_pool, cfg.splits.test_unseen.novel_patterns, test_space)
-    train_pool = train_space.distinct(cfg.seed, "train", cfg.instructions, ex)
-    return test_pool, train_pool, ex
-
-
-def exclude_patterns(ex: Exclusion, test_pool: Any, mode: str, test_space: InstructionSpace) -> None:
-    """Set what the training draw must avoid beyond the test rules, for a novel-pattern mode."""
-    if mode in ("test_patterns", "test_space"):
-        ex.patterns = set(test_pool.patterns())
-    if mode == "test_space":
-        ex.space = test_space
 
 
 # ---- instruction frequencies -------------------------------------------------------------------------------
@@ -269,20 +249,9 @@ def train_counts(plan: Plan, train: SplitPlan | None = None) -> np.ndarray:
 # ---- pools and checks --------------------------------------------------------------------------------------
 
 
-def _take(pool: Any, idx: np.ndarray | None) -> Any:
-    if idx is None:
-        return pool
-    if isinstance(pool, Rules):
-        return pool.take(idx)
-    return type(pool)([pool.instructions[i] for i in idx])
-
-
-def pool_text(pool: Any, cipher: Cipher) -> pa.Array:
-    if isinstance(pool, Rules):
-        from generators.rewrite import rule_text
-
-        return pa.array([cipher.encrypt(rule_text(pool.x_str(i), pool.y_str(i))) for i in range(len(pool))], pa.string())
-    return pa.array([cipher.encrypt(t) for t in pool.texts()], pa.string())
+def pool_text(task, pool: Any, cipher: Cipher) -> pa.Array:
+    """The (enciphered) instruction text of each pool entry."""
+    return pa.array([cipher.encrypt(t) for t in task.pool_texts(pool)], pa.string())
 
 
 def check_disjoint(train_pool: Any, test_pool: Any) -> dict:
@@ -335,8 +304,6 @@ def pattern_report(
 
 def _space_overlap(train_space: InstructionSpace, test_space: InstructionSpace, patterns: set[bytes]) -> int | None:
     """How many distinct training-space patterns the ``test_space`` mode excludes (None if too many to list)."""
-    from generators.space import DENSE_LIMIT
-
     if train_space.x_size > DENSE_LIMIT:
         return None
     x, xl, _ = train_space.all_patterns()

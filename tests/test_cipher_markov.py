@@ -7,11 +7,10 @@ from hypothesis import strategies as st
 
 from generators import config_from_dict
 from generators.build import split_table
-from generators.cipher import make_cipher
-from generators.config import CipherConfig
-from generators.markov import run_markov
+from generators.cipher import CipherConfig, make_cipher
 from generators.plan import make_plan
-from generators.rewrite import apply_rule
+from generators.tasks.markov import run_markov
+from generators.tasks.rewrite import apply_rule
 
 ALPHA = "abcdefghijklmnopqrstuvwxyz"
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from core.errors import ConfigError
 from eval.code.data import Problems, load_problems, read_problems_file
 from eval.code.prompts import build_prompt, solution, stop_strings, truncate
 from eval.code.results import eval_results, read_results
 from eval.code.sandbox import Sandbox, find_sandbox
 from eval.code.score import score_samples
-from generators.errors import ConfigError
 
 
 def _have_sandbox() -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from generators import ConfigError, config_from_dict
-from generators.cli import main
+from core.errors import ConfigError
+from generators import config_from_dict
 from generators.config import load_config
+from publishing.cli import main
 
 OK = {"instructions": 5, "examples_per_instruction": 2, "input_len": 10, "space": {"alphabet": "abcd", "x_len": 2, "y_len": 2}}
 
@@ -141,7 +142,7 @@ def test_impossible_markov_no_ops_and_bad_range_bounds_are_one_line_errors(tmp_p
 def test_an_instruction_count_beyond_memory_is_refused_before_any_work(tmp_path, monkeypatch):
     import os
 
-    from generators.cli import main
+    from publishing.cli import main
 
     monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PHYS_PAGES": 2**20, "SC_PAGE_SIZE": 4096}[name])  # 4 GiB
     out = tmp_path / "big"

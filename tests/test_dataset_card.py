@@ -14,9 +14,9 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
 from cards.dataset_card import render_dataset_card, size_category, write_dataset_card
-from cards.localhub import LocalHub
-from generators.build import read_metadata
-from generators.cli import main
+from core.metadata import read_metadata
+from publishing.cli import main
+from publishing.localhub import LocalHub
 
 SPLITS = ["train", "validation", "test_unseen", "test_seen"]
 

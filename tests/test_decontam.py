@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from core.errors import ConfigError
 from generators.decontam import (
     Decontaminator,
     humaneval_benchmark,
@@ -17,7 +18,6 @@ from generators.decontam import (
     words,
 )
 from generators.dedup import ExactIndex, MinHashIndex, normalize, shingles
-from generators.errors import ConfigError
 
 
 def test_words_and_ngrams():

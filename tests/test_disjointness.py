@@ -14,9 +14,9 @@ import pytest
 from generators import config_from_dict
 from generators.build import generate
 from generators.config import load_config
-from generators.markov import MarkovPool
 from generators.plan import DisjointnessError, check_disjoint, make_plan
 from generators.space import InstructionSpace
+from generators.tasks.markov import MarkovPool
 
 
 def single_rules(text: str) -> set[tuple[str, str]]:

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from evalkit import char_tokenizer, copy_model, save_model
 from huggingface_hub import ModelCard
 
-from cards.localhub import LocalHub
-from cards.targets import publish_folder
 from eval.cli import main
 from eval.results import read_results
+from publishing.localhub import LocalHub
+from publishing.targets import publish_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,7 @@ def test_plot_from_results_files(copy_folder, tiny_dataset, tmp_path):
         files.append(out)
     r = run("plot", *files, "-o", tmp_path / "plots", "--kind", "phase", "--kind", "heatmap", "--kind", "power-law")
     assert r.exit_code == 0, r.output
-    for name in ("phase", "heatmap", "power-law"):
+    for name in ("phase_transition", "heatmap", "power_law"):  # the file names a sweep's plots have
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
     assert "plotted 2 rows" in r.output
     # by default only what the rows can fill: both results come from one dataset (one I), so nothing
@@ -109,6 +109,7 @@ def test_plot_from_results_files(copy_folder, tiny_dataset, tmp_path):
         (["--batch-size", "0"], "batch_size: must be at least 1"),
         (["--splits", " , "], "splits: give at least one split"),
         (["--device", "cuda"], "device: cuda requested but CUDA is not available"),
+        (["--dataset_name", "elsewhere"], "dataset_name: 'elsewhere' differs from --dataset"),
     ],
 )
 def test_user_errors(copy_folder, tiny_dataset, args, message):
@@ -176,7 +177,7 @@ def test_plot_a_sweep_table_by_split(tmp_path):
     assert [x["accuracy"] for x in load_rows((str(table),), "test_unseen")] == [0.2, 0.0, 0.6]
     res = CliRunner().invoke(main, ["plot", str(table), "--split", "test_seen", "-o", str(tmp_path / "p")])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "p" / "phase.png").stat().st_size > 1000 and (tmp_path / "p" / "power-law.png").exists()
+    assert (tmp_path / "p" / "phase_transition.png").stat().st_size > 1000 and (tmp_path / "p" / "power_law.png").exists()
     res = CliRunner().invoke(main, ["plot", str(table), "--split", "validation", "-o", str(tmp_path / "p")])
     assert res.exit_code != 0 and "--split" in res.output and "no accuracy for split 'validation'" in res.output
     assert "test_seen, test_unseen" in res.output
@@ -268,14 +269,14 @@ def test_a_model_without_card_needs_a_dataset_and_has_unknown_knobs(tiny_dataset
 
 
 def test_seen_accuracy_by_training_frequency_in_results(copy_folder, tiny_dataset, tmp_path):
-    from cards.resolve import load_splits
+    from publishing.loading import load_splits
 
     r = run("rewrite", copy_folder, "--dataset", tiny_dataset, "-o", tmp_path / "res.json", "--quiet")
     assert r.exit_code == 0, r.output
     res = read_results(tmp_path / "res.json")
     seen = res["splits"]["test_seen"]
     freq = seen["by_train_frequency"]
-    dd, _ = load_splits(str(tiny_dataset))
+    dd = load_splits(str(tiny_dataset))
     ids = dd["test_seen"]["instruction_id"]
     assert freq["matched_by"] == "instruction_id" and freq["rules"] == len(set(ids))
     assert sum(freq[t]["n"] for t in ("head", "middle", "tail")) == seen["n"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from evalkit import char_tokenizer, copy_model, tiny_gpt2
 
+from core.errors import ConfigError
 from eval.decode import encode_prompts, greedy_decode, length_batches
-from generators.errors import ConfigError
 
 PROMPTS = [
     "ab -> c\nabcabcab\n",

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from cards.model_card import TrainingRecord, write_model_card
-from cards.resolve import Resolved, resolve
 from eval.lineage import card_training_data, compare, locate
+from publishing.resolve import Resolved, resolve
 
 FP = "ab" * 32
 

@@ -8,10 +8,11 @@ import huggingface_hub
 import pytest
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from cards.eval_results import END, START, eval_results_from, merge_eval_results, push_results, update_card
-from cards.localhub import LocalHub
-from cards.resolve import resolve
-from cards.targets import content_id, publish_folder
+from cards.eval_card import END, START, eval_results_from, merge_eval_results, update_card
+from publishing.localhub import LocalHub
+from publishing.resolve import resolve
+from publishing.scores import push_results
+from publishing.targets import content_id, publish_folder
 
 
 def make_results(accuracy_unseen=0.25, accuracy_seen=0.75, dataset="org/tiny", revision="v1.0.0") -> dict:
@@ -161,8 +162,9 @@ def test_hub_push_loads_head_and_updates_in_place(monkeypatch, tmp_path, readme)
 
 
 def test_code_scores_go_into_the_card_once(tmp_path):
-    from cards.eval_results import push_card, update_card_with_code
+    from cards.eval_card import update_card_with_code
     from eval.code.results import eval_results
+    from publishing.scores import push_card
 
     folder = tmp_path / "model"
     folder.mkdir()

@@ -8,17 +8,17 @@ import datasets
 import pytest
 from evalkit import char_tokenizer, copy_model, tiny_gpt2
 
+from core.errors import ConfigError
 from eval.results import build_results, dataset_provenance, format_table, sweep_row
 from eval.rewrite import DecodeSettings, evaluate_rewrite, plan_max_new_tokens
 from eval.stats import wilson_interval
-from generators.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
 def splits(tiny_dataset):
-    from cards.resolve import load_splits
+    from publishing.loading import resolve_splits
 
-    dd, resolved = load_splits(str(tiny_dataset), splits=["test_unseen", "test_seen"])
+    dd, resolved = resolve_splits(str(tiny_dataset), splits=["test_unseen", "test_seen"])
     return dd, resolved
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 ROOT = Path(__file__).parents[1]
 RECIPES = sorted((ROOT / "training" / "recipes").glob("*.yaml"))

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from core.errors import ConfigError
 from eval.stats import summarize, summarize_groups, wilson_interval, z_value
-from generators.errors import ConfigError
 
 
 def score_test_bounds(k: int, n: int, z: float) -> tuple[float, float]:

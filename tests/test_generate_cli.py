@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from core.errors import ConfigError
 from generators.cli import PRESETS, main
 from generators.config import load_config
-from generators.errors import ConfigError
 from generators.plan import make_plan
 
 
@@ -92,7 +92,7 @@ def test_a_folder_named_like_a_preset_does_not_hide_it(tmp_path, monkeypatch):
 
 
 def test_atomic_file_keeps_the_old_file_when_a_write_fails(tmp_path):
-    from generators.atomic import atomic_file, write_text_atomic
+    from core.atomic import atomic_file, write_text_atomic
 
     target = tmp_path / "results.json"
     write_text_atomic(target, "old")

@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner
 from hub_server import serve
 
-from cards import hubclient
-from cards.localhub import LocalHub
-from cards.targets import HubTarget, LocalTarget, publish_folder
-from generators.cli import main
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from publishing import hubclient
+from publishing.cli import main
+from publishing.localhub import LocalHub
+from publishing.targets import HubTarget, LocalTarget, publish_folder
 
 GUARD_S = 180  # far above any bounded failure here; reached only if something hangs
 
@@ -41,7 +41,7 @@ def short_timeouts(monkeypatch):
 
 
 def datagen(*args, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "generators.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "publishing.cli", *map(str, args)], capture_output=True, text=True,
                           timeout=GUARD_S, env={**os.environ, **(env or {})})
 
 
@@ -153,7 +153,7 @@ def test_a_tag_race_with_the_same_content_is_the_noop(hub, tiny_dataset, other_d
 
 def test_two_identical_pushes_to_the_hub_at_once(hub, tiny_dataset):
     hub.gate("refs", parties=2)  # both see no version yet, so both go for v1.0.0
-    procs = [subprocess.Popen([sys.executable, "-m", "generators.cli", "push", "--from-folder", str(tiny_dataset),
+    procs = [subprocess.Popen([sys.executable, "-m", "publishing.cli", "push", "--from-folder", str(tiny_dataset),
                                "--repo-id", "org/tiny", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=GUARD_S) for p in procs]
@@ -196,7 +196,7 @@ def test_two_identical_pushes_to_the_local_hub_at_once(tiny_dataset, monkeypatch
 
 
 def test_two_identical_cli_pushes_to_the_local_hub(tiny_dataset):
-    procs = [subprocess.Popen([sys.executable, "-m", "generators.cli", "push", "--from-folder", str(tiny_dataset),
+    procs = [subprocess.Popen([sys.executable, "-m", "publishing.cli", "push", "--from-folder", str(tiny_dataset),
                                "--local-name", "tiny", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=GUARD_S) for p in procs]

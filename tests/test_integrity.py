@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 from hub_server import serve
 
-from cards.localhub import LocalHub
-from cards.targets import HubTarget
-from generators.cli import main
+from publishing.cli import main
+from publishing.localhub import LocalHub
+from publishing.targets import HubTarget
 
 SHARD = "data/train-00000-of-00001.parquet"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from core.errors import ConfigError
 from generators import config_from_dict, limits
 from generators.cli import PRESETS, main
 from generators.config import load_config
-from generators.errors import ConfigError
 from generators.mixture_config import is_mixture_config
 
 Usage = namedtuple("Usage", "total used free")

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from huggingface_hub import DatasetCard
 from test_mixture import config, rows_of
 
-from cards.localhub import LocalHub
-from generators.cli import main
+from publishing.cli import main
+from publishing.localhub import LocalHub
 
 
 def test_mixture_generate_inspect_push_verify(tmp_path, monkeypatch):

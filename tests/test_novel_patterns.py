@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generators import ConfigError, config_from_dict
+from core.errors import ConfigError
+from generators import config_from_dict
 from generators.build import generate
-from generators.config import Range, SpaceConfig, load_config
+from generators.config import load_config
+from generators.fields import Range, SpaceConfig
 from generators.space import InstructionSpace
 
 CONFIGS = Path(__file__).parents[1] / "generators" / "configs"

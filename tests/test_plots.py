@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import ConfigError
 from eval.plots import plot_heatmap, plot_phase_transition, plot_power_law
-from generators.errors import ConfigError
 
 
 def row(instructions, per_instruction, acc, alpha=1.0, lo=None, hi=None):

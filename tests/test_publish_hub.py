@@ -19,10 +19,11 @@ from click.testing import CliRunner
 from hub_server import HubServer, serve
 from huggingface_hub import DatasetCard
 
-from cards.resolve import load_splits, resolve
-from cards.targets import HubTarget, publish_folder
-from generators.cli import main
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from publishing.cli import main
+from publishing.loading import resolve_splits
+from publishing.resolve import resolve
+from publishing.targets import HubTarget, publish_folder
 
 SPLITS = ["train", "validation", "test_unseen", "test_seen"]
 
@@ -163,7 +164,7 @@ def test_pull_verify_and_load_from_the_hub(hub, tiny_dataset, tmp_path):
 
     remote = datasets.load_dataset("org/tiny", revision="v1.0.0")
     assert {s: remote[s].to_list() for s in SPLITS} == {s: source[s].to_list() for s in SPLITS}
-    dd, r = load_splits("org/tiny", "v1.0.0", ["test_unseen"])
+    dd, r = resolve_splits("org/tiny", "v1.0.0", ["test_unseen"])
     assert dd["test_unseen"].to_list() == source["test_unseen"].to_list()
     assert r.describe() == {"source": "hub", "repo_id": "org/tiny", "revision": "v1.0.0",
                             "fingerprint": meta_of(tiny_dataset)["fingerprint"]}

@@ -13,11 +13,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cards.localhub import LocalHub
-from cards.resolve import load_splits, resolve
-from cards.targets import LocalTarget, publish_folder
-from generators.cli import main
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from publishing.cli import main
+from publishing.loading import load_splits, resolve_splits
+from publishing.localhub import LocalHub
+from publishing.resolve import resolve
+from publishing.targets import LocalTarget, publish_folder
 
 SPLITS = ["train", "validation", "test_unseen", "test_seen"]
 
@@ -72,7 +73,7 @@ def test_push_pull_load_verify_list(tiny_dataset, tmp_path):
     source = rows(datasets.load_dataset(str(tiny_dataset)))
     assert rows(datasets.load_dataset(str(out))) == source
     assert rows(datasets.load_dataset(str(published))) == source
-    dd, r = load_splits("local/tiny", "v1.0.0", ["train"])
+    dd, r = resolve_splits("local/tiny", "v1.0.0", ["train"])
     assert list(dd) == ["train"] and dd["train"].to_list() == source["train"]
     assert r.describe() == {"source": "local", "repo_id": "local/tiny", "revision": "v1.0.0",
                             "fingerprint": json.loads((tiny_dataset / "datagen.json").read_text())["fingerprint"]}
@@ -155,7 +156,7 @@ def test_interrupted_push_leaves_no_version_and_a_retry_completes(tiny_dataset, 
             return real_copytree(src, dst, *args, **kwargs)
         return real_copytree(src, dst, copy_function=copy, **kwargs)
 
-    monkeypatch.setattr("cards.localhub.shutil.copytree", crash_midway)
+    monkeypatch.setattr("publishing.localhub.shutil.copytree", crash_midway)
     with pytest.raises(OSError, match="simulated"):
         publish_folder(tiny_dataset, "local/tiny")
     hub = LocalHub.default()
@@ -171,7 +172,7 @@ def test_interrupted_push_leaves_no_version_and_a_retry_completes(tiny_dataset, 
     shutil.copy2(tiny_dataset / "datagen.json", partial / "datagen.json")
     assert hub.versions("local/tiny") == [] and hub.latest("local/tiny") is None
 
-    monkeypatch.setattr("cards.localhub.shutil.copytree", real_copytree)
+    monkeypatch.setattr("publishing.localhub.shutil.copytree", real_copytree)
     done = publish_folder(tiny_dataset, "local/tiny")
     assert (done.version, done.created) == ("v1.0.0", True)
     assert not partial.exists() and (repo / "LATEST").read_text().strip() == "v1.0.0"
@@ -191,7 +192,7 @@ def test_interrupted_push_keeps_latest_on_the_previous_version(tiny_dataset, oth
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m, pytest.raises(KeyboardInterrupt):
-        m.setattr("cards.localhub.shutil.copytree", crash)
+        m.setattr("publishing.localhub.shutil.copytree", crash)
         publish_folder(other, "local/tiny")
     hub = LocalHub.default()
     assert hub.versions("local/tiny") == ["v1.0.0"] and hub.latest("local/tiny") == "v1.0.0"
@@ -229,18 +230,31 @@ def test_same_named_version_folders_do_not_share_a_datasets_cache_entry(tiny_dat
     a, b = version_dir("local/a", "v1.0.0"), version_dir("local/b", "v1.0.0")
     assert rows(datasets.load_dataset(str(a))) == rows(datasets.load_dataset(str(tiny_dataset)))
     assert rows(datasets.load_dataset(str(b))) != rows(datasets.load_dataset(str(a)))
-    assert rows(load_splits("local/b")[0]) == rows(datasets.load_dataset(str(b)))
+    assert rows(load_splits("local/b")) == rows(datasets.load_dataset(str(b)))
 
 
 def test_load_splits_of_a_relative_folder(tiny_dataset, tmp_path, monkeypatch):
     import shutil
 
-    from cards.resolve import load_splits
+    from publishing.loading import resolve_splits
 
     shutil.copytree(tiny_dataset, tmp_path / "data")
     monkeypatch.chdir(tmp_path)
-    dd, resolved = load_splits("data", splits=["train", "test_unseen"])
+    dd, resolved = resolve_splits("data", splits=["train", "test_unseen"])
     assert resolved.kind == "folder" and dd["train"].num_rows == 192 and dd["test_unseen"].num_rows == 32
+
+
+def test_load_splits_returns_what_load_dataset_returns(tiny_dataset):
+    """TRL's convention (issue 13.6): load_splits gives a datasets.DatasetDict, as load_dataset does; where the
+    data was found comes from resolve_splits beside it."""
+    dd = load_splits(str(tiny_dataset))
+    reference = datasets.load_dataset(str(tiny_dataset))
+    assert isinstance(dd, datasets.DatasetDict) and sorted(dd) == sorted(reference)
+    assert all(dd[s].to_list() == reference[s].to_list() for s in reference)
+    again, resolved = resolve_splits(str(tiny_dataset), splits=["train"])
+    meta = json.loads((tiny_dataset / "datagen.json").read_text())
+    assert isinstance(again, datasets.DatasetDict) and list(again) == ["train"]
+    assert resolved.kind == "folder" and resolved.fingerprint == meta["fingerprint"]
 
 
 def test_a_damaged_folder_is_not_published(tiny_dataset, tmp_path):

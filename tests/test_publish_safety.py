@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from hub_server import serve
 
-from cards.localhub import LocalHub
-from cards.targets import HubTarget
-from generators.cli import main
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from publishing.cli import main
+from publishing.localhub import LocalHub
+from publishing.targets import HubTarget
 
 FAKE_TOKEN = "hf_FAKE_attack_token_0123456789"
 
@@ -273,7 +273,7 @@ def test_pull_from_the_local_hub_refuses_a_planted_link(tiny_dataset, tmp_path, 
                                      "nameonly", "../x", "org/x y"])
 def test_bad_repo_ids_are_one_line_before_any_work(hub, repo_id, monkeypatch):
     made = []
-    monkeypatch.setattr("generators.make.make_dataset", lambda *a, **k: made.append(a))
+    monkeypatch.setattr("publishing.cli.make_dataset", lambda *a, **k: made.append(a))
     res = run("push", "tiny", "--repo-id", repo_id, ok=False)
     assert res.exit_code == 2 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
     assert "repo-id" in res.output
@@ -283,7 +283,7 @@ def test_bad_repo_ids_are_one_line_before_any_work(hub, repo_id, monkeypatch):
 @pytest.mark.parametrize("name", ["", "/abs/x", "./x", "a/b/c", "a/", "x..y", "~/x"])
 def test_bad_local_names_are_one_line_before_any_work(name, monkeypatch):
     made = []
-    monkeypatch.setattr("generators.make.make_dataset", lambda *a, **k: made.append(a))
+    monkeypatch.setattr("publishing.cli.make_dataset", lambda *a, **k: made.append(a))
     res = run("push", "tiny", "--local-name", name, ok=False)
     assert res.exit_code == 2 and "Traceback" not in res.output and "local-name" in res.output
     assert made == [] and not LocalHub.default().root.exists()
@@ -297,13 +297,13 @@ def test_an_empty_version_is_refused(tiny_dataset):
 def test_what_is_published_is_the_copy_that_was_hashed(tiny_dataset, tmp_path, token_file, monkeypatch):
     """A shard swapped for a link to the token right after it was staged: the published bytes are the staged
     ones (read once), never the source read again."""
-    import generators.safeio as safeio
+    import publishing.cli as push_cli  # the push stages each file through its read_hashed
 
     folder = tmp_path / "racy"
     shutil.copytree(tiny_dataset, folder)
     shard = "data/train-00000-of-00001.parquet"
     original = (folder / shard).read_bytes()
-    real = safeio.read_hashed
+    real = push_cli.read_hashed
 
     def read_then_swap(root, rel, copy_to=None):
         out = real(root, rel, copy_to)
@@ -312,7 +312,7 @@ def test_what_is_published_is_the_copy_that_was_hashed(tiny_dataset, tmp_path, t
             (folder / shard).symlink_to(token_file)
         return out
 
-    monkeypatch.setattr(safeio, "read_hashed", read_then_swap)
+    monkeypatch.setattr(push_cli, "read_hashed", read_then_swap)
     run("push", "--from-folder", folder, "--local-name", "racy", "--quiet")
     assert (folder / shard).is_symlink()  # the swap happened during the push
     published = LocalHub.default().path("local/racy")

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from hub_server import serve
 
-from cards.resolve import resolve
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from publishing.resolve import resolve
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_diveval_rewrite_of_a_typo_folder_fails_at_once(hub, tiny_dataset, tmp_p
 
 
 def test_datagen_verify_of_a_typo_folder_fails_at_once(hub, tmp_path, monkeypatch):
-    from generators.cli import main
+    from publishing.cli import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()

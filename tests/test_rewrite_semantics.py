@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from generators import config_from_dict
+from generators.blocks import leftmost
 from generators.build import split_table
 from generators.plan import make_plan
-from generators.rewrite import apply_rule, leftmost
 from generators.space import InstructionSpace
+from generators.tasks.rewrite import apply_rule
 
 
 def reference_leftmost(z: str, x: str) -> int:
@@ -78,7 +79,11 @@ def test_rows_follow_the_reference_semantics(raw):
     }
     for name, rows in tables.items():
         n_noop = sum(r["is_noop"] for r in rows)
-        assert n_noop == round(cfg.noop_fraction * len(rows)), name
+        if name == "validation":  # exact as drawn; rows repeating a test_seen prompt may then be dropped (documented)
+            want, dropped = round(cfg.noop_fraction * cfg.splits.validation.examples), plan.heldout["validation"]["dropped"]
+            assert want - dropped <= n_noop <= want and len(rows) == cfg.splits.validation.examples - dropped, name
+        else:
+            assert n_noop == round(cfg.noop_fraction * len(rows)), name
         ids = {}
         for r in rows:
             x, y = parse_rule(r["instruction"])
@@ -146,7 +151,7 @@ def test_apply_rule_examples():
     st.lists(st.text("ab", min_size=1, max_size=4), min_size=1, max_size=20),
 )
 def test_vectorized_match_count_matches_the_reference(inputs, patterns):
-    from generators.rewrite import count_matches
+    from generators.blocks import count_matches
 
     n = min(len(inputs), len(patterns))
     inputs, patterns = inputs[:n], patterns[:n]
@@ -198,7 +203,7 @@ def test_self_overlapping_patterns_are_counted_exactly():
 
 
 def test_impossible_exact_counts_are_a_clear_error():
-    from generators.rewrite import GenerationError
+    from generators.blocks import GenerationError
 
     # "aa" or "bb" twice in 4 characters over two letters: "aaaa" holds it 3 times, and no room to separate copies
     raw = {"instructions": 1, "examples_per_instruction": 20, "input_len": 4, "occurrences": [2],

@@ -27,10 +27,10 @@ import pytest
 from click.testing import CliRunner
 
 import eval.code.sandbox as sb
+from core.errors import ConfigError
 from eval.code.data import read_problems_file
 from eval.code.sandbox import Limits, Sandbox, SandboxRefused, find_sandbox
 from eval.code.score import score_samples
-from generators.errors import ConfigError
 
 ROOT = os.geteuid() == 0
 

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generators import ConfigError, config_from_dict
-from generators.config import Range, SpaceConfig
+from core.errors import ConfigError
+from generators import config_from_dict
+from generators.fields import Range, SpaceConfig
 from generators.plan import make_plan
 from generators.space import InstructionSpace, pattern_index_map
 

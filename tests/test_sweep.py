@@ -10,8 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from generators.errors import ConfigError
-from training.sweep import load_sweep, main, runs
+from core.errors import ConfigError
+from sweeps.cli import main
+from sweeps.config import load_sweep, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS = ROOT / "sweeps"
@@ -61,7 +62,7 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
 
 
 def test_training_resumes_an_interrupted_run(tmp_path):
-    from training.sweep import train_command
+    from sweeps.runner import train_command
 
     s = load_sweep(SWEEPS / "tiny_cpu.yaml")
     cmd = train_command(s, runs(s)[0], tmp_path / "data", tmp_path / "model")
@@ -76,7 +77,7 @@ def test_training_resumes_an_interrupted_run(tmp_path):
 
 
 def test_a_folder_of_checkpoints_is_resumed_not_taken_as_finished(tmp_path):
-    from training.sweep import training_done
+    from sweeps.runner import training_done
 
     model = tmp_path / "model"
     (model / "checkpoint-30").mkdir(parents=True)
@@ -110,7 +111,7 @@ def test_rows_fit_the_recipes_context(sweep):
     """Every run's rows (prompt + completion + EOS, one token per character) fit the recipe's max_length."""
     from generators.build import block_batch
     from generators.plan import make_plan
-    from training.sweep import generator_config
+    from sweeps.config import generator_config
 
     s = load_sweep(SWEEPS / sweep)
     recipe = yaml.safe_load((ROOT / s.recipe).read_text())
@@ -161,7 +162,7 @@ def test_bad_sweep_files_name_the_field(tmp_path):
 
 
 def test_phase_plot_has_one_line_per_value_of_the_other_axis():
-    from training.sweep import series_key
+    from sweeps.table import series_key
 
     assert series_key(load_sweep(SWEEPS / "power_law.yaml")) == "alpha"
     assert series_key(load_sweep(SWEEPS / "noop.yaml")) == "noop_fraction"
@@ -178,13 +179,13 @@ def tiny_with(tmp_path, **changes) -> Path:
 
 
 def test_seeds_are_an_axis_of_data_and_training(tmp_path):
-    from training.sweep import train_command
+    from sweeps.runner import train_command
 
     s = load_sweep(tiny_with(tmp_path, axes={"instructions": [2, 8], "seed": [0, 1, 2]}))
     rs = runs(s)
     assert [r.run_id for r in rs[:3]] == ["I=2_seed=0", "I=2_seed=1", "I=2_seed=2"]
     assert {r.point for r in rs} == {"I=2", "I=8"}
-    from training.sweep import generator_config
+    from sweeps.config import generator_config
 
     assert [generator_config(s, r).seed for r in rs[:3]] == [0, 1, 2]  # the data seed
     for r in rs[:3]:
@@ -196,7 +197,7 @@ def test_seeds_are_an_axis_of_data_and_training(tmp_path):
 
 
 def test_a_mapping_valued_axis_names_runs_by_alpha(tmp_path):
-    from training.sweep import generator_config
+    from sweeps.config import generator_config
 
     dists = [{"kind": "uniform"}, {"kind": "power_law", "alpha": 0.5}, {"kind": "power_law", "alpha": 2}]
     s = load_sweep(tiny_with(tmp_path, axes={"instructions": [8, 40], "distribution": dists}))
@@ -215,7 +216,8 @@ def test_sweep_outputs_have_a_folder_of_their_own():
 
 def test_a_resumed_run_says_from_where(tmp_path):
     from generators.build import generate
-    from training.sweep import generator_config, run_state
+    from sweeps.config import generator_config
+    from sweeps.runner import run_state
 
     s = load_sweep(SWEEPS / "tiny_cpu.yaml")
     s.output_dir = str(tmp_path / "out")
@@ -243,7 +245,7 @@ def seed_rows():
 
 
 def test_points_average_the_seeds():
-    from training.sweep import aggregate
+    from sweeps.table import aggregate
 
     points = aggregate(seed_rows())
     assert [p["point"] for p in points] == ["I=10", "I=100", "I=1000"]
@@ -263,7 +265,7 @@ def test_plots_of_a_sweep_table_average_its_seeds(tmp_path):
     from eval.cli import load_rows
     from eval.cli import main as diveval
     from eval.plots import plot_phase_transition
-    from training.sweep import make_plots, write_table
+    from sweeps.table import make_plots, write_table
 
     s = load_sweep(SWEEPS / "tiny_cpu.yaml")
     s.output_dir = str(tmp_path / "sweep")
@@ -285,7 +287,8 @@ def test_subprocesses_ignore_packages_in_the_working_directory(tmp_path, monkeyp
     point 7); PYTHONPATH set for other reasons still works, with or without PYTHONSAFEPATH."""
     import click
 
-    from training.sweep import _call, eval_command, module_command
+    from core.imports import module_command
+    from sweeps.runner import _call, eval_command
 
     cwd = tmp_path / "cwd"
     for pkg in ("eval", "accelerate"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from training.sweep import generator_config, load_sweep, runs
+from sweeps.config import generator_config, load_sweep, runs
 
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
 

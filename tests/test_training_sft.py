@@ -20,7 +20,7 @@ RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"
 CPU = ROOT / "training" / "accelerate" / "cpu.yaml"
 
 
-def _launch(cmd: list[str], log_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def _launch(cmd: list[str], log_dir: Path, timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run ``accelerate launch`` in its own process group; a run that hangs fails with every process's stacks.
 
     stdout and stderr go to files (no pipe can fill up), stdin is closed, and ``PYTHONFAULTHANDLER`` is set: on
@@ -32,7 +32,7 @@ def _launch(cmd: list[str], log_dir: Path, timeout: float = 300) -> subprocess.C
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     with out_path.open("w") as out, err_path.open("w") as err:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
+            cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
         )
         try:
             proc.wait(timeout=timeout)
@@ -70,8 +70,8 @@ def _losses(output_dir: Path) -> list[float]:
 def test_accelerate_launch_trains_from_scratch_and_the_model_reloads(tiny_dataset, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cards.localhub import LocalHub
     from eval.decode import greedy_decode
+    from publishing.localhub import LocalHub
 
     out = tmp_path / "run"
     cmd = [
@@ -104,6 +104,47 @@ def test_accelerate_launch_trains_from_scratch_and_the_model_reloads(tiny_datase
     assert not (published / "training_args.bin").exists()
 
 
+@pytest.mark.slow
+def test_accelerate_launch_dash_m_from_a_folder_with_same_named_packages(tiny_dataset, tmp_path):
+    """TRL's convention (issue 13.6): `accelerate launch -m training.sft` with TRL's --dataset_name; run from a
+    folder whose own core/, publishing/, eval/ and cards/ packages would fail on import (issue 13.7): ours are used."""
+    here = tmp_path / "work"
+    for name in ("core", "publishing", "eval", "cards"):
+        (here / name).mkdir(parents=True)
+        (here / name / "__init__.py").write_text(f"raise RuntimeError('the working directory\'s {name} ran')\n")
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU),
+        "-m", "training.sft", "--config", str(RECIPE), "--dataset_name", str(tiny_dataset), "--output_dir", str(out),
+        "--max_steps", "4", "--save_steps", "4", "--eval_strategy", "no", "--disable_tqdm", "true", "--publish", "false",
+    ]  # fmt: skip
+    proc = _launch(cmd, tmp_path / "logs", cwd=here)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trained run: 4 steps" in proc.stdout and "ran')" not in proc.stderr
+    meta = json.loads((tiny_dataset / "datagen.json").read_text())
+    assert meta["fingerprint"] in (out / "README.md").read_text()
+
+
+def test_dataset_name_is_trls_name_for_dataset(tiny_dataset, tmp_path):
+    """Either name works, in the recipe or on the command line; the command line overrides the recipe's; two
+    different datasets given in one place are an error naming the field."""
+    from core.errors import ConfigError
+    from training.sft import parse_recipe
+
+    other = tmp_path / "other"
+    other.mkdir()
+    assert parse_recipe(["--config", str(RECIPE), "--dataset_name", str(tiny_dataset)]).data.dataset == str(tiny_dataset)
+    renamed = tmp_path / "trl.yaml"
+    renamed.write_text(RECIPE.read_text().replace("\ndataset:", "\ndataset_name:"))
+    assert "dataset_name:" in renamed.read_text()
+    r = parse_recipe(["--config", str(renamed)])
+    assert r.data.dataset == r.data.dataset_name == "rewrite-tiny"
+    assert parse_recipe(["--config", str(renamed), "--dataset", str(other)]).data.dataset == str(other)
+    with pytest.raises(ConfigError) as err:
+        parse_recipe(["--config", str(RECIPE), "--dataset", str(tiny_dataset), "--dataset_name", str(other)])
+    assert err.value.field == "dataset_name"
+
+
 class Interrupted(Exception):
     pass
 
@@ -120,7 +161,7 @@ def test_resume_continues_from_the_last_checkpoint(tiny_dataset, tmp_path, monke
     import torch
     from safetensors.torch import load_file
 
-    from generators.errors import ConfigError
+    from core.errors import ConfigError
     from training.sft import main
     from training.trainer import SFTTrainer
 

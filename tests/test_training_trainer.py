@@ -11,12 +11,12 @@ pytest.importorskip("trl")
 def trainer(tiny_dataset, tmp_path):
     import trl
 
-    from cards.resolve import load_splits
+    from publishing.loading import resolve_splits
     from training.model import build_gpt2
     from training.tokenizer import build_char_tokenizer, dataset_charset
     from training.trainer import SFTTrainer
 
-    splits, resolved = load_splits(str(tiny_dataset))
+    splits, resolved = resolve_splits(str(tiny_dataset))
     tok = build_char_tokenizer(dataset_charset(splits, resolved.meta), model_max_length=64)
     model = build_gpt2(tok, n_layer=1, n_embd=32, n_head=2, n_positions=64, dropout=0.0, seed=0)
     args = trl.SFTConfig(

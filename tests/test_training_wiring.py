@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("trl")
 
-from generators.errors import ConfigError  # noqa: E402
+from core.errors import ConfigError  # noqa: E402
 from training.sft import main, parse_recipe, validate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,10 +159,10 @@ def tiny_llama(tiny_dataset, tmp_path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from cards.resolve import load_splits
+    from publishing.loading import resolve_splits
     from training.tokenizer import build_char_tokenizer, dataset_charset
 
-    splits, resolved = load_splits(str(tiny_dataset))
+    splits, resolved = resolve_splits(str(tiny_dataset))
     tokenizer = build_char_tokenizer(dataset_charset(splits, resolved.meta), model_max_length=128)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,

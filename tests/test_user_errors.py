@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from generators.cli import main as datagen
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from publishing.cli import main as datagen
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"
@@ -69,7 +69,7 @@ def test_a_key_given_twice_is_an_error_naming_it(tmp_path, text, field, lines):
 
 
 def test_merge_keys_may_still_be_overridden(tmp_path):
-    from generators.config import read_yaml_config
+    from core.config import read_yaml_config
 
     path = tmp_path / "m.yaml"
     path.write_text("base: &b {x_len: 2, y_len: 2}\nspace:\n  <<: *b\n  x_len: 3\n")
@@ -78,7 +78,7 @@ def test_merge_keys_may_still_be_overridden(tmp_path):
 
 def test_duplicate_keys_in_mixture_sweep_and_recipe_files(tmp_path):
     from generators.mixture_config import load_mixture_config
-    from training.sweep import load_sweep
+    from sweeps.config import load_sweep
 
     mix = tmp_path / "mix.yaml"
     mix.write_text("task: mixture\nname: m\nsize: 10\nsize: 20\nsources: []\n")
@@ -291,7 +291,7 @@ def test_an_unreachable_hub_id_is_one_error_naming_the_field(hub, extra, field, 
     pytest.importorskip("trl")
     from huggingface_hub import constants
 
-    from training import data
+    from publishing import loading as data
     from training.sft import parse_recipe, validate
 
     endpoint = f"http://127.0.0.1:{closed_port()}" if hub == "closed" else request.getfixturevalue("silent_hub")
@@ -305,7 +305,7 @@ def test_an_unreachable_hub_id_is_one_error_naming_the_field(hub, extra, field, 
 
 
 def test_local_sources_never_probe_the_hub(tiny_dataset, monkeypatch):
-    from training import data
+    from publishing import loading as data
 
     def probe(*args, **kwargs):
         raise AssertionError("probed the Hub for a local source")
@@ -371,7 +371,7 @@ def test_plot_still_draws_good_files(tmp_path):
     files = [results_file(tmp_path / f"r{i}.json", dataset__diversity__instructions=i) for i in (10, 100, 1000)]
     res = CliRunner().invoke(diveval, ["plot", *map(str, files), "-o", str(tmp_path / "plots")])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "plots" / "phase.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "phase_transition.png").stat().st_size > 0
 
 
 def test_no_traceback_reaches_the_user_from_python_m_eval(tmp_path):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.errors import ConfigError
+
 
 @dataclass
 class DataArguments:
@@ -16,6 +18,10 @@ class DataArguments:
     dataset: str | None = field(
         default=None,
         metadata={"help": "Dataset: a folder, a local hub name (org/name or name) or a Hub id; 'local:'/'hub:' force one."},
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "TRL's name for `dataset` (ScriptArguments.dataset_name): give either; both must agree."},
     )
     dataset_revision: str | None = field(
         default=None, metadata={"help": "Version (local hub, e.g. v1.0.0) or tag/branch/commit (Hub); latest if unset."}
@@ -28,6 +34,20 @@ class DataArguments:
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N rows only."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate on the first N rows only."})
+
+
+def settle_dataset(data: DataArguments, on_command_line: set[str] = frozenset()) -> None:
+    """``dataset`` and TRL's ``dataset_name`` name one thing: either may be given. When both are and differ, the
+    one given on the command line (``on_command_line``: option names) overrides the recipe's, as for any field;
+    given in the same place, they are an error naming ``dataset_name``. Afterwards both hold the dataset."""
+    if data.dataset_name is not None and data.dataset is not None and data.dataset_name != data.dataset:
+        cli = {"dataset", "dataset_name"} & set(on_command_line)
+        if len(cli) != 1:
+            raise ConfigError("dataset_name", f"{data.dataset_name!r} differs from dataset {data.dataset!r}: give one "
+                                              f"(dataset_name is TRL's name for dataset)")
+        data.dataset = data.dataset_name if cli == {"dataset_name"} else data.dataset
+    data.dataset = data.dataset if data.dataset is not None else data.dataset_name
+    data.dataset_name = data.dataset
 
 
 @dataclass

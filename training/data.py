@@ -8,12 +8,13 @@ tokenizer's vocabulary is built from all of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from generators.errors import ConfigError
+import pyarrow.compute as pc
+
+from core.errors import ConfigError
+from publishing.loading import resolve_splits
 
 COLUMNS = ("prompt", "completion")
-HUB_PROBE_TIMEOUT_S = 5.0
 AUTO_EVAL = "auto"  # DataArguments.eval_split default: validation when the dataset has it
 
 
@@ -22,15 +23,15 @@ class TrainingData:
     splits: object  # datasets.DatasetDict with every split of the dataset (for the vocabulary)
     train: object  # datasets.Dataset: prompt, completion
     eval: object | None  # datasets.Dataset or None
-    provenance: dict  # cards.resolve.Resolved.describe()
+    provenance: dict  # publishing.resolve.Resolved.describe()
     meta: dict  # the dataset's datagen.json ({} for other datasets)
 
 
 def load_training_data(args) -> TrainingData:
     """Load ``args.dataset`` (a ``DataArguments``) and return the train / eval splits ready for SFTTrainer."""
     if not args.dataset:
-        raise ConfigError("dataset", "no dataset given: set `dataset:` in the recipe or pass --dataset")
-    splits, resolved = load_dataset_splits(args.dataset, args.dataset_revision)
+        raise ConfigError("dataset", "no dataset given: set `dataset:` (or TRL's `dataset_name:`) in the recipe or pass --dataset")
+    splits, resolved = resolve_splits(args.dataset, args.dataset_revision)
     train = _pick(splits, args.train_split, "train_split", args.max_train_samples, "max_train_samples", args.dataset)
     args.eval_split = eval_split_name(args.eval_split, splits)  # the record names the split really used
     evaluation = None
@@ -75,104 +76,8 @@ def _pick(splits, name: str, field: str, limit: int | None, limit_field: str, so
 
 def longest_example_chars(dataset) -> int:
     """Length in characters of the longest prompt + completion (tokens, for a char-level tokenizer)."""
-    import pyarrow.compute as pc
-
     longest = 0
     for batch in dataset.with_format("arrow").iter(batch_size=65_536):
         total = pc.add(pc.utf8_length(batch["prompt"]), pc.utf8_length(batch["completion"]))
         longest = max(longest, int(pc.max(total).as_py() or 0))
     return longest
-
-
-def load_dataset_splits(source: str, revision: str | None = None, splits: list[str] | None = None, field: str = "dataset"):
-    """:func:`cards.resolve.load_splits` with the failures of ``datasets`` itself (an empty or damaged parquet
-    file, an unreachable Hub) turned into one ConfigError naming ``field`` (and the file, when known)."""
-    from datasets.exceptions import DatasetGenerationError
-
-    from cards.resolve import load_splits
-
-    check_hub_reachable(source, field)
-    if not may_use_hub(source):  # on this machine: name a bad shard before datasets trips over it
-        bad = _unreadable_shards(source, revision)
-        if bad:
-            raise ConfigError(field, f"cannot load {source!r}: {bad}")
-    try:
-        return load_splits(source, revision, splits)
-    except ConfigError:
-        raise
-    except (DatasetGenerationError, OSError, ValueError) as exc:  # an empty shard, ConnectionError, ArrowInvalid
-        bad = _unreadable_shards(source, revision)
-        if bad:
-            raise ConfigError(field, f"cannot load {source!r}: {bad}") from None
-        raise ConfigError(field, f"cannot load {source!r}: {_reason(exc)}") from None
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of the innermost message of an exception chain (the library's wrappers say little)."""
-    while exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
-        exc = exc.__cause__ or exc.__context__
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _unreadable_shards(source: str, revision: str | None) -> str | None:
-    """For a dataset on this machine (folder or local hub): which parquet files are empty or unreadable."""
-    import pyarrow.parquet as pq
-
-    from cards.resolve import resolve
-
-    try:
-        r = resolve(source, revision, "dataset")
-    except Exception:  # noqa: BLE001  (only explains an error already being reported)
-        return None
-    if r.path is None:
-        return None
-    problems = []
-    for f in sorted(Path(r.path).rglob("*.parquet")):
-        name = f.relative_to(r.path).as_posix()
-        try:
-            rows = pq.read_metadata(f).num_rows
-        except (OSError, ValueError) as exc:
-            problems.append(f"{name} is not a readable parquet file ({_reason(exc)})")
-            continue
-        if rows == 0:
-            problems.append(f"{name} holds no rows")
-    if not problems:
-        return None
-    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-    return "; ".join(problems[:3]) + more + ": regenerate the dataset or remove those files"
-
-
-def may_use_hub(source: str | None, repo_type: str = "dataset") -> bool:
-    """Whether ``source`` would be looked up on the Hub (see :mod:`cards.resolve`): a ``hub:`` prefix, or an
-    ``org/name`` that is neither a folder here nor in the local hub."""
-    if not source or source.startswith(("local:", "local/")):
-        return False
-    if source.startswith("hub:"):
-        return True
-    if source.startswith((".", "/", "~")) or source.count("/") != 1 or Path(source).expanduser().exists():
-        return False
-    from cards.localhub import LocalHub
-
-    return not LocalHub.default().exists(source, repo_type)
-
-
-def check_hub_reachable(source: str | None, field: str, repo_type: str = "dataset") -> None:
-    """Fail at once, naming ``field``, when ``source`` would come from the Hub and the Hub does not answer (its
-    clients would retry for a minute or more, then end in a traceback). Skipped with ``HF_HUB_OFFLINE=1``,
-    where only the cache is read."""
-    if not may_use_hub(source, repo_type):
-        return
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
-
-    if constants.HF_HUB_OFFLINE:
-        return
-    try:
-        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT_S, follow_redirects=False)
-    except Exception as exc:  # noqa: BLE001  (httpx2 connect / timeout / proxy errors: all mean "no answer")
-        raise ConfigError(
-            field,
-            f"{source!r} is a Hub id and the Hub at {constants.ENDPOINT} cannot be reached ({_reason(exc)}); check "
-            "the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only what is cached",
-        ) from None

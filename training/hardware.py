@@ -17,12 +17,13 @@ import importlib.util
 import math
 import os
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 FLASH_ATTENTION = ("flash_attention_2", "flash_attention_3", "flash_attention_4")
 
 
 def accelerator_available() -> bool:
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
 
     if torch.cuda.is_available():
@@ -35,6 +36,7 @@ def accelerator_available() -> bool:
 
 
 def bf16_supported() -> bool:
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
 
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
@@ -63,6 +65,7 @@ def check_quantization(model_args) -> None:
         raise ConfigError(field, "quantized loading applies to a pretrained model (set model_name_or_path)")
     if importlib.util.find_spec("bitsandbytes") is None:
         raise ConfigError(field, "needs bitsandbytes (pip install bitsandbytes), which is not installed")
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
 
     if not torch.cuda.is_available():
@@ -130,6 +133,7 @@ def check_attention(training_args, model_args) -> None:
 
 def describe(world_size: int = 1) -> str:
     """``2 x NVIDIA H100 80GB HBM3`` or ``CPU (16 cores)``: what this process trains on, times the world size."""
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
 
     if torch.cuda.is_available():

@@ -7,11 +7,13 @@ process places its quantized copy on its own GPU.
 
 from __future__ import annotations
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from publishing.resolve import resolve
 
 
 def build_gpt2(tokenizer, *, n_layer: int, n_embd: int, n_head: int, n_positions: int, dropout: float, seed: int):
     """A freshly initialised ``GPT2LMHeadModel`` sized for ``tokenizer`` (seeded, so runs repeat)."""
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
     from transformers import AutoModelForCausalLM, GPT2Config
 
@@ -45,6 +47,7 @@ def model_init_kwargs(model_args, training_args) -> dict:
     the local process index): bitsandbytes weights cannot be moved after loading, and ``"auto"`` would spread
     one copy over every GPU of a data-parallel job.
     """
+    # deferred: torch (the [train] extra) is only needed once a model runs
     import torch
     from trl import get_quantization_config
 
@@ -56,6 +59,7 @@ def model_init_kwargs(model_args, training_args) -> dict:
         kwargs["trust_remote_code"] = True
     quantization = get_quantization_config(model_args)
     if quantization is not None:
+        # deferred: accelerate (the [train] extra) is only needed once a model is loaded
         from accelerate import PartialState
 
         kwargs["quantization_config"] = quantization
@@ -67,9 +71,8 @@ def model_init_kwargs(model_args, training_args) -> dict:
 
 def load_pretrained(model_args, training_args):
     """``(model, tokenizer, provenance)`` for ``model_name_or_path`` (folder, local hub name or Hub id)."""
+    # deferred: transformers (the [train] extra) is only needed once a model is built or loaded
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from cards.resolve import resolve
 
     source = resolve(model_args.model_name_or_path, _revision(model_args.model_revision), repo_type="model")
     revision = source.revision if source.kind == "hub" else None

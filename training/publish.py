@@ -6,7 +6,7 @@ writes). Checkpoints and run files (:data:`RUN_FILES`: ``checkpoint-N/``, ``runs
 ``trainer_state.json``, which record machine paths and optimizer state) stay behind unread. Anything else in
 the output folder (a user's notes, a symlink anywhere, a hidden or special file, a hard-linked file) refuses the
 publish, naming every one, before anything is copied: nothing outside the folder is ever read. Each file is read
-once (no link followed) into a private staging folder, which is what ``cards.targets.publish_folder`` publishes
+once (no link followed) into a private staging folder, which is what ``publishing.targets.publish_folder`` publishes
 (the local hub by default, the Hub with ``push_to_hub``).
 
     python -m training.publish OUTPUT_DIR REPO_ID [--hub] [--version v1.0.0] [--private]
@@ -22,9 +22,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cards.targets import Published, get_target, publish_folder
-from generators.errors import ConfigError
-from generators.safeio import read_hashed, scan
+from core.errors import ConfigError
+from core.safeio import read_hashed, scan
+from publishing.hubclient import failure_reason
+from publishing.localhub import check_hub_repo_id, check_local_name
+from publishing.targets import Published, get_target, publish_folder
 
 MODEL_FILES = re.compile(
     r"""^(README\.md
@@ -108,8 +110,6 @@ def publish_model(
     token: str | None = None,
 ) -> Published:
     """Publish the final model in ``output_dir`` as a version of ``repo_id`` (local hub, or the Hub)."""
-    from cards.localhub import check_hub_repo_id, check_local_name
-
     if hub:
         check_hub_repo_id(repo_id, "hub_model_id")
     else:
@@ -136,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", help="version such as v1.0.0 (default: the next minor one)")
     parser.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
-    from cards.hubclient import failure_reason
 
     try:
         done = publish_model(args.output_dir, args.repo_id, hub=args.hub, version=args.version, private=args.private)

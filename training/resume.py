@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 TRUE = {"true", "yes", "1", "last"}
 FALSE = {"", "false", "no", "0", "none"}
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:
+    # deferred: transformers (the [train] extra) is only needed once a model is built or loaded
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None

@@ -1,6 +1,7 @@
 """Supervised fine-tuning from a recipe: the entry point for ``accelerate launch``.
 
     accelerate launch --config_file training/accelerate/<hw>.yaml training/sft.py --config training/recipes/<x>.yaml
+    accelerate launch --config_file training/accelerate/<hw>.yaml -m training.sft --config ...   # the same
     python training/sft.py --config training/recipes/tiny-cpu.yaml --max_steps 20      # any field on the CLI
     python -m training.sft --config ...
 
@@ -16,13 +17,50 @@ tokenizer and model card are written to ``output_dir`` and published (local hub,
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository's packages importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_here, _root = Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a file (``accelerate launch training/sft.py``): Python put this file's
+    # folder first on sys.path, which would make training/data.py importable as a top-level ``data``; the
+    # repository's root (our packages) takes its place
+    if sys.path and Path(sys.path[0] or ".").resolve() == _here:
+        sys.path[0] = str(_root)
+    else:
+        sys.path.insert(0, str(_root))
+elif __name__ == "__main__" and sys.path and not getattr(sys.flags, "safe_path", False) \
+        and Path(sys.path[0] or ".").resolve() == Path.cwd().resolve() != _root:
+    # ``python -m training.sft`` (``accelerate launch -m training.sft``) put the working directory first on
+    # sys.path: off it goes before any other package of ours is looked up (a same-named folder there would win)
+    del sys.path[0]
 
-from generators.errors import ConfigError  # noqa: E402
+import time
+from dataclasses import dataclass, field
+
+import torch
+import transformers
+import trl
+from transformers import EarlyStoppingCallback
+from trl import ModelConfig, SFTConfig, TrlParser, get_peft_config
+
+from cards.model_card import TrainingRecord, write_model_card
+from core.config import load_yaml
+from core.errors import ConfigError
+from publishing.loading import check_hub_reachable
+from training import hardware
+from training.args import DataArguments, RunArguments, ScratchModelArguments, settle_dataset
+from training.data import load_training_data, longest_example_chars
+from training.hardware import (
+    auto_defaults,
+    check_attention,
+    check_numbers,
+    check_optimizer,
+    check_quantization,
+)
+from training.model import build_gpt2, load_pretrained
+from training.publish import check_output_dir, publish_model
+from training.resume import resolve_resume
+from training.tokenizer import SPECIALS, build_char_tokenizer, dataset_charset, mark_portable
+from training.trainer import SFTTrainer
 
 
 @dataclass
@@ -39,11 +77,6 @@ class Recipe:
 
 def make_parser():
     """TrlParser over our fields and TRL's, with hardware-aware defaults for ``bf16`` and ``use_cpu``."""
-    from trl import ModelConfig, SFTConfig, TrlParser
-
-    from training.args import DataArguments, RunArguments, ScratchModelArguments
-    from training.hardware import auto_defaults
-
     parser = TrlParser((DataArguments, ScratchModelArguments, RunArguments, SFTConfig, ModelConfig))
     parser.set_defaults(**auto_defaults())
     return parser
@@ -69,28 +102,21 @@ def parse_recipe(argv: list[str] | None = None) -> Recipe:
     except ValueError as exc:  # unknown keys, bad values, inconsistent TrainingArguments
         raise ConfigError(None, f"{name or 'command line'}: {exc}") from None
     data, scratch, run, training, model = parsed
+    settle_dataset(data, {a[2:].split("=")[0] for a in overrides if a.startswith("--")})
     return Recipe(data, scratch, run, training, model, name, text, overrides)
 
 
 def check_unique_keys(text: str, path: Path) -> None:
     """A key given twice in a recipe is an error naming it (TrlParser's YAML reading keeps the last silently)."""
-    import yaml
-
-    from generators.config import DuplicateKeyError, UniqueKeyLoader
-
     try:
-        yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
-    except DuplicateKeyError as exc:
-        raise ConfigError(exc.field, f"appears twice in recipe file {path} (lines {exc.first} and {exc.second}); keep one") from None
-    except yaml.YAMLError:
-        pass  # TrlParser reports malformed YAML itself
+        load_yaml(text, path, kind="recipe")
+    except ConfigError as exc:
+        if exc.field is not None:  # a duplicate key; malformed YAML (no field) is reported by TrlParser itself
+            raise
 
 
 def validate(recipe: Recipe) -> None:
     """Checks that need the whole recipe (each names the field at fault)."""
-    from training.data import check_hub_reachable
-    from training.hardware import check_attention, check_numbers, check_optimizer, check_quantization
-
     t, run = recipe.training, recipe.run
     check_numbers(t)
     check_quantization(recipe.model)
@@ -113,20 +139,9 @@ def validate(recipe: Recipe) -> None:
 
 def train(recipe: Recipe) -> dict:
     """Run the recipe; returns a summary (steps, losses, output folder, where it was published)."""
-    import time
-
-    from transformers import EarlyStoppingCallback
-    from trl import get_peft_config
-
-    from training.data import load_training_data
-    from training.resume import resolve_resume
-    from training.tokenizer import mark_portable
-    from training.trainer import SFTTrainer
-
     validate(recipe)
     t, m, run = recipe.training, recipe.model, recipe.run
     if run.publish:  # a folder holding other files than a model's is refused now, not after the run
-        from training.publish import check_output_dir
 
         check_output_dir(t.output_dir)
     resume = resolve_resume(t.resume_from_checkpoint, t.output_dir)
@@ -138,7 +153,7 @@ def train(recipe: Recipe) -> dict:
     callbacks = []
     if run.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(run.early_stopping_patience, run.early_stopping_threshold))
-    # Publishing goes through cards.targets (one immutable, tagged version per run), not the Trainer's own
+    # Publishing goes through publishing.targets (one immutable, tagged version per run), not the Trainer's own
     # per-checkpoint uploads.
     push, t.push_to_hub = t.push_to_hub, False
 
@@ -182,10 +197,6 @@ def train(recipe: Recipe) -> dict:
 
 def _model_and_tokenizer(recipe: Recipe, data):
     """(model, tokenizer, base-model provenance or None, tokenizer note for the card)."""
-    from training.data import longest_example_chars
-    from training.model import build_gpt2, load_pretrained
-    from training.tokenizer import SPECIALS, build_char_tokenizer, dataset_charset
-
     t, m, s = recipe.training, recipe.model, recipe.scratch
     if m.model_name_or_path:
         model, tokenizer, base = load_pretrained(m, t)
@@ -245,16 +256,10 @@ def _method(recipe: Recipe, peft_config) -> str:
 
 
 def _record(recipe, trainer, data, base, tokenizer_note, peft_config, result, eval_metrics, resume):
-    import torch
-    import transformers
-    import trl
-
-    from cards.model_card import TrainingRecord
-    from training import hardware
-
     t = recipe.training
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__}
     if peft_config is not None:
+        # deferred: peft (the [train] extra) only for LoRA runs
         import peft
 
         versions["peft"] = peft.__version__
@@ -305,9 +310,6 @@ def _model_name(recipe: Recipe) -> str:
 
 
 def _write_card_and_publish(recipe: Recipe, record, push: bool) -> str | None:
-    from cards.model_card import write_model_card
-    from training.publish import publish_model
-
     t, run = recipe.training, recipe.run
     repo_id = t.hub_model_id if push else _model_name(recipe)
     write_model_card(

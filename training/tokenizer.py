@@ -47,6 +47,7 @@ def _config_alphabets(meta: dict) -> set[str]:
 
 def build_char_tokenizer(chars: Iterable[str], model_max_length: int):
     """A ``PreTrainedTokenizerFast`` with the specials followed by ``chars`` (single characters)."""
+    # deferred: tokenizers and transformers (the [train] extra) only when a tokenizer is built
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 

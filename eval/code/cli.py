@@ -11,9 +11,12 @@ from pathlib import Path
 
 import click
 
+from cards.eval_card import update_card_with_code
+from core.errors import ConfigError
 from eval.code.data import BENCHMARKS, Problems, load_problems
+from eval.code.generate import generate_samples, load_model
 from eval.code.prompts import DEFAULT_TEMPLATE, STYLES, validate_template
-from eval.code.results import write_results
+from eval.code.results import eval_results, write_results
 from eval.code.sandbox import Sandbox, find_sandbox
 from eval.code.score import (
     DEFAULT_GT_TIME_LIMIT_FACTOR,
@@ -22,7 +25,8 @@ from eval.code.score import (
     clear_path,
     score_samples,
 )
-from generators.errors import ConfigError
+from publishing.resolve import resolve
+from publishing.scores import push_card
 
 
 def _data_options(fn):
@@ -103,8 +107,6 @@ def _settings(sandbox: Sandbox, min_t: float, factor: float, **extra) -> dict:
 def code(model, revision, style, template, max_new_tokens, batch_size, dtype, push, benchmarks, humaneval_file, mbpp_file,
          limit, parallel, min_time_limit, gt_time_limit_factor, unsafe_no_sandbox, output) -> None:
     """Generate greedy solutions for HumanEval(+) / MBPP(+) with MODEL and score pass@1 with evalplus."""
-    from eval.code.generate import generate_samples, load_model
-
     try:
         validate_template(template)
         sandbox = find_sandbox(unsafe_no_sandbox)  # before the (long) generation
@@ -137,10 +139,6 @@ def code(model, revision, style, template, max_new_tokens, batch_size, dtype, pu
 
 def push_code_scores(model: str, revision: str | None, results: dict) -> str:
     """Merge the code scores into the model card (model-index entries and a pass@1 table)."""
-    from cards.eval_results import push_card, update_card_with_code
-    from cards.resolve import resolve
-    from eval.code.results import eval_results
-
     resolved = resolve(model, revision, "model")
     entries = eval_results(results)
     try:

@@ -16,6 +16,7 @@ import sys
 
 def main(argv: list) -> None:
     dataset, samples, base_only, parallel, min_time_limit, factor = argv
+    # deferred: evalplus (the [code] extra) only for code evaluation
     from evalplus.evaluate import evaluate
 
     evaluate(

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tqdm.auto import tqdm
+
 from eval.code.data import Problems
 from eval.code.prompts import DEFAULT_TEMPLATE, build_prompt, solution
+from eval.decode import greedy_decode
+from eval.loading import load_model as load_resolved_model
 
 Decode = Callable[..., list[str]]
 
 
 def load_model(source: str, revision: str | None = None, dtype: str = "auto", device: str | None = None):
     """(model, tokenizer, provenance) for a folder, a local-hub name or a Hub id: :func:`eval.loading.load_model`."""
-    from eval.loading import load_model as load
-
-    loaded = load(source, revision, device, dtype)
+    loaded = load_resolved_model(source, revision, device, dtype)
     return loaded.model, loaded.tokenizer, loaded.describe()
 
 
@@ -34,10 +36,7 @@ def generate_samples(
     ``decode`` defaults to :func:`eval.decode.greedy_decode` (same signature); stop strings are applied to its
     output afterwards, as evalplus's own decoders do.
     """
-    from tqdm.auto import tqdm
-
-    if decode is None:
-        from eval.decode import greedy_decode as decode
+    decode = decode or greedy_decode
     records = list(problems.records.values())
     prompts = [build_prompt(r["prompt"], style, template, tokenizer) for r in records]
     bar = tqdm(total=len(prompts), unit="problems", disable=not progress, desc=f"generate {problems.benchmark}")

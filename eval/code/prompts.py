@@ -16,7 +16,7 @@ Every solution then goes through ``evalplus.sanitize`` (keeps the entry point an
 
 from __future__ import annotations
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 STYLES = ("base", "instruct", "chat")
 # evalplus's instruction and response prefixes (evalplus.codegen.run_codegen, 0.3.1).
@@ -63,6 +63,7 @@ def validate_template(template: str) -> None:
 
 def stop_strings(benchmark: str, style: str) -> list[str]:
     """evalplus's stop strings for a benchmark and prompt style."""
+    # deferred: evalplus (the [code] extra) only for code evaluation
     from evalplus.provider.utility import EOS, extra_eos_for_direct_completion
 
     if style == "base":
@@ -80,6 +81,7 @@ def solution(record: dict, prompt: str, completion: str, benchmark: str, style: 
     """The (raw, sanitized) solution for one problem from the model's completion."""
     body = truncate(completion, stop_strings(benchmark, style))
     raw = prompt + body if style == "base" else body
+    # deferred: evalplus (the [code] extra) only for code evaluation
     from evalplus.sanitize import sanitize
 
     return raw, sanitize(raw, entrypoint=record["entry_point"])

@@ -49,6 +49,7 @@ environment is still the fixed list), under evalplus's guard only, and the resul
 from __future__ import annotations
 
 import functools
+import importlib.util
 import itertools
 import json
 import os
@@ -65,7 +66,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "sandbox_launch.py"
@@ -474,8 +475,6 @@ def _probe_report(sandbox: Sandbox, workdir: Path, readable: list) -> dict:
 
 def _session_keyring() -> int | None:
     """This process's session keyring (the probe must have another), via the probe's own helper."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("_idiv_sandbox_probe", PROBE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -21,11 +21,12 @@ import os
 import stat
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
+from core.errors import ConfigError
 from eval.code.data import OVERRIDE_VARS, Problems, write_problems
 from eval.code.sandbox import Sandbox
-from generators.errors import ConfigError
 
 RUNNER = Path(__file__).with_name("evalplus_runner.py")
 #: Problems that an evalplus version scores wrongly, reported with the scores (task id -> note).
@@ -139,7 +140,6 @@ def summarize(problems: Problems, submitted: dict[str, str], results: dict) -> d
         except (AttributeError, KeyError, TypeError):
             raise ScoringError(f"evalplus's results are malformed at {task_id}") from None
     n = len(per_task)
-    from importlib.metadata import version
 
     issues = KNOWN_ISSUES.get(version("evalplus"), {})
     base = sum(t["base"] == "pass" for t in per_task.values())

@@ -18,27 +18,30 @@ published (``datagen push``: the files its ``datagen.json`` lists; training: the
 or special file in it is refused, never followed. Choosing the version and adding it happen under the local
 hub's lock, so two pushes of the same data at once give one version and one no-op; on the Hub the second push
 sees the commit (its own commit of the same files is skipped) and the tag (a 409 on a tag that holds the same
-content is the no-op). Hub calls are bounded in time and retried a bounded number of times (:mod:`cards.hubclient`).
+content is the no-op). Hub calls are bounded in time and retried a bounded number of times (:mod:`publishing.hubclient`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cards.hubclient import install as install_timeouts
-from cards.hubclient import status_of, with_retries
-from cards.localhub import LocalHub, next_version, normalize_version, parse_version
-from generators.errors import ConfigError
-from generators.safeio import check_relpath, copy_tree, read_bytes_inside, read_hashed, scan
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, RepoFile, get_token
+from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
-IDENTITY_FILE = "datagen.json"
+from core.errors import ConfigError
+from core.metadata import METADATA_FILE, read_metadata
+from core.safeio import check_relpath, copy_tree, read_hashed, scan
+from publishing.hubclient import install as install_timeouts
+from publishing.hubclient import status_of, with_retries
+from publishing.localhub import LocalHub, next_version, normalize_version, parse_version
+
 NOT_CONTENT = ("README.md", ".gitattributes")  # re-rendered per version / added by the Hub
 
 
@@ -67,14 +70,9 @@ def content_id(folder: str | Path, only_identity: bool = False) -> str | None:
     and sha256 of all files except the card (which is re-rendered per version) and ``.gitattributes``.
     With ``only_identity``, None when the folder has no fingerprint."""
     folder = Path(folder)
-    ident = folder / IDENTITY_FILE
-    if os.path.lexists(ident):
-        try:
-            meta = json.loads(read_bytes_inside(folder, IDENTITY_FILE).decode("utf-8"))
-        except (OSError, ConfigError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(None, f"{ident} cannot be read: {exc}") from None
-        if isinstance(meta, dict) and meta.get("fingerprint"):
-            return f"fingerprint:{meta['fingerprint']}"
+    meta = read_metadata(folder, check=False, missing_ok=True)
+    if isinstance(meta, dict) and meta.get("fingerprint"):
+        return f"fingerprint:{meta['fingerprint']}"
     if only_identity:
         return None
     return _files_id((rel, read_hashed(folder, rel)[0]) for rel in publishable_files(folder) if rel not in NOT_CONTENT)
@@ -144,14 +142,12 @@ class LocalTarget:
 class HubTarget:
     """The Hugging Face Hub (or any server at ``HF_ENDPOINT``), through ``huggingface_hub.HfApi``.
 
-    Every call has a timeout and every operation a bounded retry (:mod:`cards.hubclient`)."""
+    Every call has a timeout and every operation a bounded retry (:mod:`publishing.hubclient`)."""
 
     kind = "hub"
 
     def __init__(self, token: str | bool | None = None, endpoint: str | None = None):
         """``token``: None for huggingface_hub's default (``HF_TOKEN``, then ``hf auth login``), False for none."""
-        from huggingface_hub import HfApi
-
         install_timeouts()
         self.api = HfApi(token=token, endpoint=endpoint)
         self.last_lfs: dict[str, str] = {}  # path -> LFS sha256 the Hub lists, for the last download
@@ -163,8 +159,6 @@ class HubTarget:
         return with_retries(lambda: self._versions(repo_id, repo_type))
 
     def _versions(self, repo_id: str, repo_type: str) -> list[str]:
-        from huggingface_hub.errors import RepositoryNotFoundError
-
         try:
             refs = self.api.list_repo_refs(repo_id, repo_type=repo_type)
         except RepositoryNotFoundError:
@@ -183,13 +177,9 @@ class HubTarget:
         return with_retries(lambda: self._published_id(repo_id, version, repo_type))
 
     def _published_id(self, repo_id: str, version: str, repo_type: str) -> str | None:
-        import tempfile
-
-        from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
-
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                self.api.hf_hub_download(repo_id, IDENTITY_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
+                self.api.hf_hub_download(repo_id, METADATA_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
                 return content_id(tmp, only_identity=True) or self._files_id(repo_id, version, repo_type, tmp)
             except EntryNotFoundError:
                 return self._files_id(repo_id, version, repo_type, tmp)
@@ -197,8 +187,6 @@ class HubTarget:
                 return None
 
     def _files_id(self, repo_id: str, version: str, repo_type: str, tmp: str) -> str:
-        from huggingface_hub import RepoFile
-
         pairs = []
         for f in self.api.list_repo_tree(repo_id, recursive=True, revision=version, repo_type=repo_type):
             if not isinstance(f, RepoFile) or f.path in NOT_CONTENT or _hidden(Path(f.path)):
@@ -221,8 +209,6 @@ class HubTarget:
         return with_retries(lambda: self._upload(folder, repo_id, version, repo_type, private, message))
 
     def _upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> bool:
-        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-
         self.api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         head = self.api.repo_info(repo_id, repo_type=repo_type, revision="main").sha
         remote = set(self.api.list_repo_files(repo_id, repo_type=repo_type, revision=head))
@@ -265,7 +251,6 @@ class HubTarget:
         tree = with_retries(lambda: list(self.api.list_repo_tree(repo_id, recursive=True, revision=commit, repo_type=repo_type)))
         files = checked_tree(tree, repo_id)
         with_retries(lambda: self.api.snapshot_download(repo_id, repo_type=repo_type, revision=commit, local_dir=str(dest)))
-        import shutil
 
         shutil.rmtree(Path(dest) / ".cache", ignore_errors=True)  # huggingface_hub's download records, not data
         written = {e.rel for e in scan(dest) if e.kind != "dir"}
@@ -293,8 +278,6 @@ def checked_tree(entries, repo_id: str) -> dict[str, str | None]:
     In a recursive listing every folder holds a file (git has no empty folders): a "folder" with nothing under
     it is an entry of another kind (huggingface_hub makes a folder of anything that is not a file, a symlink
     included) and is refused, as is a name that is both a file and a folder."""
-    from huggingface_hub import RepoFile
-
     files: dict[str, str | None] = {}
     folders: set[str] = set()
     entries = sorted(entries, key=lambda e: not isinstance(e, RepoFile))  # a bad file name is named first
@@ -386,6 +369,4 @@ def publish_folder(
 
 def default_token() -> str | None:
     """The token huggingface_hub would use (``HF_TOKEN``, then ``hf auth login``); never logged."""
-    from huggingface_hub import get_token
-
     return get_token()

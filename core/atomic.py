@@ -28,10 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from generators.errors import ConfigError
+from core.errors import ConfigError
+from core.metadata import METADATA_FILE
 
 #: What ``datagen generate`` writes into a dataset folder: ``--overwrite`` replaces nothing else.
-DATASET_FILES = ("datagen.json", "README.md")
+DATASET_FILES = (METADATA_FILE, "README.md")
 #: Temporaries named before owner tokens (``<pid>-<random>``): removed only when that pid is gone and the entry
 #: is older than this many seconds (the pid alone may have been reused).
 LEGACY_AGE_S = 3600
@@ -169,7 +170,7 @@ def check_replaceable(out_dir: Path) -> None:
         raise ConfigError(None, f"output folder {out_dir} is a symbolic link: --overwrite only replaces a dataset folder")
     if not any(out_dir.iterdir()):
         return
-    if not (out_dir / "datagen.json").is_file():
+    if not (out_dir / METADATA_FILE).is_file():
         raise ConfigError(None, f"output folder {out_dir} holds files but is not a dataset folder (no datagen.json): "
                                 f"--overwrite only replaces a dataset; pick another folder")
     extra = unexpected_files(out_dir)

@@ -1,4 +1,4 @@
-"""Writing evaluation scores into a model card (any ``huggingface_hub.ModelCard``), idempotently.
+"""Rendering evaluation scores into a model card (any ``huggingface_hub.ModelCard``), idempotently.
 
 Two places hold the scores:
 
@@ -13,15 +13,8 @@ Two places hold the scores:
   a table with counts, Wilson intervals and the op / no-op breakdown, rendered from the rows kept under the
   ``diveval`` metadata key (so results for several datasets accumulate in one table), plus optional images.
 
-:func:`push_results` writes the updated card back where the model came from:
-
-- a folder (e.g. a training output): its ``README.md`` is rewritten;
-- the local hub: the ``README.md`` of that version folder is rewritten in place. Versions are immutable, but a
-  card is not content (``cards.targets.content_id`` ignores README.md), so the version stays the same version;
-- the Hub: the card on ``main`` is loaded at its current commit, updated, and pushed with
-  ``ModelCard.push_to_hub(parent_commit=...)`` (one commit holding metadata and body; the Hub validates the
-  metadata; a concurrent change to the card makes the push fail rather than be overwritten). Version tags keep
-  pointing at the commit they were made on: the row in the table records which model revision was evaluated.
+Pure functions of the card and the results (and :func:`write_card`, an atomic file write): where the card is
+pushed back to (a folder, the local hub, the Hub) is :mod:`publishing.scores`.
 """
 
 from __future__ import annotations
@@ -33,7 +26,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard
 
 from cards.model_card import hub_id
-from generators.errors import ConfigError
+from core.atomic import write_text_atomic
 
 START = "<!-- diveval:results:start -->"
 END = "<!-- diveval:results:end -->"
@@ -42,6 +35,7 @@ TASK_TYPE = "text-generation"
 TASK_NAME = "Instruction following (string rewriting)"
 METRIC_TYPE = "exact_match"
 DATASET_CONFIG = "default"
+#: How tables and cards name the test splits (eval.results uses the same labels).
 SPLIT_LABELS = {"test_unseen": "unseen instructions", "test_seen": "seen instructions"}
 
 
@@ -207,20 +201,7 @@ def load_card(path: str | Path) -> ModelCard:
 
 def write_card(card: ModelCard, path: str | Path) -> Path:
     """Write ``card`` to ``path`` atomically (a reader never sees half a card)."""
-    from generators.atomic import write_text_atomic
-
     return write_text_atomic(path, str(card))
-
-
-def push_results(resolved, results: dict, *, token: str | None = None, images: Sequence[dict] | None = None) -> str:
-    """Write ``results`` into the card of the model at ``resolved`` (see the module docstring); where it went."""
-    splits = ", ".join(results["splits"])
-    return push_card(
-        resolved,
-        lambda card: update_card(card, results, images=images),
-        f"Evaluation results on {results['dataset']['name']} ({splits})",
-        token=token,
-    )
 
 
 CODE_START = "<!-- diveval:code:start -->"
@@ -249,38 +230,3 @@ def update_card_with_code(card: ModelCard, code_results: dict, entries: Sequence
     lines.append(CODE_END)
     card.text = replace_section(card.text, "\n".join(lines), CODE_START, CODE_END)
     return card
-
-
-def push_card(resolved, mutate, message: str, *, token: str | None = None) -> str:
-    """Load the card of the model at ``resolved``, apply ``mutate(card)``, write it back; where it went.
-
-    Folder and local-hub cards are rewritten in place; on the Hub the card on ``main`` is updated in one commit
-    (see the module docstring).
-    """
-    if resolved.kind in ("folder", "local"):
-        readme = Path(resolved.path) / "README.md"
-        write_card(mutate(load_card(readme)), readme)
-        if resolved.kind == "local":
-            return f"local hub model {resolved.repo_id} {resolved.revision} (README.md)"
-        return f"{Path(resolved.path).name}/README.md"
-    return _push_hub(resolved.repo_id, mutate, message, token=token)
-
-
-def _push_hub(repo_id: str, mutate, message: str, *, token: str | None) -> str:
-    from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
-
-    api = HfApi(token=token)
-    try:
-        head = api.model_info(repo_id, revision="main").sha
-    except RepositoryNotFoundError:
-        raise ConfigError("model", f"no model repository {repo_id!r} on the Hub (or no access to it)") from None
-    except HfHubHTTPError as exc:
-        raise ConfigError("model", f"cannot reach {repo_id!r} on the Hub: {exc}") from None
-    try:
-        card = ModelCard.load(hf_hub_download(repo_id, "README.md", revision=head, token=token))
-    except EntryNotFoundError:
-        card = empty_card(repo_id.split("/")[-1])
-    card = mutate(card)
-    card.push_to_hub(repo_id, token=token, repo_type="model", commit_message=message, parent_commit=head)
-    return f"Hub model {repo_id} (README.md on main)"

@@ -14,13 +14,42 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from generators.rewrite import COMMON_FIELDS, MAX_NOOP_REDRAWS, GenerationError, random_inputs, start_block
+from core.config import ConfigModel, Float, Int
+from core.errors import ConfigError
+from generators.blocks import (
+    COMMON_FIELDS,
+    MAX_NOOP_REDRAWS,
+    GenerationError,
+    random_inputs,
+    start_block,
+    string_block,
+)
+from generators.fields import RangeField, range_default
 from generators.rng import generator, integers, uniform01
-from generators.space import Exclusion, InstructionSpace
+from generators.space import Exclusion, InstructionSpace, exclude_patterns
+from generators.tasks.registry import Scorer, Task, TaskSizes, register, register_section
 
 MARKOV_SCHEMA = pa.schema([*COMMON_FIELDS, ("n_rules", pa.int32()), ("steps", pa.int32()), ("truncated", pa.bool_())])
 
 Rule = tuple[str, str, bool]  # pattern, replacement, terminal
+
+
+class MarkovConfig(ConfigModel):
+    """Markov algorithms: an ordered list of rules per instruction, some terminal.
+
+    Apply the first rule (in order) whose pattern occurs, at its leftmost occurrence; stop after a terminal
+    rule fires, when no rule applies, or after ``max_steps`` applications. Outputs are capped at ``max_len``
+    characters (a run that would grow past it stops there and is flagged ``truncated``).
+    """
+
+    rules: RangeField = range_default(2, 3)
+    terminal_fraction: Float = 0.25
+    max_steps: Int = 8
+    max_len: Int = 200
+
+
+#: every config records ``markov:``, as generator 2.0 did
+register_section("markov", MarkovConfig, recorded="always")
 
 
 def markov_text(rules: list[Rule]) -> str:
@@ -75,6 +104,9 @@ class MarkovPool:
     def texts(self) -> list[str]:
         return [markov_text(r) for r in self.instructions]
 
+    def take(self, idx) -> MarkovPool:
+        return MarkovPool([self.instructions[i] for i in idx])
+
 
 def _group(cfg, rules, purpose: str, count: int) -> MarkovPool:
     rng = generator(cfg.seed, "markov-rules", purpose)
@@ -90,8 +122,6 @@ def _group(cfg, rules, purpose: str, count: int) -> MarkovPool:
 def draw_markov_pools(cfg, train_space: InstructionSpace, test_space: InstructionSpace, n_test: int):
     """(test pool, train pool, exclusion): the test algorithms' rules first, then the training rules, all drawn
     from one exclusion, so no single rule appears in both (nor, with novel patterns, a test pattern)."""
-    from generators.plan import exclude_patterns
-
     ex = Exclusion()
     rmax = cfg.markov.rules.max
     test_pool = _group(cfg, test_space.distinct(cfg.seed, "test_unseen", n_test * rmax, ex), "test_unseen", n_test)
@@ -103,13 +133,21 @@ def draw_markov_pools(cfg, train_space: InstructionSpace, test_space: Instructio
 def markov_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
     cfg = plan.cfg
     b = start_block(plan, split, block, attempt)
+    inputs, outputs, steps, trunc, nrules = markov_rows(b, split, cfg.input_len.max, cfg.markov.max_steps,
+                                                        cfg.markov.max_len)
+    flags = [pa.array(nrules, pa.int32()), pa.array(steps, pa.int32()), pa.array(trunc, pa.bool_())]
+    return string_block(plan, split, b.inst, inputs=inputs, outputs=outputs, is_noop=np.asarray(steps) == 0,
+                        flags=flags, schema=MARKOV_SCHEMA)
+
+
+def markov_rows(b, split, width: int, max_steps: int, max_len: int):
+    """The plain-text rows of a block (inputs, outputs, steps, truncated, rules per instruction): an op row's
+    input holds one rule's pattern at a random place, a no-op row's input none of the instruction's patterns."""
     rng, inst, noop, zlen, n = b.rng, b.inst, b.noop, b.zlen, b.n
-    width = cfg.input_len.max
     z = random_inputs(rng, split.alphabet, zlen, width)
     which = uniform01(rng, n)
     where = uniform01(rng, n)
-    enc = plan.cipher.encrypt
-    ins, outs, prompts, steps, trunc, nrules = [], [], [], [], [], []
+    ins, outs, steps, trunc, nrules = [], [], [], [], []
     for r in range(n):
         rules = split.pool.instructions[inst[r]]
         zr = z[r, : zlen[r]].tobytes().decode("ascii")
@@ -127,30 +165,58 @@ def markov_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
             x = rules[int(which[r] * len(rules))][0]
             at = int(where[r] * (len(zr) - len(x) + 1))
             zr = zr[:at] + x + zr[at + len(x) :]
-        out, k, cut = run_markov(rules, zr, cfg.markov.max_steps, cfg.markov.max_len)
-        ins.append(enc(zr))
-        outs.append(enc(out))
+        out, k, cut = run_markov(rules, zr, max_steps, max_len)
+        ins.append(zr)
+        outs.append(out)
         steps.append(k)
         trunc.append(cut)
         nrules.append(len(rules))
-    texts = split.pool_text.to_pylist()
-    for r in range(n):
-        fields = {"rule": texts[inst[r]], "input": ins[r], "x": "", "y": ""}
-        prompts.append("".join(t if kind == "lit" else fields[t] for kind, t in plan.template))
-    noop_flags = np.asarray(steps) == 0
-    output = pa.array(outs, pa.string())
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array(split.global_ids(inst), pa.int64()),
-            split.pool_text.take(pa.array(inst)),
-            pa.array(ins, pa.string()),
-            output,
-            pa.array(prompts, pa.string()),
-            output,
-            pa.array(noop_flags, pa.bool_()),
-            pa.array(nrules, pa.int32()),
-            pa.array(steps, pa.int32()),
-            pa.array(trunc, pa.bool_()),
-        ],
-        schema=MARKOV_SCHEMA,
-    )
+    return ins, outs, steps, trunc, nrules
+
+
+def validate(cfg) -> None:
+    """Inputs get one planted pattern (so ``occurrences`` stays [1]) and must hold the longest one; the
+    ``markov`` section's numbers."""
+    if cfg.occurrences != [1]:
+        raise ConfigError("occurrences", "is a rewrite-task setting: Markov inputs get one planted pattern")
+    for sp in (cfg.space, cfg.effective_test_space):
+        if sp.x_len.max > cfg.input_len.min:
+            raise ConfigError(
+                "input_len", f"inputs of {cfg.input_len.min} characters cannot hold a {sp.x_len.max}-character pattern"
+            )
+    mk = cfg.markov
+    if mk.rules.min < 1:
+        raise ConfigError("markov.rules", f"must be >= 1, got {mk.rules.to_yaml()}")
+    if not 0.0 <= mk.terminal_fraction <= 1.0:
+        raise ConfigError("markov.terminal_fraction", f"must be within [0, 1], got {mk.terminal_fraction}")
+    if mk.max_steps < 1:
+        raise ConfigError("markov.max_steps", f"must be >= 1, got {mk.max_steps}")
+    if mk.max_len < cfg.input_len.max:
+        raise ConfigError("markov.max_len", f"must be >= input_len ({cfg.input_len.max}), got {mk.max_len}")
+
+
+def pool_texts(pool: MarkovPool) -> list[str]:
+    return pool.texts()
+
+
+def sizes(cfg, xmin: int, ymax: int) -> TaskSizes:
+    """Up to ``markov.rules`` rules per instruction; outputs up to ``markov.max_len``; the input is in the
+    input and prompt columns."""
+    return TaskSizes(cfg.markov.rules.max, cfg.markov.max_len, "markov.max_len", 2)
+
+
+CARD_TEXT = ("Markov algorithms: apply the first rule (in order) whose pattern occurs, at its leftmost occurrence, "
+             "and repeat until a terminal rule (`x ->. y`) fires or none applies.")
+
+TASK = register(Task(
+    name="markov",
+    card_text=CARD_TEXT,
+    schema=MARKOV_SCHEMA,
+    sections=("markov",),
+    validate=validate,
+    draw_pools=draw_markov_pools,
+    pool_texts=pool_texts,
+    make_block=markov_block,
+    sizes=sizes,
+    scorer=Scorer(rule_length="n_rules", breakdowns=("truncated",)),
+))

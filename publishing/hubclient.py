@@ -11,7 +11,7 @@
   :func:`with_retries` retries one of our whole operations (a publish, a listing, a download) ``DATAGEN_HUB_RETRIES``
   times more (default 2, 1 s then 2 s apart) when it failed for a reason that may pass: no answer in time, a lost
   connection, a 5xx or 429 answer, or 412 (the branch moved under a commit). Every operation is idempotent (a
-  repeated commit of the same files is skipped, see :meth:`cards.targets.HubTarget.upload`).
+  repeated commit of the same files is skipped, see :meth:`publishing.targets.HubTarget.upload`).
 - **One line.** :func:`failure_reason` turns what the client raises (its HTTP error, an ``httpx2`` transport error,
   the ``RuntimeError`` it wraps a failed LFS upload in, an ``OSError``) into one line for the CLIs.
 """
@@ -24,7 +24,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from generators.errors import ConfigError
+import httpx2
+from huggingface_hub import set_client_factory
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import _http
+
+from core.errors import ConfigError
 
 TIMEOUT_ENV = "DATAGEN_HUB_TIMEOUT"
 RETRIES_ENV = "DATAGEN_HUB_RETRIES"
@@ -68,9 +73,6 @@ def install() -> float:
     with _lock:
         if _installed == seconds:
             return seconds
-        import httpx2
-        from huggingface_hub import set_client_factory
-        from huggingface_hub.utils import _http
 
         def bound(request) -> None:
             """Fill in the limits a call left open: many pass ``timeout=None`` explicitly, which httpx reads as
@@ -103,8 +105,6 @@ def _chain(exc: BaseException):
 
 
 def _status(exc: BaseException) -> int | None:
-    from huggingface_hub.errors import HfHubHTTPError
-
     for e in _chain(exc):
         if isinstance(e, HfHubHTTPError) and e.response is not None:
             return e.response.status_code
@@ -118,8 +118,6 @@ def status_of(exc: BaseException) -> int | None:
 
 def transient(exc: BaseException) -> bool:
     """Whether trying again may succeed: no answer in time, a lost connection, a 5xx/429/412 answer."""
-    import httpx2
-
     if isinstance(exc, ConfigError):
         return False
     if any(isinstance(e, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)) for e in _chain(exc)):
@@ -144,9 +142,6 @@ def with_retries(call: Callable[[], T], sleep: Callable[[float], None] = time.sl
 def failure_reason(exc: BaseException, include_os: bool = False) -> str | None:
     """One line saying why a Hub call failed, or None when ``exc`` is no Hub or transport failure (an
     ``OSError`` counts only with ``include_os``: while publishing, a full disk is a failure of the upload too)."""
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
-
     chain = list(_chain(exc))
     if isinstance(exc, ConfigError):
         return None

@@ -6,7 +6,8 @@ Layout (``$DATAGEN_HOME/hub``, default ``~/.cache/datagen/hub``)::
     datasets/<namespace>/<name>/LATEST          (text: the newest complete version)
     models/<namespace>/<name>/versions/v0.1.0/...
 
-A version folder is copied in under a temporary name and renamed into place only once complete, then LATEST
+A version folder is copied in under a temporary name (:func:`core.atomic.atomic_folder`) and renamed into place
+only once complete, then LATEST
 is replaced atomically: an interrupted publish leaves no version and no pointer at partial data, and a retry
 completes it. ``datasets.load_dataset(<version folder>)`` loads a dataset version (it ignores ``revision=``
 for local folders, hence one folder per version).
@@ -18,14 +19,16 @@ import os
 import re
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.atomic import write_text_atomic
-from generators.errors import ConfigError
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from core.atomic import atomic_folder, write_text_atomic
+from core.errors import ConfigError
 
 REPO_TYPES = ("dataset", "model")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
@@ -98,9 +101,6 @@ def check_hub_repo_id(repo_id: str, field: str = "repo-id") -> str:
     """A Hub repository id ``org/name``, checked before anything is made or sent: huggingface_hub's own rules
     (``validate_repo_id``: characters, no ``--``/``..``, no ``.git`` ending, at most 96 characters a part) plus
     ours: a namespace is required and a path is not an id."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
     if not repo_id:
         raise ConfigError(field, "is empty: give the Hub repository as org/name")
     if repo_id.startswith(("/", ".", "~")) or "\\" in repo_id:
@@ -175,18 +175,14 @@ class LocalHub:
         vdir = self.repo_dir(repo_id, repo_type) / "versions"
         vdir.mkdir(parents=True, exist_ok=True)
         with self.lock(repo_id, repo_type):
-            for stale in vdir.glob(".tmp-*"):  # left by an interrupted publish
+            for stale in vdir.glob(".tmp-*"):  # older datagen's temporaries; under the lock no live publish owns one
                 shutil.rmtree(stale, ignore_errors=True)
             final = vdir / version
             if final.exists():
                 raise ConfigError("version", f"{repo_type} {repo_id!r} already has version {version}")
-            tmp = vdir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
-            try:
+            with atomic_folder(final, data=False) as tmp:  # renamed into place once complete
+                tmp.rmdir()  # copytree makes it, with exactly the folder's files
                 shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(".*"))
-                tmp.rename(final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
             self._point_latest(repo_id, repo_type)
         return final
 
@@ -214,7 +210,7 @@ def _locked(path: Path) -> Iterator[None]:
         yield
         return
     try:
-        import fcntl
+        import fcntl  # POSIX only: imported where it is used, so the module imports on Windows
     except ImportError:  # pragma: no cover - Windows
         yield
         return

@@ -13,31 +13,43 @@ What a push publishes is exactly ``datagen.json``, the data files it lists and t
 version: each file is read once, without following links, into a private staging folder; a symlink, a
 special file or any file the metadata does not list refuses the push, naming them all (:func:`stage_dataset`).
 Hub failures (no answer within ``DATAGEN_HUB_TIMEOUT`` seconds, after ``DATAGEN_HUB_RETRIES`` retries; an error
-answer; a failed upload) are one line with exit status 1, see :mod:`cards.hubclient`.
+answer; a failed upload) are one line with exit status 1, see :mod:`publishing.hubclient`.
 
-The commands are registered on the ``datagen`` group in :mod:`generators.cli`.
+The commands are registered here on the ``datagen`` group of :mod:`generators.cli` (``generate``, ``inspect``,
+``presets``): this module's :data:`main` is the ``datagen`` console script.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+from core.atomic import atomic_folder, owned_tempdir
+from core.cli import user_errors as core_user_errors
+from core.errors import ConfigError
+from core.metadata import METADATA_FILE, has_metadata, read_metadata, read_metadata_bytes, write_metadata
+from core.safeio import read_hashed, scan
+from generators.cli import main, resolve_config_path
+from generators.make import make_dataset, write_card
+from generators.verify import verify_folder
+from publishing.hubclient import failure_reason, status_of
+from publishing.localhub import LocalHub, check_hub_repo_id, check_local_name, normalize_version
+from publishing.resolve import resolve
+from publishing.targets import HubTarget, LocalTarget, default_token, get_target, publish_folder
 
 
 def user_errors(fn):
-    """:func:`generators.cli.user_errors` (looked up at call time: generators.cli imports this module), plus Hub
-    failures as one line with exit status 1."""
+    """:func:`core.cli.user_errors`, plus Hub failures as one line with exit status 1."""
 
     @functools.wraps(fn)
     def hub_failures(*args, **kwargs):
-        from cards.hubclient import failure_reason
-
         try:
             return fn(*args, **kwargs)
         except click.ClickException:
@@ -49,13 +61,7 @@ def user_errors(fn):
             raise click.ClickException(f"a Hub call failed ({reason}); nothing was changed here: run the same "
                                        f"command again") from None
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from generators.cli import user_errors as wrap
-
-        return wrap(hub_failures)(*args, **kwargs)
-
-    return wrapper
+    return core_user_errors(hub_failures)
 
 
 NOT_PUBLISHED = ("README.md", ".gitattributes")  # in a dataset folder, read by no push: re-rendered / the Hub's
@@ -66,8 +72,6 @@ def staging_folder(kind: str = "push") -> Iterator[Path]:
     """The private temporary folder (``datagen-<kind>-<owner>-*`` in TMPDIR, mode 0700) a command stages files in,
     removed when done (also on SIGTERM; a killed command's is removed by the next one); the one place these folders
     are made."""
-    from generators.atomic import owned_tempdir
-
     with owned_tempdir(f"datagen-{kind}-") as tmp:  # pid-named: the next command removes what a killed one left
         yield tmp / "dataset"
 
@@ -76,25 +80,13 @@ def stage_dataset(src: Path, dest: Path) -> dict:
     """Copy exactly what a dataset folder publishes into ``dest`` (a private staging folder); return its metadata.
 
     That is ``datagen.json`` and the data files it lists, each read once through
-    :func:`generators.safeio.read_hashed` (no link followed, the copy is what was hashed). Anything else in the
+    :func:`core.safeio.read_hashed` (no link followed, the copy is what was hashed). Anything else in the
     folder refuses the push, every one named: a symlink anywhere (also one with a listed name), a special file,
     a file or folder the metadata does not list. The card (README.md) is left out: it is rendered afresh for the
     repo and version; so is a pulled folder's ``.gitattributes`` (the Hub's own file). A folder written before datagen recorded file hashes gets the SHA-256 of the staged copy
     recorded in the staged ``datagen.json`` (its rows are then checked against the recorded fingerprints).
     """
-    from generators.build import METADATA_FILE, check_metadata
-    from generators.errors import ConfigError
-    from generators.safeio import read_bytes_inside, read_hashed, scan
-
-    path = src / METADATA_FILE
-    if not os.path.lexists(path):
-        raise ConfigError(None, f"{src} is not a datagen dataset folder ({METADATA_FILE} is missing)")
-    try:
-        raw = read_bytes_inside(src, METADATA_FILE)
-        meta = json.loads(raw.decode("utf-8"))
-    except (OSError, ConfigError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(None, f"{path} cannot be read: {exc}") from None
-    check_metadata(meta, path)
+    meta, raw = read_metadata_bytes(src)
     listed = {f for s in meta["splits"].values() for f in s["files"]}
     parents = {"/".join(f.split("/")[:i]) for f in listed for i in range(1, f.count("/") + 1)}
     refused, skip = [], ()
@@ -122,7 +114,7 @@ def stage_dataset(src: Path, dest: Path) -> dict:
     else:
         for s in meta["splits"].values():
             s["sha256"] = {f: staged[f] for f in s["files"]}
-        (dest / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_metadata(dest, meta)
     return meta
 
 
@@ -130,9 +122,6 @@ def _check_staged(staging: Path, source: str) -> None:
     """A folder published as is must hold exactly what its datagen.json records (SHA-256 of each file, rows
     re-fingerprinted, no stray shards): a published version cannot be changed later, so a damaged folder is
     refused here."""
-    from generators.errors import ConfigError
-    from generators.verify import verify_folder
-
     result = verify_folder(staging, remake=False, progress=False, private=True)
     if not result.ok:
         raise ConfigError(None, f"{source} does not hold the data its datagen.json records, so it is not published: "
@@ -141,8 +130,6 @@ def _check_staged(staging: Path, source: str) -> None:
 
 def _lfs_problems(folder: Path, lfs: dict[str, str]) -> list[str]:
     """The data files whose SHA-256 in datagen.json differs from the one the Hub lists for the LFS object."""
-    from generators.build import read_metadata
-
     if not lfs:
         return []
     out = []
@@ -161,7 +148,7 @@ def _summary(meta: dict) -> str:
 
 def _load_hint(kind: str, repo_id: str, version: str, location: str) -> str:
     if kind == "local":
-        return f'load it: datasets.load_dataset("{location}")  or  cards.resolve.load_splits("{repo_id}", revision="{version}")'
+        return f'load it: datasets.load_dataset("{location}")  or  publishing.loading.load_splits("{repo_id}", revision="{version}")'
     return f'load it: datasets.load_dataset("{repo_id}", revision="{version}")'
 
 
@@ -197,14 +184,6 @@ def push(
     after the version); without it, to the local hub as local/<name>. Re-publishing the same data is a no-op;
     publishing other data under an existing version is refused.
     """
-    from cards.hubclient import failure_reason, status_of
-    from cards.localhub import check_hub_repo_id, check_local_name, normalize_version
-    from cards.targets import default_token, get_target, publish_folder
-    from generators.build import read_metadata
-    from generators.cli import resolve_config_path
-    from generators.errors import ConfigError
-    from generators.make import make_dataset, write_card
-
     if bool(config) == bool(from_folder):
         raise ConfigError(None, "give a CONFIG to generate or --from-folder DIR to publish (one of them)")
     if from_folder and overrides:
@@ -264,15 +243,6 @@ def push(
 @user_errors
 def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
     """Download a published version of REPO (local hub name or Hub id) into a folder."""
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    from cards.hubclient import failure_reason
-    from cards.resolve import resolve
-    from cards.targets import HubTarget, LocalTarget
-    from generators.atomic import atomic_folder
-    from generators.errors import ConfigError
-    from generators.verify import verify_folder
-
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise ConfigError("output", f"{out} is a file")
@@ -289,7 +259,7 @@ def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
         # damaged download leaves nothing that looks like a finished one (and the retry is not refused)
         with atomic_folder(out, data=False) as tmp:
             target.download(r.repo_id, r.revision, repo_type, tmp)
-            if repo_type == "dataset" and os.path.lexists(tmp / "datagen.json"):
+            if repo_type == "dataset" and has_metadata(tmp):
                 result = verify_folder(tmp, remake=False, progress=False, private=True)
                 problems = result.problems + _lfs_problems(tmp, getattr(target, "last_lfs", {}))
                 if problems:
@@ -326,9 +296,6 @@ class _Mismatch(Exception):
 
 
 def _read_meta(folder: Path) -> dict:
-    from generators.build import read_metadata
-    from generators.errors import ConfigError
-
     try:
         return read_metadata(folder)
     except ConfigError:
@@ -350,10 +317,6 @@ def verify(repo: str, revision: str | None, workers: int, no_remake: bool, quiet
     exits with status 1 naming the file or split that differs. A folder written before datagen recorded file
     hashes has only its rows checked (a note says so).
     """
-    from cards.resolve import resolve
-    from cards.targets import HubTarget
-    from generators.verify import verify_folder
-
     r = resolve(repo, revision, "dataset")
     with staging_folder("verify") as tmp:
         if r.kind == "hub":  # a private download (names checked), not the shared cache's links
@@ -384,10 +347,6 @@ def verify(repo: str, revision: str | None, workers: int, no_remake: bool, quiet
 @user_errors
 def list_(as_json: bool) -> None:
     """List the datasets and models in the local hub, with their versions."""
-    from cards.localhub import LocalHub
-    from generators.build import read_metadata
-    from generators.errors import ConfigError
-
     hub = LocalHub.default()
     found: dict[str, list[dict]] = {}
     for repo_type in ("dataset", "model"):
@@ -400,7 +359,7 @@ def list_(as_json: bool) -> None:
                     continue
                 it["latest"] = hub.latest(repo_id, repo_type)
                 folder = hub.path(repo_id, it["latest"], repo_type)
-                if os.path.lexists(folder / "datagen.json"):
+                if has_metadata(folder):
                     meta = read_metadata(folder)
                     it["fingerprint"] = meta["fingerprint"]
                     it["rows"] = sum(s["rows"] for s in meta["splits"].values())
@@ -425,3 +384,9 @@ def list_(as_json: bool) -> None:
 
 
 COMMANDS = (push, pull, verify, list_)
+for _command in COMMANDS:
+    main.add_command(_command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -16,13 +16,22 @@ folder). Hub ids are checked with huggingface_hub's ``validate_repo_id`` before 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cards.localhub import LocalHub
-from generators.errors import ConfigError
+from huggingface_hub import hf_hub_download, snapshot_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from core.errors import ConfigError
+from core.metadata import METADATA_FILE, parse_metadata, read_metadata
+from publishing.hubclient import install
+from publishing.localhub import LocalHub, check_hub_repo_id
 
 
 @dataclass
@@ -44,10 +53,6 @@ class Resolved:
         """A folder holding the files: the folder or local hub version itself, or a Hub snapshot (downloaded once
         into the Hugging Face cache, at ``revision``)."""
         if self.path is None:
-            from huggingface_hub import snapshot_download
-
-            from cards.hubclient import install
-
             install()
             self.path = Path(snapshot_download(self.repo_id, repo_type=self.repo_type, revision=self.revision))
         return self.path
@@ -97,10 +102,8 @@ def resolve(source: str, revision: str | None = None, repo_type: str = "dataset"
             f"{source!r} is neither a folder nor a {repo_type} in the local hub ({hub.root}); "
             f"Hub ids look like org/name",
         )
-    from cards.localhub import check_hub_repo_id
 
     check_hub_repo_id(source, "dataset" if repo_type == "dataset" else "model")
-    from cards.hubclient import install
 
     install()  # every Hub call from here on (datasets, transformers) has a timeout
     return Resolved("hub", source, source, revision, None, _hub_meta(source, revision, repo_type), repo_type)
@@ -112,67 +115,20 @@ def _looks_like_a_path(source: str) -> bool:
 
 
 def _read_meta(path: Path) -> dict:
-    f = path / "datagen.json"
-    if f.exists():
-        try:
-            return json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(None, f"{f} cannot be read: {exc}") from None
-    return {}
+    return read_metadata(path, check=False, missing_ok=True)
 
 
 def _hub_meta(repo_id: str, revision: str | None, repo_type: str) -> dict:
     """The datagen.json of a Hub dataset, if it has one (empty for other repos or when offline)."""
     if repo_type != "dataset":
         return {}
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
 
     try:
-        local = hf_hub_download(repo_id, "datagen.json", repo_type="dataset", revision=revision)
+        local = hf_hub_download(repo_id, METADATA_FILE, repo_type="dataset", revision=revision)
     except RepositoryNotFoundError:
         raise ConfigError(None, f"dataset {repo_id!r} not found on the Hub (nor as a folder or in the local hub)") from None
     except RevisionNotFoundError:
         raise ConfigError("revision", f"dataset {repo_id!r} has no revision {revision!r} on the Hub") from None
     except (EntryNotFoundError, HfHubHTTPError, OSError):
         return {}
-    return json.loads(Path(local).read_text(encoding="utf-8"))
-
-
-def _data_files(r: Resolved) -> dict[str, list[str]] | None:
-    """The shards of a datagen folder, by split, as absolute paths.
-
-    Passed explicitly because ``datasets`` keys its cache of a folder whose card declares ``configs`` by the folder's
-    name and the config alone, not by which files it holds: two version folders both named ``v1.0.0`` would
-    otherwise share one cache entry. Explicit files put their paths and modification times in the key.
-    """
-    splits = r.meta.get("splits")
-    if r.path is None or not isinstance(splits, dict):
-        return None
-    root = r.path.resolve()  # a relative folder would be taken relative to itself by load_dataset
-    return {name: [str(root / f) for f in s["files"]] for name, s in splits.items()}
-
-
-def load_splits(source: str, revision: str | None = None, splits: list[str] | None = None):
-    """A ``datasets.DatasetDict`` of the requested splits (all if None), plus the resolved provenance."""
-    import datasets
-
-    r = resolve(source, revision, "dataset")
-    try:
-        if r.kind == "hub":
-            dd = datasets.load_dataset(r.repo_id, revision=r.revision)
-        else:
-            dd = datasets.load_dataset(str(r.path), data_files=_data_files(r))
-    except (FileNotFoundError, ValueError) as exc:
-        raise ConfigError("dataset", f"cannot load {source!r}: {exc}") from None
-    if splits is not None:
-        missing = [s for s in splits if s not in dd]
-        if missing:
-            raise ConfigError("split", f"dataset {source!r} has no split {missing[0]!r} (it has: {', '.join(dd)})")
-        dd = datasets.DatasetDict({s: dd[s] for s in splits})
-    return dd, r
+    return parse_metadata(Path(local).read_bytes(), f"{repo_id}/{METADATA_FILE}", check=False)

@@ -1,0 +1,108 @@
+"""``datagen.json``: the metadata of a dataset folder (what was generated, its fingerprints and file hashes).
+
+The one place that names the file and reads, checks and writes it. Reads never follow a symlink (a pulled or
+published folder may hold one in its place); a damaged file is a :class:`~core.errors.ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from core.errors import ConfigError
+from core.safeio import check_relpath, read_bytes_inside
+
+METADATA_FILE = "datagen.json"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def has_metadata(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a ``datagen.json`` entry (a link counts: reading it is then refused)."""
+    return os.path.lexists(Path(folder) / METADATA_FILE)
+
+
+def parse_metadata(raw: bytes, path: str | Path, check: bool = True) -> dict:
+    """The metadata in the bytes ``raw`` read from ``path`` (named in errors); with ``check`` the fields every
+    reader relies on are checked (:func:`check_metadata`)."""
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(None, f"{path} cannot be read: {exc}") from None
+    if check:
+        check_metadata(meta, Path(path))
+    return meta
+
+
+def _read_raw(folder: str | Path, missing_ok: bool) -> bytes | None:
+    path = Path(folder) / METADATA_FILE
+    if not os.path.lexists(path):
+        if missing_ok:
+            return None
+        raise ConfigError(None, f"{folder} is not a datagen dataset folder ({METADATA_FILE} is missing)")
+    try:
+        return read_bytes_inside(folder, METADATA_FILE)
+    except (OSError, ConfigError) as exc:
+        raise ConfigError(None, f"{path} cannot be read: {exc}") from None
+
+
+def read_metadata(folder: str | Path, *, check: bool = True, missing_ok: bool = False) -> dict:
+    """The ``datagen.json`` of a generated (or pulled) dataset folder.
+
+    ``missing_ok``: ``{}`` for a folder without one (a model folder, data made by other tools); ``check=False``
+    skips the field checks (for readers that only look up a field or two)."""
+    raw = _read_raw(folder, missing_ok)
+    return {} if raw is None else parse_metadata(raw, Path(folder) / METADATA_FILE, check)
+
+
+def read_metadata_bytes(folder: str | Path) -> tuple[dict, bytes]:
+    """(checked metadata, the bytes as read) of a dataset folder's ``datagen.json`` (to copy it unchanged)."""
+    raw = _read_raw(folder, False)
+    return parse_metadata(raw, Path(folder) / METADATA_FILE), raw
+
+
+def metadata_text(meta: dict) -> str:
+    """The text ``datagen.json`` holds for ``meta``."""
+    return json.dumps(meta, indent=2) + "\n"
+
+
+def write_metadata(folder: str | Path, meta: dict) -> Path:
+    """Write ``meta`` as the ``datagen.json`` of ``folder`` (a folder being made: atomic folders make the whole
+    dataset appear at once); returns its path."""
+    path = Path(folder) / METADATA_FILE
+    path.write_text(metadata_text(meta), encoding="utf-8")
+    return path
+
+
+def check_metadata(meta, path: Path) -> None:
+    """The fields every reader of ``datagen.json`` relies on, so a damaged file is named instead of crashing."""
+
+    def bad(where: str, what: str):
+        raise ConfigError(None, f"{path} is damaged: {where} {what}")
+
+    if not isinstance(meta, dict):
+        bad("the file", "is not a JSON object")
+    for key in ("name", "fingerprint"):
+        if not isinstance(meta.get(key), str):
+            bad(f"{key!r}", "is missing or not text")
+    if not isinstance(meta.get("splits"), dict) or not meta["splits"]:
+        bad("'splits'", "is missing or empty")
+    for name, s in meta["splits"].items():
+        if not isinstance(s, dict):
+            bad(f"split {name!r}", "is not an object")
+        if not isinstance(s.get("rows"), int) or not isinstance(s.get("fingerprint"), str):
+            bad(f"split {name!r}", "lacks its rows or fingerprint")
+        if not isinstance(s.get("files"), list) or not all(isinstance(f, str) for f in s["files"]):
+            bad(f"split {name!r}", "lacks its list of files")
+        for f in s["files"]:
+            try:
+                check_relpath(f)
+                if not (f.startswith("data/") and f.endswith(".parquet")):
+                    raise ValueError("data files are data/*.parquet")
+            except ValueError as exc:
+                bad(f"split {name!r}", f"lists the file {f!r} ({exc})")
+        sha = s.get("sha256")  # absent in folders written before datagen recorded file hashes
+        if sha is not None and (not isinstance(sha, dict) or set(sha) != set(s["files"])
+                                or not all(isinstance(v, str) and _SHA256.fullmatch(v) for v in sha.values())):
+            bad(f"split {name!r}", "has a sha256 record that does not give one SHA-256 per listed file")

@@ -1,0 +1,143 @@
+"""The task registry: each task family is one module that registers, in one place, all the rest of the code asks
+of it (after reasoning-gym's one-module-per-task model, with errors instead of asserts).
+
+A :class:`Task` gives:
+
+- ``sections``: the keys of its config sections (a typed model each, registered with :func:`register_section`;
+  rewrite has none beyond the shared fields) and ``validate(cfg)``, its checks of the shared fields it relies on
+  (inputs long enough for the planted pattern, ...) and of its sections, each naming the field;
+- its instruction pool: ``draw_pools(cfg, train_space, test_space, n_test) -> (test, train, exclusion)`` (drawn
+  test-first; training pools avoid the test pool's single rules) and ``pool_texts(pool)`` (the plain instruction
+  text of each entry); a pool has ``take``, ``rule_keys`` (its single rules, for the disjointness check),
+  ``patterns`` and ``pattern_matrix``;
+- ``make_block(plan, split, block, attempt=0)``: one block of rows as a ``pyarrow.RecordBatch`` of ``schema``
+  (:data:`generators.blocks.COMMON_FIELDS` and its flags), made in plain text (the cipher is applied around it);
+- ``sizes(cfg)``: what its rows cost, for the estimates of :mod:`generators.limits`;
+- ``card_text``: the description of the task in the dataset card;
+- ``scorer``: what ``diveval rewrite`` breaks accuracy down by (:class:`Scorer`), so evaluation never
+  hard-codes a family's columns.
+
+:mod:`generators.tasks` imports every task module, so the registry is full once it is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from core.errors import ConfigError
+from generators.blocks import COMMON_FIELDS
+
+RECORDED = ("always", "when_used")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A config section a task owns: its key in the generator config and its model.
+
+    ``recorded``: ``always``, every config records it (``datagen.json``, the card), as generator 2.0 did for
+    ``markov:``; ``when_used``, only the configs of a task that uses it (a section added later leaves the
+    recorded configs of other tasks unchanged). Any config may still give it (it is validated, then unused)."""
+
+    key: str
+    model: type
+    recorded: str = "when_used"
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """How ``diveval rewrite`` breaks a task's accuracy down: by ``rule_length`` (the results' ``by_rule_length``)
+    and by each column of ``breakdowns`` (the results' ``breakdowns``)."""
+
+    rule_length: str | None = None
+    breakdowns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskSizes:
+    """What one instruction and one row of a task cost (for :mod:`generators.limits`): distinct rules drawn per
+    instruction, characters of an output at most (and the field that sets them, when one does), and the text
+    columns that repeat the input (input, prompt, and for rewriting output and completion)."""
+
+    rules_per_instruction: int
+    out_chars: int
+    out_field: str | None
+    input_columns: int
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    card_text: str
+    schema: pa.Schema
+    sections: tuple[str, ...]
+    validate: Callable[[Any], None]
+    draw_pools: Callable[..., tuple]
+    pool_texts: Callable[[Any], list[str]]
+    make_block: Callable[..., pa.RecordBatch]
+    sizes: Callable[[Any], TaskSizes]
+    scorer: Scorer
+
+    @property
+    def flags(self) -> list[str]:
+        """The task's own columns (after the common ones)."""
+        return [f.name for f in self.schema][len(COMMON_FIELDS):]
+
+
+_TASKS: dict[str, Task] = {}
+_SECTIONS: dict[str, Section] = {}
+
+
+def register_section(key: str, model: type, recorded: str = "when_used") -> Section:
+    """Register a config section (once per key)."""
+    if key in _SECTIONS:
+        raise ValueError(f"config section {key!r} is registered twice")
+    if recorded not in RECORDED:
+        raise ValueError(f"recorded must be one of {RECORDED}, got {recorded!r}")
+    _SECTIONS[key] = Section(key, model, recorded)
+    return _SECTIONS[key]
+
+
+def register(task: Task) -> Task:
+    """Register a task family (once per name); its sections must be registered first."""
+    if task.name in _TASKS:
+        raise ValueError(f"task {task.name!r} is registered twice")
+    missing = [s for s in task.sections if s not in _SECTIONS]
+    if missing:
+        raise ValueError(f"task {task.name!r} uses the unregistered config section {missing[0]!r}")
+    _TASKS[task.name] = task
+    return task
+
+
+def names() -> tuple[str, ...]:
+    """The registered task names, in registration order."""
+    return tuple(_TASKS)
+
+
+def get(name: str) -> Task:
+    """The task called ``name``; a ConfigError naming the ``task`` field (and the choices) otherwise."""
+    try:
+        return _TASKS[name]
+    except (KeyError, TypeError):
+        raise ConfigError("task", f"unknown task {name!r} (choose from {', '.join(_TASKS)})") from None
+
+
+def sections() -> dict[str, Section]:
+    """Every registered config section, in registration order."""
+    return dict(_SECTIONS)
+
+
+def scorer_for(task: str | None, columns: Iterable[str]) -> Scorer:
+    """The scorer of a dataset: its task's (``datagen.json`` names it), else that of the task whose rule-length
+    column the dataset holds and the most of whose own columns it holds (ties: the task with fewer), else a scorer
+    with no breakdown (data made by other tools)."""
+    if task in _TASKS:
+        return _TASKS[task].scorer
+    have = set(columns)
+    candidates = [t for t in _TASKS.values() if t.scorer.rule_length in have]
+    if not candidates:
+        return Scorer()
+    return max(candidates, key=lambda t: (len(set(t.flags) & have), -len(t.flags))).scorer

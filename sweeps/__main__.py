@@ -1,0 +1,13 @@
+"""``python -m sweeps``: the sweep command line (``divsweep`` is the same as a console script)."""
+
+import sys
+from pathlib import Path
+
+# `python -m` put the working directory first on sys.path: take it off (unless it is this checkout) before any
+# package of ours is looked up, so that a same-named folder there (core/, eval/, ...) cannot replace ours
+if sys.path and not getattr(sys.flags, "safe_path", False) and Path(sys.path[0] or ".").resolve() == Path.cwd().resolve() != Path(__file__).resolve().parents[1]:
+    del sys.path[0]
+
+from sweeps.cli import main  # noqa: E402
+
+main()

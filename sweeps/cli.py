@@ -1,0 +1,88 @@
+"""``python -m sweeps`` (and the ``divsweep`` console script): run, emit or collect a sweep.
+
+    python -m sweeps run sweeps/phase_transition_reduced.yaml
+    python -m sweeps emit sweeps/phase_transition.yaml     # commands.sh + runs.txt for a cluster
+    python -m sweeps run sweeps/X.yaml --only I=1000        # one run (run ids are in runs.txt)
+    python -m sweeps collect sweeps/X.yaml                  # the table and plots of the finished runs
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+import click
+
+from core.cli import user_errors
+from core.errors import ConfigError
+from sweeps.config import Sweep, load_sweep, runs
+from sweeps.runner import run_one, run_state
+from sweeps.table import collect
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Run a sweep of generate -> train -> evaluate runs and collect the results table and plots."""
+
+
+def _load(sweep_file: str, output: str | None) -> Sweep:
+    sweep = load_sweep(sweep_file)
+    if output:
+        sweep.output_dir = output
+    return sweep
+
+
+@main.command("run")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--only", "only", multiple=True, help="Run only these run ids (repeatable).")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/sweeps/<name>).")
+@user_errors
+def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
+    """Run every run of SWEEP_FILE in turn (resumable), then write results.json/.csv and plots."""
+    sweep = _load(sweep_file, output)
+    todo = runs(sweep)
+    if only:
+        known = {r.run_id for r in todo}
+        missing = [o for o in only if o not in known]
+        if missing:
+            raise ConfigError("--only", f"no run {missing[0]!r} in this sweep (runs: {', '.join(sorted(known))})")
+        todo = [r for r in todo if r.run_id in only]
+    t0 = time.perf_counter()
+    rows = []
+    for i, r in enumerate(todo, 1):
+        state = run_state(sweep, r)
+        click.echo(f"run {i}/{len(todo)}: {r.run_id}" + ("" if state == "new" else f": {state}"))
+        rows.append(run_one(sweep, r, log=click.echo))
+    click.echo(f"{len(rows)} runs done in {time.perf_counter() - t0:.1f}s; {collect(sweep)}")
+
+
+@main.command("emit")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/sweeps/<name>).")
+@user_errors
+def emit_cmd(sweep_file: str, output: str | None) -> None:
+    """Write commands.sh (one line per run) and runs.txt (run ids, for a job array) instead of running."""
+    sweep = _load(sweep_file, output)
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    rs = runs(sweep)
+    lines = ["#!/usr/bin/env bash", f"# {len(rs)} runs of sweep {sweep.name}; each line is independent (resumable).",
+             f"# Job array (--array=1-{len(rs)}; sed counts lines from 1): "
+             "RUN=$(sed -n \"${SLURM_ARRAY_TASK_ID}p\" runs.txt); python -m sweeps run SWEEP --only \"$RUN\"; "
+             "then the last line (collect) once every run has finished",
+             "set -euo pipefail"]
+    for r in rs:
+        lines.append(shlex.join(["python", "-m", "sweeps", "run", str(sweep.path), "--only", r.run_id,
+                                 "-o", str(sweep.out)]))
+    lines.append(shlex.join(["python", "-m", "sweeps", "collect", str(sweep.path), "-o", str(sweep.out)]))
+    (sweep.out / "commands.sh").write_text("\n".join(lines) + "\n")
+    (sweep.out / "runs.txt").write_text("\n".join(r.run_id for r in rs) + "\n")
+    click.echo(f"wrote {sweep.out / 'commands.sh'} and {sweep.out / 'runs.txt'} ({len(rs)} runs)")
+
+
+@main.command("collect")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/sweeps/<name>).")
+@user_errors
+def collect_cmd(sweep_file: str, output: str | None) -> None:
+    """Collect the finished runs' results into results.json/.csv and plots."""
+    click.echo(collect(_load(sweep_file, output)))

@@ -1,0 +1,225 @@
+"""Sweep files: a base generator config, a training recipe, and the axes to vary (a typed model, loaded by
+:mod:`core.config` like generator and mixture configs).
+
+A sweep YAML::
+
+    name: phase-transition-reduced
+    base_config: reduced_rewrite            # a generator preset name or a YAML path
+    recipe: training/recipes/gpt2-scratch-reduced.yaml
+    accelerate_config: training/accelerate/single_gpu.yaml   # omit to run training/sft.py with plain python
+    set: {budget: 200000}                   # fixed generator overrides
+    axes:                                   # the cartesian product of these (dotted generator-config keys)
+      instructions: [10, 50, 100, 500, 1000, 5000, 20000, 200000]
+      distribution: [{kind: uniform}, {kind: power_law, alpha: 0.5}]   # mapping values: run ids alpha=uniform, alpha=0.5
+      seed: [0, 1, 2]                       # the data seed AND the training seed (the recipe's `seed`)
+    variants:                               # optional named override sets, crossed with the axes
+      restricted: {space.k: [3, 4]}
+      unrestricted: {space.k: [1, 4]}
+    recipe_set: {num_train_epochs: 10}      # fixed recipe overrides (any SFTConfig / recipe field)
+    eval: {splits: [test_unseen, test_seen], batch_size: 256}
+
+Every run's generator config is built and validated when the file is loaded, so a bad value fails before
+anything starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field, PlainValidator, PrivateAttr
+
+from core.config import ConfigModel, Int, OptInt, OptStr, Str, build, invalid, read_yaml_config
+from core.errors import ConfigError
+from core.imports import ROOT
+from eval.rewrite import DecodeSettings
+from generators.cli import resolve_config_path
+from generators.config import load_config
+
+SWEEPS_DIR = Path("runs") / "sweeps"  # default outputs: runs/sweeps/<name>, apart from single training runs in runs/
+
+
+# how an axis is named in run ids
+GENERATOR_KEYS_SHORT = {"instructions": "I", "budget": "N", "examples_per_instruction": "S", "distribution.alpha": "alpha",
+                        "distribution": "alpha", "noop_fraction": "noop", "seed": "seed", "occurrences": "occ",
+                        "space.k": "k", "space.structures": "families"}
+# axes a results row already holds as a column of its own (other axes get a column named by their key)
+ROW_COLUMNS = {"instructions", "budget", "examples_per_instruction", "distribution", "distribution.kind",
+               "distribution.alpha", "noop_fraction", "seed"}
+
+
+def _split_names(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(x, str) and x for x in value):
+        raise invalid(f"must be a non-empty list of split names, got {value!r}")
+    return value
+
+
+def _axis(value: Any) -> list:
+    if not isinstance(value, list) or not value:
+        raise invalid("must be a non-empty list of values")
+    return value
+
+
+def _overrides(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise invalid("must be a mapping of generator overrides")
+    return value
+
+
+class EvalSettings(ConfigModel):
+    """How each run is evaluated (`diveval rewrite` options)."""
+
+    splits: Annotated[list[str], PlainValidator(_split_names)] = Field(default_factory=lambda: ["test_unseen", "test_seen"])
+    batch_size: Int = 128
+    max_new_tokens: OptInt = None
+    limit: OptInt = None
+
+
+class Sweep(ConfigModel):
+    """A sweep file (see the module docstring); ``path`` is the file it was read from."""
+
+    name: Str
+    base_config: Str
+    recipe: Str
+    accelerate_config: OptStr = None
+    set: dict[str, Any] = Field(default_factory=dict)
+    axes: dict[str, Annotated[list, PlainValidator(_axis)]] = Field(default_factory=dict)
+    variants: dict[str, Annotated[dict[str, Any], PlainValidator(_overrides)]] = Field(default_factory=dict)
+    recipe_set: dict[str, Any] = Field(default_factory=dict)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+    output_dir: OptStr = None
+    _path: Path = PrivateAttr(default=Path("sweep.yaml"))
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def out(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else SWEEPS_DIR / self.name
+
+
+@dataclass
+class Run:
+    run_id: str
+    overrides: dict[str, Any]  # generator overrides (dotted keys)
+    variant: str | None
+    point: str = ""  # the run id without its seed: the runs of one point differ only by seed
+
+    @property
+    def seed(self) -> int | None:
+        """The generator seed the sweep sets (None: the base config's), also the training seed."""
+        return self.overrides.get("seed")
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file: its fields, its named files, and every run's generator config."""
+    path = Path(path)
+    data = read_yaml_config(path, kind="sweep")
+    for required in ("name", "base_config", "recipe"):
+        if not data.get(required):
+            raise ConfigError(required, f"the sweep file {path} must set it")
+    sweep = build(Sweep, {k: v for k, v in data.items() if v is not None})
+    sweep._path = path
+    check_sweep(sweep)
+    find_file(sweep, sweep.recipe, "recipe")  # named files must exist before anything starts
+    if sweep.accelerate_config:
+        find_file(sweep, sweep.accelerate_config, "accelerate_config")
+    runs(sweep)  # every run's generator config must be valid before anything starts
+    return sweep
+
+
+def check_sweep(sweep: Sweep) -> None:
+    """What the field types cannot say: variants and ``set`` must not overlap an axis, the seed is the
+    generator's, and the eval settings are `diveval rewrite`'s (so a typo fails before training)."""
+    for vname, vover in sweep.variants.items():
+        clash = sorted(k for k in vover if any(_nested(k, a) for a in sweep.axes))
+        if clash:
+            raise ConfigError(f"variants.{vname}.{clash[0]}", "is also an axis (or inside one); a variant may not "
+                                                              "override an axis (the run ids would name values the "
+                                                              "runs do not use)")
+    for key in sweep.set:
+        inside = [a for a in sweep.axes if _nested(key, a)]
+        if inside:
+            raise ConfigError(f"set.{key}", f"is also the axis {inside[0]!r} (or inside it): the axis would replace it")
+    if "seed" in sweep.recipe_set:
+        raise ConfigError("recipe_set.seed", "set the generator's `seed` instead (in set, a variant or an axis): it "
+                                             "is the training seed too")
+    ev = sweep.eval
+    try:
+        DecodeSettings(batch_size=ev.batch_size, max_new_tokens=ev.max_new_tokens, limit=ev.limit).validate()
+    except ConfigError as exc:
+        raise ConfigError(f"eval.{exc.field}", exc.message) from None
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether dotted keys ``a`` and ``b`` are the same field or one holds the other (``distribution`` and
+    ``distribution.alpha``)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def runs(sweep: Sweep) -> list[Run]:
+    """Every run of the sweep (axes x variants), each with a stable id; validates their configs."""
+    keys = list(sweep.axes)
+    variants = list(sweep.variants.items()) or [(None, {})]
+    out = []
+    for values in itertools.product(*(sweep.axes[k] for k in keys)):
+        for vname, vover in variants:
+            over = {**sweep.set, **vover, **dict(zip(keys, values))}
+            parts = [_id_part(k, v) for k, v in zip(keys, values)]
+            point = [p for k, p in zip(keys, parts) if k != "seed"]
+            if vname:
+                parts.insert(0, vname)
+                point.insert(0, vname)
+            out.append(Run("_".join(parts) or "base", over, vname, "_".join(point) or "base"))
+    ids = [r.run_id for r in out]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("axes", "two runs would share one id; give variants distinct names")
+    for r in out:
+        generator_config(sweep, r)
+    return out
+
+
+def _id_part(key: str, value: Any) -> str:
+    """``I=1000``, ``alpha=0.5`` / ``alpha=uniform`` / ``dist=explicit`` (a ``distribution`` mapping), ``k=3-4``,
+    ``occ=1-5-10``."""
+    name = GENERATOR_KEYS_SHORT.get(key, key.replace(".", "_"))
+    if key == "distribution" and isinstance(value, dict):
+        kind = value.get("kind", "uniform")
+        if kind in ("uniform", "power_law"):  # the paper's axis: Uniform, then the exponents
+            return f"alpha={_slug(value.get('alpha', 1.0))}" if kind == "power_law" else "alpha=uniform"
+        return f"dist={_slug(kind)}"
+    if isinstance(value, dict):
+        return f"{name}=" + "-".join(f"{k}{_slug(v)}" for k, v in value.items())
+    return f"{name}={_slug(value)}"
+
+
+def _slug(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "-".join(_slug(x) for x in v)
+    return str(v).replace(" ", "").replace("/", "-").replace("[", "").replace("]", "").replace(",", "-")
+
+
+def generator_config(sweep: Sweep, run: Run):
+    """The generator config of one run: the base config with the sweep's, variant's and axes' overrides."""
+    base = sweep.base_config
+    candidate = (sweep.path.parent / base) if not Path(base).is_absolute() else Path(base)
+    path = candidate if candidate.exists() else resolve_config_path(base)
+    cfg = load_config(path, [f"{k}={_yaml(v)}" for k, v in run.overrides.items()])
+    cfg.name = f"{sweep.name}-{run.run_id}".replace("=", "").replace(".", "p")[:90]
+    return cfg
+
+
+def _yaml(v: Any) -> str:
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def find_file(sweep: Sweep, p: str, field_name: str) -> Path:
+    """A file the sweep names, looked for beside the sweep file, in the working directory, then in this checkout."""
+    for base in (sweep.path.parent, Path.cwd(), ROOT):
+        if (base / p).is_file():
+            return (base / p).resolve()
+    raise ConfigError(field_name, f"{p} (named in {sweep.path}) does not exist")

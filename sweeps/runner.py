@@ -1,0 +1,195 @@
+"""Running a sweep: make each run's dataset, train, evaluate (each stage skipped when already complete).
+
+Each run lives in ``<output>/<run id>/`` (default output ``runs/sweeps/<name>``) with ``data/`` (the dataset),
+``model/`` (the trained model) and ``eval.json``; a stage whose output is complete is skipped, so an interrupted
+sweep resumes where it stopped (training from its last checkpoint). Wherever the sweep sets the generator's
+``seed`` (``set``, a variant or an axis), training gets the same ``--seed``. Training and evaluation run as
+subprocesses of this interpreter that never pick up a same-named package from the working directory
+(:func:`core.imports.module_command`; ``training/sft.py`` run by path puts the repository first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from core.atomic import atomic_file, write_text_atomic
+from core.errors import ConfigError
+from core.imports import ROOT, module_command
+from core.metadata import has_metadata, read_metadata
+from generators.build import generate
+from sweeps.config import Run, Sweep, find_file, generator_config
+from sweeps.table import summarize
+
+# ---------------------------------------------------------------------------------------------------------
+# Stages
+
+
+def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> list[str]:
+    recipe = find_file(sweep, sweep.recipe, "recipe")
+    script = str(ROOT / "training" / "sft.py")
+    if sweep.accelerate_config:
+        # `accelerate launch` of this interpreter's environment (not whichever `accelerate` is first on PATH)
+        head = module_command("accelerate.commands.launch", "--config_file",
+                              str(find_file(sweep, sweep.accelerate_config, "accelerate_config")), script)
+    else:
+        head = [sys.executable, script]
+    # resume: an interrupted run continues from its last checkpoint (a fresh one starts from scratch)
+    args = ["--config", str(recipe), "--dataset", str(data_dir), "--output_dir", str(model_dir),
+            "--resume_from_checkpoint", "auto"]
+    for k, v in sweep.recipe_set.items():
+        args += [f"--{k}", str(v)]
+    if run.seed is not None:  # the sweep's seed is the training seed too (weights, data order, dropout)
+        args += ["--seed", str(run.seed)]
+    return head + args
+
+
+def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> list[str]:
+    ev = sweep.eval
+    cmd = module_command("eval", "rewrite", str(model_dir), "--dataset", str(data_dir), "-o", str(out),
+                         "--splits", ",".join(ev.splits), "--batch-size", str(ev.batch_size))
+    if ev.max_new_tokens is not None:
+        cmd += ["--max-new-tokens", str(ev.max_new_tokens)]
+    if ev.limit is not None:
+        cmd += ["--limit", str(ev.limit)]
+    return cmd
+
+
+def _check_data(run: Run, cfg, rdir: Path) -> None:
+    """Refuse a run folder whose data was made from another generator config."""
+    data_dir = rdir / "data"
+    made = read_metadata(data_dir, check=False)["config"]
+    if made != cfg.to_dict():
+        changed = sorted(k for k in set(made) | set(cfg.to_dict()) if made.get(k) != cfg.to_dict().get(k))
+        raise ConfigError(None, f"run {run.run_id}: its data in {data_dir} was made from another generator config "
+                                f"(differs in: {', '.join(changed)}); remove {rdir} (data, model and evaluation) "
+                                f"or pick another output folder")
+
+
+def _signatures(sweep: Sweep, run: Run, data_dir: Path) -> tuple[str, str]:
+    """The inputs of the train and eval stages, hashed (a finished stage made from others is refused)."""
+    fingerprint = read_metadata(data_dir, check=False)["fingerprint"]
+    inputs = {"recipe": find_file(sweep, sweep.recipe, "recipe").read_text(), "recipe_set": sweep.recipe_set,
+              "accelerate": find_file(sweep, sweep.accelerate_config, "accelerate_config").read_text()
+              if sweep.accelerate_config else None,
+              "data": fingerprint}
+    if run.seed is not None:  # only then: runs of sweeps without a seed keep their signatures
+        inputs["train_seed"] = run.seed
+    train_sig = _signature(inputs)
+    return train_sig, _signature({"train": train_sig, "eval": sweep.eval.model_dump()})
+
+
+def run_state(sweep: Sweep, run: Run) -> str:
+    """What running ``run`` will do: ``new``, ``skipped (finished)`` or ``resumed (...)`` (saying from where).
+
+    Raises, as :func:`run_one` would, when a finished stage was made from other settings.
+    """
+    rdir = sweep.out / run.run_id
+    data_dir, model_dir, eval_json = rdir / "data", rdir / "model", rdir / "eval.json"
+    if not has_metadata(data_dir):
+        return "resumed (making its data)" if rdir.exists() and any(rdir.iterdir()) else "new"
+    _check_data(run, generator_config(sweep, run), rdir)
+    train_sig, eval_sig = _signatures(sweep, run, data_dir)
+    _guard(rdir, "train", train_sig, model_dir.exists(), run, model_dir)
+    if training_done(model_dir):
+        _guard(rdir, "eval", eval_sig, eval_json.exists(), run, eval_json)
+        return "skipped (finished)" if eval_json.exists() else "resumed (trained; evaluating)"
+    checkpoints = sorted((c for c in model_dir.glob("checkpoint-*") if c.name.split("-")[-1].isdigit()),
+                         key=lambda c: int(c.name.split("-")[-1]))
+    if checkpoints:
+        return f"resumed (training from {checkpoints[-1].name})"
+    return "resumed (data ready; training)"
+
+
+def run_one(sweep: Sweep, run: Run, log=print) -> dict:
+    """Make the data, train, evaluate (each skipped when already complete). Returns the run's summary.
+
+    Each stage's inputs are recorded in ``stages.json``; finding a finished stage made from other inputs (the
+    sweep file, recipe or base config changed since) is refused rather than silently reused. An interrupted
+    training stage resumes from its last checkpoint.
+    """
+    rdir = sweep.out / run.run_id
+    data_dir, model_dir, eval_json = rdir / "data", rdir / "model", rdir / "eval.json"
+    cfg = generator_config(sweep, run)
+    timings = {}
+    if has_metadata(data_dir):
+        _check_data(run, cfg, rdir)
+    else:
+        t = time.perf_counter()
+        generate(cfg, data_dir, progress=False, overwrite=data_dir.exists())
+        timings["data_s"] = time.perf_counter() - t
+        log(f"[{run.run_id}] data ready ({timings['data_s']:.1f}s)")
+    train_sig, eval_sig = _signatures(sweep, run, data_dir)
+    _guard(rdir, "train", train_sig, model_dir.exists(), run, model_dir)
+    if not training_done(model_dir):
+        # an evaluation of an earlier model (its model folder removed to retrain) must not outlive it
+        eval_json.unlink(missing_ok=True)
+        _record(rdir, "eval", None)
+        t = time.perf_counter()
+        _record(rdir, "train", train_sig)
+        _call(train_command(sweep, run, data_dir, model_dir), rdir / "train.log")
+        timings["train_s"] = time.perf_counter() - t
+        log(f"[{run.run_id}] trained ({timings['train_s']:.1f}s)")
+    _guard(rdir, "eval", eval_sig, eval_json.exists(), run, eval_json)
+    if not eval_json.exists():
+        t = time.perf_counter()
+        with atomic_file(eval_json) as tmp:  # eval.json appears complete or not at all
+            _call(eval_command(sweep, model_dir, data_dir, tmp), rdir / "eval.log")
+        _record(rdir, "eval", eval_sig)
+        timings["eval_s"] = time.perf_counter() - t
+        log(f"[{run.run_id}] evaluated ({timings['eval_s']:.1f}s)")
+    if timings:
+        stamp = rdir / "timings.json"
+        old = json.loads(stamp.read_text()) if stamp.exists() else {}
+        write_text_atomic(stamp, json.dumps({**old, **timings}, indent=2) + "\n")
+    return summarize(sweep, run)
+
+
+def _signature(inputs: dict) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _stages(rdir: Path) -> dict:
+    path = rdir / "stages.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _record(rdir: Path, stage: str, signature: str | None) -> None:
+    """Record (or, with None, forget) the inputs a stage was made from."""
+    rdir.mkdir(parents=True, exist_ok=True)
+    stages = {k: v for k, v in {**_stages(rdir), stage: signature}.items() if v is not None}
+    write_text_atomic(rdir / "stages.json", json.dumps(stages, indent=2) + "\n")
+
+
+def _guard(rdir: Path, stage: str, signature: str, exists: bool, run: Run, made: Path) -> None:
+    stored = _stages(rdir).get(stage)
+    if exists and stored is not None and stored != signature:
+        raise ConfigError(None, f"run {run.run_id}: its {stage} stage in {rdir} was made with other settings (the "
+                                f"recipe, recipe_set, eval settings or data changed); remove {made} to redo it, "
+                                f"or pick another output folder")
+
+
+
+def training_done(model_dir: Path) -> bool:
+    """A finished training run leaves its final model and card (checkpoints alone mean: resume)."""
+    return (model_dir / "config.json").exists() and (model_dir / "README.md").exists()
+
+
+def _call(cmd: list[str], log_path: Path) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"$ {shlex.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path.cwd())
+    if proc.returncode != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        raise click.ClickException(f"command failed ({proc.returncode}), log {log_path}:\n" + "\n".join(tail))
