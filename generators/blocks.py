@@ -44,19 +44,20 @@ class GenerationError(ConfigError):
         super().__init__(None, message)
 
 
-def count_matches(
-    z: np.ndarray, zlen: np.ndarray, x: np.ndarray, xlen: np.ndarray, skip: tuple[np.ndarray, np.ndarray] | None = None
-) -> np.ndarray:
-    """Number of match positions (overlapping ones count) of row r's pattern ``x[r, :xlen[r]]`` in
-    ``z[r, :zlen[r]]``, not counting the (row, start) pairs in ``skip`` (the planted copies, known to match)."""
-    n, wz = z.shape
+def _match_positions(
+    z: np.ndarray, zlen: np.ndarray, x: np.ndarray, xlen: np.ndarray, skip: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (row, start) where row r's pattern ``x[r, :xlen[r]]`` matches ``z[r, :zlen[r]]``, row-major, except
+    the pairs in ``skip``. Candidates matching the first two characters are filtered one position at a time, so
+    the cost is about one pass over the inputs."""
+    wz = z.shape[1]
     ok = z == x[:, :1]
     if x.shape[1] > 1 and wz > 1:
         ok[:, :-1] &= (z[:, 1:] == x[:, 1:2]) | (xlen < 2)[:, None]
-    ok &= np.arange(wz)[None, :] <= (zlen - xlen)[:, None]
+    ok &= np.arange(wz)[None, :] <= (zlen - xlen)[:, None]  # the last start is inclusive
     if skip is not None and skip[0].size:
         ok[skip] = False
-    some = np.flatnonzero(ok.any(axis=1))
+    some = np.flatnonzero(ok.any(axis=1))  # few rows have candidates: scan only those
     sub_rows, cols = np.nonzero(ok[some])
     rows = some[sub_rows]
     for j in range(2, x.shape[1]):
@@ -67,37 +68,30 @@ def count_matches(
             break
         keep = ~active | (z[rows, np.minimum(cols + j, wz - 1)] == x[rows, j])
         rows, cols = rows[keep], cols[keep]
-    return np.bincount(rows, minlength=n)
+    return rows, cols
+
+
+def count_matches(
+    z: np.ndarray, zlen: np.ndarray, x: np.ndarray, xlen: np.ndarray, skip: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """Number of match positions (overlapping ones count) of row r's pattern ``x[r, :xlen[r]]`` in
+    ``z[r, :zlen[r]]``, not counting the (row, start) pairs in ``skip`` (the planted copies, known to match)."""
+    rows, _ = _match_positions(z, zlen, x, xlen, skip)
+    return np.bincount(rows, minlength=z.shape[0])
 
 
 def leftmost(z: np.ndarray, zlen: np.ndarray, x: np.ndarray, xlen: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
     """Start of the leftmost occurrence of row r's pattern ``x[r, :xlen[r]]`` in ``z[r, :zlen[r]]``; -1 if none.
 
     ``known`` (optional, -1 for none) holds a start per row already known to be a full match (a planted
-    pattern): it is not checked again. Candidate (row, start) pairs that match the pattern's first two
-    characters are filtered one position at a time, so the cost is about one pass over the inputs.
+    pattern): it is not checked again.
     """
-    n, wz = z.shape
-    last_start = zlen - xlen  # inclusive
-    ok = z == x[:, :1]
-    if x.shape[1] > 1 and wz > 1:
-        ok[:, :-1] &= (z[:, 1:] == x[:, 1:2]) | (xlen < 2)[:, None]
-    ok &= np.arange(wz)[None, :] <= last_start[:, None]
+    n = z.shape[0]
+    skip = None
     if known is not None:
         has = np.flatnonzero(known >= 0)
-        ok[has, known[has]] = False
-    some = np.flatnonzero(ok.any(axis=1))  # few rows have candidates: scan only those
-    sub_rows, cols = np.nonzero(ok[some])
-    rows = some[sub_rows]
-    for j in range(2, x.shape[1]):
-        if rows.size == 0:
-            break
-        active = j < xlen[rows]
-        if not active.any():
-            break
-        col = np.minimum(cols + j, wz - 1)
-        keep = ~active | (z[rows, col] == x[rows, j])
-        rows, cols = rows[keep], cols[keep]
+        skip = (has, known[has])
+    rows, cols = _match_positions(z, zlen, x, xlen, skip)
     out = np.full(n, -1, dtype=np.int64) if known is None else known.astype(np.int64, copy=True)
     if rows.size:
         first_rows, first_at = np.unique(rows, return_index=True)  # row-major: first hit is leftmost

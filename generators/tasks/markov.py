@@ -140,6 +140,20 @@ def markov_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
                         flags=flags, schema=MARKOV_SCHEMA)
 
 
+def noop_input(rng, alphabet, rules, zr: str, zlen_r, width: int) -> str:
+    """A no-op row's input: ``zr``, redrawn (length ``zlen_r[0]``) until it holds none of the rules' patterns."""
+    tries = 0
+    while any(x in zr for x, _, _ in rules):
+        tries += 1
+        if tries > MAX_NOOP_REDRAWS:
+            raise GenerationError(
+                "could not make a no-op input that avoids every pattern of a Markov instruction; "
+                "raise space.x_len or the alphabet size"
+            )
+        zr = random_inputs(rng, alphabet, zlen_r, width)[0, : zlen_r[0]].tobytes().decode()
+    return zr
+
+
 def markov_rows(b, split, width: int, max_steps: int, max_len: int):
     """The plain-text rows of a block (inputs, outputs, steps, truncated, rules per instruction): an op row's
     input holds one rule's pattern at a random place, a no-op row's input none of the instruction's patterns."""
@@ -152,15 +166,7 @@ def markov_rows(b, split, width: int, max_steps: int, max_len: int):
         rules = split.pool.instructions[inst[r]]
         zr = z[r, : zlen[r]].tobytes().decode("ascii")
         if noop[r]:
-            tries = 0
-            while any(x in zr for x, _, _ in rules):
-                tries += 1
-                if tries > MAX_NOOP_REDRAWS:
-                    raise GenerationError(
-                        "could not make a no-op input that avoids every pattern of a Markov instruction; "
-                        "raise space.x_len or the alphabet size"
-                    )
-                zr = random_inputs(rng, split.alphabet, zlen[r : r + 1], width)[0, : zlen[r]].tobytes().decode()
+            zr = noop_input(rng, split.alphabet, rules, zr, zlen[r : r + 1], width)
         else:
             x = rules[int(which[r] * len(rules))][0]
             at = int(where[r] * (len(zr) - len(x) + 1))

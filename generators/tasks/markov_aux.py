@@ -29,14 +29,12 @@ from core.config import ConfigModel, Float, Str
 from core.errors import ConfigError
 from generators.blocks import (
     COMMON_FIELDS,
-    MAX_NOOP_REDRAWS,
-    GenerationError,
     random_inputs,
     start_block,
     string_block,
 )
 from generators.rng import generator, uniform01
-from generators.tasks.markov import MarkovPool, draw_markov_pools, pool_texts, run_markov
+from generators.tasks.markov import MarkovPool, draw_markov_pools, noop_input, pool_texts, run_markov
 from generators.tasks.markov import sizes as markov_sizes
 from generators.tasks.markov import validate as markov_validate
 from generators.tasks.registry import Scorer, Task, TaskSizes, register, register_section
@@ -102,15 +100,7 @@ def make_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
         rules = split.pool.instructions[inst[r]]
         zr = z[r, : zlen[r]].tobytes().decode("ascii")
         if noop[r]:
-            tries = 0
-            while any(x in zr for x, _, _ in rules):
-                tries += 1
-                if tries > MAX_NOOP_REDRAWS:
-                    raise GenerationError(
-                        "could not make a no-op input that avoids every pattern of a Markov instruction; "
-                        "raise space.x_len or the alphabet size"
-                    )
-                zr = random_inputs(rng, split.alphabet, zlen[r : r + 1], width)[0, : zlen[r]].tobytes().decode()
+            zr = noop_input(rng, split.alphabet, rules, zr, zlen[r : r + 1], width)
         else:  # plant the pattern of a rule that reads no marker (the first rule never does)
             plain = [x for x, _, _ in rules if not markers & set(x)]
             x = plain[int(which[r] * len(plain))]
