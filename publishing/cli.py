@@ -7,7 +7,7 @@
   lists, and checks the files against ``datagen.json`` (SHA-256 and rows) before the folder appears;
 - ``verify`` proves that a published version holds the data its card claims: it checks each file's SHA-256,
   re-fingerprints the published parquet files and re-makes the data from the recorded config;
-- ``list`` shows what the local hub holds.
+- ``list`` shows what the local hub holds (datasets, models, and collections of released studies).
 
 What a push publishes is exactly ``datagen.json``, the data files it lists and the card rendered for the
 version: each file is read once, without following links, into a private staging folder; a symlink, a
@@ -40,6 +40,7 @@ from core.safeio import read_hashed, scan
 from generators.cli import main, resolve_config_path
 from generators.make import make_dataset, write_card
 from generators.verify import verify_folder
+from publishing.collections import local_collections
 from publishing.hubclient import failure_reason, status_of
 from publishing.localhub import LocalHub, check_hub_repo_id, check_local_name, normalize_version
 from publishing.resolve import resolve
@@ -404,8 +405,9 @@ def list_(as_json: bool) -> None:
                 it["damaged"] = str(exc)
             items.append(it)
         found[f"{repo_type}s"] = items
+    collections = local_collections(hub)
     if as_json:
-        click.echo(json.dumps({"root": str(hub.root), **found}, indent=2))
+        click.echo(json.dumps({"root": str(hub.root), **found, "collections": collections}, indent=2))
         return
     click.echo(f"local hub: {hub.root}")
     for kind, items in found.items():
@@ -418,6 +420,11 @@ def list_(as_json: bool) -> None:
                 extra = f"  DAMAGED: {it['damaged']}"
             latest = f"  (latest {it['latest']})" if it["latest"] else ""
             click.echo(f"  {it['repo_id']:<32} {', '.join(it['versions'])}{latest}{extra}")
+    if collections:
+        click.echo("collections:")
+        for c in collections:
+            what = f"DAMAGED: {c['damaged']}" if c.get("damaged") else f"{len(c.get('items', []))} items"
+            click.echo(f"  {c.get('namespace', '?')}/{c['title']}  ({what})")
 
 
 COMMANDS = (push, pull, verify, list_)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from core.atomic import write_text_atomic
 from core.errors import ConfigError
@@ -99,7 +98,3 @@ def publish_hub_collection(api, namespace: str, title: str, items: list[Item], d
             with_retries(lambda it=it, cur=cur: api.update_collection_item(slug, cur.item_object_id, note=it.note))
             changes += 1
     return coll.url, changes
-
-
-def collection_location(path: str | Path) -> str:
-    return str(path)

@@ -147,10 +147,11 @@ class HubServer:
         self.stop()
 
     # -- inspection and fault injection for tests ---------------------------------------------------------------
-    def fail_next(self, endpoint: str, status: int = 500, times: int = 1) -> None:
-        """Answer the next ``times`` calls to ``endpoint`` (a name as in ``calls``) with ``status``."""
+    def fail_next(self, endpoint: str, status: int = 500, times: int = 1, after: int = 0) -> None:
+        """Answer the next ``times`` calls to ``endpoint`` (a name as in ``calls``) with ``status``, after letting
+        ``after`` calls through."""
         with self._lock:
-            self._faults.setdefault(endpoint, []).extend([status] * times)
+            self._faults.setdefault(endpoint, []).extend([None] * after + [status] * times)
 
     def hang(self, endpoint: str, apply: bool = False, times: int | None = None) -> None:
         """Accept calls to ``endpoint`` and never answer (the connection stays open until :meth:`release`);
