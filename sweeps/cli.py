@@ -16,7 +16,9 @@ import click
 
 from core.cli import user_errors
 from core.errors import ConfigError
+from publishing.hubclient import failure_reason
 from sweeps.config import Sweep, load_sweep, runs
+from sweeps.release import release
 from sweeps.runner import run_one, run_state
 from sweeps.table import collect
 
@@ -101,9 +103,6 @@ def release_cmd(sweep_file: str, output: str | None, repo_prefix: str) -> None:
     Versioned (each repo's tag is made after its one commit), idempotent (a re-run publishes nothing new) and
     resumable (an interrupted release completes when run again). Refuses runs whose evaluation is missing or stale.
     """
-    from publishing.hubclient import failure_reason  # deferred: huggingface_hub is slow to import
-    from sweeps.release import release
-
     step: dict = {}
     try:
         release(_load(sweep_file, output), repo_prefix, log=click.echo, step=step)
