@@ -162,10 +162,12 @@ def test_release_to_the_hub_reloads_and_rescores_in_a_fresh_process(study, hub, 
 
 
 @pytest.mark.slow
-def test_an_interrupted_release_tags_nothing_partial_and_completes_on_rerun(study, hub, monkeypatch):
+@pytest.mark.parametrize("endpoint", ["commit", "tag"])
+def test_an_interrupted_release_tags_nothing_partial_and_completes_on_rerun(study, hub, monkeypatch, endpoint):
+    """The first model's commit fails, or its commit lands and its tag fails (as a kill between the two would)."""
     sweep, out = study
     monkeypatch.setenv("DATAGEN_HUB_RETRIES", "0")
-    hub.fail_next("commit", status=500, after=1)  # the dataset's commit lands, the first model's fails
+    hub.fail_next(endpoint, status=500, after=1)  # the dataset's lands, the first model's fails
     res = _release(sweep, out)
     assert res.exit_code == 1 and f"model {REPO}-I2" in res.output and "run the same command again" in res.output, \
         res.output
@@ -178,6 +180,7 @@ def test_an_interrupted_release_tags_nothing_partial_and_completes_on_rerun(stud
     for config in ("I2", "I8"):
         repo = hub.repo(f"{REPO}-{config}", "model")
         assert list(repo.tags) == ["v1.0.0"] and repo.tags["v1.0.0"] == repo.branches["main"]
+        assert len(repo.commits) == 2  # the repo's first commit and one release commit: none made twice
     (coll,) = hub.collections.values()
     assert len(coll["items"]) == 3
 
@@ -266,3 +269,28 @@ def test_collections_endpoints_of_the_stand_in_hub(hub):
     api.update_collection_item(first.slug, item.item_object_id, note="two")
     assert api.get_collection(first.slug).items[0].note == "two"
     assert [c.slug for c in api.list_collections(owner="tester")] == [first.slug]
+
+
+def test_release_model_card_metadata_is_the_hubs():
+    """model-index per split (dataset type = repo id, config, split, revision), datasets, base_model only when
+    fine-tuned, as huggingface_hub reads them back."""
+    from huggingface_hub import ModelCard
+
+    from cards.release_card import render_release_model_card
+
+    splits = {"test_unseen": {"accuracy": 0.25, "n": 8, "ci_low": 0.07, "ci_high": 0.59},
+              "test_seen": {"accuracy": 0.5, "n": 8, "ci_low": 0.2, "ci_high": 0.8}}
+    kw = dict(model_repo="org/s-I8", version="v1.0.0", local=False, dataset_repo="org/s", dataset_version="v1.2.0",
+              config="I8", run="I=8", study="s", meta={"fingerprint": "f" * 64}, splits=splits)
+    card = ModelCard(str(render_release_model_card(**kw, base_model="gpt2")))
+    got = {(r.dataset_type, r.dataset_config, r.dataset_split, r.dataset_revision, r.metric_type): r.metric_value
+           for r in card.data.eval_results}
+    assert got == {("org/s", "I8", "test_unseen", "v1.2.0", "exact_match"): 25.0,
+                   ("org/s", "I8", "test_seen", "v1.2.0", "exact_match"): 50.0}
+    assert card.data.base_model == "gpt2" and card.data.datasets == ["org/s"] and card.data.license == "cc-by-4.0"
+    assert 'from_pretrained("org/s-I8", revision="v1.0.0")' in card.text
+    scratch = ModelCard(str(render_release_model_card(**kw)))
+    assert scratch.data.base_model is None and "from-scratch" in scratch.data.tags
+    local = ModelCard(str(render_release_model_card(**{**kw, "local": True, "dataset_repo": "local/s"})))
+    assert local.data.eval_results is None and local.data.datasets is None  # no Hub id: scores in the body only
+    assert "| unseen instructions (`test_unseen`) | 25.0% |" in local.text
