@@ -15,12 +15,13 @@ What is published (to the Hub, or to the embedded local hub with ``--repo-prefix
   per repo (main's), collections list repos, and a model-index belongs to one model;
 - **a collection** gathering the dataset repo and the model repos, a note per item (the run's knobs and scores).
 
-Each repo is published as an immutable version through :func:`publishing.targets.publish_folder`: its tag (on the
-local hub: its version folder) is made only after the one commit holding all of that repo's files, so no version
-points at partial content. The dataset goes first (the model cards name its version), the collection last.
-Re-running publishes nothing new (each repo's newest version already holds the same content, the collection
-already holds the items); a release interrupted midway (a failed or killed upload) leaves complete, tagged repos
-and untagged rest, and re-running completes it. A run whose evaluation is missing or stale (its stage signatures
+Each repo is published as an immutable version in two steps (:func:`publishing.targets.stage_version` then
+:func:`~publishing.targets.finish_version`): first every repo's one commit holding all its files (the dataset's
+first: the model cards name its version), then, once all content is in place, the tags (on the local hub: the
+version folders, copied in whole); the collection last. So no version points at partial content, and a release
+interrupted before its tags leaves none. Re-running publishes nothing new (each repo's newest version already holds
+the same content, the collection already holds the items); after an interruption it chooses the same versions,
+makes no commit twice (a commit of files the branch already holds is skipped) and completes the release. A run whose evaluation is missing or stale (its stage signatures
 in ``stages.json`` do not match the sweep's current settings) is refused before anything is published.
 ``release.json`` in the sweep's output folder records what went where.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +46,15 @@ from generators.verify import verify_folder
 from publishing.cli import stage_dataset
 from publishing.collections import Item, publish_hub_collection, publish_local_collection
 from publishing.localhub import check_hub_repo_id, split_repo_id
-from publishing.targets import HubTarget, LocalTarget, Target, default_token, publish_folder
+from publishing.targets import (
+    HubTarget,
+    LocalTarget,
+    Staged,
+    Target,
+    default_token,
+    finish_version,
+    stage_version,
+)
 from sweeps.config import Run, Sweep, runs
 from sweeps.runner import release_problem
 from sweeps.table import make_plots, summarize
@@ -175,7 +185,11 @@ def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None) -
     for repo in models.values():
         (split_repo_id if where.local else check_hub_repo_id)(repo)
     kind = "local hub" if where.local else "Hub"
-    with owned_tempdir("divsweep-release-") as tmp:
+    with owned_tempdir("divsweep-release-") as tmp, ExitStack() as locks:
+        locks.enter_context(where.target.lock(where.dataset_repo, "dataset"))
+        for repo in models.values():
+            locks.enter_context(where.target.lock(repo, "model"))
+        # 1. every repo's content, committed (Hub) or staged (local hub), no version visible yet
         stage = tmp / "dataset"
         plots = _plots(sweep, rels)
         stage_study(sweep, rels, stage, plots)
@@ -186,16 +200,26 @@ def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None) -
                               sweep_file=SWEEP_FILE, plots=[p.name for p in plots], models=models
                               ).save(folder / "README.md")
 
-        step["now"] = f"dataset {where.dataset_repo}"
-        ds = publish_folder(stage, where.dataset_repo, target=where.target, repo_type="dataset", prepare=card,
-                            message=lambda v: f"Release {sweep.name} {v}: {len(rels)} configs")
-        log(f"dataset {where.dataset_repo} {ds.version}: {'published' if ds.created else 'already published'} "
-            f"({len(rels)} configs) -> {ds.location}")
-        out = Released("local" if where.local else "hub",
-                       {"repo_id": where.dataset_repo, "version": ds.version, "created": ds.created,
-                        "location": ds.location, "configs": [r.config for r in rels]})
-        for rel in rels:
-            out.models[rel.config] = _release_model(sweep, rel, where, ds.version, tmp, step, log)
+        step["now"] = f"dataset {where.dataset_repo} (its commit)"
+        ds = stage_version(stage, where.dataset_repo, target=where.target, repo_type="dataset", prepare=card,
+                           message=lambda v: f"Release {sweep.name} {v}: {len(rels)} configs")
+        staged = [_stage_model(sweep, rel, where, ds.version, tmp, step) for rel in rels]
+        # 2. the versions appear, once every repo's content is in place
+        out = Released("local" if where.local else "hub", {})
+        for s, rel in zip([ds, *staged], [None, *rels]):
+            what = f"dataset {s.repo_id}" if rel is None else f"model {s.repo_id}"
+            step["now"] = f"{what} (its version {s.version})"
+            done = finish_version(s, where.target)
+            log(f"{what} {done.version}: {'published' if done.created else 'already published'}"
+                f"{f' ({len(rels)} configs)' if rel is None else ''} -> {done.location}")
+            entry = {"repo_id": done.repo_id, "version": done.version, "created": done.created,
+                     "location": done.location}
+            if rel is None:
+                out.dataset = {**entry, "configs": [r.config for r in rels]}
+            else:
+                out.models[rel.config] = {**entry, "run": rel.run.run_id, "dataset_revision": ds.version,
+                                          "scores": {k: v.get("accuracy") for k, v in rel.splits.items()}}
+    # 3. the collection
     step["now"] = "the collection"
     items = [Item("dataset", where.dataset_repo, f"The study's datasets: {len(rels)} configs, one per run")]
     items += [Item("model", models[r.config], f"{r.config}: {_note(r)}") for r in rels]
@@ -216,8 +240,7 @@ def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None) -
     return out
 
 
-def _release_model(sweep: Sweep, rel: RunRelease, where: Destination, ds_version: str, tmp: Path, step: dict,
-                   log) -> dict:
+def _stage_model(sweep: Sweep, rel: RunRelease, where: Destination, ds_version: str, tmp: Path, step: dict) -> Staged:
     repo = where.model_repo(rel.config)
     mdir = sweep.out / rel.run.run_id / "model"
     stage = tmp / f"model-{rel.config}"
@@ -236,13 +259,9 @@ def _release_model(sweep: Sweep, rel: RunRelease, where: Destination, ds_version
             plot=f"plots/{plot.name}" if plot is not None else None,
         ).save(folder / "README.md")
 
-    step["now"] = f"model {repo}"
-    m = publish_folder(stage, repo, target=where.target, repo_type="model", prepare=card,
-                       message=lambda v: f"Release {sweep.name} run {rel.run.run_id} {v}")
-    log(f"model {repo} {m.version}: {'published' if m.created else 'already published'} -> {m.location}")
-    return {"repo_id": repo, "version": m.version, "created": m.created, "location": m.location,
-            "run": rel.run.run_id, "dataset_revision": ds_version,
-            "scores": {s: v.get("accuracy") for s, v in rel.splits.items()}}
+    step["now"] = f"model {repo} (its commit)"
+    return stage_version(stage, repo, target=where.target, repo_type="model", prepare=card,
+                         message=lambda v: f"Release {sweep.name} run {rel.run.run_id} {v}")
 
 
 def _base_model(card_text: str) -> str | None:

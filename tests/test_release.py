@@ -164,21 +164,26 @@ def test_release_to_the_hub_reloads_and_rescores_in_a_fresh_process(study, hub, 
 @pytest.mark.slow
 @pytest.mark.parametrize("endpoint", ["commit", "tag"])
 def test_an_interrupted_release_tags_nothing_partial_and_completes_on_rerun(study, hub, monkeypatch, endpoint):
-    """The first model's commit fails, or its commit lands and its tag fails (as a kill between the two would)."""
+    """The first model's commit fails (no tag at all yet: tags come once every repo's content is committed), or
+    every commit lands and the first model's tag fails (as a kill between the tags would)."""
     sweep, out = study
     monkeypatch.setenv("DATAGEN_HUB_RETRIES", "0")
     hub.fail_next(endpoint, status=500, after=1)  # the dataset's lands, the first model's fails
     res = _release(sweep, out)
     assert res.exit_code == 1 and f"model {REPO}-I2" in res.output and "run the same command again" in res.output, \
         res.output
-    assert list(hub.repo(REPO).tags) == ["v1.0.0"]  # complete and tagged
+    assert res.output.strip().splitlines()[-1].startswith("Error: releasing failed while publishing model")
+    assert list(hub.repo(REPO).tags) == ([] if endpoint == "commit" else ["v1.0.0"])
     assert hub.repo(f"{REPO}-I2", "model").tags == {}  # nothing half-published is tagged
-    assert ("model", f"{REPO}-I8") not in hub.repos and not hub.collections
+    if endpoint == "commit":
+        assert ("model", f"{REPO}-I8") not in hub.repos
+    else:  # committed, not tagged
+        assert hub.repo(f"{REPO}-I8", "model").tags == {} and len(hub.repo(f"{REPO}-I8", "model").commits) == 2
+    assert not hub.collections
     res = _release(sweep, out)
     assert res.exit_code == 0, res.output
-    assert "dataset tester/tiny-study v1.0.0: already published" in res.output
-    for config in ("I2", "I8"):
-        repo = hub.repo(f"{REPO}-{config}", "model")
+    assert f"dataset {REPO} v1.0.0: {'published' if endpoint == 'commit' else 'already published'}" in res.output
+    for repo in (hub.repo(REPO), hub.repo(f"{REPO}-I2", "model"), hub.repo(f"{REPO}-I8", "model")):
         assert list(repo.tags) == ["v1.0.0"] and repo.tags["v1.0.0"] == repo.branches["main"]
         assert len(repo.commits) == 2  # the repo's first commit and one release commit: none made twice
     (coll,) = hub.collections.values()
