@@ -191,6 +191,40 @@ def test_an_interrupted_release_tags_nothing_partial_and_completes_on_rerun(stud
 
 
 @pytest.mark.slow
+def test_a_release_killed_before_its_tags_leaves_no_version_and_completes(study, hub, tmp_path):
+    """kill -9 while the first tag is in flight: every repo's content is committed, no version exists; the
+    re-run makes the versions without a second commit."""
+    import signal
+    import time
+
+    sweep, out = study
+    hub.hang("tag", times=1)  # the first tag call is held unanswered
+    proc = subprocess.Popen([sys.executable, "-m", "sweeps", "release", str(sweep), "-o", str(out),
+                             "--repo-prefix", REPO], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while "tag" not in hub.endpoints():
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the release never reached its first tag"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        hub.release()
+    repos = [hub.repo(REPO), hub.repo(f"{REPO}-I2", "model"), hub.repo(f"{REPO}-I8", "model")]
+    assert [r.tags for r in repos] == [{}, {}, {}] and [len(r.commits) for r in repos] == [2, 2, 2]
+    assert not hub.collections
+    res = _release(sweep, out)
+    assert res.exit_code == 0, res.output
+    assert [list(r.tags) for r in repos] == [["v1.0.0"]] * 3 and [len(r.commits) for r in repos] == [2, 2, 2]
+    (coll,) = hub.collections.values()
+    assert len(coll["items"]) == 3
+
+
+@pytest.mark.slow
 def test_release_to_the_local_hub(study, tmp_path):
     import datasets
 
