@@ -41,7 +41,6 @@ from core.atomic import owned_tempdir, write_text_atomic
 from core.errors import ConfigError
 from core.metadata import read_metadata
 from core.safeio import read_hashed
-from eval.plots import PLOT_FILES
 from generators.verify import verify_folder
 from publishing.cli import stage_dataset
 from publishing.collections import Item, publish_hub_collection, publish_local_collection
@@ -57,7 +56,7 @@ from publishing.targets import (
 )
 from sweeps.config import Run, Sweep, runs
 from sweeps.runner import release_problem
-from sweeps.table import make_plots, summarize
+from sweeps.table import make_plots, summarize, write_table
 from training.publish import stage_model
 
 SWEEP_FILE = "sweep.yaml"
@@ -139,9 +138,11 @@ def check_runs(sweep: Sweep) -> list[RunRelease]:
 
 
 def _plots(sweep: Sweep, rels: list[RunRelease]) -> list[Path]:
-    """The sweep's plots (drawn now when ``collect`` has not drawn them yet)."""
-    found = [sweep.out / name for name in PLOT_FILES.values() if (sweep.out / name).is_file()]
-    return found or make_plots(sweep, [r.row for r in rels])
+    """The sweep's table and plots, drawn afresh from the released runs (as ``collect`` does), so the plot shows
+    exactly their evaluations."""
+    rows = [r.row for r in rels]
+    write_table(sweep, rows)
+    return make_plots(sweep, rows)
 
 
 def _run_plot(sweep: Sweep, rel: RunRelease) -> Path | None:

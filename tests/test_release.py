@@ -333,3 +333,19 @@ def test_release_model_card_metadata_is_the_hubs():
     local = ModelCard(str(render_release_model_card(**{**kw, "local": True, "dataset_repo": "local/s"})))
     assert local.data.eval_results is None and local.data.datasets is None  # no Hub id: scores in the body only
     assert "| unseen instructions (`test_unseen`) | 25.0% |" in local.text
+
+
+def test_release_refuses_before_anything_is_sent(tmp_path, monkeypatch):
+    """No token, a bad prefix, or an unfinished run: one line naming it, and no Hub call (the endpoint refuses
+    connections)."""
+    sweep = str(ROOT / "sweeps" / "tiny_cpu.yaml")
+    out = str(tmp_path / "out")
+    res = CliRunner().invoke(main, ["release", sweep, "-o", out, "--repo-prefix", "org/study"])
+    assert res.exit_code == 2 and "no Hugging Face token" in res.output, res.output
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    res = CliRunner().invoke(main, ["release", sweep, "-o", out, "--repo-prefix", "org/a/b"])
+    assert res.exit_code == 2 and "repo-prefix" in res.output, res.output
+    res = CliRunner().invoke(main, ["release", sweep, "-o", out, "--repo-prefix", "org/study"])
+    assert res.exit_code == 2 and "run I=2 cannot be released: has no data" in res.output, res.output
+    res = CliRunner().invoke(main, ["release", sweep, "-o", out, "--repo-prefix", "local"])
+    assert res.exit_code == 2 and "run I=2 cannot be released" in res.output, res.output
