@@ -349,3 +349,29 @@ def test_release_refuses_before_anything_is_sent(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "run I=2 cannot be released: has no data" in res.output, res.output
     res = CliRunner().invoke(main, ["release", sweep, "-o", out, "--repo-prefix", "local"])
     assert res.exit_code == 2 and "run I=2 cannot be released" in res.output, res.output
+
+
+def test_collections_are_reused_and_their_notes_updated_not_duplicated(hub, tmp_path):
+    from huggingface_hub import HfApi
+
+    from publishing.collections import Item, publish_hub_collection, publish_local_collection
+    from publishing.localhub import LocalHub
+
+    api = HfApi()
+    api.create_repo("tester/d", repo_type="dataset")
+    api.create_repo("tester/m")
+    items = [Item("dataset", "tester/d", "data"), Item("model", "tester/m", "I = 2: unseen 10.0%")]
+    url, changes = publish_hub_collection(api, "tester", "A study", items)
+    assert changes == 3  # created, two items
+    assert publish_hub_collection(api, "tester", "A study", items) == (url, 0)
+    items[1] = Item("model", "tester/m", "I = 2: unseen 12.5%")
+    assert publish_hub_collection(api, "tester", "A study", items) == (url, 1)
+    (coll,) = hub.collections.values()
+    assert [i["note"]["text"] for i in coll["items"]] == ["data", "I = 2: unseen 12.5%"]
+
+    local = LocalHub(tmp_path / "hub")
+    path, changes = publish_local_collection(local, "local", "A study", items, "d")
+    assert changes == 3 and publish_local_collection(local, "local", "A study", items, "d") == (path, 0)
+    items[0] = Item("dataset", "tester/d", "new note")
+    assert publish_local_collection(local, "local", "A study", items, "d") == (path, 1)
+    assert [i["note"] for i in json.loads(Path(path).read_text())["items"]] == ["new note", "I = 2: unseen 12.5%"]
