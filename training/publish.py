@@ -40,7 +40,7 @@ MODEL_FILES = re.compile(
     |train_results\.json|all_results\.json)$""",
     re.X,
 )
-"""The files of a final model, at the top of the output folder (no sub-folders are published)."""
+"""The files of a final model, at the top of the output folder (of sub-folders, only :data:`EVENT_FILES` are published)."""
 RUN_FILES = re.compile(r"^(checkpoint-\d+|runs|training_args\.bin|trainer_state\.json|\.gitattributes)$")
 """Trainer by-products (and a pulled model's ``.gitattributes``, the Hub's own file) never published nor read."""
 EVENT_FILES = re.compile(r"^runs/(?:[^/]+/)*events\.out\.tfevents\.[^/]+$")
