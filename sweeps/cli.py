@@ -96,16 +96,19 @@ def collect_cmd(sweep_file: str, output: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/sweeps/<name>).")
 @click.option("--repo-prefix", required=True,
               help="org/name: the Hub dataset repo (models org/name-<config>); local: the local hub (local/<sweep name>).")
+@click.option("--private", is_flag=True, help="Create the Hub repos and the collection as private.")
+@click.option("--license", "license_", help="License named in every card (default cc-by-4.0).")
 @user_errors
-def release_cmd(sweep_file: str, output: str | None, repo_prefix: str) -> None:
+def release_cmd(sweep_file: str, output: str | None, repo_prefix: str, private: bool, license_: str | None) -> None:
     """Publish a finished sweep: one dataset repo (a config per run), a model repo per run, and a collection.
 
-    Versioned (each repo's tag is made after its one commit), idempotent (a re-run publishes nothing new) and
-    resumable (an interrupted release completes when run again). Refuses runs whose evaluation is missing or stale.
+    Versioned (every repo's content is committed before any version tag is made), idempotent (a re-run publishes
+    nothing new) and resumable (an interrupted release completes when run again). Refuses runs whose evaluation is
+    missing or stale.
     """
     step: dict = {}
     try:
-        release(_load(sweep_file, output), repo_prefix, log=click.echo, step=step)
+        release(_load(sweep_file, output), repo_prefix, log=click.echo, step=step, private=private, license=license_)
     except Exception as exc:
         reason = None if isinstance(exc, (ConfigError, click.ClickException)) else failure_reason(exc, include_os=True)
         if reason is None:

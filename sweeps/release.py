@@ -36,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from cards.dataset_card import DEFAULT_LICENSE
 from cards.release_card import render_release_model_card, render_study_card
 from core.atomic import owned_tempdir, write_text_atomic
 from core.errors import ConfigError
@@ -79,21 +80,24 @@ class Destination:
     local: bool
     dataset_repo: str
     target: Target
+    private: bool = False  # Hub repos and collection created private
+    license: str = DEFAULT_LICENSE  # named in every card
 
     def model_repo(self, config: str) -> str:
         return f"{self.dataset_repo}-{config}"
 
 
-def release_target(sweep: Sweep, prefix: str) -> Destination:
+def release_target(sweep: Sweep, prefix: str, *, private: bool = False, license: str | None = None) -> Destination:
     """``--repo-prefix``: ``local`` (the local hub, ``local/<sweep name>``), ``local/<name>``, or a Hub id."""
+    license = license or DEFAULT_LICENSE
     if prefix == "local" or prefix.startswith("local/"):
         repo = f"local/{sweep.name}" if prefix == "local" else prefix
         split_repo_id(repo)
-        return Destination(True, repo, LocalTarget())
+        return Destination(True, repo, LocalTarget(), license=license)
     check_hub_repo_id(prefix, "repo-prefix")
     if default_token() is None:
         raise ConfigError("token", "no Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    return Destination(False, prefix, HubTarget())
+    return Destination(False, prefix, HubTarget(), private, license)
 
 
 @dataclass
@@ -176,11 +180,13 @@ def _note(rel: RunRelease) -> str:
     return ", ".join(knobs) + (": " + ", ".join(scores) if scores else "")
 
 
-def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None) -> Released:
+def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None, private: bool = False,
+            license: str | None = None) -> Released:
     """Publish the sweep's datasets, models and collection (see the module docstring). ``step`` (a dict) is kept
-    naming what is being published, for the caller's failure message."""
+    naming what is being published, for the caller's failure message; ``private`` applies to the Hub repos and
+    collection this release creates; ``license`` is named in every card (default cc-by-4.0)."""
     step = step if step is not None else {}
-    where = release_target(sweep, prefix)
+    where = release_target(sweep, prefix, private=private, license=license)
     rels = check_runs(sweep)
     models = {rel.config: where.model_repo(rel.config) for rel in rels}
     for repo in models.values():
@@ -198,11 +204,12 @@ def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None) -
 
         def card(folder: Path, version: str) -> None:
             render_study_card(sweep.name, configs, repo_id=where.dataset_repo, version=version, local=where.local,
-                              sweep_file=SWEEP_FILE, plots=[p.name for p in plots], models=models
-                              ).save(folder / "README.md")
+                              sweep_file=SWEEP_FILE, plots=[p.name for p in plots], models=models,
+                              license=where.license).save(folder / "README.md")
 
         step["now"] = f"dataset {where.dataset_repo} (its commit)"
         ds = stage_version(stage, where.dataset_repo, target=where.target, repo_type="dataset", prepare=card,
+                           private=where.private,
                            message=lambda v: f"Release {sweep.name} {v}: {len(rels)} configs")
         staged = [_stage_model(sweep, rel, where, ds.version, tmp, step) for rel in rels]
         # 2. the versions appear, once every repo's content is in place
@@ -230,7 +237,7 @@ def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None) -
     if where.local:
         loc, changes = publish_local_collection(where.target.hub, ns, title, items, description)
     else:
-        loc, changes = publish_hub_collection(where.target.api, ns, title, items, description)
+        loc, changes = publish_hub_collection(where.target.api, ns, title, items, description, private=where.private)
     out.collection = {"title": title, "location": loc, "changes": changes}
     log(f"collection {title!r}: {'updated' if changes else 'unchanged'} -> {loc}")
     write_text_atomic(sweep.out / MANIFEST, json.dumps(
@@ -257,11 +264,11 @@ def _stage_model(sweep: Sweep, rel: RunRelease, where: Destination, ds_version: 
             model_repo=repo, version=version, local=where.local, dataset_repo=where.dataset_repo,
             dataset_version=ds_version, config=rel.config, run=rel.run.run_id, study=sweep.name, meta=rel.meta,
             splits=rel.splits, trainer_card=trainer_card, base_model=base,
-            plot=f"plots/{plot.name}" if plot is not None else None,
+            plot=f"plots/{plot.name}" if plot is not None else None, license=where.license,
         ).save(folder / "README.md")
 
     step["now"] = f"model {repo} (its commit)"
-    return stage_version(stage, repo, target=where.target, repo_type="model", prepare=card,
+    return stage_version(stage, repo, target=where.target, repo_type="model", prepare=card, private=where.private,
                          message=lambda v: f"Release {sweep.name} run {rel.run.run_id} {v}")
 
 

@@ -54,8 +54,8 @@ def hub(monkeypatch, tmp_path):
     yield from serve(monkeypatch, tmp_path)
 
 
-def _release(sweep: Path, out: Path, prefix: str = REPO):
-    return CliRunner().invoke(main, ["release", str(sweep), "-o", str(out), "--repo-prefix", prefix])
+def _release(sweep: Path, out: Path, prefix: str = REPO, *extra: str):
+    return CliRunner().invoke(main, ["release", str(sweep), "-o", str(out), "--repo-prefix", prefix, *extra])
 
 
 def _count(hub: HubServer, *endpoints: str) -> int:
@@ -95,8 +95,9 @@ def test_release_to_the_hub_reloads_and_rescores_in_a_fresh_process(study, hub, 
     events = out / "I=8" / "model" / "runs" / "Dec01_host" / "events.out.tfevents.1764590000.host.1.0"
     events.parent.mkdir(parents=True)
     events.write_bytes(b"\x18\x00tensorboard event bytes")  # what report_to: tensorboard leaves beside the model
-    res = _release(sweep, out)
+    res = _release(sweep, out, REPO, "--private")
     assert res.exit_code == 0, res.output
+    assert all(r.private for r in hub.repos.values()) and len(hub.repos) == 3
 
     # the dataset repo: a config per run, the sweep file, the plot, a card listing every config; tagged after it all
     files = hub.files(REPO, "v1.0.0")
@@ -123,6 +124,7 @@ def test_release_to_the_hub_reloads_and_rescores_in_a_fresh_process(study, hub, 
 
     # the collection: the dataset and both models, a note each
     (coll,) = hub.collections.values()
+    assert coll["private"]
     assert [(i["type"], i["id"]) for i in coll["items"]] == [("dataset", REPO), ("model", f"{REPO}-I2"),
                                                              ("model", f"{REPO}-I8")]
     assert coll["items"][1]["note"]["text"].startswith("I2: I = 2, S = 120")
@@ -231,7 +233,7 @@ def test_release_to_the_local_hub(study, tmp_path):
     from publishing.localhub import LocalHub
 
     sweep, out = study
-    res = _release(sweep, out, "local")
+    res = _release(sweep, out, "local", "--license", "mit")
     assert res.exit_code == 0, res.output
     hub = LocalHub.default()
     folder = hub.path("local/tiny-cpu")
@@ -240,6 +242,10 @@ def test_release_to_the_local_hub(study, tmp_path):
     assert ds["test_unseen"]["prompt"] == datasets.load_dataset(str(out / "I=2" / "data"))["test_unseen"]["prompt"]
     model = hub.path("local/tiny-cpu-I8", repo_type="model")
     assert (model / "model.safetensors").read_bytes() == (out / "I=8" / "model" / "model.safetensors").read_bytes()
+    from huggingface_hub import DatasetCard, ModelCard
+
+    assert ModelCard.load(model / "README.md").data.license == "mit"
+    assert DatasetCard.load(folder / "README.md").data.license == "mit"
     (coll,) = (hub.root / "collections" / "local").glob("*.json")
     items = json.loads(coll.read_text())["items"]
     assert [i["id"] for i in items] == ["local/tiny-cpu", "local/tiny-cpu-I2", "local/tiny-cpu-I8"]
@@ -251,7 +257,7 @@ def test_release_to_the_local_hub(study, tmp_path):
     assert "tiny-cpu (instruction-diversity study)" in res.output, res.output
     # a re-run is a no-op: no new version, the collection file unchanged
     text = coll.read_text()
-    res = _release(sweep, out, "local")
+    res = _release(sweep, out, "local", "--license", "mit")
     assert res.exit_code == 0 and "0 new publishes" in res.output, res.output
     assert hub.versions("local/tiny-cpu") == ["v1.0.0"] and coll.read_text() == text
 
