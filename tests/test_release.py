@@ -162,6 +162,12 @@ def test_release_to_the_hub_reloads_and_rescores_in_a_fresh_process(study, hub, 
     manifest = json.loads((out / "release.json").read_text())
     assert manifest["dataset"]["version"] == "v1.0.0" and manifest["models"]["I8"]["repo_id"] == f"{REPO}-I8"
 
+    # a config whose file differs from its datagen.json fails its verification, naming the file
+    shard = json.loads(files["I2/datagen.json"])["splits"]["train"]["files"][0]
+    hub.add_entry(REPO, f"I2/{shard}", b"PAR1 tampered")
+    res = CliRunner().invoke(datagen, ["verify", REPO, "--revision", "main", "--config", "I2", "--no-remake", "--quiet"])
+    assert res.exit_code == 1 and "MISMATCH" in res.output and shard in res.output, res.output
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("endpoint", ["commit", "tag"])
