@@ -7,7 +7,7 @@
   lists, and checks the files against ``datagen.json`` (SHA-256 and rows) before the folder appears;
 - ``verify`` proves that a published version holds the data its card claims: it checks each file's SHA-256,
   re-fingerprints the published parquet files and re-makes the data from the recorded config;
-- ``list`` shows what the local hub holds.
+- ``list`` shows what the local hub holds (datasets, models, and collections of released studies).
 
 What a push publishes is exactly ``datagen.json``, the data files it lists and the card rendered for the
 version: each file is read once, without following links, into a private staging folder; a symlink, a
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from core.safeio import read_hashed, scan
 from generators.cli import main, resolve_config_path
 from generators.make import make_dataset, write_card
 from generators.verify import verify_folder
+from publishing.collections import local_collections
 from publishing.hubclient import failure_reason, status_of
 from publishing.localhub import LocalHub, check_hub_repo_id, check_local_name, normalize_version
 from publishing.resolve import resolve
@@ -305,28 +307,64 @@ def _read_meta(folder: Path) -> dict:
 @click.command()
 @click.argument("repo")
 @click.option("--revision", help="Version to verify (default: the latest local version / the Hub's main).")
+@click.option("--config", "config_name", help="In a repo with a config per folder (a released study, `python -m sweeps release`): the config to verify, or all.")
 @click.option("--workers", default=1, show_default=True, help="Processes re-making the data.")
 @click.option("--no-remake", is_flag=True, help="Only re-fingerprint the published files (no re-generation).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @user_errors
-def verify(repo: str, revision: str | None, workers: int, no_remake: bool, quiet: bool) -> None:
+def verify(repo: str, revision: str | None, config_name: str | None, workers: int, no_remake: bool, quiet: bool) -> None:
     """Prove that REPO (local hub name, Hub id or folder) holds exactly the data its card claims.
 
     Checks each data file's SHA-256 (and, on the Hub, the SHA-256 the Hub lists for it), re-fingerprints the
     published parquet files and re-makes the data from the recorded config (same generator version required);
     exits with status 1 naming the file or split that differs. A folder written before datagen recorded file
-    hashes has only its rows checked (a note says so).
+    hashes has only its rows checked (a note says so). A released study holds one config per folder
+    (``<config>/datagen.json``): ``--config NAME`` verifies one, ``--config all`` each of them.
     """
     r = resolve(repo, revision, "dataset")
+    label = f"{r.repo_id or r.path.name} {r.revision or ''}".strip()
+    failed = 0
     with staging_folder("verify") as tmp:
+        lfs: dict[str, str] = {}
         if r.kind == "hub":  # a private download (names checked), not the shared cache's links
             target = HubTarget()
-            folder = target.download(r.repo_id, r.revision, "dataset", tmp)
-            result = verify_folder(folder, remake=not no_remake, workers=workers, progress=not quiet, private=True)
-            result.problems += _lfs_problems(folder, target.last_lfs)
+            root = target.download(r.repo_id, r.revision, "dataset", tmp)
+            lfs = target.last_lfs
         else:
-            result = verify_folder(r.path, remake=not no_remake, workers=workers, progress=not quiet)
-    label = f"{r.repo_id or r.path.name} {r.revision or ''}".strip()
+            root = r.path
+        for name, folder in _configs_to_verify(root, config_name, label):
+            result = verify_folder(folder, remake=not no_remake, workers=workers, progress=not quiet,
+                                   private=r.kind == "hub")
+            prefix = f"{name}/" if name else ""
+            result.problems += _lfs_problems(folder, {p[len(prefix):]: sha for p, sha in lfs.items() if p.startswith(prefix)})
+            failed += not _report(f"{label} config {name}" if name else label, result, no_remake)
+    if failed:
+        raise SystemExit(1)
+
+
+_CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def _configs_to_verify(root: Path, config_name: str | None, label: str) -> list[tuple[str | None, Path]]:
+    """``[(config or None, folder)]``: the repo itself, one config folder, or every config folder."""
+    configs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink() and has_metadata(p)
+                     and _CONFIG_NAME.match(p.name))
+    if config_name is None:
+        if not has_metadata(root) and configs:
+            raise ConfigError("config", f"{label} holds one dataset per config: give --config NAME or --config all "
+                                        f"(configs: {', '.join(configs)})")
+        return [(None, root)]
+    if config_name == "all":
+        if not configs:
+            raise ConfigError("config", f"{label} has no configs (no <config>/datagen.json)")
+        return [(c, root / c) for c in configs]
+    if config_name not in configs:
+        raise ConfigError("config", f"{label} has no config {config_name!r} (configs: {', '.join(configs) or 'none'})")
+    return [(config_name, root / config_name)]
+
+
+def _report(label: str, result, no_remake: bool) -> bool:
+    """Print one verification; whether it passed."""
     click.echo(f"{'split':<14} {'rows':>8}  {'published files':<34} re-made")
     for c in result.splits:
         click.echo(f"{c.name:<14} {c.rows:>8}  {c.files:<34} {c.remade}")
@@ -335,11 +373,11 @@ def verify(repo: str, revision: str | None, workers: int, no_remake: bool, quiet
     if result.ok:
         how = "the published files" + ("" if no_remake else " and a fresh re-make")
         click.echo(f"verified {label}: {how} give fingerprint {result.fingerprint[:16]}, as recorded")
-        return
+        return True
     for problem in result.problems:
         click.echo(f"MISMATCH: {problem}", err=True)
     click.echo(f"verification of {label} FAILED ({len(result.problems)} problem(s))", err=True)
-    raise SystemExit(1)
+    return False
 
 
 @click.command("list")
@@ -367,8 +405,9 @@ def list_(as_json: bool) -> None:
                 it["damaged"] = str(exc)
             items.append(it)
         found[f"{repo_type}s"] = items
+    collections = local_collections(hub)
     if as_json:
-        click.echo(json.dumps({"root": str(hub.root), **found}, indent=2))
+        click.echo(json.dumps({"root": str(hub.root), **found, "collections": collections}, indent=2))
         return
     click.echo(f"local hub: {hub.root}")
     for kind, items in found.items():
@@ -381,6 +420,11 @@ def list_(as_json: bool) -> None:
                 extra = f"  DAMAGED: {it['damaged']}"
             latest = f"  (latest {it['latest']})" if it["latest"] else ""
             click.echo(f"  {it['repo_id']:<32} {', '.join(it['versions'])}{latest}{extra}")
+    if collections:
+        click.echo("collections:")
+        for c in collections:
+            what = f"DAMAGED: {c['damaged']}" if c.get("damaged") else f"{len(c.get('items', []))} items"
+            click.echo(f"  {c.get('namespace', '?')}/{c['title']}  ({what})")
 
 
 COMMANDS = (push, pull, verify, list_)

@@ -100,6 +100,10 @@ class Target(Protocol):
 
     def upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> bool: ...
 
+    def commit(self, folder: Path, repo_id: str, repo_type: str, private: bool, message: str) -> str | None: ...
+
+    def tag(self, folder: Path, repo_id: str, version: str, commit: str | None, repo_type: str, message: str) -> bool: ...
+
     def download(self, repo_id: str, revision: str | None, repo_type: str, dest: Path | None) -> Path: ...
 
     def location(self, repo_id: str, version: str, repo_type: str = "dataset") -> str: ...
@@ -127,6 +131,14 @@ class LocalTarget:
         publishable_files(folder)  # no link is copied into the local hub
         self.hub.add_version(folder, repo_id, version, repo_type)
         return True
+
+    def commit(self, folder: Path, repo_id: str, repo_type: str, private: bool, message: str) -> str | None:
+        """Nothing to send ahead: a local version appears whole when :meth:`tag` copies it in."""
+        publishable_files(folder)
+        return None
+
+    def tag(self, folder: Path, repo_id: str, version: str, commit: str | None, repo_type: str, message: str) -> bool:
+        return self.upload(folder, repo_id, version, repo_type, False, message)
 
     def location(self, repo_id: str, version: str, repo_type: str = "dataset") -> str:
         return str(self.hub.path(repo_id, version, repo_type))
@@ -209,6 +221,20 @@ class HubTarget:
         return with_retries(lambda: self._upload(folder, repo_id, version, repo_type, private, message))
 
     def _upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> bool:
+        oid = self._commit(folder, repo_id, repo_type, private, message)
+        return self._tag(folder, repo_id, version, oid, repo_type, message)
+
+    def commit(self, folder: Path, repo_id: str, repo_type: str, private: bool, message: str) -> str | None:
+        """The first half of :meth:`upload`: the one commit holding exactly the folder's files (none when the
+        branch already holds them), no tag; its id."""
+        return with_retries(lambda: self._commit(folder, repo_id, repo_type, private, message))
+
+    def tag(self, folder: Path, repo_id: str, version: str, commit: str | None, repo_type: str, message: str) -> bool:
+        """The second half of :meth:`upload`: tag ``commit`` as ``version`` (False: the tag exists with the same
+        content)."""
+        return with_retries(lambda: self._tag(folder, repo_id, version, commit, repo_type, message))
+
+    def _commit(self, folder: Path, repo_id: str, repo_type: str, private: bool, message: str) -> str:
         self.api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         head = self.api.repo_info(repo_id, repo_type=repo_type, revision="main").sha
         remote = set(self.api.list_repo_files(repo_id, repo_type=repo_type, revision=head))
@@ -220,8 +246,11 @@ class HubTarget:
         info = self.api.create_commit(
             repo_id, operations, commit_message=message, repo_type=repo_type, parent_commit=head
         )
+        return info.oid
+
+    def _tag(self, folder: Path, repo_id: str, version: str, oid: str | None, repo_type: str, message: str) -> bool:
         try:
-            self.api.create_tag(repo_id, tag=version, revision=info.oid, repo_type=repo_type, tag_message=message)
+            self.api.create_tag(repo_id, tag=version, revision=oid, repo_type=repo_type, tag_message=message)
         except Exception as exc:
             if status_of(exc) != 409:
                 raise
@@ -365,6 +394,57 @@ def publish_folder(
             text = message(version) if callable(message) else message or f"Publish {version}"
             exists = not target.upload(folder, repo_id, version, repo_type, private, text)
     return Published(target.kind, repo_id, version, target.location(repo_id, version, repo_type), created=not exists)
+
+
+@dataclass
+class Staged:
+    """A version chosen and committed but not yet visible (see :func:`stage_version`)."""
+
+    folder: Path
+    repo_id: str
+    repo_type: str
+    version: str
+    exists: bool  # the version already holds this content: nothing to do
+    commit: str | None = None
+    message: str = ""
+
+
+def stage_version(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    target: Target,
+    repo_type: str = "dataset",
+    private: bool = False,
+    message: str | Callable[[str], str] | None = None,
+    bump: str = "minor",
+    prepare: Callable[[Path, str], None] | None = None,
+) -> Staged:
+    """The first half of :func:`publish_folder`, for releases of several repos whose versions all appear last:
+    choose the version (:func:`choose_version`), ``prepare`` the folder for it and send its one commit (Hub; the
+    local hub copies nothing yet). :func:`finish_version` then makes the version visible. Interrupted in between,
+    no version points at the content; run again, the same version is chosen and the commit is not made twice.
+    On the local hub the caller holds ``target.lock(repo_id, repo_type)`` across both halves."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(None, f"{folder} is not a folder")
+    version, exists = choose_version(target, repo_id, folder, None, repo_type, bump)
+    if exists:
+        return Staged(folder, repo_id, repo_type, version, True)
+    if prepare is not None:
+        prepare(folder, version)
+    text = message(version) if callable(message) else message or f"Publish {version}"
+    return Staged(folder, repo_id, repo_type, version, False, target.commit(folder, repo_id, repo_type, private, text), text)
+
+
+def finish_version(staged: Staged, target: Target) -> Published:
+    """The second half of :func:`stage_version`: the tag (Hub) or the version folder (local hub)."""
+    created = False
+    if not staged.exists:
+        created = target.tag(staged.folder, staged.repo_id, staged.version, staged.commit, staged.repo_type,
+                             staged.message)
+    loc = target.location(staged.repo_id, staged.version, staged.repo_type)
+    return Published(target.kind, staged.repo_id, staged.version, loc, created=created)
 
 
 def default_token() -> str | None:

@@ -4,6 +4,7 @@
     python -m sweeps emit sweeps/phase_transition.yaml     # commands.sh + runs.txt for a cluster
     python -m sweeps run sweeps/X.yaml --only I=1000        # one run (run ids are in runs.txt)
     python -m sweeps collect sweeps/X.yaml                  # the table and plots of the finished runs
+    python -m sweeps release sweeps/X.yaml --repo-prefix org/name   # one dataset repo, a model repo per run
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import click
 
 from core.cli import user_errors
 from core.errors import ConfigError
+from publishing.hubclient import failure_reason
 from sweeps.config import Sweep, load_sweep, runs
+from sweeps.release import release
 from sweeps.runner import run_one, run_state
 from sweeps.table import collect
 
@@ -86,3 +89,31 @@ def emit_cmd(sweep_file: str, output: str | None) -> None:
 def collect_cmd(sweep_file: str, output: str | None) -> None:
     """Collect the finished runs' results into results.json/.csv and plots."""
     click.echo(collect(_load(sweep_file, output)))
+
+
+@main.command("release")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/sweeps/<name>).")
+@click.option("--repo-prefix", required=True,
+              help="org/name: the Hub dataset repo (models org/name-<config>); local: the local hub (local/<sweep name>).")
+@click.option("--private", is_flag=True, help="Create the Hub repos and the collection as private.")
+@click.option("--license", "license_", help="License named in every card (default cc-by-4.0).")
+@user_errors
+def release_cmd(sweep_file: str, output: str | None, repo_prefix: str, private: bool, license_: str | None) -> None:
+    """Publish a finished sweep: one dataset repo (a config per run), a model repo per run, and a collection.
+
+    Versioned (every repo's content is committed before any version tag is made), idempotent (a re-run publishes
+    nothing new) and resumable (an interrupted release completes when run again). Refuses runs whose evaluation is
+    missing or stale.
+    """
+    step: dict = {}
+    try:
+        release(_load(sweep_file, output), repo_prefix, log=click.echo, step=step, private=private, license=license_)
+    except Exception as exc:
+        reason = None if isinstance(exc, (ConfigError, click.ClickException)) else failure_reason(exc, include_os=True)
+        if reason is None:
+            raise
+        raise click.ClickException(
+            f"releasing failed while publishing {step.get('now', 'the release')} ({reason}); what was published is "
+            f"complete and versioned, nothing partial was tagged: run the same command again to complete it"
+        ) from None

@@ -109,6 +109,38 @@ def run_state(sweep: Sweep, run: Run) -> str:
     return "resumed (data ready; training)"
 
 
+def release_problem(sweep: Sweep, run: Run) -> str | None:
+    """Why ``run``'s results may not be released (None: its data, model and evaluation are complete and each
+    stage was made from the sweep's current settings, as ``stages.json`` records)."""
+    rdir = sweep.out / run.run_id
+    data_dir, model_dir, eval_json = rdir / "data", rdir / "model", rdir / "eval.json"
+    if not has_metadata(data_dir):
+        return f"has no data in {data_dir} (run the sweep first)"
+    try:
+        _check_data(run, generator_config(sweep, run), rdir)
+    except ConfigError as exc:
+        return exc.message.removeprefix(f"run {run.run_id}: ")
+    if not training_done(model_dir):
+        return f"is not trained (no finished model in {model_dir}; run the sweep first)"
+    if not eval_json.exists():
+        return f"has no evaluation ({eval_json} is missing; run the sweep to evaluate it)"
+    train_sig, eval_sig = _signatures(sweep, run, data_dir)
+    stages = _stages(rdir)
+    if stages.get("train") != train_sig:
+        return (f"its model in {model_dir} was not trained from the sweep's current settings (stages.json); "
+                f"remove it and run the sweep again")
+    if stages.get("eval") != eval_sig:
+        return (f"its evaluation {eval_json} is stale (not made from the current model and eval settings, "
+                f"stages.json); remove it and run the sweep again")
+    try:
+        scored = json.loads(eval_json.read_text(encoding="utf-8"))["dataset"]["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its evaluation {eval_json} cannot be read"
+    if scored != read_metadata(data_dir, check=False)["fingerprint"]:
+        return f"its evaluation {eval_json} scored other data (fingerprint {str(scored)[:16]}) than its own"
+    return None
+
+
 def run_one(sweep: Sweep, run: Run, log=print) -> dict:
     """Make the data, train, evaluate (each skipped when already complete). Returns the run's summary.
 

@@ -5,8 +5,12 @@ every commit gets a 40-hex id and a full file tree, branches and tags point at c
 blobs (sha1 ids) and LFS files are stored by sha256. It speaks the endpoints that ``HfApi.create_repo``,
 ``create_commit`` / ``upload_folder`` (preupload, LFS batch + PUT + verify, NDJSON commit), ``create_tag``,
 ``list_repo_refs``, ``repo_info``, ``list_repo_tree``, ``get_paths_info``, ``hf_hub_download``,
-``snapshot_download`` and ``datasets.load_dataset(repo_id, revision=...)`` use, with the Hub's error headers
-(``X-Error-Code``: RepoNotFound, RevisionNotFound, EntryNotFound).
+``snapshot_download`` and ``datasets.load_dataset(repo_id, revision=...)`` (also with a config name: multi-config
+repos are file reads) use, with the Hub's error headers (``X-Error-Code``: RepoNotFound, RevisionNotFound,
+EntryNotFound), and the collections endpoints of ``HfApi.create_collection`` / ``get_collection`` /
+``add_collection_item`` / ``update_collection_item`` / ``list_collections`` (``collections``: slug -> collection as the API returns it;
+a second collection with the same title in a namespace is a 409 carrying its ``slug``, a second item with the same
+repo a 409).
 
 It checks what the real Hub checks on the way in that matters to a publisher: a write needs the token; a
 commit may only name LFS objects that were uploaded (with the right sha256) and may not put binary content
@@ -110,6 +114,7 @@ class HubServer:
         self.blobs: dict[str, bytes] = {}  # git blob id -> bytes (regular files)
         self.lfs_objects: dict[str, bytes] = {}  # sha256 -> bytes
         self.calls: list[tuple[str, str]] = []  # (method, endpoint name), in order
+        self.collections: dict[str, dict] = {}  # slug -> the collection as GET /api/collections/{slug} returns it
         self._faults: dict[str, list[int]] = {}
         self._hangs: dict[str, dict] = {}
         self._gates: dict[str, dict] = {}
@@ -142,10 +147,11 @@ class HubServer:
         self.stop()
 
     # -- inspection and fault injection for tests ---------------------------------------------------------------
-    def fail_next(self, endpoint: str, status: int = 500, times: int = 1) -> None:
-        """Answer the next ``times`` calls to ``endpoint`` (a name as in ``calls``) with ``status``."""
+    def fail_next(self, endpoint: str, status: int = 500, times: int = 1, after: int = 0) -> None:
+        """Answer the next ``times`` calls to ``endpoint`` (a name as in ``calls``) with ``status``, after letting
+        ``after`` calls through."""
         with self._lock:
-            self._faults.setdefault(endpoint, []).extend([status] * times)
+            self._faults.setdefault(endpoint, []).extend([None] * after + [status] * times)
 
     def hang(self, endpoint: str, apply: bool = False, times: int | None = None) -> None:
         """Accept calls to ``endpoint`` and never answer (the connection stays open until :meth:`release`);
@@ -260,6 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
     # -- plumbing ------------------------------------------------------------------------------------------------
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -332,6 +341,11 @@ class _Handler(BaseHTTPRequestHandler):
         ("GET", r"/api/whoami-v2", "whoami"),
         ("POST", r"/api/repos/create", "repos/create"),
         ("POST", r"/api/validate-yaml", "validate-yaml"),
+        ("POST", r"/api/collections", "collections/create"),
+        ("GET", r"/api/collections", "collections/list"),
+        ("GET", r"/api/collections/(?P<slug>[^/]+/[^/]+)", "collections/get"),
+        ("POST", r"/api/collections/(?P<slug>[^/]+/[^/]+)/items", "collections/add-item"),
+        ("PATCH", r"/api/collections/(?P<slug>[^/]+/[^/]+)/items/(?P<item>[^/]+)", "collections/update-item"),
         ("PUT", r"/_lfs/(?P<oid>[0-9a-f]{64})", "lfs-upload"),
         ("POST", r"/_lfs/verify", "lfs-verify"),
         ("GET", r"/api/(?P<t>model|dataset|space)s/(?P<repo>[^/]+/[^/]+)", "info"),
@@ -453,6 +467,74 @@ class _Handler(BaseHTTPRequestHandler):
                     errors.append({"message": f'"configs" entries need config_name and data_files: {c!r}'})
         warnings = [] if meta else [{"message": "empty or missing yaml metadata in repo card"}]
         self._send(400 if errors else 200, {"errors": errors, "warnings": warnings})
+
+    # -- collections ----------------------------------------------------------------------------------------------
+    def h_collections_create(self, t: str) -> None:
+        self._require_auth()
+        body = self._json_body()
+        title, ns = body.get("title"), body.get("namespace") or self.hub.user
+        if not isinstance(title, str) or not title.strip():
+            raise HubError(400, "a collection needs a title")
+        if ns != self.hub.user:
+            raise HubError(403, f"you cannot create collections in {ns!r}")
+        for c in self.hub.collections.values():
+            if c["owner"]["name"] == ns and c["title"] == title:
+                self._send(409, {"error": "You already have a collection with this title", "slug": c["slug"]})
+                return
+        slug = f"{ns}/{re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')[:50]}-{uuid.uuid4().hex[:24]}"
+        when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        c = {"slug": slug, "title": title, "description": body.get("description"), "owner": {"name": ns},
+             "items": [], "lastUpdated": when, "position": len(self.hub.collections), "private": bool(body.get("private")),
+             "theme": "indigo", "upvotes": 0}
+        self.hub.collections[slug] = c
+        self._send(200, c)
+
+    def h_collections_list(self, t: str) -> None:
+        owners = self.query.get("owner", [])
+        out = [{k: v for k, v in c.items() if k != "position"} for c in self.hub.collections.values()
+               if (not owners or c["owner"]["name"] in owners) and (not c["private"] or self._authorized())]
+        self._send(200, out)
+
+    def _collection(self, slug: str, write: bool = False) -> dict:
+        if write:
+            self._require_auth()
+        c = self.hub.collections.get(slug)
+        if c is None or (c["private"] and not self._authorized()):
+            raise HubError(404, f"Collection {slug} not found")
+        return c
+
+    def h_collections_get(self, t: str, slug: str) -> None:
+        self._send(200, self._collection(slug))
+
+    def h_collections_add_item(self, t: str, slug: str) -> None:
+        c = self._collection(slug, write=True)
+        body = self._json_body()
+        item = body.get("item") or {}
+        kind, item_id = item.get("type"), item.get("id")
+        if kind not in ("model", "dataset", "space", "paper", "collection"):
+            raise HubError(400, f"invalid item type {kind!r}")
+        if kind in ("model", "dataset", "space") and (kind, item_id) not in self.hub.repos:
+            raise HubError(404, f"{kind} {item_id} not found", "RepoNotFound")
+        if any(i["type"] == kind and i["id"] == item_id for i in c["items"]):
+            self._send(409, {"error": "Item already exists in this collection"})
+            return
+        entry = {"_id": uuid.uuid4().hex[:24], "id": item_id, "type": kind, "position": len(c["items"])}
+        if body.get("note") is not None:
+            entry["note"] = {"text": body["note"], "html": body["note"]}
+        c["items"].append(entry)
+        self._send(200, c)
+
+    def h_collections_update_item(self, t: str, slug: str, item: str) -> None:
+        c = self._collection(slug, write=True)
+        body = self._json_body()
+        found = [i for i in c["items"] if i["_id"] == item]
+        if not found:
+            raise HubError(404, f"no item {item} in {slug}")
+        if "note" in body:
+            found[0]["note"] = {"text": body["note"], "html": body["note"]}
+        if "position" in body:
+            found[0]["position"] = int(body["position"])
+        self._send(200, {"success": True})
 
     def h_info(self, t: str, repo: str, rev: str = "main") -> None:
         r = self._repo(t, repo)
