@@ -33,6 +33,10 @@ elif __name__ == "__main__" and sys.path and not getattr(sys.flags, "safe_path",
     # sys.path: off it goes before any other package of ours is looked up (a same-named folder there would win)
     del sys.path[0]
 
+from training.quiet import quiet_dependency_notices
+
+quiet_dependency_notices()  # before bitsandbytes is imported (by transformers, trl, peft): one harmless notice
+
 import time
 from dataclasses import dataclass, field
 
