@@ -104,7 +104,7 @@ def _signatures(sweep: Sweep, run: Run, data_dir: Path) -> tuple[str, str]:
 
 
 def run_state(sweep: Sweep, run: Run) -> str:
-    """What running ``run`` will do: ``new``, ``skipped (finished)`` or ``resumed (...)`` (saying from where).
+    """What running ``run`` will do: ``new``, ``done, skipped`` or ``resumed (...)`` (saying from where).
 
     Raises, as :func:`run_one` would, when a finished stage was made from other settings.
     """
@@ -117,7 +117,7 @@ def run_state(sweep: Sweep, run: Run) -> str:
     _guard(rdir, "train", train_sig, model_dir.exists(), run, model_dir)
     if training_done(model_dir):
         _guard(rdir, "eval", eval_sig, eval_json.exists(), run, eval_json)
-        return "skipped (finished)" if eval_json.exists() else "resumed (trained; evaluating)"
+        return "done, skipped" if eval_json.exists() else "resumed (trained; evaluating)"
     checkpoints = sorted((c for c in model_dir.glob("checkpoint-*") if c.name.split("-")[-1].isdigit()),
                          key=lambda c: int(c.name.split("-")[-1]))
     if checkpoints:
