@@ -4,8 +4,10 @@ event files are published with the model, and a training run's output is free of
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -41,6 +43,25 @@ def scalars(event_file: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(s.step, s.value) for s in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
+def texts(event_file: Path) -> dict[str, list[str]]:
+    """The text summaries of one event file (tag without its /text_summary suffix), through tensorboard's reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(event_file), size_guidance={"tensors": 0})
+    acc.Reload()
+    return {tag.removesuffix("/text_summary"): [e.tensor_proto.string_val[0].decode() for e in acc.Tensors(tag)]
+            for tag in acc.Tags()["tensors"]}
+
+
+def test_portable_json_cuts_absolute_paths():
+    from training.curves import portable_json
+
+    text = json.dumps({"output_dir": "/home/alice/runs/x", "n": 3, "nested": {"p": "~/models/m", "ok": "org/name"},
+                       "list": ["/etc/passwd", "relative/path"], "hub_token": "<HUB_TOKEN>"})
+    assert json.loads(portable_json(text)) == {"output_dir": "x", "n": 3, "nested": {"p": "m", "ok": "org/name"},
+                                               "list": ["passwd", "relative/path"], "hub_token": "<HUB_TOKEN>"}
+
+
 @pytest.mark.slow
 def test_a_sweeps_training_run_writes_and_publishes_curves_without_the_notices(tiny_dataset, tmp_path):
     """The training command a sweep runs under `accelerate launch` (CPU config), as a subprocess."""
@@ -64,6 +85,11 @@ def test_a_sweeps_training_run_writes_and_publishes_curves_without_the_notices(t
     assert events, sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     loss = [v for f in events for v in scalars(f).get("train/loss", [])]
     assert [step for step, _ in loss] == [1, 2, 3, 4]
+    for f in events:  # published, so no machine path (output_dir was absolute) and no host name in the folder
+        assert str(tmp_path).encode() not in f.read_bytes()
+        assert socket.gethostname() not in f.parent.name
+    args = [e for f in events for e in texts(f).get("args", [])]
+    assert args and json.loads(args[0])["output_dir"] == "model"  # the recorded arguments, paths cut
 
     published = LocalHub.default().path("tb-run", repo_type="model")
     copied = sorted(p.relative_to(published).as_posix() for p in published.glob("runs/**/events.out.tfevents.*"))

@@ -52,6 +52,7 @@ from core.errors import ConfigError
 from publishing.loading import check_hub_reachable
 from training import hardware
 from training.args import DataArguments, RunArguments, ScratchModelArguments, settle_dataset
+from training.curves import use_portable_tensorboard
 from training.data import load_training_data, longest_example_chars
 from training.hardware import (
     auto_defaults,
@@ -170,6 +171,7 @@ def train(recipe: Recipe) -> dict:
         peft_config=peft_config,
         callbacks=callbacks,
     )
+    use_portable_tensorboard(trainer)  # its event files are published: no machine paths in them
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = trainer.evaluate() if data.eval is not None else {}
