@@ -5,8 +5,8 @@ callback writes them to ``output_dir/runs/<date>_<hostname>/`` and records, as t
 ``TrainingArguments`` JSON (``output_dir`` as given: often an absolute path naming the user's home) and the model
 config (``_name_or_path``: the local folder a model was loaded from). :class:`PortableTensorBoard` writes the same
 scalars to ``output_dir/runs/<date>/`` and those two texts with every absolute path cut to its last component
-(tokens are already masked by transformers). The event file's own name still carries the host name
-(``events.out.tfevents.<time>.<host>.<pid>.<n>``, torch's SummaryWriter). Rank 0 writes, as before.
+(tokens are already masked by transformers), and names the event file ``events.out.tfevents.<time>.host.<pid>.<n>``
+(tensorboard's writer would put this machine's name there). Rank 0 writes, as before.
 """
 
 from __future__ import annotations
@@ -34,8 +34,31 @@ def portable_json(text: str) -> str:
     return json.dumps(clean(json.loads(text)), indent=2, sort_keys=True)
 
 
+class _NoHostName:
+    """Stands in for the socket module while an event file is named."""
+
+    @staticmethod
+    def gethostname() -> str:
+        return "host"
+
+
 class PortableTensorBoard(TensorBoardCallback):
     """transformers' TensorBoard callback, writing to ``runs/<date>/`` and no absolute path (module docstring)."""
+
+    def _init_summary_writer(self, args):
+        """As transformers does, but the event file is named ``...tfevents.<time>.host.<pid>.<n>`` (tensorboard's
+        writer puts this machine's name there; the module it reads it through is checked, not assumed)."""
+        # deferred: tensorboard (the [train] extra) only once a run reports to it
+        from tensorboard.summary.writer import event_file_writer
+
+        real = getattr(event_file_writer, "socket", None)
+        if real is not None:
+            event_file_writer.socket = _NoHostName
+        try:
+            super()._init_summary_writer(args)
+        finally:
+            if real is not None:
+                event_file_writer.socket = real
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
