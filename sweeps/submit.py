@@ -6,7 +6,8 @@
 
 Each job calls :func:`run_job`, which loads the sweep file again and runs the same per-run function as the local
 runner (:func:`sweeps.runner.run_one`: data, training, evaluation, each skipped when complete), so a job that was
-killed or timed out is resumed by submitting the sweep again. Runs already finished get no job. Jobs run this
+killed or timed out is resumed by submitting the sweep again. Runs already finished get no job, nor do runs whose
+recorded Slurm job is still queued or running (sacct), which would write into the same folder. Jobs run this
 interpreter (``sys.executable``, with ``-P`` on Python >= 3.11 so a same-named folder in the working directory is
 not imported) in the working directory of the submission, on a filesystem the nodes share. submitit's files (the
 pickled call, the result, each job's stdout/stderr) go to ``<output>/jobs/<job id>/``; ``jobs.json`` in the
@@ -111,14 +112,18 @@ def submit_runs(sweep: Sweep, todo: list[Run], launcher: str, opts: JobOptions, 
         raise ConfigError("--launcher", f"unknown launcher {launcher!r} (one of {', '.join(LAUNCHERS)})")
     opts.check()
     pending = []
+    out = sweep.out.resolve()
+    active = _active_jobs(out) if launcher == "slurm" else {}
     for i, r in enumerate(todo, 1):
         state = run_state(sweep, r)  # raises, as run_one would, on a stage made from other settings
-        log(f"run {i}/{len(todo)}: {r.run_id}" + ("" if state == "new" else f": {state}"))
-        if state != "done, skipped":
+        if state != "done, skipped" and r.run_id in active:  # a second job would write into the same folder
+            state = (f"still queued or running as job {active[r.run_id]}: not submitted again (scancel "
+                     f"{active[r.run_id]} to resubmit it)")
+        elif state != "done, skipped":
             pending.append(r)
+        log(f"run {i}/{len(todo)}: {r.run_id}" + ("" if state == "new" else f": {state}"))
     if not pending:
-        return [r.run_id for r in todo]
-    out = sweep.out.resolve()
+        return [] if active else [r.run_id for r in todo]
     out.mkdir(parents=True, exist_ok=True)
     executor = make_executor(launcher, out / "jobs", opts, f"sweep-{sweep.name}")
     args = [str(sweep.path.resolve())] * len(pending), [str(out)] * len(pending), \
@@ -127,13 +132,13 @@ def submit_runs(sweep: Sweep, todo: list[Run], launcher: str, opts: JobOptions, 
         jobs = []
         for start in range(0, len(pending), opts.array_parallelism):
             wave = executor.map_array(run_job, *(a[start:start + opts.array_parallelism] for a in args))
-            _record_jobs(out, pending[start:start + len(wave)], wave)
+            _record_jobs(out, pending[start:start + len(wave)], wave, launcher)
             for job in wave:
                 job.wait()
             jobs += wave
     else:
         jobs = executor.map_array(run_job, *args)
-        _record_jobs(out, pending, jobs)
+        _record_jobs(out, pending, jobs, launcher)
     log(f"submitted {len(jobs)} job{'s' if len(jobs) != 1 else ''} ({launcher}): "
         + ", ".join(f"{r.run_id} -> {j.job_id}" for r, j in zip(pending, jobs)))
     if not wait:
@@ -170,10 +175,31 @@ def _failure(job) -> str | None:
     return None
 
 
-def _record_jobs(out: Path, pending: list[Run], jobs: list) -> None:
+ACTIVE_STATES = ("PENDING", "RUNNING", "REQUEUED", "RESIZING", "SUSPENDED", "CONFIGURING", "COMPLETING")
+
+
+def _active_jobs(out: Path) -> dict[str, str]:
+    """{run id: job id} of the Slurm jobs recorded in ``jobs.json`` that are still queued or running (sacct)."""
+    path = out / "jobs.json"
+    if not path.exists():
+        return {}
+    # deferred: submitit (the [cluster] extra) only for the cluster launchers
+    import submitit
+
+    active = {}
+    for run_id, rec in json.loads(path.read_text()).items():
+        if rec.get("launcher") == "slurm":
+            job = submitit.SlurmJob(folder=Path(rec["stdout"]).parent, job_id=rec["job_id"])
+            if job.state.split()[0] in ACTIVE_STATES:  # 'UNKNOWN' when sacct cannot say
+                active[run_id] = rec["job_id"]
+    return active
+
+
+def _record_jobs(out: Path, pending: list[Run], jobs: list, launcher: str) -> None:
     """Add the runs' job ids and log files to ``<output>/jobs.json``."""
     path = out / "jobs.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     for r, job in zip(pending, jobs):
-        known[r.run_id] = {"job_id": str(job.job_id), "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
+        known[r.run_id] = {"job_id": str(job.job_id), "launcher": launcher, "stdout": str(job.paths.stdout),
+                           "stderr": str(job.paths.stderr)}
     write_text_atomic(path, json.dumps(known, indent=2, sort_keys=True) + "\n")

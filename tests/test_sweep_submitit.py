@@ -111,6 +111,28 @@ def test_slurm_gets_one_job_array_asking_for_what_was_given(tmp_path, monkeypatc
     assert jobs["I=8"]["stderr"].endswith("4242_1_0_log.err")
 
 
+def test_a_run_whose_slurm_job_is_still_active_is_not_submitted_again(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH)
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "sacct").write_text("#!/bin/sh\nprintf 'JobID|State|NodeList\\n4242_0|RUNNING|n1\\n"
+                                   "4242_1|CANCELLED by 0|n1\\n4242_2|PENDING|None assigned\\n'\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("FAKE_SLURM", str(tmp_path))
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "sweep"
+    args = ["run", str(TINY), "-o", str(out), "--launcher", "slurm", "--no-wait"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    res = CliRunner().invoke(main, args)  # again, while I=2 runs and I=40 waits: only I=8 (cancelled) is resubmitted
+    assert res.exit_code == 0, res.output
+    assert "run 1/3: I=2: still queued or running as job 4242_0" in res.output
+    assert "run 3/3: I=40: still queued or running as job 4242_2" in res.output
+    assert "submitted 1 job (slurm): I=8 -> 4242\n" in res.output  # one job: no array
+
+
 def test_slurm_where_there_is_none_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no srun
     res = CliRunner().invoke(main, ["run", str(TINY), "-o", str(tmp_path / "s"), "--launcher", "slurm"])
