@@ -175,7 +175,7 @@ def _write_predictions(path: str, records: dict[str, list[dict]]) -> None:
 
 @main.command()
 @click.argument("tables", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(["phase", "heatmap", "power-law", "semantic"]), help="Plot(s) to draw [default: every plot the rows can fill].")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(list(PLOTS)), help="Plot(s) to draw [default: every plot the rows can fill].")
 @click.option("--split", default="test_unseen", show_default=True, help="Split whose accuracy is plotted.")
 @click.option("--series", default="auto", show_default=True,
               help="Row key that separates the lines of the phase plot (e.g. variant, alpha, N, noop_fraction); "
@@ -193,7 +193,8 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
     if not kinds:
         kinds = tuple(supported_plots(rows))
         if not kinds:
-            raise ConfigError(None, "the rows vary neither I, nor S at a given I, nor alpha: nothing to plot")
+            raise ConfigError(None, "the rows vary neither I, nor S at a given I, nor alpha, nor the training space or variant at a "
+                                    "given I: nothing to plot")
     written = []
     for kind in kinds:
         path = Path(output_dir) / PLOT_FILES[kind]

@@ -13,6 +13,8 @@ check what was drawn without reading pixels:
   one line per I; uniform-frequency runs (``distribution: uniform``, alpha None) are a dashed reference line.
 - :func:`plot_semantic`: accuracy on unseen (small-k) patterns against the training k range, one line per
   pattern-family mix, one panel per I; the unrestricted runs are dashed reference lines.
+- :func:`plot_variants`: the accuracy of a sweep's variants (e.g. restricted and unrestricted training spaces)
+  side by side at equal I, where no other plot applies.
 
 Rows with the same coordinates (the seeds of one point) are averaged: the line goes through the mean, the bars
 span the seeds' minimum to maximum, and each seed is drawn as a faint dot; a point of one run shows that run's
@@ -165,9 +167,9 @@ def _fmt(v) -> str:
 
 
 def _fmt_s(v) -> str:
-    """An examples-per-instruction value (S = N / I) as a label: whole numbers as such, others to 3 digits."""
+    """An examples-per-instruction value (S = N / I) as a label: whole numbers as such, others rounded to one."""
     if isinstance(v, float) and not v.is_integer():
-        return f"≈{v:.3g}"
+        return f"≈{round(v)}" if v >= 10 else f"≈{v:.2g}"  # whole numbers from 10 on (not 1.56e+03 or 468.75)
     return str(int(v)) if isinstance(v, float) else str(v)
 
 
@@ -356,10 +358,70 @@ def plot_semantic(rows: Sequence[dict], path: str | Path, split: str = "test_uns
     return {"panels": panels, "k_labels": labels, "note": note, "path": str(path)}
 
 
-PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law, "semantic": plot_semantic}
+def _variant_order(item: tuple[str, bool | None]) -> tuple:
+    """Restricted training spaces first, then those not marked, then the unrestricted references; by name."""
+    name, restricted = item
+    return ({True: 0, None: 1, False: 2}[restricted], str(name))
+
+
+def plot_variants(rows: Sequence[dict], path: str | Path, split: str = "test_unseen") -> dict:
+    """Accuracy of each variant of a sweep (its named training spaces, e.g. restricted and unrestricted pattern
+    sub-spaces) at equal I: one group of bars per I, one bar per variant, restricted ones solid and unrestricted ones
+    (``restricted`` False) hatched when the rows say which. Bars: mean over the seeds, whiskers min-max over them
+    (each seed a dot), or a single run's Wilson interval.
+
+    Returns ``{"groups": {I: {variant: (mean, low, high)}}, "seeds": {I: {variant: [accuracy, ...]}},
+    "restricted": {variant: True | False | None}, "note", "path"}``.
+    """
+    _need(rows, ["I", "variant", "accuracy"], "variants plot")
+    plt = _figure()
+    kinds = {}
+    for r in rows:
+        kinds.setdefault(r["variant"], r.get("restricted"))
+    variants = [v for v, _ in sorted(kinds.items(), key=_variant_order)]
+    i_values = sorted({r["I"] for r in rows})
+    colors = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4))
+    width = 0.8 / len(variants)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(variants) * len(i_values) + 2), 4.2))
+    groups: dict = {}
+    seeds: dict = {}
+    counts, labelled = [], set()
+    for gi, i in enumerate(i_values):
+        groups[i], seeds[i] = {}, {}
+        for vi, v in enumerate(variants):
+            group = [r for r in rows if r["I"] == i and r["variant"] == v]
+            if not group:
+                continue
+            _, mean, low, high = _point(None, group)
+            groups[i][v] = (mean, low, high)
+            seeds[i][v] = [r["accuracy"] for r in group]
+            counts.append(len(group))
+            x = gi + (vi - (len(variants) - 1) / 2) * width
+            ax.bar(x, 100 * mean, width * 0.9, color=colors[v], hatch="//" if kinds[v] is False else None,
+                   edgecolor="black" if kinds[v] is False else colors[v], linewidth=0.5,
+                   label=None if v in labelled else v,
+                   yerr=[[max(0.0, 100 * (mean - low))], [max(0.0, 100 * (high - mean))]], capsize=3)
+            labelled.add(v)
+            if len(group) > 1:
+                ax.scatter([x] * len(group), [100 * a for a in seeds[i][v]], s=12, color="black", alpha=0.4, zorder=3)
+    ax.set_xticks(range(len(i_values)), [f"I = {_fmt(i)}" for i in i_values])
+    ax.set_ylabel(f"exact match on {split_label(split)} (%)")
+    ax.set_ylim(0, 103)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    note = _seed_note(counts, rows)
+    marked = any(k is not None for k in kinds.values())
+    title = "Restricted vs unrestricted training spaces, at equal I" if marked else "Sweep variants at equal I"
+    ax.set_title(f"{title}\n{note}" if note else title, fontsize="medium")
+    _save(fig, path)
+    return {"groups": groups, "seeds": seeds, "restricted": kinds, "note": note, "path": str(path)}
+
+
+PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law, "semantic": plot_semantic,
+         "variants": plot_variants}
 #: The file each kind of plot is written to (by `diveval plot` and by a sweep's collect).
 PLOT_FILES = {"phase": "phase_transition.png", "heatmap": "heatmap.png", "power-law": "power_law.png",
-              "semantic": "semantic.png"}
+              "semantic": "semantic.png", "variants": "variants.png"}
 
 
 SERIES_KEYS = ("variant", "alpha", "noop_fraction", "N", "S")
@@ -380,7 +442,8 @@ def default_series(rows: Sequence[dict]) -> str | None:
 def supported_plots(rows: Sequence[dict]) -> list[str]:
     """The plots the rows can fill: ``phase`` when I varies, ``heatmap`` when some I has several S (I and S
     varied independently, not just S = N / I), ``power-law`` when alpha varies (or is compared with Uniform),
-    ``semantic`` when the training patterns' k range or family mix varies."""
+    ``semantic`` when the training patterns' k range or family mix varies, ``variants`` when neither the phase nor
+    the semantic plot applies but a sweep's variants are compared at some I."""
     kinds = []
     i_values = {r.get("I") for r in rows if r.get("I") is not None}
     if len(i_values) > 1:
@@ -393,4 +456,10 @@ def supported_plots(rows: Sequence[dict]) -> list[str]:
         kinds.append("power-law")
     if len({(r.get("k_range"), r.get("families"), r.get("restricted")) for r in rows if r.get("k_range")}) > 1:
         kinds.append("semantic")
+    by_i: dict = defaultdict(set)
+    for r in rows:
+        if r.get("variant") is not None:
+            by_i[r.get("I")].add(r["variant"])
+    if not {"phase", "semantic"} & set(kinds) and any(len(v) > 1 for v in by_i.values()):
+        kinds.append("variants")  # the variants compared at one I (e.g. a semantic table without k columns)
     return kinds

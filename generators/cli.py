@@ -131,11 +131,33 @@ def _inspect_lines(meta: dict) -> list[str]:
 @main.command()
 def presets() -> None:
     """List the shipped configs (usable by name wherever a CONFIG is asked)."""
+    rows = []
     for name in list_presets():
         text = (PRESETS / f"{name}.yaml").read_text(encoding="utf-8")
-        first = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")), "")
         data = yaml.safe_load(text) or {}
-        click.echo(f"{name:<28} {data.get('task', 'rewrite'):<8} {first}")
+        rows.append((name, str(data.get("task", "rewrite")), first_sentence(text)))
+    width = max((len(task) for _, task, _ in rows), default=0)
+    for name, task, summary in rows:
+        click.echo(f"{name:<28} {task:<{width}} {summary}")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a YAML file's leading comment block, whole (it may span comment lines): up to the
+    first full stop outside brackets that ends a word (not in ``e.g.``, ``i.e.``, ``vs.``)."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    words = " ".join(w for ln in lines for w in ln.split()).split(" ")
+    depth, out = 0, []
+    for word in words:
+        out.append(word)
+        for ch in word:
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0)  # an interval (0, 1] counts as closed
+        if depth <= 0 and word.endswith(".") and word.lower() not in ("e.g.", "i.e.", "vs.", "cf."):
+            break
+    return " ".join(out).strip()
 
 
 if __name__ == "__main__":  # pragma: no cover

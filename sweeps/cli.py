@@ -3,6 +3,7 @@
     python -m sweeps run sweeps/phase_transition_reduced.yaml
     python -m sweeps emit sweeps/phase_transition.yaml     # commands.sh + runs.txt for a cluster
     python -m sweeps run sweeps/X.yaml --only I=1000        # one run (run ids are in runs.txt)
+    python -m sweeps run sweeps/X.yaml --launcher slurm --partition gpu --gpus-per-job 1 --time 60  # a job array
     python -m sweeps collect sweeps/X.yaml                  # the table and plots of the finished runs
     python -m sweeps release sweeps/X.yaml --repo-prefix org/name   # one dataset repo, a model repo per run
 """
@@ -20,6 +21,7 @@ from publishing.hubclient import failure_reason
 from sweeps.config import Sweep, load_sweep, runs
 from sweeps.release import release
 from sweeps.runner import run_one, run_state
+from sweeps.submit import LAUNCHERS, JobOptions, submit_runs
 from sweeps.table import collect
 
 
@@ -39,9 +41,22 @@ def _load(sweep_file: str, output: str | None) -> Sweep:
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--only", "only", multiple=True, help="Run only these run ids (repeatable).")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (default runs/sweeps/<name>).")
+@click.option("--launcher", type=click.Choice(LAUNCHERS), default="local", show_default=True,
+              help="local: one run after another here; slurm: one Slurm job per run, as a job array (submitit); "
+                   "submitit-local: the same jobs as local processes.")
+@click.option("--partition", help="Slurm partition (default: the cluster's).")
+@click.option("--gpus-per-job", type=int, help="GPUs each job asks for (default 1).")
+@click.option("--time", "time_min", type=int, help="Time limit of each job in minutes (default 60).")
+@click.option("--array-parallelism", type=int, help="At most this many jobs at once (default: all).")
+@click.option("--cpus-per-job", type=int, help="CPUs each job asks for (default: the scheduler's).")
+@click.option("--no-wait", is_flag=True, help="Submit, print the job ids and return (then: collect).")
 @user_errors
-def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
+def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None, launcher: str, no_wait: bool,
+            **job: int | str | None) -> None:
     """Run every run of SWEEP_FILE in turn (resumable), then write results.json/.csv and plots."""
+    given = [f"--{k.replace('_min', '').replace('_', '-')}" for k, v in job.items() if v is not None]
+    if launcher == "local" and (given or no_wait):
+        raise ConfigError((given or ["--no-wait"])[0], "needs a cluster launcher (--launcher slurm)")
     sweep = _load(sweep_file, output)
     todo = runs(sweep)
     if only:
@@ -51,6 +66,11 @@ def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None) -> None:
             raise ConfigError("--only", f"no run {missing[0]!r} in this sweep (runs: {', '.join(sorted(known))})")
         todo = [r for r in todo if r.run_id in only]
     t0 = time.perf_counter()
+    if launcher != "local":
+        opts = JobOptions(**{k: v for k, v in job.items() if v is not None})
+        if submit_runs(sweep, todo, launcher, opts, wait=not no_wait, log=click.echo):
+            click.echo(f"{len(todo)} runs done in {time.perf_counter() - t0:.1f}s; {collect(sweep)}")
+        return
     rows = []
     for i, r in enumerate(todo, 1):
         state = run_state(sweep, r)

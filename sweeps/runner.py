@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import click
+import yaml
 
 from core.atomic import atomic_file, write_text_atomic
 from core.errors import ConfigError
@@ -38,8 +39,9 @@ def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> li
     script = str(ROOT / "training" / "sft.py")
     if sweep.accelerate_config:
         # `accelerate launch` of this interpreter's environment (not whichever `accelerate` is first on PATH)
-        head = module_command("accelerate.commands.launch", "--config_file",
-                              str(find_file(sweep, sweep.accelerate_config, "accelerate_config")), script)
+        config = find_file(sweep, sweep.accelerate_config, "accelerate_config")
+        head = module_command("accelerate.commands.launch", "--config_file", str(config),
+                              *cpu_threads_args(config), script)
     else:
         head = [sys.executable, script]
     # resume: an interrupted run continues from its last checkpoint (a fresh one starts from scratch)
@@ -50,6 +52,20 @@ def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> li
     if run.seed is not None:  # the sweep's seed is the training seed too (weights, data order, dropout)
         args += ["--seed", str(run.seed)]
     return head + args
+
+
+def cpu_threads_args(accelerate_config: Path) -> list[str]:
+    """``--num_cpu_threads_per_process N`` for a CPU accelerate config, N being what ``accelerate launch`` picks
+    itself (physical cores / processes per machine) but then announces on every run; nothing when OMP_NUM_THREADS
+    is set (accelerate uses it silently) or the config is not a CPU one."""
+    cfg = yaml.safe_load(accelerate_config.read_text(encoding="utf-8")) or {}
+    if not cfg.get("use_cpu") or os.environ.get("OMP_NUM_THREADS"):
+        return []
+    # deferred: psutil (an accelerate requirement) counts physical cores as accelerate does; only for CPU configs
+    import psutil
+
+    per_machine = max(int(cfg.get("num_processes") or 1) // max(int(cfg.get("num_machines") or 1), 1), 1)
+    return ["--num_cpu_threads_per_process", str(max((psutil.cpu_count(logical=False) or 1) // per_machine, 1))]
 
 
 def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> list[str]:
@@ -88,7 +104,7 @@ def _signatures(sweep: Sweep, run: Run, data_dir: Path) -> tuple[str, str]:
 
 
 def run_state(sweep: Sweep, run: Run) -> str:
-    """What running ``run`` will do: ``new``, ``skipped (finished)`` or ``resumed (...)`` (saying from where).
+    """What running ``run`` will do: ``new``, ``done, skipped`` or ``resumed (...)`` (saying from where).
 
     Raises, as :func:`run_one` would, when a finished stage was made from other settings.
     """
@@ -101,7 +117,7 @@ def run_state(sweep: Sweep, run: Run) -> str:
     _guard(rdir, "train", train_sig, model_dir.exists(), run, model_dir)
     if training_done(model_dir):
         _guard(rdir, "eval", eval_sig, eval_json.exists(), run, eval_json)
-        return "skipped (finished)" if eval_json.exists() else "resumed (trained; evaluating)"
+        return "done, skipped" if eval_json.exists() else "resumed (trained; evaluating)"
     checkpoints = sorted((c for c in model_dir.glob("checkpoint-*") if c.name.split("-")[-1].isdigit()),
                          key=lambda c: int(c.name.split("-")[-1]))
     if checkpoints:

@@ -102,3 +102,40 @@ def test_atomic_file_keeps_the_old_file_when_a_write_fails(tmp_path):
         raise RuntimeError("interrupted")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
     assert write_text_atomic(target, "new").read_text() == "new"
+
+
+def _comment_block(text: str) -> str:
+    """A YAML file's leading comment lines, as one line of words (read independently of the code under test)."""
+    block = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        block.append(line.lstrip("#").strip())
+    return " ".join(" ".join(block).split())
+
+
+def test_presets_show_whole_first_sentences():
+    """Issue 15: descriptions were cut at the end of the first comment line (mid-sentence), and the _50/_75
+    mixtures read '(50% general-domain instructions (beyond ...))'."""
+    from generators.cli import first_sentence
+
+    assert first_sentence("# One (a. b) two,\n# e.g. three. Four.\nname: x\n# not this. \n") == \
+        "One (a. b) two, e.g. three."
+    assert first_sentence("# f on (0, 1], then g. Next.\n") == "f on (0, 1], then g."
+    assert first_sentence("name: x\n") == ""
+    res = CliRunner().invoke(main, ["presets"])
+    assert res.exit_code == 0
+    shown = {line.split()[0]: line for line in res.output.splitlines()}
+    assert set(shown) == {p.stem for p in Path(PRESETS).glob("*.yaml")}
+    for name, line in shown.items():
+        block = _comment_block((Path(PRESETS) / f"{name}.yaml").read_text())
+        summary = line.split(None, 2)[2]
+        assert block.startswith(summary) and summary.endswith("."), (name, summary)
+        rest = block[len(summary):].strip()
+        assert not rest[:1].islower() or rest.startswith("arXiv"), (name, rest[:40])  # the next sentence starts
+        assert summary.count("(") == summary.count(")") + summary.count("]") - summary.count("["), name
+        assert "((" not in summary and ") (" not in summary.replace("(s)", ""), name
+    assert shown["reduced_rewrite"].endswith("a budget of 2 x 10^5 rows.")
+    assert shown["mix_oss_alpaca_50"].endswith("10,000 Alpaca instructions (beyond the paper's grid, which stops at "
+                                               "15K:5K).")
+    assert len({line.index(line.split()[2]) for line in shown.values()}) == 1  # the descriptions line up

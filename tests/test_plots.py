@@ -166,3 +166,49 @@ def test_semantic_plot_restricted_against_unrestricted(tmp_path):
     assert data["k_labels"] == {4: "3-4", 12: "3-12"}
     with pytest.raises(ConfigError, match="has no 'families'"):
         plot_semantic([{"I": 10, "k_range": "3-4", "accuracy": 0.5}], tmp_path / "x.png")
+
+
+def test_heatmap_labels_are_whole_numbers_from_ten_on(tmp_path):
+    """Issue 15: S = N / I was labelled 468.75 and 117.188 (and .3g would write 1.56e+03 for 1562.5)."""
+    rows = [row(64, 100000 / 64, 0.5), row(64, 30000 / 64, 0.4), row(256, 30000 / 256, 0.3), row(256, 2.5, 0.2),
+            row(256, 100.0, 0.1)]
+    labels = plot_heatmap(rows, tmp_path / "h.png")["S_labels"]
+    assert labels == ["≈2.5", "100", "≈117", "≈469", "≈1562"]
+
+
+def test_variants_at_equal_i_are_drawn_when_no_other_plot_applies(tmp_path):
+    """Issue 15: a semantic sweep's table at one I (variants named by the sweep, no k columns, as in
+    results/toy_cpu_semantic) got 'nothing to plot'."""
+    from eval.plots import plot_variants, supported_plots
+
+    rows = (seeded({"I": 1000, "variant": "whole-space", "restricted": False}, [0.3, 0.4, 0.5])
+            + seeded({"I": 1000, "variant": "restricted-k3-8", "restricted": True}, [0.1, 0.2, 0.3])
+            + seeded({"I": 1000, "variant": "one-family", "restricted": True}, [0.2, 0.2, 0.2]))
+    assert supported_plots(rows) == ["variants"]
+    data = plot_variants(rows, tmp_path / "v.png")
+    assert is_png(tmp_path / "v.png")
+    assert list(data["groups"][1000]) == ["one-family", "restricted-k3-8", "whole-space"]  # restricted first
+    assert data["groups"][1000]["whole-space"] == pytest.approx((0.4, 0.3, 0.5))  # mean, min, max over seeds
+    assert data["seeds"][1000]["restricted-k3-8"] == [0.1, 0.2, 0.3]
+    assert data["restricted"] == {"whole-space": False, "restricted-k3-8": True, "one-family": True}
+    # two I values: the phase plot draws one line per variant instead
+    more = rows + seeded({"I": 100, "variant": "whole-space", "restricted": False}, [0.1])
+    assert "variants" not in supported_plots(more) and "phase" in supported_plots(more)
+    assert set(plot_variants(more, tmp_path / "v2.png")["groups"]) == {100, 1000}
+    one = [r for r in rows if r["variant"] == "one-family"]
+    assert "variants" not in supported_plots(one)  # one variant: nothing compared
+    with pytest.raises(ConfigError, match="has no 'variant'"):
+        plot_variants([{"I": 10, "accuracy": 0.5}], tmp_path / "x.png")
+
+
+def test_the_committed_semantic_table_gets_a_plot(tmp_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from eval.cli import main
+
+    table = Path(__file__).resolve().parents[1] / "results" / "toy_cpu_semantic" / "results.json"
+    res = CliRunner().invoke(main, ["plot", str(table), "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert is_png(tmp_path / "variants.png") and "plotted 3 rows" in res.output

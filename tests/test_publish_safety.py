@@ -133,6 +133,9 @@ def test_a_fifo_under_a_listed_name_does_not_block(tiny_dataset, tmp_path):
 # -- the model a training run publishes ---------------------------------------------------------------------------
 
 
+EVENTS = "runs/Dec01_12-00-00_host/events.out.tfevents.1733054400.host.123.0"  # what report_to: tensorboard writes
+
+
 def trained_folder(root: Path) -> Path:
     """What training/sft.py leaves in output_dir (as in the tests' trained models), plus a checkpoint."""
     out = root / "run"
@@ -140,7 +143,7 @@ def trained_folder(root: Path) -> Path:
         "config.json": '{"n_layer": 2}', "generation_config.json": "{}", "model.safetensors": "\x00weights",
         "tokenizer.json": "{}", "tokenizer_config.json": "{}", "README.md": "---\n{}\n---\n# run\n",
         "train_results.json": "{}", "all_results.json": "{}", "training_args.bin": "pickle",
-        "checkpoint-5/model.safetensors": "\x00old", "checkpoint-5/optimizer.pt": "state", "runs/events": "tb",
+        "checkpoint-5/model.safetensors": "\x00old", "checkpoint-5/optimizer.pt": "state", EVENTS: "tb",
     }
     for rel, text in files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +152,11 @@ def trained_folder(root: Path) -> Path:
 
 
 PUBLISHED_MODEL = ["README.md", "all_results.json", "config.json", "generation_config.json", "model.safetensors",
-                   "tokenizer.json", "tokenizer_config.json", "train_results.json"]
+                   EVENTS, "tokenizer.json", "tokenizer_config.json", "train_results.json"]
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
 
 
 def test_model_publish_refuses_a_diary_and_a_symlinked_token(tmp_path, token_file):
@@ -169,7 +176,7 @@ def test_model_publish_refuses_a_diary_and_a_symlinked_token(tmp_path, token_fil
     for p in ("diary.txt", "token_link", "vocab.json"):
         (out / p).unlink()
     done = publish.publish_model(out, "org/model")
-    assert sorted(p.name for p in Path(done.location).iterdir()) == PUBLISHED_MODEL
+    assert files_under(Path(done.location)) == PUBLISHED_MODEL
     assert FAKE_TOKEN.encode() not in everything_under(Path(done.location))
 
 
@@ -186,6 +193,51 @@ def test_model_publish_refuses_hidden_files_sub_folders_and_hard_links(tmp_path,
     assert "unlisted .notes" in str(err.value) and "folder extra/" in str(err.value)
     assert "extra/weights.bin" not in str(err.value)  # the folder is named once
     assert "hard-linked merges.txt" in str(err.value)
+
+
+def test_model_publish_keeps_only_the_event_files_of_runs(tmp_path, token_file):
+    """runs/ is looked into: its TensorBoard event files are published, anything else there refuses the publish."""
+    from training import publish
+
+    out = trained_folder(tmp_path)
+    log = out / EVENTS.rsplit("/", 1)[0]
+    (log / "notes.txt").write_text("x")  # a stray file beside the event file
+    (log / "events.out.tfevents.2.host.1.0").symlink_to(token_file)  # an event file's name, but a link
+    (out / "runs" / "elsewhere").symlink_to(token_file.parent, target_is_directory=True)
+    (out / "runs" / ".hidden").mkdir()
+    (out / "runs" / ".hidden" / "events.out.tfevents.3.host.1.0").write_text("tb")
+    os.link(token_file, out / "runs" / "events.out.tfevents.5.host.1.0")
+    with pytest.raises(ConfigError) as err:
+        publish.model_files(out)
+    for named in (f"unlisted {log.relative_to(out).as_posix()}/notes.txt",
+                  f"symlink {log.relative_to(out).as_posix()}/events.out.tfevents.2.host.1.0",
+                  "symlink runs/elsewhere", "folder runs/.hidden/",
+                  "hard-linked runs/events.out.tfevents.5.host.1.0"):
+        assert named in str(err.value)
+    assert EVENTS not in str(err.value)
+    for extra in ("elsewhere", ".hidden", "events.out.tfevents.5.host.1.0"):
+        path = out / "runs" / extra
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    (log / "notes.txt").unlink()
+    (log / "events.out.tfevents.2.host.1.0").unlink()
+    (log / "sub").mkdir()  # a nested run folder (hyperparameter-search trials) with its own event file
+    (log / "sub" / "events.out.tfevents.6.host.1.0").write_text("trial")
+    assert sorted(publish.model_files(out)) == sorted([*PUBLISHED_MODEL, log.relative_to(out).as_posix()
+                                                      + "/sub/events.out.tfevents.6.host.1.0"])
+
+
+def test_a_runs_entry_that_is_a_file_or_a_link_is_refused(tmp_path, token_file):
+    from training import publish
+
+    out = trained_folder(tmp_path)
+    shutil.rmtree(out / "runs")
+    (out / "runs").symlink_to(token_file.parent, target_is_directory=True)
+    with pytest.raises(ConfigError, match="symlink runs"):
+        publish.model_files(out)
+    (out / "runs").unlink()
+    (out / "runs").write_text("x")
+    with pytest.raises(ConfigError, match="unlisted runs"):
+        publish.model_files(out)
 
 
 def test_model_publish_to_the_hub_sends_only_the_model(hub, tmp_path, token_file):

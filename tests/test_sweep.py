@@ -42,7 +42,7 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
     res = CliRunner().invoke(main, ["run", str(SWEEPS / "tiny_cpu.yaml"), "-o", str(out)])
     assert res.exit_code == 0 and "trained" not in res.output and "data ready" not in res.output, res.output
     assert "evaluated" not in res.output, res.output
-    assert "run 1/3: I=2: skipped (finished)" in res.output and res.output.count("skipped (finished)") == 3
+    assert "run 1/3: I=2: done, skipped" in res.output and res.output.count("done, skipped") == 3
     # removing a model retrains it, and its old evaluation goes with it (it scored the removed model)
     import shutil
 

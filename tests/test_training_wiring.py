@@ -226,18 +226,18 @@ def test_publish_stages_only_the_final_model(tmp_path, monkeypatch):
     from training import publish
 
     out = tmp_path / "run"
+    events = "runs/Dec01_12-00-00_host/events.out.tfevents.1733054400.host.1.0"  # TensorBoard's curves
     for rel in ("config.json", "model.safetensors", "README.md", "tokenizer.json", "checkpoint-5/model.safetensors",
-                "runs/events", "training_args.bin", "trainer_state.json"):  # other files: test_publish_safety
+                events, "training_args.bin", "trainer_state.json"):  # other files: test_publish_safety
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(rel)
     assert [p.relative_to(out).as_posix() for p in publish.final_files(out)] == [
-        "README.md", "config.json", "model.safetensors", "tokenizer.json",
+        "README.md", "config.json", "model.safetensors", events, "tokenizer.json",
     ]
     local = publish.publish_model(out, "org/model")
     assert (local.target, local.version, local.created) == ("local", "v1.0.0", True)
-    assert sorted(p.name for p in Path(local.location).iterdir()) == [
-        "README.md", "config.json", "model.safetensors", "tokenizer.json",
-    ]
+    assert sorted(p.relative_to(local.location).as_posix() for p in Path(local.location).rglob("*")
+                  if p.is_file()) == ["README.md", "config.json", "model.safetensors", events, "tokenizer.json"]
     assert publish.publish_model(out, "org/model", version="v1.0.0").created is False  # same content: no-op
 
     seen = {}

@@ -2,11 +2,11 @@
 
 Only the files the trainer writes for the final model are published (:data:`MODEL_FILES`: what
 ``save_pretrained`` of a model, a peft adapter and a tokenizer writes, our card, and the metrics ``save_metrics``
-writes) and the TensorBoard event files under ``runs/`` (:data:`EVENT_FILES`, so the Hub shows the training
-curves in its metrics tab). Checkpoints and other run files (:data:`RUN_FILES`: ``checkpoint-N/``, the rest of
-``runs/``, ``training_args.bin``, ``trainer_state.json``, which record machine paths and optimizer state) stay
-behind unread. Anything else in
-the output folder (a user's notes, a symlink anywhere, a hidden or special file, a hard-linked file) refuses the
+writes), and the TensorBoard event files under ``runs/`` (:data:`EVENT_FILES`, where the Trainer's
+``report_to: tensorboard`` writes them), so the Hub shows the training curves in the model's metrics tab.
+Checkpoints and run files (:data:`RUN_FILES`: ``checkpoint-N/``, ``training_args.bin``, ``trainer_state.json``,
+which record machine paths and optimizer state) stay behind unread. Anything else in the output folder or in
+``runs/`` (a user's notes, a symlink anywhere, a hidden or special file, a hard-linked file) refuses the
 publish, naming every one, before anything is copied: nothing outside the folder is ever read. Each file is read
 once (no link followed) into a private staging folder, which is what ``publishing.targets.publish_folder`` publishes
 (the local hub by default, the Hub with ``push_to_hub``).
@@ -40,11 +40,12 @@ MODEL_FILES = re.compile(
     |train_results\.json|all_results\.json)$""",
     re.X,
 )
-"""The files of a final model, at the top of the output folder (of sub-folders, only :data:`EVENT_FILES` are published)."""
-RUN_FILES = re.compile(r"^(checkpoint-\d+|runs|training_args\.bin|trainer_state\.json|\.gitattributes)$")
+"""The files of a final model, at the top of the output folder (of sub-folders only runs/ is published)."""
+EVENT_FILES = re.compile(r"^runs/(?:[^/.][^/]*/)*events\.out\.tfevents\.[^/]+$")
+"""TensorBoard event files, in ``runs/`` or its sub-folders (the Trainer writes ``runs/<date>_<host>/``)."""
+EVENT_FOLDERS = re.compile(r"^runs(?:/[^/.][^/]*)*$")
+RUN_FILES = re.compile(r"^(checkpoint-\d+|training_args\.bin|trainer_state\.json|\.gitattributes)$")
 """Trainer by-products (and a pulled model's ``.gitattributes``, the Hub's own file) never published nor read."""
-EVENT_FILES = re.compile(r"^runs/(?:[^/]+/)*events\.out\.tfevents\.[^/]+$")
-"""TensorBoard event files (``report_to: tensorboard``), published with the model; only regular files, one link."""
 
 
 def model_files(output_dir: str | Path) -> list[str]:
@@ -58,19 +59,18 @@ def model_files(output_dir: str | Path) -> list[str]:
         if skip and e.rel.startswith(skip):
             continue
         top = e.rel.split("/")[0]
-        if top == "runs" and EVENT_FILES.match(e.rel) and e.kind == "file" and e.links == 1:
-            keep.append(e.rel)  # a link or special file with such a name is skipped unread, as all of runs/ is
-            continue
         if RUN_FILES.match(top):
-            if e.kind == "dir" and top != "runs":  # runs/ is walked for its event files
+            if e.kind == "dir":
                 skip = skip + (e.rel + "/",)
             continue
+        if e.kind == "dir" and EVENT_FOLDERS.match(e.rel):
+            continue  # looked into: only its event files are kept
         if e.kind != "file":
             kind = {"dir": "folder", "symlink": "symlink", "other": "special file"}[e.kind]
             refused.append(f"{kind} {e.rel}{'/' if e.kind == 'dir' else ''}")
             if e.kind == "dir":
                 skip = skip + (e.rel + "/",)
-        elif not MODEL_FILES.match(e.rel):
+        elif not (MODEL_FILES.match(e.rel) or EVENT_FILES.match(e.rel)):
             refused.append(f"unlisted {e.rel}")
         elif e.links > 1:
             refused.append(f"hard-linked {e.rel} (copy it to make it one file)")

@@ -33,6 +33,10 @@ elif __name__ == "__main__" and sys.path and not getattr(sys.flags, "safe_path",
     # sys.path: off it goes before any other package of ours is looked up (a same-named folder there would win)
     del sys.path[0]
 
+from training.quiet import quiet_dependency_notices
+
+quiet_dependency_notices()  # before bitsandbytes is imported (by transformers, trl, peft): one harmless notice
+
 import time
 from dataclasses import dataclass, field
 
@@ -48,6 +52,7 @@ from core.errors import ConfigError
 from publishing.loading import check_hub_reachable
 from training import hardware
 from training.args import DataArguments, RunArguments, ScratchModelArguments, settle_dataset
+from training.curves import use_portable_tensorboard
 from training.data import load_training_data, longest_example_chars
 from training.hardware import (
     auto_defaults,
@@ -166,6 +171,7 @@ def train(recipe: Recipe) -> dict:
         peft_config=peft_config,
         callbacks=callbacks,
     )
+    use_portable_tensorboard(trainer)  # its event files are published: no machine paths in them
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = trainer.evaluate() if data.eval is not None else {}
