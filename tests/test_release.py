@@ -16,6 +16,7 @@ import yaml
 from click.testing import CliRunner
 from hub_server import HubServer, serve
 
+from core.errors import ConfigError
 from sweeps.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -290,7 +291,7 @@ def test_run_ids_become_hub_safe_config_names():
     assert config_name("restricted_k=3-4") == "restricted_k3-4"
 
 
-def test_tensorboard_event_files_are_published_with_the_model_and_nothing_else_of_runs(tmp_path):
+def test_tensorboard_event_files_are_published_with_the_model_and_anything_else_in_runs_refused(tmp_path):
     from training.publish import model_files
 
     out = tmp_path / "model"
@@ -302,6 +303,12 @@ def test_tensorboard_event_files_are_published_with_the_model_and_nothing_else_o
     secret = tmp_path / "secret"
     secret.write_text("outside")
     (out / "runs" / "Dec01" / "events.out.tfevents.2.host").symlink_to(secret)
+    with pytest.raises(ConfigError) as err:  # anything in runs/ but a regular event file refuses the publish
+        model_files(out)
+    assert "unlisted runs/Dec01/notes.txt" in str(err.value)
+    assert "symlink runs/Dec01/events.out.tfevents.2.host" in str(err.value)
+    (out / "runs" / "Dec01" / "notes.txt").unlink()
+    (out / "runs" / "Dec01" / "events.out.tfevents.2.host").unlink()
     assert sorted(model_files(out)) == ["README.md", "config.json", "model.safetensors",
                                         "runs/Dec01/events.out.tfevents.1.host"]
 
