@@ -177,8 +177,8 @@ def test_heatmap_labels_are_whole_numbers_from_ten_on(tmp_path):
 
 
 def test_variants_at_equal_i_are_drawn_when_no_other_plot_applies(tmp_path):
-    """Issue 15: a semantic sweep's table at one I (variants named by the sweep, no k columns, as in
-    results/toy_cpu_semantic) got 'nothing to plot'."""
+    """Issue 15: a semantic sweep's table at one I (variants named by the sweep, no k columns, as the toy semantic
+    sweep's generator-1.0 table had) got 'nothing to plot'."""
     from eval.plots import plot_variants, supported_plots
 
     rows = (seeded({"I": 1000, "variant": "whole-space", "restricted": False}, [0.3, 0.4, 0.5])
@@ -201,14 +201,20 @@ def test_variants_at_equal_i_are_drawn_when_no_other_plot_applies(tmp_path):
         plot_variants([{"I": 10, "accuracy": 0.5}], tmp_path / "x.png")
 
 
-def test_the_committed_semantic_table_gets_a_plot(tmp_path):
-    from pathlib import Path
+def test_a_semantic_sweep_table_without_k_columns_gets_a_plot(tmp_path):
+    """A sweep table as the toy semantic sweep wrote it (generator 1.0): variants at one I, no k columns."""
+    import json
 
     from click.testing import CliRunner
 
     from eval.cli import main
 
-    table = Path(__file__).resolve().parents[1] / "results" / "toy_cpu_semantic" / "results.json"
-    res = CliRunner().invoke(main, ["plot", str(table), "-o", str(tmp_path)])
+    rows = [{"run": f"{v}_I=1000", "variant": v, "I": 1000, "N": 30000, "S": 30.0, "distribution": "uniform",
+             "alpha": 1.0, "noop_fraction": 0.0, "seed": 0, "test_unseen_accuracy": acc, "test_unseen_n": 500,
+             "accuracy": acc, "ci_low": acc - 0.03, "ci_high": acc + 0.03}
+            for v, acc in (("restricted-k3-8", 0.17), ("one-family-k3-8", 0.15), ("whole-space", 0.26))]
+    table = tmp_path / "results.json"
+    table.write_text(json.dumps({"sweep": "toy-cpu-semantic", "rows": rows}))
+    res = CliRunner().invoke(main, ["plot", str(table), "-o", str(tmp_path / "plots")])
     assert res.exit_code == 0, res.output
-    assert is_png(tmp_path / "variants.png") and "plotted 3 rows" in res.output
+    assert is_png(tmp_path / "plots" / "variants.png") and "plotted 3 rows" in res.output
