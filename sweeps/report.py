@@ -89,8 +89,11 @@ def render(results: dict) -> str:
 
 
 def _source(md: Path, src: str, root: Path) -> Path:
-    """A block's results file: relative to the repository root (``root``)."""
+    """A block's results file: relative to the repository root (``root``), and inside it (no ``..``, no absolute
+    path, no link out of it)."""
     path = root / src
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(str(md), f"results-table block names {src}, which is outside {root.name or '.'}")
     if not path.is_file():
         raise ConfigError(str(md), f"results-table block names {src}, which is not a file under {root.name or '.'}")
     return path

@@ -66,6 +66,17 @@ def test_a_block_naming_a_missing_file_names_the_markdown_file(tmp_path):
         report.rendered(md, tmp_path)
 
 
+def test_a_block_naming_a_file_outside_the_root_is_refused(tmp_path):
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "results.json").write_text(json.dumps({"points": aggregate(_rows([0.5]))}))
+    (tmp_path / "repo" / "link.json").symlink_to(tmp_path / "results.json")
+    for src in ("../results.json", str(tmp_path / "results.json"), "link.json"):
+        md = tmp_path / "repo" / "NOTE.md"
+        md.write_text(f"<!-- results-table: {src} -->\nold\n<!-- /results-table -->\n")
+        with pytest.raises(ConfigError, match="outside"):
+            report.rendered(md, tmp_path / "repo")
+
+
 def test_check_reports_a_stale_block_and_changes_nothing_then_update_fixes_it(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "results.json").write_text(json.dumps({"points": aggregate(_rows([0.5, 0.7]))}))

@@ -82,17 +82,24 @@ echo "Submitted batch job 4242"
 """
 
 
-def test_slurm_gets_one_job_array_asking_for_what_was_given(tmp_path, monkeypatch):
-    """Through the command line to sbatch (a stand-in recording its job script), with --no-wait."""
+def fake_slurm(tmp_path, monkeypatch, sacct: str | None = None) -> None:
+    """Stand-in sbatch (recording its job script), an srun that fails, and optionally an sacct, first on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(FAKE_SBATCH)
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
+    if sacct is not None:
+        (bin_dir / "sacct").write_text(sacct)
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     monkeypatch.setenv("FAKE_SLURM", str(tmp_path))
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.chdir(ROOT)
+
+
+def test_slurm_gets_one_job_array_asking_for_what_was_given(tmp_path, monkeypatch):
+    """Through the command line to sbatch (a stand-in recording its job script), with --no-wait."""
+    fake_slurm(tmp_path, monkeypatch)
     out = tmp_path / "sweep"
     res = CliRunner().invoke(main, ["run", str(TINY), "-o", str(out), "--launcher", "slurm", "--partition", "gpu",
                                     "--gpus-per-job", "2", "--time", "90", "--array-parallelism", "2",
@@ -112,17 +119,8 @@ def test_slurm_gets_one_job_array_asking_for_what_was_given(tmp_path, monkeypatc
 
 
 def test_a_run_whose_slurm_job_is_still_active_is_not_submitted_again(tmp_path, monkeypatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "sbatch").write_text(FAKE_SBATCH)
-    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
-    (bin_dir / "sacct").write_text("#!/bin/sh\nprintf 'JobID|State|NodeList\\n4242_0|RUNNING|n1\\n"
-                                   "4242_1|CANCELLED by 0|n1\\n4242_2|PENDING|None assigned\\n'\n")
-    for f in bin_dir.iterdir():
-        f.chmod(0o755)
-    monkeypatch.setenv("FAKE_SLURM", str(tmp_path))
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    monkeypatch.chdir(ROOT)
+    fake_slurm(tmp_path, monkeypatch, sacct="#!/bin/sh\nprintf 'JobID|State|NodeList\\n4242_0|RUNNING|n1\\n"
+                                            "4242_1|CANCELLED by 0|n1\\n4242_2|PENDING|None assigned\\n'\n")
     out = tmp_path / "sweep"
     args = ["run", str(TINY), "-o", str(out), "--launcher", "slurm", "--no-wait"]
     assert CliRunner().invoke(main, args).exit_code == 0
