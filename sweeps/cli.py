@@ -3,6 +3,7 @@
     python -m sweeps run sweeps/phase_transition_reduced.yaml
     python -m sweeps emit sweeps/phase_transition.yaml     # commands.sh + runs.txt for a cluster
     python -m sweeps run sweeps/X.yaml --only I=1000        # one run (run ids are in runs.txt)
+    python -m sweeps run sweeps/Y.yaml --reuse-from runs/sweeps/X   # copy X's models of identical runs
     python -m sweeps run sweeps/X.yaml --launcher slurm --partition gpu --gpus-per-job 1 --time 60  # a job array
     python -m sweeps collect sweeps/X.yaml                  # the table and plots of the finished runs
     python -m sweeps release sweeps/X.yaml --repo-prefix org/name   # one dataset repo, a model repo per run
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from pathlib import Path
 
 import click
 
@@ -50,9 +52,13 @@ def _load(sweep_file: str, output: str | None) -> Sweep:
 @click.option("--array-parallelism", type=int, help="At most this many jobs at once (default: all).")
 @click.option("--cpus-per-job", type=int, help="CPUs each job asks for (default: the scheduler's).")
 @click.option("--no-wait", is_flag=True, help="Submit, print the job ids and return (then: collect).")
+@click.option("--reuse-from", "reuse_from", multiple=True, type=click.Path(file_okay=False, exists=True),
+              help="Another sweep's output folder (repeatable): a run with no model copies a finished model trained "
+                   "there from the same data fingerprint and training inputs instead of training; it is still "
+                   "evaluated on its own data.")
 @user_errors
 def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None, launcher: str, no_wait: bool,
-            **job: int | str | None) -> None:
+            reuse_from: tuple[str, ...], **job: int | str | None) -> None:
     """Run every run of SWEEP_FILE in turn (resumable), then write results.json/.csv and plots."""
     given = [f"--{k.replace('_min', '').replace('_', '-')}" for k, v in job.items() if v is not None]
     if launcher == "local" and (given or no_wait):
@@ -65,17 +71,18 @@ def run_cmd(sweep_file: str, only: tuple[str, ...], output: str | None, launcher
         if missing:
             raise ConfigError("--only", f"no run {missing[0]!r} in this sweep (runs: {', '.join(sorted(known))})")
         todo = [r for r in todo if r.run_id in only]
+    reuse = [Path(p).resolve() for p in reuse_from]
     t0 = time.perf_counter()
     if launcher != "local":
         opts = JobOptions(**{k: v for k, v in job.items() if v is not None})
-        if submit_runs(sweep, todo, launcher, opts, wait=not no_wait, log=click.echo):
+        if submit_runs(sweep, todo, launcher, opts, wait=not no_wait, log=click.echo, reuse_from=reuse):
             click.echo(f"{len(todo)} runs done in {time.perf_counter() - t0:.1f}s; {collect(sweep)}")
         return
     rows = []
     for i, r in enumerate(todo, 1):
         state = run_state(sweep, r)
         click.echo(f"run {i}/{len(todo)}: {r.run_id}" + ("" if state == "new" else f": {state}"))
-        rows.append(run_one(sweep, r, log=click.echo))
+        rows.append(run_one(sweep, r, log=click.echo, reuse_from=reuse))
     click.echo(f"{len(rows)} runs done in {time.perf_counter() - t0:.1f}s; {collect(sweep)}")
 
 

@@ -14,21 +14,24 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 import yaml
 
-from core.atomic import atomic_file, write_text_atomic
+from core.atomic import atomic_file, remove_stale, temp_name, write_text_atomic
 from core.errors import ConfigError
 from core.imports import ROOT, module_command
 from core.metadata import has_metadata, read_metadata
+from core.safeio import copy_tree
 from generators.build import generate
 from sweeps.config import Run, Sweep, find_file, generator_config
-from sweeps.table import summarize
+from sweeps.table import REUSED, summarize
 
 # ---------------------------------------------------------------------------------------------------------
 # Stages
@@ -157,12 +160,14 @@ def release_problem(sweep: Sweep, run: Run) -> str | None:
     return None
 
 
-def run_one(sweep: Sweep, run: Run, log=print) -> dict:
+def run_one(sweep: Sweep, run: Run, log=print, reuse_from: Sequence[Path] = ()) -> dict:
     """Make the data, train, evaluate (each skipped when already complete). Returns the run's summary.
 
     Each stage's inputs are recorded in ``stages.json``; finding a finished stage made from other inputs (the
     sweep file, recipe or base config changed since) is refused rather than silently reused. An interrupted
-    training stage resumes from its last checkpoint.
+    training stage resumes from its last checkpoint. With ``reuse_from`` (other sweeps' output folders), a run
+    with no model of its own copies a finished model trained there from the same inputs instead of training
+    (:func:`find_reusable`); it is then evaluated on its own data as any run is.
     """
     rdir = sweep.out / run.run_id
     data_dir, model_dir, eval_json = rdir / "data", rdir / "model", rdir / "eval.json"
@@ -181,11 +186,18 @@ def run_one(sweep: Sweep, run: Run, log=print) -> dict:
         # an evaluation of an earlier model (its model folder removed to retrain) must not outlive it
         eval_json.unlink(missing_ok=True)
         _record(rdir, "eval", None)
-        t = time.perf_counter()
-        _record(rdir, "train", train_sig)
-        _call(train_command(sweep, run, data_dir, model_dir), rdir / "train.log")
-        timings["train_s"] = time.perf_counter() - t
-        log(f"[{run.run_id}] trained ({timings['train_s']:.1f}s)")
+        source = None if model_dir.exists() else find_reusable(sweep, run, train_sig, reuse_from)
+        if source is not None:
+            _reuse_model(source, rdir, train_sig)
+            log(f"[{run.run_id}] trained: reused the model of {source.parent.name}/{source.name} (the same data "
+                f"fingerprint and training inputs)")
+        else:
+            t = time.perf_counter()
+            (rdir / REUSED).unlink(missing_ok=True)
+            _record(rdir, "train", train_sig)
+            _call(train_command(sweep, run, data_dir, model_dir), rdir / "train.log")
+            timings["train_s"] = time.perf_counter() - t
+            log(f"[{run.run_id}] trained ({timings['train_s']:.1f}s)")
     _guard(rdir, "eval", eval_sig, eval_json.exists(), run, eval_json)
     if not eval_json.exists():
         t = time.perf_counter()
@@ -199,6 +211,48 @@ def run_one(sweep: Sweep, run: Run, log=print) -> dict:
         old = json.loads(stamp.read_text()) if stamp.exists() else {}
         write_text_atomic(stamp, json.dumps({**old, **timings}, indent=2) + "\n")
     return summarize(sweep, run)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reusing a model another sweep trained from the same inputs
+
+def find_reusable(sweep: Sweep, run: Run, train_sig: str, sources: Sequence[Path]) -> Path | None:
+    """A run folder under one of ``sources`` (other sweeps' output folders) whose finished model was trained from
+    exactly this run's training inputs: the same train-stage signature in its ``stages.json`` (recipe, recipe_set,
+    accelerate config, data fingerprint, seed) and the same data fingerprint in its ``datagen.json``. None if none."""
+    rdir = (sweep.out / run.run_id).resolve()
+    fingerprint = read_metadata(rdir / "data", check=False)["fingerprint"]
+    for src in sources:
+        src = Path(src)
+        if not src.is_dir():
+            raise ConfigError("--reuse-from", f"{src} is not a folder (give another sweep's output folder)")
+        for cand in sorted(p for p in src.iterdir() if p.is_dir() and not p.is_symlink()):
+            if cand.resolve() == rdir or not training_done(cand / "model") or not has_metadata(cand / "data"):
+                continue
+            try:
+                same = (_stages(cand).get("train") == train_sig
+                        and read_metadata(cand / "data", check=False)["fingerprint"] == fingerprint)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError):
+                continue  # an unreadable run folder is not a match
+            if same:
+                return cand
+    return None
+
+
+def _reuse_model(source: Path, rdir: Path, train_sig: str) -> None:
+    """Copy ``source``'s model into ``rdir/model`` (refusing links and special files; the folder appears whole or
+    not at all) and record where it came from, by sweep folder and run id only (no machine paths)."""
+    remove_stale(rdir, ".model.reuse-")
+    tmp = rdir / temp_name(".model.reuse-")
+    try:
+        copy_tree(source / "model", tmp)
+        tmp.rename(rdir / "model")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _record(rdir, "train", train_sig)
+    write_text_atomic(rdir / REUSED, json.dumps({"model_from": f"{source.parent.name}/{source.name}",
+                                                 "train_signature": train_sig}, indent=2) + "\n")
 
 
 def _signature(inputs: dict) -> str:

@@ -21,6 +21,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class RunFailed(Exception):
     """A run failed inside its job; the message is one line (what :func:`run_job` re-raises)."""
 
 
-def run_job(sweep_file: str, output: str, run_id: str, cwd: str) -> dict:
+def run_job(sweep_file: str, output: str, run_id: str, cwd: str, reuse_from: tuple[str, ...] = ()) -> dict:
     """Inside a job: run one run of the sweep as the local runner does; returns its results row."""
     os.chdir(cwd)
     sweep = load_sweep(sweep_file)
@@ -67,7 +68,7 @@ def run_job(sweep_file: str, output: str, run_id: str, cwd: str) -> dict:
         raise RunFailed(f"the sweep file {sweep_file} has no run {run_id!r} any more")
     print(f"run {run_id}: {run_state(sweep, run)}", flush=True)
     try:
-        return run_one(sweep, run)
+        return run_one(sweep, run, reuse_from=[Path(p) for p in reuse_from])
     except Exception as exc:
         lines = str(exc.message if isinstance(exc, click.ClickException) else exc).strip().splitlines()
         first = (lines[0] if lines else "").rstrip(":")
@@ -105,7 +106,7 @@ def make_executor(launcher: str, folder: Path, opts: JobOptions, name: str):
 
 
 def submit_runs(sweep: Sweep, todo: list[Run], launcher: str, opts: JobOptions, wait: bool = True,
-                log=print) -> list[str]:
+                log=print, reuse_from: Sequence[Path] = ()) -> list[str]:
     """Submit one job per unfinished run of ``todo``; with ``wait``, wait for them and raise one ConfigError line
     naming every failed run and its job's log. Returns the run ids that have (or will have) results."""
     if launcher not in LAUNCHERS[1:]:
@@ -127,7 +128,8 @@ def submit_runs(sweep: Sweep, todo: list[Run], launcher: str, opts: JobOptions, 
     out.mkdir(parents=True, exist_ok=True)
     executor = make_executor(launcher, out / "jobs", opts, f"sweep-{sweep.name}")
     args = [str(sweep.path.resolve())] * len(pending), [str(out)] * len(pending), \
-        [r.run_id for r in pending], [str(Path.cwd().resolve())] * len(pending)
+        [r.run_id for r in pending], [str(Path.cwd().resolve())] * len(pending), \
+        [tuple(str(p) for p in reuse_from)] * len(pending)
     if launcher == "submitit-local" and wait and opts.array_parallelism:  # no scheduler: waves of K processes
         jobs = []
         for start in range(0, len(pending), opts.array_parallelism):

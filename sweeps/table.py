@@ -18,6 +18,8 @@ from eval import plots
 from eval.results import diversity_of, frequency_columns, power_law_alpha, semantic_columns
 from sweeps.config import ROW_COLUMNS, Run, Sweep, runs
 
+REUSED = "reused.json"  # in a run folder: its model was copied from another sweep's run (``--reuse-from``)
+
 
 def summarize(sweep: Sweep, run: Run) -> dict:
     """One results-table row: the run's knobs (from its training data) and its accuracies (from eval.json)."""
@@ -59,6 +61,8 @@ def summarize(sweep: Sweep, run: Run) -> dict:
         if "test_unseen_accuracy" in row:  # the plotted quantity, under the keys eval.plots reads
             row["accuracy"], row["ci_low"], row["ci_high"] = (
                 row["test_unseen_accuracy"], row["test_unseen_ci_low"], row["test_unseen_ci_high"])
+    if (rdir / REUSED).exists():
+        row["model_from"] = json.loads((rdir / REUSED).read_text())["model_from"]
     timing = rdir / "timings.json"
     if timing.exists():
         row.update({k: round(v, 2) for k, v in json.loads(timing.read_text()).items()})
@@ -66,7 +70,7 @@ def summarize(sweep: Sweep, run: Run) -> dict:
 
 
 # per-run columns of a row that are not a point's (a point's runs differ in them)
-RUN_ONLY = {"run", "seed", "dataset_fingerprint"}
+RUN_ONLY = {"run", "seed", "dataset_fingerprint", "model_from"}
 
 
 def _aggregated(key: str) -> bool:
