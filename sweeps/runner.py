@@ -28,7 +28,7 @@ from core.atomic import atomic_file, remove_stale, temp_name, write_text_atomic
 from core.errors import ConfigError
 from core.imports import ROOT, module_command
 from core.metadata import has_metadata, read_metadata
-from core.safeio import copy_tree
+from core.safeio import copy_tree, read_bytes_inside
 from generators.build import generate
 from sweeps.config import Run, Sweep, find_file, generator_config
 from sweeps.table import REUSED, summarize
@@ -186,9 +186,15 @@ def run_one(sweep: Sweep, run: Run, log=print, reuse_from: Sequence[Path] = ()) 
         # an evaluation of an earlier model (its model folder removed to retrain) must not outlive it
         eval_json.unlink(missing_ok=True)
         _record(rdir, "eval", None)
-        source = None if model_dir.exists() else find_reusable(sweep, run, train_sig, reuse_from)
+        source = None
+        if reuse_from and not model_dir.exists():  # a model folder of its own (checkpoints) resumes instead
+            source, looked = find_reusable(sweep, run, train_sig, reuse_from)
+            if source is None:
+                log(f"[{run.run_id}] no run with the same data and training inputs among the {looked} finished runs "
+                    f"in --reuse-from: training it")
         if source is not None:
             _reuse_model(source, rdir, train_sig)
+            timings["train_s"] = None  # a time of an earlier training of this run no longer applies
             log(f"[{run.run_id}] trained: reused the model of {source.parent.name}/{source.name} (the same data "
                 f"fingerprint and training inputs)")
         else:
@@ -209,50 +215,71 @@ def run_one(sweep: Sweep, run: Run, log=print, reuse_from: Sequence[Path] = ()) 
     if timings:
         stamp = rdir / "timings.json"
         old = json.loads(stamp.read_text()) if stamp.exists() else {}
-        write_text_atomic(stamp, json.dumps({**old, **timings}, indent=2) + "\n")
+        merged = {k: v for k, v in {**old, **timings}.items() if v is not None}
+        write_text_atomic(stamp, json.dumps(merged, indent=2) + "\n")
     return summarize(sweep, run)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Reusing a model another sweep trained from the same inputs
 
-def find_reusable(sweep: Sweep, run: Run, train_sig: str, sources: Sequence[Path]) -> Path | None:
+def find_reusable(sweep: Sweep, run: Run, train_sig: str, sources: Sequence[Path]) -> tuple[Path | None, int]:
     """A run folder under one of ``sources`` (other sweeps' output folders) whose finished model was trained from
-    exactly this run's training inputs: the same train-stage signature in its ``stages.json`` (recipe, recipe_set,
-    accelerate config, data fingerprint, seed) and the same data fingerprint in its ``datagen.json``. None if none."""
+    exactly this run's training inputs: the same train-stage signature in its ``stages.json`` (recipe text,
+    recipe_set, accelerate config, data fingerprint, seed) and the same data fingerprint in its ``datagen.json``.
+    Returns it (None if none) and how many finished run folders were looked at."""
     rdir = (sweep.out / run.run_id).resolve()
     fingerprint = read_metadata(rdir / "data", check=False)["fingerprint"]
+    looked = 0
     for src in sources:
         src = Path(src)
         if not src.is_dir():
             raise ConfigError("--reuse-from", f"{src} is not a folder (give another sweep's output folder)")
         for cand in sorted(p for p in src.iterdir() if p.is_dir() and not p.is_symlink()):
-            if cand.resolve() == rdir or not training_done(cand / "model") or not has_metadata(cand / "data"):
+            if cand.resolve() == rdir:
                 continue
-            try:
-                same = (_stages(cand).get("train") == train_sig
-                        and read_metadata(cand / "data", check=False)["fingerprint"] == fingerprint)
-            except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError):
-                continue  # an unreadable run folder is not a match
-            if same:
-                return cand
-    return None
+            recorded = _recorded_inputs(cand)
+            if recorded is None:
+                continue
+            looked += 1
+            if recorded == (train_sig, fingerprint):
+                return cand, looked
+    return None, looked
+
+
+def _recorded_inputs(cand: Path) -> tuple[str, str] | None:
+    """(train signature, data fingerprint) of a run folder with a finished model, read without following links or
+    blocking on special files; None when it has no finished model, a linked ``model`` or ``data``, or cannot be
+    read (an unreadable folder is no match)."""
+    try:
+        if (cand / "model").is_symlink() or (cand / "data").is_symlink() or not training_done(cand / "model"):
+            return None
+        stages = json.loads(read_bytes_inside(cand, "stages.json", limit=1 << 20))
+        meta = json.loads(read_bytes_inside(cand, "data/datagen.json", limit=64 << 20))
+        train, fingerprint = stages.get("train"), meta.get("fingerprint")
+    except (OSError, ValueError, AttributeError, ConfigError):
+        return None
+    return (train, fingerprint) if isinstance(train, str) and isinstance(fingerprint, str) else None
 
 
 def _reuse_model(source: Path, rdir: Path, train_sig: str) -> None:
-    """Copy ``source``'s model into ``rdir/model`` (refusing links and special files; the folder appears whole or
-    not at all) and record where it came from, by sweep folder and run id only (no machine paths)."""
+    """Copy ``source``'s model into ``rdir/model`` (refusing links and special files) and record where it came
+    from, by sweep folder and run id only (no machine paths). The record is written first and the model folder
+    appears whole, last: a kill at any point leaves either no model (the next run copies or trains again, and a
+    training run drops the record) or a complete one with its record. A refused or interrupted copy removes both."""
+    write_text_atomic(rdir / REUSED, json.dumps({"model_from": f"{source.parent.name}/{source.name}",
+                                                 "train_signature": train_sig}, indent=2) + "\n")
+    _record(rdir, "train", train_sig)
     remove_stale(rdir, ".model.reuse-")
     tmp = rdir / temp_name(".model.reuse-")
     try:
         copy_tree(source / "model", tmp)
         tmp.rename(rdir / "model")
-    except BaseException:
+    except BaseException:  # refused or interrupted: no model, so no record of one either
         shutil.rmtree(tmp, ignore_errors=True)
+        (rdir / REUSED).unlink(missing_ok=True)
+        _record(rdir, "train", None)
         raise
-    _record(rdir, "train", train_sig)
-    write_text_atomic(rdir / REUSED, json.dumps({"model_from": f"{source.parent.name}/{source.name}",
-                                                 "train_signature": train_sig}, indent=2) + "\n")
 
 
 def _signature(inputs: dict) -> str:

@@ -89,20 +89,56 @@ def _candidate(tmp_path: Path, name: str, **changes):
 def test_anything_less_than_identical_is_not_reused(trained, tmp_path):
     base = yaml.safe_load((SWEEPS / "tiny_cpu.yaml").read_text())
     s, r, sig = _candidate(tmp_path, "same")
-    assert find_reusable(s, r, sig, [trained]) == trained / "I=8_seed=0"  # the control: identical is found
+    assert find_reusable(s, r, sig, [trained]) == (trained / "I=8_seed=0", 1)  # the control: identical is found
     for name, change in [("other-seed", {"axes": {"instructions": [8], "seed": [1]}}),  # other data and seed
                          ("other-steps", {"recipe_set": {**base["recipe_set"], "max_steps": 13}}),  # same data
                          ("other-noops", {"set": {**base["set"], "noop_fraction": 0.5}})]:
         s, r, sig = _candidate(tmp_path, name, **change)
-        assert find_reusable(s, r, sig, [trained]) is None, name
-    # a source whose stages.json is unreadable is no match (and no crash)
-    broken = tmp_path / "broken"
-    (broken / "I=8_seed=0").mkdir(parents=True)
-    for sub in ("data", "model"):
-        os.symlink(trained / "I=8_seed=0" / sub, broken / "I=8_seed=0" / sub)
-    (broken / "I=8_seed=0" / "stages.json").write_text("{not json")
-    s, r, sig = _candidate(tmp_path, "same2")
-    assert find_reusable(s, r, sig, [broken]) is None
+        assert find_reusable(s, r, sig, [trained]) == (None, 1), name
+
+
+def test_links_special_files_and_garbage_in_a_source_are_no_match(trained, tmp_path):
+    import shutil
+    import threading
+
+    s, r, sig = _candidate(tmp_path, "same")
+    src = trained / "I=8_seed=0"
+
+    def source(name: str, model_link: bool = False, stages: str | None = None) -> Path:
+        """A copy of the trained run folder, with its model linked instead of copied, or another stages.json."""
+        folder = tmp_path / name / "I=8_seed=0"
+        shutil.copytree(src / "data", folder / "data")
+        if model_link:
+            os.symlink(src / "model", folder / "model")
+        else:
+            shutil.copytree(src / "model", folder / "model")
+        if stages is None:
+            shutil.copy2(src / "stages.json", folder / "stages.json")
+        elif stages == "fifo":
+            os.mkfifo(folder / "stages.json")
+        else:
+            (folder / "stages.json").write_text(stages)
+        return folder.parent
+
+    assert find_reusable(s, r, sig, [source("copy")]) == (tmp_path / "copy" / "I=8_seed=0", 1)  # control
+    # a linked model folder: what the signature was checked for is not what would be copied
+    assert find_reusable(s, r, sig, [source("linked", model_link=True)]) == (None, 0)
+    for name, text in [("garbage", "{not json"), ("a-list", "[1, 2]"), ("huge", " " * (2 << 20) + "{}")]:
+        assert find_reusable(s, r, sig, [source(name, stages=text)]) == (None, 0), name
+    linked_run = tmp_path / "linked-run"
+    linked_run.mkdir()
+    os.symlink(src, linked_run / "I=8_seed=0")
+    assert find_reusable(s, r, sig, [linked_run]) == (None, 0)
+    # a FIFO named stages.json: refused at once, never waited on
+    fifo, result = source("fifo", stages="fifo"), []
+    worker = threading.Thread(target=lambda: result.append(find_reusable(s, r, sig, [fifo])), daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():  # unblock the reader so the test process can end, then fail
+        with open(fifo / "I=8_seed=0" / "stages.json", "w"):
+            pass
+        pytest.fail("reading a FIFO stages.json blocked")
+    assert result == [(None, 0)]
 
 
 def test_a_source_model_holding_a_link_is_refused_and_nothing_is_copied(trained, tmp_path):
@@ -122,6 +158,57 @@ def test_a_source_model_holding_a_link_is_refused_and_nothing_is_copied(trained,
     run = out / "I=8_seed=0"
     assert not (run / "model").exists() and not [p for p in run.iterdir() if p.name.startswith(".model")]
     assert not (run / "reused.json").exists()
+
+
+def test_an_interrupted_copy_leaves_no_model_and_a_retrained_run_drops_the_record(trained, tmp_path, monkeypatch):
+    import sweeps.runner as runner
+    from sweeps.submit import run_job
+
+    s, r, sig = _candidate(tmp_path, "same")
+    rdir = s.out / r.run_id
+
+    def killed(src, dest):
+        (Path(dest) / "config.json").parent.mkdir(parents=True, exist_ok=True)
+        (Path(dest) / "config.json").write_text("{}")  # part of the model copied, then the process is killed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "copy_tree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        runner._reuse_model(trained / "I=8_seed=0", rdir, sig)
+    monkeypatch.undo()
+    assert not (rdir / "model").exists() and not [p for p in rdir.iterdir() if p.name.startswith(".model")]
+    assert not (rdir / "reused.json").exists()
+    # the next run (a cluster job here: the submitit pass-through) copies it again, whole
+    row = run_job(str(s.path), str(s.out), r.run_id, str(Path.cwd()), reuse_from=(str(trained),))
+    assert row["model_from"] == "out-a/I=8_seed=0" and same_files(trained / "I=8_seed=0" / "model", rdir / "model")
+    # its model removed and trained again without --reuse-from: the record of the copy goes
+    shutil_rmtree(rdir / "model")
+    calls = []
+
+    def fake_call(cmd, log_path):
+        calls.append(cmd)
+        if any(str(c).endswith("sft.py") for c in cmd):
+            out = Path(cmd[cmd.index("--output_dir") + 1])
+            out.mkdir(parents=True)
+            (out / "config.json").write_text("{}")
+            (out / "README.md").write_text("card")
+        else:
+            Path(cmd[cmd.index("-o") + 1]).write_text(json.dumps(
+                {"splits": {}, "dataset": {"fingerprint": read_metadata(rdir / "data")["fingerprint"]}}))
+
+    monkeypatch.setattr(runner, "_call", fake_call)
+    (tmp_path / "empty").mkdir()
+    logged = []
+    row = runner.run_one(s, r, log=logged.append, reuse_from=[tmp_path / "empty"])  # a wrong folder: said so
+    assert any("no run with the same data and training inputs among the 0 finished runs" in m for m in logged)
+    assert len(calls) == 2 and "model_from" not in row and not (rdir / "reused.json").exists()
+    assert "train_s" in row
+
+
+def shutil_rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path)
 
 
 def test_reuse_from_must_be_a_folder(tmp_path):
