@@ -96,7 +96,8 @@ def _committed_blocks():
 
 def test_the_readme_shows_the_committed_toy_results():
     sources = {m["src"] for md, m in _committed_blocks() if md.name == "README.md"}
-    assert {"results/toy_cpu_phase_transition/results.json", "results/toy_cpu_power_law/results.json"} <= sources
+    assert {"results/toy_cpu_phase_transition/results.json", "results/toy_cpu_power_law/results.json",
+            "results/toy_cpu_semantic/results.json"} <= sources
 
 
 @pytest.mark.parametrize("md", [d for d in DOCS if d.exists()], ids=lambda p: str(p.relative_to(ROOT)))

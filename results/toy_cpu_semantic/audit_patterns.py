@@ -1,0 +1,63 @@
+"""Audit the patterns of toy semantic runs, from the written rows (the table in COMMAND.md was made with it).
+
+    python results/toy_cpu_semantic/audit_patterns.py RUN_FOLDER...   # each holding data/<split>-*.parquet
+
+For each run: how many unseen-test patterns also occur in training, how many training patterns have a k = 2
+structure (the test sub-space), how many unseen-test patterns do, and the training patterns by family with k in
+[3, 8]. The families are read from their definitions (DESIGN.md: repeated `aaabbbccc` k = 3, periodic `abcabc`
+k = 2, mirrored `abccbaabc` k = 3) as plain string checks, not from the generator's index maps. One JSON line per run.
+"""
+
+import glob
+import json
+import math
+import sys
+from collections import Counter
+
+import pyarrow.parquet as pq
+
+
+def repeated(p: str, k: int) -> bool:  # runs of k equal characters
+    return all(len(set(p[j:j + k])) == 1 for j in range(0, len(p), k))
+
+
+def periodic(p: str, k: int) -> bool:  # k copies of a base (the last one cut)
+    b = math.ceil(len(p) / k)
+    return p == (p[:b] * k)[:len(p)]
+
+
+def mirrored(p: str, k: int) -> bool:  # base, reversed base, base, ...
+    b = math.ceil(len(p) / k)
+    base = p[:b]
+    return p == "".join(base if i % 2 == 0 else base[::-1] for i in range(k))[:len(p)]
+
+
+FAMILIES = {"repeated": repeated, "periodic": periodic, "mirrored": mirrored}
+
+
+def classes(p: str, ks) -> set[tuple[str, int]]:
+    return {(f, k) for f, fn in FAMILIES.items() for k in ks if fn(p, k)}
+
+
+def patterns(run: str, split: str) -> set[str]:
+    files = glob.glob(f"{run}/data/{split}-*.parquet") or glob.glob(f"{run}/data/data/{split}-*.parquet")
+    if not files:
+        raise SystemExit(f"{run}: no {split} parquet file")
+    texts = pq.read_table(files[0], columns=["instruction"]).column(0).to_pylist()
+    return {t.split(" -> ")[0] for t in texts}
+
+
+def audit(run: str) -> dict:
+    train, test = patterns(run, "train"), patterns(run, "test_unseen")
+    families = Counter(f for p in train for f in {f for f, _ in classes(p, range(3, 9))})
+    return {"run": run.rstrip("/").split("/")[-1], "train_patterns": len(train), "test_patterns": len(test),
+            "test_in_train_verbatim": len(train & test),
+            "train_with_k2_structure": sum(1 for p in train if classes(p, [2])),
+            "train_family_k3_8": dict(families),
+            "train_no_k3_8_structure": sum(1 for p in train if not classes(p, range(3, 9))),
+            "test_with_k2_structure": sum(1 for p in test if classes(p, [2]))}
+
+
+if __name__ == "__main__":
+    for folder in sys.argv[1:]:
+        print(json.dumps(audit(folder)))
