@@ -7,6 +7,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,6 @@ def test_anything_less_than_identical_is_not_reused(trained, tmp_path):
 
 
 def test_links_special_files_and_garbage_in_a_source_are_no_match(trained, tmp_path):
-    import shutil
     import threading
 
     s, r, sig = _candidate(tmp_path, "same")
@@ -142,8 +142,6 @@ def test_links_special_files_and_garbage_in_a_source_are_no_match(trained, tmp_p
 
 
 def test_a_source_model_holding_a_link_is_refused_and_nothing_is_copied(trained, tmp_path):
-    import shutil
-
     src = tmp_path / "out-evil"
     shutil.copytree(trained, src, symlinks=True)
     secret = tmp_path / "secret.txt"
@@ -182,7 +180,7 @@ def test_an_interrupted_copy_leaves_no_model_and_a_retrained_run_drops_the_recor
     row = run_job(str(s.path), str(s.out), r.run_id, str(Path.cwd()), reuse_from=(str(trained),))
     assert row["model_from"] == "out-a/I=8_seed=0" and same_files(trained / "I=8_seed=0" / "model", rdir / "model")
     # its model removed and trained again without --reuse-from: the record of the copy goes
-    shutil_rmtree(rdir / "model")
+    shutil.rmtree(rdir / "model")
     calls = []
 
     def fake_call(cmd, log_path):
@@ -203,12 +201,6 @@ def test_an_interrupted_copy_leaves_no_model_and_a_retrained_run_drops_the_recor
     assert any("no run with the same data and training inputs among the 0 finished runs" in m for m in logged)
     assert len(calls) == 2 and "model_from" not in row and not (rdir / "reused.json").exists()
     assert "train_s" in row
-
-
-def shutil_rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)
 
 
 def test_reuse_from_must_be_a_folder(tmp_path):

@@ -103,9 +103,14 @@ def test_slurm_gets_one_job_array_asking_for_what_was_given(tmp_path, monkeypatc
     out = tmp_path / "sweep"
     res = CliRunner().invoke(main, ["run", str(TINY), "-o", str(out), "--launcher", "slurm", "--partition", "gpu",
                                     "--gpus-per-job", "2", "--time", "90", "--array-parallelism", "2",
-                                    "--cpus-per-job", "8", "--no-wait"])
+                                    "--cpus-per-job", "8", "--no-wait", "--reuse-from", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert "I=2 -> 4242_0, I=8 -> 4242_1, I=40 -> 4242_2" in res.output
+    # each job carries --reuse-from to run_one (the pickled call submitit's job will make)
+    from submitit.core.utils import DelayedSubmission
+
+    call = DelayedSubmission.load(out / "jobs" / "4242_1" / "4242_1_submitted.pkl")
+    assert call.args[2] == "I=8" and call.args[4] == (str(tmp_path.resolve()),), call.args
     assert f"python -m sweeps collect {TINY} -o {out}" in res.output
     script = (tmp_path / "script.sh").read_text()
     for line in ("#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=2", "#SBATCH --time=90",
