@@ -4,11 +4,12 @@
 
 For each run: how many unseen-test patterns also occur in training, how many training patterns have a k = 2
 structure (the test sub-space), how many unseen-test patterns do, and the training patterns by family with k in
-[3, 8]. The families are read from their definitions (DESIGN.md: repeated `aaabbbccc` k = 3, periodic `abcabc`
+[3, 8], and a digest of the unseen-test rows (runs with equal digests were scored on the same rows). The families are read from their definitions (DESIGN.md: repeated `aaabbbccc` k = 3, periodic `abcabc`
 k = 2, mirrored `abccbaabc` k = 3) as plain string checks, not from the generator's index maps. One JSON line per run.
 """
 
 import glob
+import hashlib
 import json
 import math
 import sys
@@ -39,12 +40,23 @@ def classes(p: str, ks) -> set[tuple[str, int]]:
     return {(f, k) for f, fn in FAMILIES.items() for k in ks if fn(p, k)}
 
 
-def patterns(run: str, split: str) -> set[str]:
+def split_file(run: str, split: str) -> str:
     files = glob.glob(f"{run}/data/{split}-*.parquet") or glob.glob(f"{run}/data/data/{split}-*.parquet")
     if not files:
         raise SystemExit(f"{run}: no {split} parquet file")
-    texts = pq.read_table(files[0], columns=["instruction"]).column(0).to_pylist()
+    return files[0]
+
+
+def patterns(run: str, split: str) -> set[str]:
+    texts = pq.read_table(split_file(run, split), columns=["instruction"]).column(0).to_pylist()
     return {t.split(" -> ")[0] for t in texts}
+
+
+def rows_digest(run: str, split: str) -> str:
+    """SHA-256 of the split's (prompt, completion) pairs, sorted: independent of row order and of the file's bytes."""
+    table = pq.read_table(split_file(run, split), columns=["prompt", "completion"]).to_pylist()
+    pairs = sorted(json.dumps([r["prompt"], r["completion"]]) for r in table)
+    return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
 
 
 def audit(run: str) -> dict:
@@ -55,7 +67,8 @@ def audit(run: str) -> dict:
             "train_with_k2_structure": sum(1 for p in train if classes(p, [2])),
             "train_family_k3_8": dict(families),
             "train_no_k3_8_structure": sum(1 for p in train if not classes(p, range(3, 9))),
-            "test_with_k2_structure": sum(1 for p in test if classes(p, [2]))}
+            "test_with_k2_structure": sum(1 for p in test if classes(p, [2])),
+            "test_unseen_rows_sha256": rows_digest(run, "test_unseen")}
 
 
 if __name__ == "__main__":
