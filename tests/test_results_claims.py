@@ -1,0 +1,159 @@
+"""The numbers quoted in the prose of README.md and results/*/COMMAND.md are recomputed from the committed rows.
+
+test_results_tables.py checks the generated tables; this file checks the sentences around them. It reads the
+per-run rows of each committed results.json directly (not through sweeps.table), so a sentence left over from
+earlier data, or a number typed by hand, fails here:
+
+- every percentage with one decimal (and every "N points" difference) in the prose is a value of the rows: a run's
+  accuracy or interval bound, a point's mean, or the difference between two runs of the same seed;
+- every range "A-B%" with decimals is the minimum and maximum of one accuracy column over some points of one
+  sweep, or one run's 95% interval;
+- the claims stated with whole percentages are recomputed one by one below, each from its definition.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "results").glob("*/COMMAND.md"))]
+RESULTS = {p.parent.name: json.loads(p.read_text()) for p in sorted((ROOT / "results").glob("*/results.json"))}
+NUM = r"\d+\.\d"
+
+
+def _pct(x: float) -> float:
+    return round(100 * x + 1e-9, 1)
+
+
+def _prose(md: Path) -> str:
+    """The markdown without its generated tables (those are checked by test_results_tables.py)."""
+    return re.sub(r"<!-- results-table:.*?<!-- /results-table -->", "", md.read_text(), flags=re.S)
+
+
+def _rows(sweep: str) -> list[dict]:
+    return RESULTS[sweep]["rows"]
+
+
+def _accuracy_columns(row: dict) -> list[str]:
+    return [k for k, v in row.items() if k.endswith("_accuracy") and isinstance(v, float)]
+
+
+def _values() -> set[float]:
+    """Every percentage a sentence may quote: per-run values and bounds, point means, same-seed differences."""
+    out: set[float] = set()
+    for res in RESULTS.values():
+        rows = res["rows"]
+        by_point: dict[str, list[dict]] = {}
+        for r in rows:
+            by_point.setdefault(r["point"], []).append(r)
+            out |= {_pct(v) for k, v in r.items() if isinstance(v, float) and ("accuracy" in k or "_ci_" in k)}
+        for runs in by_point.values():
+            for col in _accuracy_columns(runs[0]):
+                vals = [r[col] for r in runs if isinstance(r.get(col), float)]
+                out.add(_pct(sum(vals) / len(vals)))
+        for a, b in itertools.permutations(rows, 2):
+            if a["seed"] == b["seed"]:
+                out.add(_pct(a["test_unseen_accuracy"] - b["test_unseen_accuracy"]))
+    return out
+
+
+def _ranges() -> set[tuple[float, float]]:
+    """(min, max) of each accuracy column over every non-empty set of points of one sweep, and each run's interval."""
+    out: set[tuple[float, float]] = set()
+    for res in RESULTS.values():
+        rows = res["rows"]
+        points = sorted({r["point"] for r in rows})
+        for r in rows:
+            for col in _accuracy_columns(r):
+                lo, hi = r.get(col.replace("_accuracy", "_ci_low")), r.get(col.replace("_accuracy", "_ci_high"))
+                if isinstance(lo, float) and isinstance(hi, float):
+                    out.add((_pct(lo), _pct(hi)))
+        if len(points) > 12:  # subsets of a large sweep: single points and contiguous runs of them suffice
+            groups = [points[i:j] for i in range(len(points)) for j in range(i + 1, len(points) + 1)]
+        else:
+            groups = [list(c) for n in range(1, len(points) + 1) for c in itertools.combinations(points, n)]
+        for group in groups:
+            sel = [r for r in rows if r["point"] in group]
+            for col in _accuracy_columns(sel[0]):
+                vals = [r[col] for r in sel if isinstance(r.get(col), float)]
+                if vals:
+                    out.add((_pct(min(vals)), _pct(max(vals))))
+    return out
+
+
+def _quoted(text: str):
+    """(line, the quoted text, its numbers, whether it is a range) for each percentage or points with decimals."""
+    for m in re.finditer(rf"(?<![\d.])({NUM}(?:(?:-|, | and ){NUM})*)(%| points)", text):
+        line = text[:m.start()].count("\n") + 1
+        nums = [float(x) for x in re.findall(NUM, m.group(1))]
+        yield line, m.group(0), nums, bool(re.fullmatch(rf"{NUM}-{NUM}", m.group(1)))
+
+
+def test_the_checker_finds_quoted_numbers_and_rejects_made_up_ones():
+    found = list(_quoted("seen 29.0-35.2% against 34.0%; by 19.4, 11.8 and 3.2 points; 87-92% and 1.5 s"))
+    assert [(q, n, r) for _, q, n, r in found] == [
+        ("29.0-35.2%", [29.0, 35.2], True), ("34.0%", [34.0], False),
+        ("19.4, 11.8 and 3.2 points", [19.4, 11.8, 3.2], False)]
+    assert 123.4 not in _values() and (9.0, 12.2) not in _ranges()  # the semantic sweep's stale 2-seed range
+
+
+@pytest.mark.parametrize("md", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_quoted_percentage_is_a_value_of_the_committed_rows(md):
+    values, ranges = _values(), _ranges()
+    bad = []
+    for line, quoted, nums, is_range in _quoted(_prose(md)):
+        if is_range and (nums[0], nums[1]) not in ranges:
+            bad.append(f"line {line}: {quoted} is not the min-max of a column over some points, nor an interval")
+        elif not is_range and any(n not in values for n in nums):
+            bad.append(f"line {line}: {quoted} is not a value of the committed rows")
+    assert not bad, f"{md.relative_to(ROOT)}: " + "; ".join(bad)
+
+
+def _text(*docs: str) -> str:
+    return " ".join(" ".join(_prose(ROOT / d).split()) for d in docs)  # lines joined: sentences wrap
+
+
+def _by(sweep: str, **knobs) -> list[dict]:
+    return [r for r in _rows(sweep) if all(r.get(k) == v for k, v in knobs.items())]
+
+
+def test_semantic_whole_space_beats_the_restricted_space_on_every_seed_by_the_quoted_points():
+    seeds = sorted({r["seed"] for r in _rows("toy_cpu_semantic")})
+    acc = {(r["variant"], r["seed"]): r["test_unseen_accuracy"] for r in _rows("toy_cpu_semantic")}
+    gaps = [acc["whole-space", s] - acc["restricted-k3-8", s] for s in seeds]
+    assert all(g > 0 for g in gaps)
+    quoted = "by " + ", ".join(f"{100 * g:.1f}" for g in gaps[:-1]) + f" and {100 * gaps[-1]:.1f} points"
+    assert quoted in _text("README.md", "results/toy_cpu_semantic/COMMAND.md")
+    assert quoted in _text("results/toy_cpu_semantic/COMMAND.md")
+    # one family against three: per seed, in the order the sentence gives them, and no consistent order
+    one = [acc["one-family-k3-8", s] for s in seeds]
+    three = [acc["restricted-k3-8", s] for s in seeds]
+    fmt = lambda v: ", ".join(f"{100 * x:.1f}" for x in v[:-1]) + f" and {100 * v[-1]:.1f}%"  # noqa: E731
+    assert f"per seed {fmt(one)} against {fmt(three)}: no consistent order" in _text(
+        "results/toy_cpu_semantic/COMMAND.md")
+    assert len({a > b for a, b in zip(one, three)}) == 2
+
+
+def test_phase_transition_whole_percent_claims():
+    small = [r for r in _rows("toy_cpu_phase_transition") if r["I"] <= 64]
+    assert min(r["test_seen_accuracy"] for r in small) >= 0.94
+    assert "seen accuracy is 94% or more in every run" in _text("results/toy_cpu_phase_transition/COMMAND.md")
+    large = [r["test_unseen_op_accuracy"] for r in _rows("toy_cpu_phase_transition") if r["I"] in (1000, 3000)]
+    quoted = f"{round(100 * min(large))}-{round(100 * max(large))}% on unseen rewrites"
+    assert quoted == "81-92% on unseen rewrites"
+    assert quoted in _text("README.md") and quoted in _text("results/toy_cpu_phase_transition/COMMAND.md")
+    seen_1000 = [r["test_seen_accuracy"] for r in _by("toy_cpu_phase_transition", I=1000)]
+    other = f"reach {round(100 * min(seen_1000))}-{round(100 * max(seen_1000))}% at I = 1,000"
+    assert other in _text("results/toy_cpu_semantic/COMMAND.md")
+
+
+def test_power_law_i3000_alpha003_claims():
+    runs = sorted(r["test_unseen_op_accuracy"] for r in _by("toy_cpu_power_law", I=3000, alpha=0.03))
+    assert len(runs) == 3
+    text = _text("results/toy_cpu_power_law/COMMAND.md")
+    assert f"({_pct(runs[2])}% on unseen rewrites) and two fall to {round(100 * runs[0])}-{round(100 * runs[1])}%" in text
