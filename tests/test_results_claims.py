@@ -157,3 +157,29 @@ def test_power_law_i3000_alpha003_claims():
     assert len(runs) == 3
     text = _text("results/toy_cpu_power_law/COMMAND.md")
     assert f"({_pct(runs[2])}% on unseen rewrites) and two fall to {round(100 * runs[0])}-{round(100 * runs[1])}%" in text
+
+
+def _mean(rows: list[dict], col: str) -> float:
+    return sum(r[col] for r in rows) / len(rows)
+
+
+def test_phase_transition_small_i_applies_no_unseen_rule():
+    assert max(r["test_unseen_op_accuracy"] for r in _rows("toy_cpu_phase_transition") if r["I"] <= 16) == 0.0
+    assert "no unseen rewrite row is right at I <= 16" in _text("results/toy_cpu_phase_transition/COMMAND.md")
+
+
+def test_power_law_effective_instructions_and_what_they_score_like():
+    text = _text("results/toy_cpu_power_law/COMMAND.md")
+    skewed = _by("toy_cpu_power_law", I=3000, alpha=0.03)
+    assert round(_mean(skewed, "effective_instructions"), -1) == 220 and "About 220 effective instructions" in text
+    few = _by("toy_cpu_power_law", I=256, alpha=0.1)
+    assert round(_mean(few, "effective_instructions")) == 62 and "62 effective (I = 256" in text
+    # "score between the Uniform runs at I = 64 and I = 256" (the Uniform runs are the phase-transition sweep's)
+    for col in ("test_unseen_accuracy", "test_unseen_op_accuracy"):
+        lo = _mean(_by("toy_cpu_phase_transition", I=64), col)
+        hi = _mean(_by("toy_cpu_phase_transition", I=256), col)
+        assert lo < _mean(few, col) < hi, col
+        # "about 220 effective instructions at I = 3,000 (alpha 0.03) score like 256 Uniform instructions"
+        assert abs(_mean(skewed, col) - hi) < 0.02, col
+    assert max(r["test_unseen_op_accuracy"] for r in _by("toy_cpu_power_law", I=256, alpha=0.03)) <= 0.005
+    assert "to at most 0.5% at alpha 0.03" in text
