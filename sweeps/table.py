@@ -41,6 +41,9 @@ def summarize(sweep: Sweep, run: Run) -> dict:
         **semantic_columns(diversity_of(meta) or {}),
         "effective_instructions": meta["report"]["train"].get("effective_instructions"),
         "dataset_fingerprint": meta["fingerprint"],
+        # the scored splits' own fingerprints: runs with equal ones were scored on the same rows (a paired comparison)
+        **{f"{split}_fingerprint": meta["splits"][split]["fingerprint"]
+           for split in sweep.eval.splits if split in meta["splits"]},
     }
     for k in sweep.axes:  # axis values not already a column above (e.g. a structure parameter)
         if k not in ROW_COLUMNS:
@@ -69,8 +72,12 @@ def summarize(sweep: Sweep, run: Run) -> dict:
     return row
 
 
-# per-run columns of a row that are not a point's (a point's runs differ in them)
+# per-run columns of a row that are not a point's (a point's runs differ in them); so is every ``*_fingerprint``
 RUN_ONLY = {"run", "seed", "dataset_fingerprint", "model_from"}
+
+
+def _run_only(key: str) -> bool:
+    return key in RUN_ONLY or key.endswith("_fingerprint")
 
 
 def _aggregated(key: str) -> bool:
@@ -102,7 +109,7 @@ def aggregate(rows: list[dict]) -> list[dict]:
                 agg[f"{k}_sd"] = stdev(have) if len(have) > 1 else None
                 agg[f"{k}_min"], agg[f"{k}_max"] = (min(have), max(have)) if have else (None, None)
                 agg[f"{k}_seeds"] = len(have)
-            elif k not in RUN_ONLY and k not in agg and all(v == values[0] for v in values):
+            elif not _run_only(k) and k not in agg and all(v == values[0] for v in values):
                 agg[k] = values[0]  # a knob (I, S, alpha, variant, ...): the same for every seed
         out.append(agg)
     return out

@@ -32,10 +32,14 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
             assert 0.0 <= r[f"{split}_accuracy"] <= 1.0
             assert r[f"{split}_ci_low"] <= r[f"{split}_accuracy"] <= r[f"{split}_ci_high"]
             assert r[f"{split}_n"] == 24
+        splits = json.loads((out / f"I={r['I']}" / "data" / "datagen.json").read_text())["splits"]
+        assert [r[f"{s}_fingerprint"] for s in ("test_unseen", "test_seen")] == [
+            splits["test_unseen"]["fingerprint"], splits["test_seen"]["fingerprint"]]
         freq = json.loads((out / f"I={r['I']}" / "eval.json").read_text())["splits"]["test_seen"]["by_train_frequency"]
         assert r["test_seen_head_accuracy"] == freq["head"]["accuracy"] and "test_seen_tail_ci_high" in r
     assert (out / "results.csv").read_text().count("\n") == 4
     assert [p["point"] for p in table["points"]] == ["I=2", "I=8", "I=40"] and table["points"][0]["n_seeds"] == 1
+    assert not any(k.endswith("_fingerprint") for p in table["points"] for k in p)  # per run, not per point
     assert (out / "results_points.csv").read_text().count("\n") == 4
     assert (out / "phase_transition.png").stat().st_size > 0
     # every stage is complete: a second run only collects, and says so
