@@ -4,10 +4,13 @@ test_results_tables.py checks the generated tables; this file checks the sentenc
 per-run rows of each committed results.json directly (not through sweeps.table), so a sentence left over from
 earlier data, or a number typed by hand, fails here:
 
-- every percentage with one decimal (and every "N points" difference) in the prose is a value of the rows: a run's
+- every percentage with decimals (and every "N points" difference) in the prose is a value of the rows: a run's
   accuracy or interval bound, a point's mean, or the difference between two runs of the same seed;
 - every range "A-B%" with decimals is the minimum and maximum of one accuracy column over some points of one
-  sweep, or one run's 95% interval;
+  sweep, or one run's 95% interval.
+
+A results/<sweep>/COMMAND.md is checked against its own sweep's rows only; README.md, which quotes every sweep,
+against all of them.
 - the claims stated with whole percentages are recomputed one by one below, each from its definition.
 """
 
@@ -23,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "results").glob("*/COMMAND.md"))]
 RESULTS = {p.parent.name: json.loads(p.read_text()) for p in sorted((ROOT / "results").glob("*/results.json"))}
-NUM = r"\d+\.\d"
+NUM = r"\d+\.\d+"
 
 
 def _pct(x: float) -> float:
@@ -31,8 +34,9 @@ def _pct(x: float) -> float:
 
 
 def _prose(md: Path) -> str:
-    """The markdown without its generated tables (those are checked by test_results_tables.py)."""
-    return re.sub(r"<!-- results-table:.*?<!-- /results-table -->", "", md.read_text(), flags=re.S)
+    """The markdown with its generated tables blanked (test_results_tables.py checks those); lines keep their place."""
+    return re.sub(r"<!-- results-table:.*?<!-- /results-table -->", lambda m: "\n" * m.group(0).count("\n"),
+                  md.read_text(), flags=re.S)
 
 
 def _rows(sweep: str) -> list[dict]:
@@ -43,10 +47,15 @@ def _accuracy_columns(row: dict) -> list[str]:
     return [k for k, v in row.items() if k.endswith("_accuracy") and isinstance(v, float)]
 
 
-def _values() -> set[float]:
+def _sweeps(md: Path) -> list[dict]:
+    """The results a document may quote: its own sweep's for a COMMAND.md, every sweep's for README.md."""
+    return [RESULTS[md.parent.name]] if md.name == "COMMAND.md" else list(RESULTS.values())
+
+
+def _values(sweeps: list[dict]) -> set[float]:
     """Every percentage a sentence may quote: per-run values and bounds, point means, same-seed differences."""
     out: set[float] = set()
-    for res in RESULTS.values():
+    for res in sweeps:
         rows = res["rows"]
         by_point: dict[str, list[dict]] = {}
         for r in rows:
@@ -58,14 +67,14 @@ def _values() -> set[float]:
                 out.add(_pct(sum(vals) / len(vals)))
         for a, b in itertools.permutations(rows, 2):
             if a["seed"] == b["seed"]:
-                out.add(_pct(a["test_unseen_accuracy"] - b["test_unseen_accuracy"]))
+                out |= {_pct(a[col] - b[col]) for col in _accuracy_columns(a) if isinstance(b.get(col), float)}
     return out
 
 
-def _ranges() -> set[tuple[float, float]]:
+def _ranges(sweeps: list[dict]) -> set[tuple[float, float]]:
     """(min, max) of each accuracy column over every non-empty set of points of one sweep, and each run's interval."""
     out: set[tuple[float, float]] = set()
-    for res in RESULTS.values():
+    for res in sweeps:
         rows = res["rows"]
         points = sorted({r["point"] for r in rows})
         for r in rows:
@@ -88,23 +97,26 @@ def _ranges() -> set[tuple[float, float]]:
 
 def _quoted(text: str):
     """(line, the quoted text, its numbers, whether it is a range) for each percentage or points with decimals."""
-    for m in re.finditer(rf"(?<![\d.])({NUM}(?:(?:-|, | and ){NUM})*)(%| points)", text):
+    for m in re.finditer(rf"(?<![\d.])({NUM}(?:(?:[-–]|,\s+|\s+and\s+){NUM})*)(%|\s+points?\b|\s+percent\b)", text):
         line = text[:m.start()].count("\n") + 1
         nums = [float(x) for x in re.findall(NUM, m.group(1))]
-        yield line, m.group(0), nums, bool(re.fullmatch(rf"{NUM}-{NUM}", m.group(1)))
+        yield line, m.group(0), nums, bool(re.fullmatch(rf"{NUM}[-–]{NUM}", m.group(1)))
 
 
 def test_the_checker_finds_quoted_numbers_and_rejects_made_up_ones():
-    found = list(_quoted("seen 29.0-35.2% against 34.0%; by 19.4, 11.8 and 3.2 points; 87-92% and 1.5 s"))
-    assert [(q, n, r) for _, q, n, r in found] == [
-        ("29.0-35.2%", [29.0, 35.2], True), ("34.0%", [34.0], False),
-        ("19.4, 11.8 and 3.2 points", [19.4, 11.8, 3.2], False)]
-    assert 123.4 not in _values() and (9.0, 12.2) not in _ranges()  # the semantic sweep's stale 2-seed range
+    found = list(_quoted("seen 29.0-35.2% against 34.05%; by 19.4, 11.8 and\n3.2 points; 87-92%, 1.5 s, 2.5 percent"))
+    assert [(line, q, n, r) for line, q, n, r in found] == [
+        (1, "29.0-35.2%", [29.0, 35.2], True), (1, "34.05%", [34.05], False),
+        (1, "19.4, 11.8 and\n3.2 points", [19.4, 11.8, 3.2], False), (2, "2.5 percent", [2.5], False)]
+    semantic = [RESULTS["toy_cpu_semantic"]]
+    assert 123.4 not in _values(semantic) and (9.0, 12.2) not in _ranges(semantic)  # a stale 2-seed range
+    assert 19.4 in _values(semantic) and 19.5 not in _values(semantic)
+    assert _prose(ROOT / "README.md").count("\n") == (ROOT / "README.md").read_text().count("\n")
 
 
 @pytest.mark.parametrize("md", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_each_quoted_percentage_is_a_value_of_the_committed_rows(md):
-    values, ranges = _values(), _ranges()
+    values, ranges = _values(_sweeps(md)), _ranges(_sweeps(md))
     bad = []
     for line, quoted, nums, is_range in _quoted(_prose(md)):
         if is_range and (nums[0], nums[1]) not in ranges:
@@ -128,8 +140,10 @@ def test_semantic_whole_space_beats_the_restricted_space_on_every_seed_by_the_qu
     gaps = [acc["whole-space", s] - acc["restricted-k3-8", s] for s in seeds]
     assert all(g > 0 for g in gaps)
     quoted = "by " + ", ".join(f"{100 * g:.1f}" for g in gaps[:-1]) + f" and {100 * gaps[-1]:.1f} points"
-    assert quoted in _text("README.md", "results/toy_cpu_semantic/COMMAND.md")
-    assert quoted in _text("results/toy_cpu_semantic/COMMAND.md")
+    assert quoted in _text("README.md") and quoted in _text("results/toy_cpu_semantic/COMMAND.md")
+    # the comparison is paired: each seed's three runs were scored on the same unseen rows
+    fps = {(r["seed"], r["test_unseen_fingerprint"]) for r in _rows("toy_cpu_semantic")}
+    assert len(fps) == len(seeds) and "scored on the same rows" in _text("README.md")
     # one family against three: per seed, in the order the sentence gives them, and no consistent order
     one = [acc["one-family-k3-8", s] for s in seeds]
     three = [acc["restricted-k3-8", s] for s in seeds]
@@ -148,7 +162,7 @@ def test_phase_transition_whole_percent_claims():
     assert quoted == "81-92% on unseen rewrites"
     assert quoted in _text("README.md") and quoted in _text("results/toy_cpu_phase_transition/COMMAND.md")
     seen_1000 = [r["test_seen_accuracy"] for r in _by("toy_cpu_phase_transition", I=1000)]
-    other = f"reach {round(100 * min(seen_1000))}-{round(100 * max(seen_1000))}% at I = 1,000"
+    other = f"sweep reaches {round(100 * min(seen_1000))}-{round(100 * max(seen_1000))}% at I = 1,000"
     assert other in _text("results/toy_cpu_semantic/COMMAND.md")
 
 

@@ -40,22 +40,21 @@ def classes(p: str, ks) -> set[tuple[str, int]]:
     return {(f, k) for f, fn in FAMILIES.items() for k in ks if fn(p, k)}
 
 
-def split_file(run: str, split: str) -> str:
-    files = glob.glob(f"{run}/data/{split}-*.parquet") or glob.glob(f"{run}/data/data/{split}-*.parquet")
+def split_rows(run: str, split: str, columns: list[str]) -> list[dict]:
+    """Every row of the split, from all of its parquet shards."""
+    files = sorted(glob.glob(f"{run}/data/{split}-*.parquet") or glob.glob(f"{run}/data/data/{split}-*.parquet"))
     if not files:
         raise SystemExit(f"{run}: no {split} parquet file")
-    return files[0]
+    return [row for f in files for row in pq.read_table(f, columns=columns).to_pylist()]
 
 
 def patterns(run: str, split: str) -> set[str]:
-    texts = pq.read_table(split_file(run, split), columns=["instruction"]).column(0).to_pylist()
-    return {t.split(" -> ")[0] for t in texts}
+    return {r["instruction"].split(" -> ")[0] for r in split_rows(run, split, ["instruction"])}
 
 
 def rows_digest(run: str, split: str) -> str:
     """SHA-256 of the split's (prompt, completion) pairs, sorted: independent of row order and of the file's bytes."""
-    table = pq.read_table(split_file(run, split), columns=["prompt", "completion"]).to_pylist()
-    pairs = sorted(json.dumps([r["prompt"], r["completion"]]) for r in table)
+    pairs = sorted(json.dumps([r["prompt"], r["completion"]]) for r in split_rows(run, split, ["prompt", "completion"]))
     return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
 
 
