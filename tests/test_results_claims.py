@@ -197,3 +197,11 @@ def test_power_law_effective_instructions_and_what_they_score_like():
         assert abs(_mean(skewed, col) - hi) < 0.02, col
     assert max(r["test_unseen_op_accuracy"] for r in _by("toy_cpu_power_law", I=256, alpha=0.03)) <= 0.005
     assert "to at most 0.5% at alpha 0.03" in text
+
+
+@pytest.mark.parametrize("sweep", [s for s in sorted(RESULTS) if s.startswith("toy_cpu_")])
+def test_the_quoted_training_times_are_the_rows_train_s(sweep):
+    minutes = [r["train_s"] / 60 for r in _rows(sweep) if r.get("train_s")]
+    lo, hi = round(min(minutes)), round(max(minutes))
+    text = _text(f"results/{sweep}/COMMAND.md")
+    assert f"took {lo}-{hi} minutes per run" in text or f"vary from {lo} to {hi} minutes" in text, (lo, hi)
