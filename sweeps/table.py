@@ -72,8 +72,8 @@ def summarize(sweep: Sweep, run: Run) -> dict:
     return row
 
 
-# per-run columns of a row that are not a point's (a point's runs differ in them); so is every ``*_fingerprint``
-RUN_ONLY = {"run", "seed", "dataset_fingerprint", "model_from"}
+# per-run columns of a row that are not a point's (a point's runs differ in them), besides every ``*_fingerprint``
+RUN_ONLY = {"run", "seed", "model_from"}
 
 
 def _run_only(key: str) -> bool:
