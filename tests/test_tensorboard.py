@@ -97,24 +97,62 @@ def test_a_sweeps_training_run_writes_and_publishes_curves_without_the_notices(t
     assert all((published / rel).read_bytes() == (out / rel).read_bytes() for rel in copied)
 
 
-def test_the_notice_filter_drops_only_the_missing_kernels_notice(caplog):
-    from training.quiet import BNB_CPU_LOGGER, quiet_dependency_notices
+def test_the_notice_filter_drops_only_the_skipped_fetch_and_missing_kernels_notices(caplog):
+    from training.quiet import BNB_CPU_LOGGER, KernelFetchSkipped, quiet_dependency_notices
 
     quiet_dependency_notices()
     quiet_dependency_notices()  # idempotent
     logger = logging.getLogger(BNB_CPU_LOGGER)
     assert len(logger.filters) == len(set(map(type, logger.filters)))
     absent = ModuleNotFoundError("No module named 'kernels'", name="kernels")
+    skipped = KernelFetchSkipped("not downloaded at import")
     failing = RuntimeError("kernel download failed")
     other_missing = ModuleNotFoundError("No module named 'triton'", name="triton")
     with caplog.at_level(logging.WARNING, logger=BNB_CPU_LOGGER):
-        logger.warning(KERNEL_NOTICE + ": %s. Please make sure you already `pip install kernels`", absent)
-        logger.warning(KERNEL_NOTICE + ": %s. Please make sure you already `pip install kernels`", failing)
-        logger.warning(KERNEL_NOTICE + ": %s. Please make sure you already `pip install kernels`", other_missing)
+        for cause in (absent, skipped, failing, other_missing):
+            logger.warning(KERNEL_NOTICE + ": %s. Please make sure you already `pip install kernels`", cause)
         logger.warning("something else went wrong: %s", absent)
     shown = [r.getMessage() for r in caplog.records]
     assert len(shown) == 3
     assert "kernel download failed" in shown[0] and "triton" in shown[1] and shown[2].startswith("something else")
+
+
+def test_importing_the_training_stack_asks_no_server_for_a_kernel(tmp_path):
+    """bitsandbytes' import-time kernel download is not made (a server that records every connection sees none)
+    and its notice is not printed, whichever of trl, peft or transformers imports bitsandbytes first."""
+    bnb_functional = pytest.importorskip("bitsandbytes.functional")
+    if not bnb_functional.has_avx512bf16():
+        pytest.skip("this CPU has no AVX-512 BF16: bitsandbytes never asks for the kernel here")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("LOCAL_KERNELS", None)
+    code = ("import logging; logging.basicConfig()\n"
+            "from training.quiet import quiet_dependency_notices; quiet_dependency_notices()\n"
+            "import trl, peft, bitsandbytes\n")
+    proc = subprocess.Popen(["python", "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    connections = 0
+    try:
+        while proc.poll() is None:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            connections += 1
+            conn.close()  # no answer: the client fails, as it does offline
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        proc.kill()
+        server.close()
+    assert proc.returncode == 0, out[-2000:]
+    assert connections == 0
+    assert KERNEL_NOTICE not in out and "kernels-community" not in out, out[-2000:]
 
 
 def test_cpu_threads_are_passed_explicitly_for_cpu_accelerate_configs(monkeypatch, tmp_path):

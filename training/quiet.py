@@ -1,11 +1,19 @@
-"""Silencing one known, harmless notice of a dependency, and nothing else.
+"""No Hub download when bitsandbytes is imported, and no notice about the download it did not make.
 
-bitsandbytes (0.49+) warns on import, on CPUs with AVX-512 BF16, that it could not load an optional faster 4-bit
-CPU kernel from the ``kernels`` package: ``Failed to load CPU gemm_4bit_forward from kernels-community: No module
-named 'kernels'``. Every training run printed it although nothing is wrong (the built-in kernel is used, and 4-bit
-CPU matmuls are not what our recipes run). :func:`quiet_dependency_notices` drops exactly that record: only
-from that logger, only when the cause is the ``kernels`` package being absent. Any other message of that logger,
-and the same message with another cause (``kernels`` installed but failing), still shows.
+bitsandbytes (0.49+), imported on a CPU with AVX-512 BF16 (trl and peft import it), asks the ``kernels`` package
+for an optional faster 4-bit CPU kernel *at import time*: ``kernels.get_kernel("kernels-community/
+quantization-bitsandbytes")`` is a Hub download of compiled code, made whether or not anything 4-bit ever runs.
+With ``kernels`` absent, offline, or the repository not trusted, it logs ``Failed to load CPU gemm_4bit_forward
+from kernels-community: ...`` (a warning of the logger ``bitsandbytes.backends.cpu.ops``) and uses its built-in
+kernel. transformers 5.25 requires ``kernels``, so since then every training run made that network call (several
+seconds offline) and printed the notice, which users read as the cause of whatever went wrong next.
+
+The fix is at the depth where it arises: :func:`quiet_dependency_notices` imports bitsandbytes itself, once, with
+``kernels.get_kernel`` answering that one repository with :class:`KernelFetchSkipped` instead of going to the Hub
+(every other repository is passed through), and drops exactly the notice that names that cause, or the
+``kernels`` package being absent. bitsandbytes then uses its built-in 4-bit CPU kernel, as it does offline; our
+recipes run no 4-bit CPU matmul. Any other message of that logger, and the same message with another cause, still
+shows. A user who points ``kernels`` at local builds (``LOCAL_KERNELS``) gets bitsandbytes' own behaviour.
 
 accelerate's ``--num_cpu_threads_per_process was set to N`` notice comes from ``accelerate launch`` itself, before
 our code runs; the sweep runner passes that value explicitly instead (:func:`sweeps.runner.train_command`).
@@ -13,24 +21,62 @@ our code runs; the sweep runner passes that value explicitly instead (:func:`swe
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
+import sys
 
 BNB_CPU_LOGGER = "bitsandbytes.backends.cpu.ops"
 KERNEL_NOTICE = "Failed to load CPU gemm_4bit_forward from kernels-community"
+#: the repository bitsandbytes fetches at import
+BNB_KERNEL_REPO = "kernels-community/quantization-bitsandbytes"
 
 
-class _MissingKernelsNotice(logging.Filter):
-    """Drops bitsandbytes' notice that the optional ``kernels`` package is not installed."""
+class KernelFetchSkipped(RuntimeError):
+    """Raised in place of bitsandbytes' import-time Hub download of its optional 4-bit CPU kernel."""
+
+
+class _SkippedKernelNotice(logging.Filter):
+    """Drops bitsandbytes' notice when its cause is the skipped fetch or the ``kernels`` package being absent."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not str(record.msg).startswith(KERNEL_NOTICE):
             return True
         cause = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if isinstance(cause, KernelFetchSkipped):
+            return False
         return not (isinstance(cause, ModuleNotFoundError) and cause.name == "kernels")
 
 
+def _import_bitsandbytes_without_fetch() -> None:
+    if "bitsandbytes" in sys.modules or os.environ.get("LOCAL_KERNELS"):
+        return
+    try:  # deferred: optional, and only to intercept one call during bitsandbytes' import
+        kernels = importlib.import_module("kernels")
+    except ImportError:
+        kernels = None
+    original = getattr(kernels, "get_kernel", None)
+
+    def get_kernel(repo_id, *args, **kwargs):
+        if repo_id == BNB_KERNEL_REPO:
+            raise KernelFetchSkipped(f"{BNB_KERNEL_REPO} is not downloaded at import (training/quiet.py)")
+        return original(repo_id, *args, **kwargs)
+
+    if original is not None:
+        kernels.get_kernel = get_kernel
+    try:  # deferred: bitsandbytes is an optional, Linux-only dependency; it is imported here, once, on purpose
+        importlib.import_module("bitsandbytes")
+    except Exception:  # noqa: BLE001 - absent or broken: whoever needs it reports that when it is used
+        pass
+    finally:
+        if original is not None:
+            kernels.get_kernel = original
+
+
 def quiet_dependency_notices() -> None:
-    """Install the filter (idempotent); call it before bitsandbytes is imported."""
+    """Install the filter (idempotent), then import bitsandbytes without its Hub fetch; call it before anything
+    imports bitsandbytes (transformers' quantizers, trl, peft)."""
     logger = logging.getLogger(BNB_CPU_LOGGER)
-    if not any(isinstance(f, _MissingKernelsNotice) for f in logger.filters):
-        logger.addFilter(_MissingKernelsNotice())
+    if not any(isinstance(f, _SkippedKernelNotice) for f in logger.filters):
+        logger.addFilter(_SkippedKernelNotice())
+    _import_bitsandbytes_without_fetch()
