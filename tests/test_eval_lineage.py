@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 
 from cards.model_card import TrainingRecord, write_model_card
-from eval.lineage import card_training_data, compare, locate
+from eval.lineage import card_training_data, compare, locate, training_for
 from publishing.resolve import Resolved, resolve
+from publishing.targets import publish_folder
 
 FP = "ab" * 32
 
@@ -68,3 +69,19 @@ def test_compare_by_fingerprint_then_by_repository_and_revision():
     assert compare({**no_fp, "revision": None}, evaluated())[0] == "unknown"  # latest then, and now: cannot tell
     match, warning = compare(None, evaluated())
     assert match == "unknown" and "no card naming its training data" in warning
+
+
+def test_training_data_found_with_another_fingerprint_is_not_taken_for_it(tmp_path, tiny_dataset):
+    """The card names a local hub version, which is there but holds other rows than the model was trained on (a
+    version folder edited by hand, a Hub tag moved): its I, S, alpha and train split are not the model's, so none
+    is used; the note says why. With the fingerprint the card records, the same version is used."""
+    publish_folder(tiny_dataset, "org/data")  # v1.0.0
+    holds = resolve(str(tiny_dataset)).fingerprint
+    card = {"dataset": "org/data", "source": "local", "revision": "v1.0.0", "fingerprint": FP}
+    model = Resolved("folder", "m", None, None, tmp_path / "model")
+    scored = evaluated(kind="folder", repo_id=None, revision=None, fingerprint="cd" * 32)  # other data is scored
+    stale = training_for(card, model, scored, {})
+    assert stale.match == "different" and stale.meta is None and stale.train is None
+    assert "local:org/data no longer holds the training data" in stale.note and holds[:12] in stale.note
+    found = training_for({**card, "fingerprint": holds}, model, scored, {})
+    assert found.note is None and found.meta["fingerprint"] == holds and len(found.train) == 24 * 8
