@@ -55,6 +55,21 @@ def test_the_written_rows_hold_the_planned_examples_per_instruction(distribution
     assert [written.get(i, 0) for i in range(rules)] == planned
 
 
+@pytest.mark.parametrize(("noop_fraction", "sizes"), [(0.1, (10, 7, 3, 14)), (0.3, (2 * BLOCK + 3, 5, 8, 12)),
+                                                       (0.0, (10, 5, 5, 5)), (1.0, (12, 5, 5, 5))])
+def test_each_split_has_its_share_of_no_op_rows(noop_fraction, sizes):
+    """round(noop_fraction x rows) no-op rows in every split (0.1 of 10 rows: exactly one)."""
+    train, validation, unseen, seen = sizes
+    raw = {"seed": 4, "instructions": 10, "budget": train, "noop_fraction": noop_fraction, "input_len": 10,
+           "space": {"alphabet": "abcdef", "x_len": 2, "y_len": 2},
+           "splits": {"test_unseen": {"instructions": 2, "examples": unseen}, "test_seen": {"examples": seen},
+                      "validation": {"examples": validation}}}
+    plan = make_plan(config_from_dict(raw))
+    for name, rows in zip(("train", "validation", "test_unseen", "test_seen"), sizes, strict=True):
+        flags = split_table(plan, name).column("is_noop").to_pylist()
+        assert len(flags) == rows and sum(flags) == round(noop_fraction * rows), name
+
+
 def test_each_block_draws_its_own_inputs():
     """Two blocks of one split agree, character by character, as often as independent uniform draws do (1 in 6
     over six letters), not as rows drawn from one shared stream would."""
