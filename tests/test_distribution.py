@@ -77,6 +77,7 @@ def test_counts_are_proportional_to_the_weights_and_sum_to_N(alpha):
     assert [got.get(i, 0) for i in range(400)] == expected  # the rows realize the exact counts
 
 
+@pytest.mark.filterwarnings("error")  # and without a numpy warning (log of 0, underflow) on the way
 @pytest.mark.parametrize("log_top", [-600, -720, -5000], ids=["below 1e-250", "subnormal", "zero"])
 def test_the_most_skewed_requests_keep_their_proportions(log_top):
     """At a tiny alpha every weight u ** (1 / alpha) is below 1e-250: all tiny, or subnormal (few bits), or 0 in
@@ -103,8 +104,10 @@ def test_hand_computed_counts():
     assert example_counts(7, 3, np.array([0.1, 0.6, 0.3])).tolist() == [1, 4, 2]  # quotas 0.7, 4.2, 2.1
     assert example_counts(10, 4, None).tolist() == [3, 3, 2, 2]  # uniform: n // I, one more for the first n mod I
     assert example_counts(8, 4, None).tolist() == [2, 2, 2, 2]
+    assert example_counts(7, 3, np.array([0.1, 0.6, 0.3])).dtype.kind == example_counts(8, 4, None).dtype.kind == "i"
 
 
+@pytest.mark.filterwarnings("error")  # a weight of 0 among tiny ones: no numpy warning either
 def test_explicit_weights_use_the_same_exact_counts():
     w = [50.0] * 10 + [1.0] * 490 + [0.0] * 0
     raw = base(distribution={"kind": "explicit", "weights": w})
