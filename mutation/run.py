@@ -78,7 +78,8 @@ GOLDEN = "tests/test_determinism.py::test_golden_fingerprints"
 GROUPS: dict[str, Group] = {
     "rewrite": Group(
         "the string-rewrite task: leftmost rewrite, exact occurrence counts, the last-resort inputs",
-        {"generators/tasks/rewrite.py": [],
+        {"generators/tasks/rewrite.py": ["apply_rule", "exact_inputs", "_remake", "_plant_on", "avoid_first_char",
+                                         "rewrite_block"],
          "generators/blocks.py": ["_match_positions", "count_matches", "leftmost", "write_rows", "plant"]},
         ["tests/test_rewrite_semantics.py", "tests/test_generation_blocks.py", GOLDEN],
     ),
@@ -89,7 +90,8 @@ GROUPS: dict[str, Group] = {
     ),
     "splits": Group(
         "splits: unseen-test rules disjoint from training ones, validation and test_seen rows held out",
-        {"generators/plan.py": ["check_disjoint", "pattern_report", "_space_overlap"], "generators/heldout.py": []},
+        {"generators/plan.py": ["check_disjoint", "pattern_report", "_space_overlap"], "generators/heldout.py": [],
+         "generators/tasks/rewrite.py": ["draw_pools"]},
         ["tests/test_disjointness.py", "tests/test_heldout.py", "tests/test_novel_patterns.py"],
     ),
     "distribution": Group(
@@ -206,7 +208,8 @@ def run_mutmut(work: Path, group: Group, workers: int, niceness: int, timeout: f
     # Subprocesses a test starts (a CLI, a worker) import the mutants too. The folder must exist before Python
     # starts: a sys.path entry that does not exist yet is cached as empty and never looked at again.
     (work / "mutants").mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(work / "mutants"), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(work / "mutants"), "PYTHONDONTWRITEBYTECODE": "1",
+           "HYPOTHESIS_PROFILE": "mutation"}  # tests/conftest.py: fixed examples, no shrinking
     cmd = [sys.executable, "-c", MUTMUT, "run", "--max-children", str(workers), *mutant_patterns(group)]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=lambda: os.nice(niceness))  # noqa: PLW1509 (only sets the priority)
