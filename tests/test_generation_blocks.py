@@ -18,8 +18,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from generators import config_from_dict
+from generators import GENERATOR_VERSION, config_from_dict
+from generators.blocks import GenerationError
 from generators.build import generate, split_table
+from generators.fingerprint import block_digest
 from generators.plan import make_plan
 from generators.rng import BLOCK, generator
 from generators.tasks import rewrite
@@ -125,41 +127,96 @@ def test_the_last_resort_inputs_follow_the_definition(space, occurrences, input_
     assert sum(noop for noop, _ in remade) > 0 and sum(op for _, op in remade) > 0  # both kinds were remade
 
 
-HAND_PICKED = {  # alphabet: [(x, occurrences (0: a no-op row), input length)], each row only as long as it must be
-    "abc": [("ab", 2, 4),  # only touching copies fit: abab
-            ("ab", 2, 5),  # room for a letter x does not use between the copies: abcab
-            ("ca", 3, 8),
-            ("ab", 0, 6)],  # a no-op row
-    "ab": [("abab", 2, 9),  # touching copies would hold it 3 times: one letter apart
-           ("bab", 2, 7),  # a as the letter between makes bababab (3 matches): b it must be
-           ("aa", 2, 5),
-           ("ab", 0, 4)],  # a no-op row over two letters: b's only
+HAND_PICKED = {  # alphabet, [(x, occurrences (0: a no-op row), the input before)]: as short as the copies allow
+    "three letters": ("abc", [("ab", 2, "abab"),  # only touching copies fit (counted 2 only by chance before)
+                              ("ab", 2, "ababa"),  # room for a letter x does not use between the copies: abcab
+                              ("ca", 3, "cacacaca"),
+                              ("ab", 0, "ababab")]),  # a no-op row: every a replaced
+    "two letters": ("ab", [("abab", 2, "ababababa"),  # touching copies would hold it 3 times: one letter apart
+                           ("bab", 2, "bababab"),  # a as the letter between makes bababab (3 matches): b it must be
+                           ("aa", 2, "aaaaa"),
+                           ("ab", 0, "abab"),  # no-op rows over two letters: the other letter only
+                           ("ba", 0, "abba")]),
+    "one letter to replace": ("abc", [("ca", 0, "bcab")]),
 }
 
 
-@pytest.mark.parametrize("alphabet", sorted(HAND_PICKED))
-def test_the_last_resort_on_rows_at_the_edge_of_possible(alphabet):
-    """Rows whose input is as short as the requested copies allow, each from a background that matches
-    everywhere (x repeated): the last resort rebuilds every one to hold x exactly as often as asked, and the
-    match position it reports is the leftmost one."""
-    rows = HAND_PICKED[alphabet]
-    width = max(n for _, _, n in rows)
-    wx = max(len(x) for x, _, _ in rows)
-    x = np.zeros((len(rows), wx), np.uint8)
+def remake(alphabet: str, rows: list[tuple[str, int, str]]) -> tuple[list[str], list[int]]:
+    """The last resort run on ``rows`` (all of them bad): the inputs it makes and the match positions."""
+    width = max(len(z) for _, _, z in rows)
+    x = np.zeros((len(rows), max(len(p) for p, _, _ in rows)), np.uint8)
     z = np.zeros((len(rows), width), np.uint8)
-    for r, (pattern, _, n) in enumerate(rows):
+    for r, (pattern, _, before) in enumerate(rows):
         x[r, : len(pattern)] = np.frombuffer(pattern.encode(), np.uint8)
-        z[r, :n] = np.frombuffer((pattern * n)[:n].encode(), np.uint8)
+        z[r, : len(before)] = np.frombuffer(before.encode(), np.uint8)
     xlen = np.array([len(p) for p, _, _ in rows], np.int64)
-    zlen = np.array([n for _, _, n in rows], np.int64)
+    zlen = np.array([len(z) for _, _, z in rows], np.int64)
     occ = np.array([max(c, 1) for _, c, _ in rows], np.int64)
     noop = np.array([c == 0 for _, c, _ in rows])
     pos = np.full(len(rows), -1, np.int64)
-
     split = SimpleNamespace(alphabet=np.frombuffer(alphabet.encode(), np.uint8))
     rewrite._remake(generator(0, "test"), split, z, zlen, noop, x, xlen, occ, np.arange(len(rows)), pos, width)
-    for r, (pattern, count, n) in enumerate(rows):
-        made = z[r, :n].tobytes().decode()
-        assert set(made) <= set(alphabet) and occurrences_of(pattern, made) == count, (pattern, made)
+    return [z[r, : zlen[r]].tobytes().decode() for r in range(len(rows))], pos.tolist()
+
+
+@pytest.mark.parametrize("case", sorted(HAND_PICKED))
+def test_the_last_resort_on_rows_at_the_edge_of_possible(case):
+    """Rows whose input is as short as the requested copies allow, each starting from an input that holds x
+    wrongly: the last resort rebuilds every one to hold x exactly as often as asked (no-op rows: never), and the
+    match position it reports is the leftmost one."""
+    alphabet, rows = HAND_PICKED[case]
+    made, pos = remake(alphabet, rows)
+    for (pattern, count, before), z, at in zip(rows, made, pos, strict=True):
+        assert len(z) == len(before) and set(z) <= set(alphabet), (pattern, z)
+        assert occurrences_of(pattern, z) == count, (pattern, z)
         if count:
-            assert pos[r] == made.find(pattern), (pattern, made, pos[r])
+            assert at == z.find(pattern), (pattern, z, at)
+
+
+def test_the_last_resort_follows_its_documented_order():
+    """Without a letter x leaves unused, the backgrounds are tried one letter at a time, in alphabet order,
+    copies one apart first: ab twice in 5 letters over a, b is a, ab, a, ab (b would work too); and a no-op
+    row's letters that start x become one of the other letters, at random (both b and c over a, b, c)."""
+    assert remake("ab", [("ab", 2, "ababa")]) == (["abaab"], [0])
+    made, _ = remake("abc", [("ab", 0, "a" * 40)])
+    assert set(made[0]) == {"b", "c"}
+
+
+def test_the_last_resort_over_a_larger_alphabet_is_pinned():
+    """Its letters outside x are picked in alphabet order (a stable sort): 18 of them here."""
+    made, pos = remake("abcdefghijklmnopqrst", [("ab", 3, "abababab"), ("ca", 2, "cacaca")])
+    assert (made, pos) == (["aboabnab", "bcaoca"], [0, 1])
+
+
+def test_what_even_the_last_resort_cannot_make_is_named():
+    """aa twice in 4 letters over a, b: aaaa holds it 3 times and there is no room to part the copies."""
+    with pytest.raises(GenerationError) as err:
+        remake("ab", [("ab", 1, "abab"), ("aa", 2, "aaaa")])
+    assert str(err.value) == ("cannot make a 4-character input over 'ab' that contains 'aa' exactly 2 time(s) "
+                              "(counting overlapping matches); raise input_len or the alphabet size, or lower "
+                              "occurrences")
+
+
+PINNED = {  # alphabet, occurrences, input_len, rules: requests whose rows redraws alone cannot make
+    "two letters": ("ab", [3], [8, 10], 4, "66ec7517981d51db3aa7112ec892c3201b91638c91752937400d24de49789b45"),
+    "three letters": ("abc", [3, 4], [11, 12], 6, "92decf04be4dfbace9b5ec58d46096e4823d04619fa006fa9daf79aafd12b316"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PINNED))
+def test_rows_made_by_the_last_resort_are_pinned(case, monkeypatch):
+    """The last resort is part of the output format too: a dataset over a tiny alphabet, re-made from its
+    config, must give the same rows (else bump the generator version and this pin with it)."""
+    alphabet, occurrences, input_len, rules, pin = PINNED[case]
+    remade = []
+    remake_rows = rewrite._remake
+    monkeypatch.setattr(rewrite, "_remake", lambda *a: remade.append(a[8].size) or remake_rows(*a))
+    raw = {"name": "pinned-tiny", "seed": 9, "instructions": rules, "examples_per_instruction": 150,
+           "noop_fraction": 0.3, "input_len": input_len, "occurrences": occurrences,
+           "space": {"alphabet": alphabet, "x_len": 2, "y_len": 1},
+           "splits": {"test_unseen": {"instructions": 0, "examples": 0}, "test_seen": {"examples": 0},
+                      "validation": {"examples": 0}}}
+    table = split_table(make_plan(config_from_dict(raw)), "train")
+    assert sum(remade) > 10  # rows that went through the last resort
+    assert GENERATOR_VERSION == "2.0"
+    assert block_digest(table).hex() == pin
