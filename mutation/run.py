@@ -56,6 +56,10 @@ DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
 UNDETECTED = {"survived", "no tests"}
 
 
+class UsageError(Exception):
+    """A bad command line, checkout or survivors list: one line, exit status 2."""
+
+
 @dataclass
 class Group:
     """What one mutation run covers: ``modules`` maps a file to the functions to mutate in it (``Class.method``
@@ -170,9 +174,10 @@ def function_of(mutant: str, module: str) -> str:
 def tree_files() -> list[str]:
     """The working tree as git sees it (tracked and new files, not ignored ones): what a fresh checkout holds
     plus uncommitted work."""
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
-                         check=True).stdout.decode()
-    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True)
+    if out.returncode != 0:
+        raise UsageError(f"{ROOT} is not a git checkout: run mutation/run.py from one (git ls-files names what to copy)")
+    return [f for f in out.stdout.decode().split("\0") if f and (ROOT / f).is_file()]
 
 
 def prepare(name: str, group: Group) -> Path:
@@ -194,7 +199,7 @@ def prepare(name: str, group: Group) -> Path:
     }
     pyproject = (work / "pyproject.toml").read_text(encoding="utf-8")
     if "[tool.mutmut]" in pyproject:
-        raise SystemExit("pyproject.toml has a [tool.mutmut] section: this script writes its own, remove it")
+        raise UsageError("pyproject.toml has a [tool.mutmut] section: mutation/run.py writes its own, remove it")
     lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     (work / "pyproject.toml").write_text(pyproject + "\n".join(lines) + "\n", encoding="utf-8")
     return work
@@ -285,10 +290,6 @@ def load_accepted() -> list[dict]:
     return entries
 
 
-class UsageError(Exception):
-    """A bad command line or survivors list: one line, exit status 2."""
-
-
 def accepted_reason(accepted: list[dict], module: str, function: str, before: str, after: str) -> str | None:
     for e in accepted:
         if (e["module"], e["function"], e["before"].strip(), e["after"].strip()) == (module, function, before, after):
@@ -339,10 +340,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        accepted = load_accepted()
+        return run_groups(chosen, load_accepted(), args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def run_groups(chosen: list[str], accepted: list[dict], args: argparse.Namespace) -> int:
+    """Run the chosen groups, print the table and the survivors; the exit status."""
     WORK.mkdir(exist_ok=True)
     results: dict = {"groups": {}, "survivors": []}
     totals = {"detected": 0, "undetected": 0, "other": 0}
