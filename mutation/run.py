@@ -399,9 +399,9 @@ def run_groups(chosen: list[str], accepted: list[dict], args: argparse.Namespace
         print(f"        + {s['after'] or '(nothing)'}".replace("\n", "\n          "))
         if s["accepted"]:
             print(f"        why: {s['accepted']}")
-    ran = {m for name in chosen for m in GROUPS[name].modules}
+    ran = [(m, set(f)) for name in chosen for m, f in GROUPS[name].modules.items()]  # empty: every function
     seen = {(s["module"], s["function"], s["before"], s["after"]) for s in results["survivors"]}
-    stale = [e for e in accepted if e["module"] in ran
+    stale = [e for e in accepted if any(e["module"] == m and (not f or e["function"] in f) for m, f in ran)
              and (e["module"], e["function"], e["before"].strip(), e["after"].strip()) not in seen]
     if stale:
         print(f"\nlisted in {SURVIVORS.relative_to(ROOT)} but not surviving this run (killed now, or the code "

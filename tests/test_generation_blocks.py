@@ -87,6 +87,23 @@ def test_each_block_draws_its_own_inputs():
     assert len(set(inputs)) > 0.99 * len(inputs)
 
 
+def test_a_redrawn_block_has_other_rules_and_inputs_for_the_same_rows():
+    """A validation row that would repeat a test_seen prompt is redrawn (generators.blocks.start_block):
+    another random stream and another training slot, so another rule, for the same row indices and no-op
+    flags; attempt 0 is the block itself."""
+    raw = {"seed": 8, "instructions": 40, "budget": 4000, "noop_fraction": 0.3, "input_len": 12,
+           "space": {"alphabet": "abcdef", "x_len": 2, "y_len": 2},
+           "splits": {"test_unseen": {"instructions": 2, "examples": 0}, "test_seen": {"examples": 0},
+                      "validation": {"examples": 300}}}
+    plan = make_plan(config_from_dict(raw))
+    split = plan.splits["validation"]
+    first, again, other = (rewrite.rewrite_block(plan, split, 0, a).to_pydict() for a in (0, 0, 1))
+    assert first == again and first["prompt"] == split_table(plan, "validation").column("prompt").to_pylist()
+    assert other["is_noop"] == first["is_noop"]
+    assert sum(a != b for a, b in zip(first["instruction_id"], other["instruction_id"], strict=True)) > 0.8 * 300
+    assert sum(a != b for a, b in zip(first["input"], other["input"], strict=True)) > 0.95 * 300
+
+
 LAST_RESORT = [  # (space, occurrences, input_len): x uses some letters / every letter of a tiny alphabet
     ({"alphabet": "abc", "x_len": 2, "y_len": 1}, [2], 6),
     ({"alphabet": "ab", "x_len": 2, "y_len": [0, 2]}, [2], 5),
