@@ -121,6 +121,7 @@ def test_each_way_the_training_data_is_or_is_not_had(tmp_path, tiny_dataset, mon
     train = {"train": datasets.Dataset.from_dict({"instruction_id": [1]})}
     same = training_for(card, model, data, train)
     assert (same.match, same.warning, same.note) == ("same", None, None)
+    assert same.describe() == {"data": card, "match": "same", "warning": None, "note": None}  # results' "training"
     assert same.meta == data.meta and same.train is train["train"]
     alone = training_for(card, model, data, {})
     assert alone.match == "same" and alone.train is None and alone.note == "the training data has no train split"
@@ -146,3 +147,31 @@ def test_training_counts_and_rule_ids_of_a_train_split():
                                         "instruction": ["c", "a", "c", "c", "g", "a"], "input": list("uvwxyz")})
     assert train_counts(train) == {3: 3, 1: 2, 7: 1}
     assert text_to_id(train) == {"c": 3, "a": 1, "g": 7}
+
+
+def test_a_card_cannot_steer_the_search_elsewhere(tmp_path, tiny_dataset, monkeypatch):
+    """The training data a card names is looked for only as a folder of that one name beside a folder model or
+    in the working directory, and only with the fingerprint the card records: "", ".", "..", a name with a
+    backslash, a card without fingerprint or of another source find nothing, even where such a folder holds
+    the data."""
+    fp = resolve(str(tiny_dataset)).fingerprint
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    card = {"dataset": "data", "source": "folder", "revision": None, "fingerprint": fp}
+    inside = Resolved("folder", "m", None, None, data / "model")  # a model saved inside the data folder
+    deeper = Resolved("folder", "m", None, None, data / "runs" / "model")
+    (data / "runs").mkdir()
+    assert locate(card, inside) == (str(tmp_path / "data"), None)  # the control: by its name, in the working dir
+    for name, model in (("", inside), (".", inside), ("..", deeper)):  # each would lead to the data folder
+        assert locate({**card, "dataset": name}, model) is None, name
+    shutil.copytree(tiny_dataset, tmp_path / "back\\slash")
+    assert locate({**card, "dataset": "back\\slash"}, inside) is None
+    (tmp_path / "plain").mkdir()  # a folder without datagen.json, for a card without fingerprint
+    assert locate({**card, "dataset": "plain", "fingerprint": None}, inside) is None
+    assert locate({**card, "source": "elsewhere"}, inside) is None
+    beside_version = Resolved("local", "org/m", "org/m", "v1.0.0", tmp_path / "hub" / "versions" / "v1.0.0")
+    shutil.copytree(tiny_dataset, tmp_path / "hub" / "versions" / "beside")  # beside a local-hub model: not looked at
+    assert locate({**card, "dataset": "beside"}, beside_version) is None
+    assert locate({**card, "dataset": "beside"}, Resolved("folder", "m", None, None, tmp_path / "hub" / "versions" / "v1.0.0")) == (
+        str(tmp_path / "hub" / "versions" / "beside"), None)  # the same place beside a folder model is
