@@ -316,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nice", type=int, default=10, help="scheduling niceness of the mutation run (default 10)")
     parser.add_argument("--timeout", type=float, default=45 * 60, help="seconds allowed per group (default 2700)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--no-run", action="store_true",
+                        help="report the last run's results in .mutation/<group> again (after editing survivors.yaml)")
     parser.add_argument("--draft-entries", action="store_true",
                         help="print each NEW survivor as a survivors.yaml entry to fill in (after checking it)")
     args = parser.parse_args(argv)
@@ -355,9 +357,14 @@ def run_groups(chosen: list[str], accepted: list[dict], args: argparse.Namespace
     for name in chosen:
         group = GROUPS[name]
         start, cpu = time.monotonic(), cpu_seconds()
-        work = prepare(name, group)
-        with open(work / "mutmut.log", "w") as log:
-            finished = run_mutmut(work, group, args.workers, args.nice, args.timeout, log)
+        if args.no_run:
+            work, finished = WORK / name, True
+            if not (work / "mutants").is_dir():
+                raise UsageError(f"no earlier run of {name} in {work.relative_to(ROOT)}: run it first")
+        else:
+            work = prepare(name, group)
+            with open(work / "mutmut.log", "w") as log:
+                finished = run_mutmut(work, group, args.workers, args.nice, args.timeout, log)
         seconds, cpu = time.monotonic() - start, cpu_seconds() - cpu
         found = statuses(work, group)
         group_result = {"seconds": round(seconds), "cpu_seconds": round(cpu), "finished": finished, "modules": {}}
