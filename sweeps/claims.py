@@ -203,7 +203,8 @@ def _describe(rows: list[dict], groups: list[list[dict]], key: str) -> str:
     fixed = [k for k in varying if all(len({repr(r.get(k)) for r in g}) == 1 for g in groups)]
     if len({tuple(repr(r.get(k)) for k in fixed) for r in rows}) == len(groups):  # exactly the runs agreeing on `fixed`
         return "all runs" if not fixed else "the runs of one " + " and one ".join(fixed)
-    return f"{sum(len(g) > 1 for g in groups)} groups of runs with equal {key}"
+    k = sum(len(g) > 1 for g in groups)
+    return f"{k} group{'s' if k > 1 else ''} of runs with equal {key}"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -170,6 +170,8 @@ def test_the_caption_says_which_runs_share_their_rows_by_fingerprint_alone():
     own = [_run(s, v, 5, fp=f"u{s}{v}") for s in (0, 1) for v in ("a", "b")]
     assert claims.sharing(own) == "No two runs share a test split's fingerprint: runs compare as independent samples."
     assert claims.sharing([_run(0, "a", 5)]) is None  # no fingerprint recorded: nothing said
+    partly = [_run(0, "a", 5, fp="u0"), _run(0, "b", 5, fp="u0"), _run(1, "a", 5, fp="u1"), _run(1, "b", 5, fp="v1")]
+    assert claims.sharing(partly).startswith("1 group of runs with equal test_unseen_fingerprint were scored")
     lines = report.render({"rows": own, "points": aggregate(own)}).splitlines()
     assert lines[1].startswith("No two runs share") and lines[2] == "" and lines[3].startswith("| variant | I |")
 
@@ -202,9 +204,11 @@ def test_a_value_marker_rewrites_the_numbers_before_it_at_their_precision(tmp_pa
     ("<!-- compare: toy test_unseen_accuracy - test_seen_accuracy variant=a --><!-- /compare -->", "test_seen_n"),
     ("<!-- compare: toy I variant=a vs variant=b --><!-- /compare -->", "not an accuracy column"),
     ("<!-- compare: toy test_unseen_accuracy variant=a --><!-- /compare -->", "want COLUMN_A - COLUMN_B"),
+    ("<!-- compare: toy test_unseen_accuracy variant=c vs variant=b --><!-- /compare -->", "0.3 is no count out of 12"),
 ])
 def test_a_bad_marker_is_a_one_line_error_naming_the_file_and_line(tmp_path, text, error):
-    root = _sweep(tmp_path, [_run(0, "a", 3), _run(1, "a", 5), _run(0, "b", 11)])
+    not_a_count = dict(_run(0, "c", 0), test_unseen_accuracy=0.3)
+    root = _sweep(tmp_path, [_run(0, "a", 3), _run(1, "a", 5), _run(0, "b", 11), not_a_count])
     md = root / "NOTE.md"
     md.write_text("intro\n\n" + text + "\n")
     with pytest.raises(ConfigError, match=re.escape(error)) as exc:
