@@ -147,7 +147,9 @@ def _fill(md: Path, text: str, root: Path, cache: dict[str, list[dict]]) -> str:
         except ConfigError as exc:
             raise ConfigError(where, exc.message) from None
         k = len(values)
-        before = re.search(rf"(?<![\w.]){NUM}(?:{SEP}{NUM}){{{k - 1}}}(?:%|\s+points?|\s+percent)?\Z", text[last:m.start()])
+        # the number(s) end just before the marker and start a number of their own (not "000" of "1,000")
+        before = re.search(rf"(?<![\w.,+–-]){NUM}(?:{SEP}{NUM}){{{k - 1}}}(?:%|\s+points?|\s+percent)?\Z",
+                           text[last:m.start()])
         if before is None:
             raise ConfigError(where, f"the value marker names {k} number(s); write them just before it "
                                      f"({'min-max' if m['spec'].split()[0] == 'range' else 'a, b and c'})")

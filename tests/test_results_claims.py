@@ -268,7 +268,7 @@ def problems(text: str) -> list[str]:
     prose, bad = _prose(text), []
     for m in VALUE.finditer(prose):
         values = _reference_values(m["sweep"], m["spec"])
-        before = re.search(rf"(?<![\w.]){NUM}(?:{SEP}{NUM}){{{len(values) - 1}}}{UNIT}?\Z", prose[:m.start()])
+        before = re.search(rf"(?<![\w.,+–-]){NUM}(?:{SEP}{NUM}){{{len(values) - 1}}}{UNIT}?\Z", prose[:m.start()])
         written = re.findall(NUM, before.group(0)) if before else []
         if len(written) != len(values) or not all(_rounds_to(w, v) for w, v in zip(written, values)):
             bad.append(f"line {_line(prose, m.start())}: {', '.join(written) or 'nothing'} before a marker whose "

@@ -194,6 +194,8 @@ def test_a_value_marker_rewrites_the_numbers_before_it_at_their_precision(tmp_pa
 @pytest.mark.parametrize("text,error", [
     ("seeds 0.0%<!-- value: toy range test_unseen_accuracy variant=a -->", "names 2 number(s)"),
     ("<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),
+    ("about 1,000<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),  # not "000"
+    ("81.0-91.8%<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),  # a range
     ("1.0%<!-- value: toy mean test_unseen_accuracy variant=zz -->", "no run has variant=zz"),
     ("1.0%<!-- value: toy mean test_unseen_accuracy varaint=a -->", "no run has a column 'varaint'"),
     ("1.0%<!-- value: toy median test_unseen_accuracy -->", "STAT one of"),
