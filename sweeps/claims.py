@@ -27,13 +27,14 @@ tested from the counts each run got right (accuracy x ``<split>_n``):
 
 All p-values are two-sided and unadjusted for the number of comparisons made. The sentence of a comparison::
 
-    A − B[ (ACCURACY)][ at FILTERS]: d1, d2 and d3 points on seeds 0, 1 and 2 (DIRECTION; ROWS, TEST: p p1, p2 and p3);
-    mean m points, 95% CI lo to hi (paired t-test | Welch's t-test over seeds, p P)
+    A − B[ (ACCURACY)][ at FILTERS]: d1, d2 and d3 points on seeds 0, 1 and 2
+    (DIRECTION; ROWS, TEST: p p1, p2 and p3); mean m points, 95% CI lo to hi (paired t-test | Welch's t-test over
+    seeds, p P)
 
-A and B name each side by the filters it does not share with the other (a comparison of selections; ACCURACY
-then names the accuracy) or by its accuracy (``unseen``, ``seen``, ``seen, head third``...); differences are A - B in points of accuracy; a p-value has two significant digits
-(``0.13``, ``0.0086``) or reads ``< 0.001``, and McNemar's range ``< 0.001 to 0.32`` (one value where both ends
-read alike).
+A and B name each side by the filters it does not share with the other (a comparison of selections; ACCURACY then
+names the accuracy) or by its accuracy (``unseen``, ``seen``, ``seen, head third``...). Differences are A - B in
+points of accuracy; a p-value has two significant digits (``0.13``, ``0.0086``) or reads ``< 0.001``, and McNemar's
+range ``< 0.001 to 0.32`` (one value where both ends read alike).
 """
 
 from __future__ import annotations

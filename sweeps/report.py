@@ -20,7 +20,8 @@ Three kinds of marker say what is generated; none shows when the Markdown is ren
   sweeps.claims defines them (``range`` rewrites the two numbers of ``81.0-91.8%``, ``each`` one per run);
 - a comparison: the sentence between the markers, with its per-seed and over-seeds tests (sweeps.claims)::
 
-    <!-- compare: toy_cpu_semantic test_unseen_accuracy variant=whole-space vs variant=restricted-k3-8 -->...<!-- /compare -->
+    <!-- compare: toy_cpu_semantic test_unseen_accuracy variant=whole-space vs variant=restricted-k3-8 -->
+    ...<!-- /compare -->
 
 ``python -m sweeps.report README.md results/*/COMMAND.md`` rewrites all of them (write an empty comparison or a
 ``0.0`` before a value marker, and it fills them in); ``--check`` only reports the files that differ. The tests
