@@ -21,6 +21,7 @@ from eval.lm_eval_tasks.utils import is_correct as lm_eval_is_correct
 from eval.rewrite import DecodeSettings, evaluate_split
 from generators import config_from_dict
 from generators.build import split_table
+from generators.gym import create_dataset
 from generators.plan import make_plan
 from generators.reward import RewardSettings, TaskReward, completion_reward
 from generators.tasks import Scorer
@@ -72,6 +73,11 @@ def test_reward_equals_diveval_verdict_row_by_row(task, monkeypatch):
     assert trl_call(TaskReward(task), ds, completions) == [float(v) for v in verdicts]
     assert trl_call(TaskReward(), ds, completions) == [float(v) for v in verdicts]  # task found from the columns
     assert [lm_eval_is_correct(r, c) for r, c in zip(rows, completions)] == verdicts
+    # the gym's items of the same split are these rows: its score_answer gives the same verdicts
+    gym = create_dataset(family_configs()[task], split="test_unseen")
+    entries = list(gym)
+    assert [e["answer"] for e in entries] == ds["output"] == ds["completion"]
+    assert [gym.score_answer(c, e) for c, e in zip(completions, entries)] == [float(v) for v in verdicts]
     # with partial credit a wrong answer earns less than a right one, never as much
     partial = trl_call(TaskReward(task, RewardSettings(partial_credit=0.5)), ds, completions)
     assert [r == 1.0 for r in partial] == verdicts
