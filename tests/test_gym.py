@@ -131,7 +131,7 @@ def test_describe_task_and_partial_credit_options():
 @pytest.mark.parametrize("kwargs,field", [
     ({"split": "valid"}, "split"), ({"size": 0}, "size"), ({"seed": -1}, "seed"), ({"size": 3}, "size"),
     ({"difficulty_share": 0.0}, "difficulty_share"), ({"curriculum": ["nope"]}, "curriculum"),
-    ({"curriculum": ["instruction"]}, "curriculum"), ({"reward": {"partial_credit": 2}}, "reward.partial_credit"),
+    ({"curriculum": ["instruction"]}, "curriculum"), ({"curriculum": 3}, "curriculum"), ({"reward": {"partial_credit": 2}}, "reward.partial_credit"),
     ({"overrides": "instructions=3"}, "overrides"), ({"colour": 1}, "colour"), ({"cache_blocks": 0}, "cache_blocks"),
     ({"overrides": ["instructions=0"]}, "instructions"), ({"describe_task": "yes"}, "describe_task"),
     ({"size": 10**12, "curriculum": "task"}, "curriculum"),  # refused at once, not after 10^12 rows

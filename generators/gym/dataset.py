@@ -93,6 +93,9 @@ class GymConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ConfigError(name, f"must be an integer >= {least}, got {value!r}")
+        by = self.curriculum
+        if not (by is None or isinstance(by, str) or (isinstance(by, (list, tuple)) and all(isinstance(c, str) for c in by))):
+            raise ConfigError("curriculum", f"must be 'task' or a list of column names, got {by!r}")
         if isinstance(self.difficulty_share, bool) or not isinstance(self.difficulty_share, (int, float)):
             raise ConfigError("difficulty_share", f"must be a number within (0, 1], got {self.difficulty_share!r}")
         easiest(np.zeros(1, np.int64), self.difficulty_share)  # the range check
