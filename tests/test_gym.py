@@ -24,6 +24,7 @@ from generators.gym import (
     environment_rows,
     register_reasoning_gym,
 )
+from generators.gym import dataset as gym_dataset
 from generators.gym.environment import ALREADY, RECORDED, TOOL_HINT
 from generators.reward import RewardSettings
 
@@ -134,12 +135,20 @@ def test_describe_task_and_partial_credit_options():
     ({"curriculum": ["instruction"]}, "curriculum"), ({"curriculum": 3}, "curriculum"), ({"reward": {"partial_credit": 2}}, "reward.partial_credit"),
     ({"overrides": "instructions=3"}, "overrides"), ({"colour": 1}, "colour"), ({"cache_blocks": 0}, "cache_blocks"),
     ({"overrides": ["instructions=0"]}, "instructions"), ({"describe_task": "yes"}, "describe_task"),
-    ({"size": 10**12, "curriculum": "task"}, "curriculum"),  # refused at once, not after 10^12 rows
 ])
 def test_bad_options_name_the_field(kwargs, field):
     with pytest.raises(ConfigError) as err:
         create_dataset(TINY, **kwargs)
     assert err.value.field == field
+
+
+def test_a_curriculum_over_more_rows_than_it_can_order_is_refused(monkeypatch):
+    monkeypatch.setattr(gym_dataset, "CURRICULUM_ROW_LIMIT", 100)
+    assert len(create_dataset(TINY, size=100, curriculum="task")) == 100
+    with pytest.raises(ConfigError, match="at most 100 rows") as err:
+        create_dataset(TINY, size=101, curriculum="task")  # at once, before making any row
+    assert err.value.field == "curriculum"
+    assert len(create_dataset(TINY, size=10**12)) == 10**12  # without a curriculum: items are made when read
 
 
 def test_presets_files_and_refusals(tmp_path):
