@@ -10,8 +10,9 @@ which lm-eval hands to the tasks' ``custom_dataset`` functions:
   with ``datasets.load_dataset(dataset, dataset_config, revision=...)``.
 
 Scoring is ``diveval rewrite``'s exact match, row for row: the prompt as it is, greedy decoding that stops at
-the end-of-sequence token (never at a newline), and Python string equality with the whole ``completion`` (no
-stripping, none of numpy's trailing-NUL leniency). :class:`InstructionDiversityTask` gives each row room for
+the end-of-sequence token (never at a newline), and the task scorer's answer check against the whole
+``completion`` (:func:`is_correct`: the code ``diveval`` and the RL reward call; Python string equality for
+every task so far: no stripping, none of numpy's trailing-NUL leniency). :class:`InstructionDiversityTask` gives each row room for
 its answer plus EOS (``max_gen_toks`` = UTF-8 bytes of the completion + 1, an upper bound on its tokens for
 char-level, byte-level BPE and byte-fallback tokenizers) unless ``--gen_kwargs`` sets a token limit: a correct
 answer always fits, a longer one is cut and wrong as it would be in ``diveval``, and a model with a short
@@ -26,6 +27,7 @@ import datasets
 from lm_eval.api.task import ConfigurableTask
 
 from eval.loading import load_eval_splits
+from generators.tasks import scorer_for
 from publishing.resolve import resolve
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,12 @@ def check_rows(ds, what: str) -> None:
                 raise ValueError(f"dataset: {what} row {i}: {column} is {value!r}, not a string")
 
 
+def is_correct(doc: dict, generated: str) -> bool:
+    """``diveval rewrite``'s verdict on one row: the scorer of the task whose columns the row holds
+    (:func:`generators.tasks.scorer_for`), exact match mode, against the row's ``completion``."""
+    return scorer_for(None, doc).is_correct(generated, doc["completion"])
+
+
 def answer_budget(completion: str) -> int:
     """New tokens to allow for ``completion``: its UTF-8 bytes (no tokenizer spends more tokens) + 1 for EOS."""
     return len(completion.encode("utf-8")) + 1
@@ -126,4 +134,4 @@ class InstructionDiversityTask(ConfigurableTask):
         return request
 
     def process_results(self, doc, results):
-        return {"exact_match": float(results[0] == doc["completion"])}
+        return {"exact_match": float(is_correct(doc, results[0]))}

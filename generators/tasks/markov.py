@@ -224,5 +224,6 @@ TASK = register(Task(
     pool_texts=pool_texts,
     make_block=markov_block,
     sizes=sizes,
-    scorer=Scorer(rule_length="n_rules", breakdowns=("truncated",)),
+    scorer=Scorer(rule_length="n_rules", breakdowns=("truncated",), difficulty=("n_rules", "steps"),
+                  partial="edit_similarity"),
 ))

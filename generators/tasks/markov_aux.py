@@ -161,5 +161,6 @@ TASK = register(Task(
     pool_texts=pool_texts,
     make_block=make_block,
     sizes=sizes,
-    scorer=Scorer(rule_length="n_rules", breakdowns=("marker_in_output", "truncated")),
+    scorer=Scorer(rule_length="n_rules", breakdowns=("marker_in_output", "truncated"), difficulty=("n_rules", "steps"),
+                  partial="edit_similarity"),
 ))

@@ -217,5 +217,5 @@ TASK = register(Task(
     pool_texts=pool_texts,
     make_block=rewrite_block,
     sizes=sizes,
-    scorer=Scorer(rule_length="pattern_len"),
+    scorer=Scorer(rule_length="pattern_len", difficulty=("pattern_len",), partial="edit_similarity"),
 ))
