@@ -18,6 +18,7 @@ from core.cli import user_errors
 from core.errors import ConfigError
 from core.metadata import METADATA_FILE, read_metadata
 from generators.make import describe, is_mixture_meta, make_dataset, sources_text
+from generators.version import GENERATOR_VERSION, REMAKEABLE_VERSIONS
 
 PRESETS = Path(__file__).parent / "configs"
 
@@ -60,11 +61,14 @@ def main() -> None:
               help="Parquet codec (file bytes only: rows and fingerprint do not change).")
 @click.option("--force", is_flag=True,
               help="Go beyond the default caps on rows and size (never beyond the free disk or the memory).")
+@click.option("--generator-version", "version", type=click.Choice(list(REMAKEABLE_VERSIONS)), default=None,
+              help=f"Make the rows of an earlier generator version (default: {GENERATOR_VERSION}), e.g. to re-make a "
+                   "dataset it published.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def generate(
     config: str, output: str, overrides: tuple[str, ...], workers: int, overwrite: bool, compression: str, force: bool,
-    quiet: bool,
+    version: str | None, quiet: bool,
 ) -> None:
     """Generate the dataset described by CONFIG into a datasets-loadable folder.
 
@@ -75,7 +79,7 @@ def generate(
     with sigterm_exits():
         meta = make_dataset(
             resolve_config_path(config), overrides, output, workers=workers, overwrite=overwrite, progress=not quiet,
-            compression=compression, force=force,
+            compression=compression, force=force, version=version,
         )
     click.echo(summary_line(meta, output))
 
