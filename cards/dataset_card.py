@@ -179,6 +179,11 @@ def patterns_text(p: dict | None) -> str | None:
     if "train_patterns_literal" in p:
         out += (f" {p['train_patterns_literal']} of the {p['train_patterns']} training patterns fit the papers' literal "
                 "families (a structure of the space with a k >= 2 of its range that divides the pattern length).")
+    if p.get("train_classes_within_test_space"):
+        kept = "never drawn" if mode == "test_space" else "drawn all the same (opt-out)"
+        out += (f" Pattern classes (family, k) of the training space outside the test space: "
+                f"{', '.join(p['train_classes']) or 'none'}; wholly inside it ({kept}): "
+                f"{', '.join(p['train_classes_within_test_space'])}.")
     if mode == "test_patterns":
         out += (f" Option `novel_patterns: test_patterns`: the unseen-test patterns were kept out of the training draw "
                 f"({p['train_space_patterns_excluded']} training-space patterns excluded; checked).")

@@ -323,6 +323,9 @@ def pattern_report(
     }
     if any(c.structured for c in train_space.classes):
         out["train_patterns_literal"] = literal_patterns(train_pool, train_space)
+        within = train_space.classes_within(test_space)
+        out["train_classes"] = [c.label for c in train_space.classes if c not in within]
+        out["train_classes_within_test_space"] = [c.label for c in within]
     if mode == "none":
         return out
     if shared:

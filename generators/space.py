@@ -56,6 +56,18 @@ class PatternClass:
         """Whether the class repeats a character (the random class, every character free, does not)."""
         return self.free < self.length
 
+    @property
+    def label(self) -> str:
+        return "random" if not self.structured else f"{self.structure} k={self.k}"
+
+    def within(self, other: PatternClass) -> bool:
+        """Whether every pattern of this class is also one of ``other`` (same length, and every pair of positions
+        that ``other`` makes equal is equal here too): repeated k = 4 lies within repeated k = 2."""
+        if other.length != self.length:
+            return False
+        groups: dict[int, int] = {}
+        return all(groups.setdefault(o, f) == f for o, f in zip(other.index_map, self.index_map))
+
     def members(self, x: np.ndarray) -> np.ndarray:
         """Which rows of ``x`` (patterns of this class's length) repeat their characters as the map requires."""
         first = {}
@@ -229,6 +241,13 @@ class InstructionSpace:
             ok = allowed[sub[:, : c.length]].all(axis=1) & c.members(sub)
             out[rows[ok]] = True
         return out
+
+    def classes_within(self, other: InstructionSpace) -> list[PatternClass]:
+        """This space's classes whose every pattern lies in a structured class of ``other`` (under
+        ``novel_patterns: test_space`` every draw from them is refused)."""
+        if not set(self.x_alphabet.tolist()) <= set(other.x_alphabet.tolist()):
+            return []
+        return [c for c in self.classes if any(t.structured and c.within(t) for t in other.classes)]
 
     def all_patterns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every distinct pattern of the space (small spaces only), with its probability under the draw's law.
