@@ -24,8 +24,11 @@ NOOP_SHARES = [0.1, 0.2, 0.3, 0.4, 0.5]
 SEMANTIC_K = [(3, 4), (3, 6), (3, 12), (3, 20), (3, 30), (3, 60)]
 FAMILIES = [("repeated",), ("periodic",), ("mirrored",), ("mirrored", "periodic", "repeated")]
 SEMANTIC_I = [500, 1_000, 5_000, 10_000]
-# occurrences of x per input: 1, 10, 20 and the 1/5/10/15/20 mix (P1 Table 1)
+# occurrences of x per input: 1, 10, 20 and the 1/5/10/15/20 mix at I in 200, 500, 1k, 2k (P1 Table 1)
 OCCURRENCES = [(1,), (10,), (20,), (1, 5, 10, 15, 20)]
+OCCURRENCES_I = [200, 500, 1_000, 2_000]
+# robustness lengths (P1): inputs 50, 100, 200; patterns 20, 40, 50
+ROBUSTNESS_INPUTS, ROBUSTNESS_PATTERNS = [50, 100, 200], [20, 40, 50]
 
 
 def configs(name: str):
@@ -95,13 +98,27 @@ def test_semantic_grid():
 def test_occurrences_grid():
     for name in ("occurrences.yaml", "occurrences_reduced.yaml"):
         cfgs = configs(name)
-        assert sorted({tuple(c.occurrences) for c in cfgs}) == sorted(OCCURRENCES)
+        grid = {(c.instructions, tuple(c.occurrences)) for c in cfgs}
+        assert grid == {(i, o) for i in OCCURRENCES_I for o in OCCURRENCES}  # the whole Table 1 grid
         for c in cfgs:  # every input can hold its planted copies
             assert c.input_len.min >= max(c.occurrences) * c.space.x_len.max
+            # the test splits' own setting is left to the paper's default (1 to 20), not the training one
+            assert c.splits.test_unseen.occurrences is None and c.splits.test_seen.occurrences is None
     assert seeds(configs("occurrences.yaml")) == {0} and len(seeds(configs("occurrences_reduced.yaml"))) >= 3
 
 
-@pytest.mark.parametrize("name", ["power_law", "noop", "semantic", "occurrences"])
+def test_robustness_lengths_grid():
+    for name in ("robustness_lengths.yaml", "robustness_lengths_reduced.yaml"):
+        cfgs = configs(name)
+        lengths = {(c.input_len.max, c.space.x_len.max) for c in cfgs}
+        # every (input, pattern) pair of the paper's lengths with the pattern shorter than the input
+        assert lengths == {(i, x) for i in ROBUSTNESS_INPUTS for x in ROBUSTNESS_PATTERNS if x < i}
+        assert all(c.space.y_len.max == c.space.x_len.max and c.input_len.fixed for c in cfgs)
+        assert len({c.instructions for c in cfgs}) >= 2
+    assert seeds(configs("robustness_lengths.yaml")) == {0} and len(seeds(configs("robustness_lengths_reduced.yaml"))) >= 3
+
+
+@pytest.mark.parametrize("name", ["power_law", "noop", "semantic", "occurrences", "robustness_lengths"])
 def test_every_paper_grid_has_a_reduced_sweep_with_seeds(name):
     paper, reduced = load_sweep(SWEEPS / f"{name}.yaml"), load_sweep(SWEEPS / f"{name}_reduced.yaml")
     assert paper.axes["seed"] == [0] and len(reduced.axes["seed"]) >= 3
