@@ -140,9 +140,10 @@ def presets() -> None:
         text = (PRESETS / f"{name}.yaml").read_text(encoding="utf-8")
         data = yaml.safe_load(text) or {}
         rows.append((name, str(data.get("task", "rewrite")), first_sentence(text)))
+    names = max((len(name) for name, _, _ in rows), default=0) + 1
     width = max((len(task) for _, task, _ in rows), default=0)
     for name, task, summary in rows:
-        click.echo(f"{name:<28} {task:<{width}} {summary}")
+        click.echo(f"{name:<{names}} {task:<{width}} {summary}")
 
 
 def first_sentence(text: str) -> str:

@@ -150,3 +150,26 @@ def test_cot_collection_presets_beside_the_alpaca_ones(pct):
     assert cot.sources[0] == alpaca.sources[0] and cot.size == alpaca.size == 20000
     assert (cot.prompt_template, cot.dedup, cot.decontamination) == (alpaca.prompt_template, alpaca.dedup, alpaca.decontamination)
     assert cot.name == f"oss-cot-{pct}"
+
+
+# The later version's 75K block (60K OSS base + 15K of OSS, Alpaca and CoT rows, e.g. 12.5K + 1.25K + 1.25K) and
+# CodeQwen's 20K rows with CoT (issue 22 item 7): rows per source, written here from the issue's text.
+BLOCK_ROWS = {"mix_oss_60k": {"oss-instruct": 60_000}, "mix_oss_75k": {"oss-instruct": 75_000},
+              "mix_oss_alpaca_cot_75k": {"oss-instruct": 72_500, "alpaca": 1_250, "cot-collection": 1_250},
+              "mix_oss_alpaca_cot_20k": {"oss-instruct": 17_500, "alpaca": 1_250, "cot-collection": 1_250}}
+
+
+@pytest.mark.parametrize("preset", sorted(BLOCK_ROWS))
+def test_code_mix_block_presets(preset):
+    from generators.mixture import source_targets
+    from generators.mixture_config import load_mixture_config
+
+    presets = Path(__file__).resolve().parent.parent / "generators" / "configs"
+    cfg = load_mixture_config(presets / f"{preset}.yaml")
+    rows = dict(zip([s.name for s in cfg.sources], source_targets(cfg.size, [s.weight for s in cfg.sources])))
+    assert rows == BLOCK_ROWS[preset]
+    # each source is read exactly as the 20K presets read it (same Hub id, revision, columns)
+    known = {s.name: s for name in ("mix_oss_alpaca_25", "mix_oss_cot_25")
+             for s in load_mixture_config(presets / f"{name}.yaml").sources}
+    assert all(s.model_copy(update={"weight": 1.0}) == known[s.name].model_copy(update={"weight": 1.0})
+               for s in cfg.sources)
