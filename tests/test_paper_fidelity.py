@@ -132,13 +132,16 @@ def test_markov_instruction_sets_are_nested_across_instruction_counts(task):
 
 @pytest.mark.parametrize("name", ["semantic_reduced.yaml", "semantic.yaml"])
 def test_semantic_sweeps_train_outside_their_test_space_on_the_papers_literal_families(name):
-    """Every run of the sweep (one seed; the paper-scale runs at I = 500, cut to 200 instructions: the same draw)
-    trains on patterns outside the k = 2 families of its k < 3 test space (item 2), and, for a restricted range
-    (k >= 3), on patterns that fit one of its families with a k of the range that divides the pattern length, as
-    the papers define them (item 3). Each run's report says so too."""
+    """Every run of the reduced sweep (one seed), and the paper-scale runs at I = 500 (cut to 200 instructions: the
+    same draw) of the mixed families at every k range and of each family at 3-60, train on patterns outside
+    the k = 2 families of their k < 3 test space (item 2), and, for a restricted range (k >= 3), on patterns that
+    fit one of their families with a k of the range that divides the pattern length, as the papers define them
+    (item 3). Each run's report says so too."""
     where = {"seed": 0} if name == "semantic_reduced.yaml" else {"instructions": 500}
     restricted = 0
     for run_id, cfg in sweep_configs(name, **where):
+        if name == "semantic.yaml" and len(cfg.space.structures) == 1 and (cfg.space.k.min, cfg.space.k.max) != (3, 60):
+            continue
         plan = make_plan(small(cfg, instructions=200 if name == "semantic.yaml" else None, unseen=20))
         xs = patterns(plan.splits["train"].pool_text.to_pylist())
         inside = [x for x in xs if in_k2_family(x)]
@@ -149,7 +152,7 @@ def test_semantic_sweeps_train_outside_their_test_space_on_the_papers_literal_fa
             assert odd == [], (run_id, odd[:3])
             assert plan.novel_patterns["train_patterns_literal"] == plan.novel_patterns["train_patterns"]
             restricted += 1
-    assert restricted >= 12
+    assert restricted >= 9
 
 
 def test_the_unrestricted_comparator_is_an_explicit_recorded_opt_out_with_its_overlap_counted(tmp_path):

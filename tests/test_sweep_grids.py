@@ -108,14 +108,14 @@ def test_occurrences_grid():
 
 
 def test_robustness_lengths_grid():
-    for name in ("robustness_lengths.yaml", "robustness_lengths_reduced.yaml"):
-        cfgs = configs(name)
+    paper, reduced = configs("robustness_lengths.yaml"), configs("robustness_lengths_reduced.yaml")
+    for cfgs in (paper, reduced):
         lengths = {(c.input_len.max, c.space.x_len.max) for c in cfgs}
         # every (input, pattern) pair of the paper's lengths with the pattern shorter than the input
         assert lengths == {(i, x) for i in ROBUSTNESS_INPUTS for x in ROBUSTNESS_PATTERNS if x < i}
         assert all(c.space.y_len.max == c.space.x_len.max and c.input_len.fixed for c in cfgs)
         assert len({c.instructions for c in cfgs}) >= 2
-    assert seeds(configs("robustness_lengths.yaml")) == {0} and len(seeds(configs("robustness_lengths_reduced.yaml"))) >= 3
+    assert seeds(paper) == {0} and len(seeds(reduced)) >= 3
 
 
 @pytest.mark.parametrize("name", ["power_law", "noop", "semantic", "occurrences", "robustness_lengths"])
