@@ -323,9 +323,11 @@ def pattern_report(
     }
     if any(c.structured for c in train_space.classes):
         out["train_patterns_literal"] = literal_patterns(train_pool, train_space)
+    if any(c.structured for c in train_space.classes) and test_space.where == "test_space":  # a test space of its own
         within = train_space.classes_within(test_space)
-        out["train_classes"] = [c.label for c in train_space.classes if c not in within]
-        out["train_classes_within_test_space"] = [c.label for c in within]
+        lengths = len(train_space.cfg.x_len.values()) > 1
+        out["train_classes"] = class_labels([c for c in train_space.classes if c not in within], lengths)
+        out["train_classes_within_test_space"] = class_labels(within, lengths)
     if mode == "none":
         return out
     if shared:
@@ -340,6 +342,18 @@ def pattern_report(
         tx, txl = test_pool.pattern_matrix()
         out["train_space_patterns_excluded"] = int(train_space.contains(tx, txl).sum()) if tx.size else 0
     return out
+
+
+MAX_CLASS_LABELS = 60
+
+
+def class_labels(classes: list, with_length: bool) -> list[str]:
+    """``repeated k=3`` (``, L=12`` when the space has several pattern lengths) for each class, at most
+    :data:`MAX_CLASS_LABELS` of them and then how many more."""
+    labels = list(dict.fromkeys(c.label + (f", L={c.length}" if with_length else "") for c in classes))
+    if len(labels) > MAX_CLASS_LABELS:
+        labels = labels[:MAX_CLASS_LABELS] + [f"... and {len(labels) - MAX_CLASS_LABELS} more"]
+    return labels
 
 
 def literal_patterns(pool: Any, space: InstructionSpace) -> int:
