@@ -39,7 +39,10 @@ def summarize(sweep: Sweep, run: Run) -> dict:
         "noop_fraction": cfg["noop_fraction"],
         "seed": cfg["seed"],
         **semantic_columns(diversity_of(meta) or {}),
+        # I as configured (above) and the instructions that drew at least one row (fewer under a skewed power law)
+        "I_with_rows": meta["report"]["train"].get("distinct_instructions"),
         "effective_instructions": meta["report"]["train"].get("effective_instructions"),
+        **data_columns(meta.get("patterns") or {}),
         "dataset_fingerprint": meta["fingerprint"],
         # the scored splits' own fingerprints: runs with equal ones were scored on the same rows (a paired comparison)
         **{f"{split}_fingerprint": meta["splits"][split]["fingerprint"]
@@ -72,6 +75,14 @@ def summarize(sweep: Sweep, run: Run) -> dict:
     return row
 
 
+def data_columns(patterns: dict) -> dict:
+    """What a run's unseen test shares with its training data (``datagen.json``'s ``patterns``, generator 2.1):
+    the share of unseen rules whose replacement occurs in training, and the training patterns inside the test
+    space (0 unless the config opted out of keeping them out). {} for data made before they were recorded."""
+    keys = ("unseen_replacements_in_train", "train_patterns_in_test_space")
+    return {k: patterns[k] for k in keys if k in patterns}
+
+
 # per-run columns of a row that are not a point's (a point's runs differ in them), besides every ``*_fingerprint``
 RUN_ONLY = {"run", "seed", "model_from"}
 
@@ -80,17 +91,21 @@ def _run_only(key: str) -> bool:
     return key in RUN_ONLY or key.endswith("_fingerprint")
 
 
+AVERAGED = {"effective_instructions", "I_with_rows", "unseen_replacements_in_train"}
+
+
 def _aggregated(key: str) -> bool:
-    """Columns averaged over a point's seeds: accuracies and the effective number of instructions."""
-    return key == "accuracy" or key.endswith("_accuracy") or key == "effective_instructions"
+    """Columns averaged over a point's seeds: accuracies, the effective number of instructions, the instructions
+    with rows and the share of unseen replacements seen in training (each seed draws its own)."""
+    return key == "accuracy" or key.endswith("_accuracy") or key in AVERAGED
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
     """One row per point (the runs that differ only by seed), in order of first appearance.
 
     A point row holds the knobs its runs share, ``runs`` and ``seeds`` (lists) and ``n_seeds``, and for each
-    accuracy column (``accuracy``, ``<split>_accuracy``, ``<split>_<kind or third>_accuracy``) and
-    ``effective_instructions``: the mean over the seeds that have it, ``_sd`` (sample standard deviation, None for
+    accuracy column (``accuracy``, ``<split>_accuracy``, ``<split>_<kind or third>_accuracy``) and each of
+    :data:`AVERAGED`: the mean over the seeds that have it, ``_sd`` (sample standard deviation, None for
     one seed), ``_min``, ``_max`` and ``_seeds`` (how many had it).
     """
     groups: dict[str, list[dict]] = {}

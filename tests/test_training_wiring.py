@@ -114,7 +114,10 @@ def test_8bit_loading_without_a_gpu_is_a_clear_error(monkeypatch):
     import torch
 
     r = parse_recipe(["--config", str(LLAMA)])
-    assert r.model.load_in_8bit and r.model.use_peft and (r.model.lora_r, r.model.lora_alpha) == (256, 256)
+    # the paper's LoRA (arXiv 2402.10891: rank 512, alpha 1024); the secondary summary's 256/256 is the -r256 variant
+    assert r.model.load_in_8bit and r.model.use_peft and (r.model.lora_r, r.model.lora_alpha) == (512, 1024)
+    r256 = parse_recipe(["--config", str(RECIPES / "llama2-7b-lora-encrypted-r256.yaml")])
+    assert (r256.model.lora_r, r256.model.lora_alpha) == (256, 256) and r256.model.load_in_8bit
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=r"load_in_8bit: .*CUDA GPU.*--load_in_8bit false"):
         validate(r)

@@ -6,10 +6,11 @@ A :class:`Task` gives:
 - ``sections``: the keys of its config sections (a typed model each, registered with :func:`register_section`;
   rewrite has none beyond the shared fields) and ``validate(cfg)``, its checks of the shared fields it relies on
   (inputs long enough for the planted pattern, ...) and of its sections, each naming the field;
-- its instruction pool: ``draw_pools(cfg, train_space, test_space, n_test) -> (test, train, exclusion)`` (drawn
-  test-first; training pools avoid the test pool's single rules) and ``pool_texts(pool)`` (the plain instruction
-  text of each entry); a pool has ``take``, ``rule_keys`` (its single rules, for the disjointness check),
-  ``patterns`` and ``pattern_matrix``;
+- its instruction pool: ``draw_pools(cfg, train_space, test_space, n_test, behaviour) -> (test, train, exclusion)``
+  (drawn test-first; training pools avoid the test pool's single rules; ``behaviour`` is the generator version's,
+  :class:`generators.version.Behaviour`) and ``pool_texts(pool)`` (the plain instruction text of each entry); a
+  pool has ``take``, ``rule_keys`` (its single rules, for the disjointness check), ``patterns``,
+  ``pattern_matrix`` and ``replacements`` (the replacement of each single rule, in order);
 - ``make_block(plan, split, block, attempt=0)``: one block of rows as a ``pyarrow.RecordBatch`` of ``schema``
   (:data:`generators.blocks.COMMON_FIELDS` and its flags), made in plain text (the cipher is applied around it);
 - ``sizes(cfg)``: what its rows cost, for the estimates of :mod:`generators.limits`;
@@ -140,6 +141,7 @@ class Task:
     make_block: Callable[..., pa.RecordBatch]
     sizes: Callable[[Any], TaskSizes]
     scorer: Scorer
+    plants_occurrences: bool = False  # op inputs hold x as many times as the split's ``occurrences`` say (rewrite)
 
     @property
     def flags(self) -> list[str]:
