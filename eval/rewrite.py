@@ -2,7 +2,8 @@
 
 For each split (``test_unseen``: rules never seen in training; ``test_seen``: training rules on new inputs),
 every prompt is decoded greedily (:func:`eval.decode.greedy_decode`) and the completion compared with the
-dataset's ``completion``. Accuracy is reported with a Wilson interval, overall, for op / no-op rows
+dataset's ``completion`` (by the task scorer's answer check where it has one, e.g. expressions equal up to the order
+of ``+`` and ``*`` operands; else as strings). Accuracy is reported with a Wilson interval, overall, for op / no-op rows
 (``is_noop``), by the columns the task's scorer names (:class:`generators.tasks.Scorer`: its rule length, e.g.
 ``pattern_len`` or ``n_rules``, and further breakdowns such as ``truncated``; the task comes from the dataset's
 ``datagen.json``, else from its columns), and seen accuracy by the training frequency of the rule
@@ -52,10 +53,12 @@ class DecodeSettings:
             raise ConfigError("limit", f"must be at least 1, got {self.limit}")
 
 
-def is_match(predicted: str, expected: str, mode: str = "exact") -> bool:
+def is_match(predicted: str, expected: str, mode: str = "exact", equivalent: Callable[[str, str], bool] | None = None) -> bool:
+    """``mode`` ``strip`` first removes surrounding whitespace from both; then ``equivalent`` (the task scorer's
+    answer check) decides, or, without one, string equality."""
     if mode == "strip":
-        return predicted.strip() == expected.strip()
-    return predicted == expected
+        predicted, expected = predicted.strip(), expected.strip()
+    return predicted == expected if equivalent is None else equivalent(predicted, expected)
 
 
 def prepare_splits(splits: Mapping, limit: int | None = None) -> dict:
@@ -115,11 +118,11 @@ def evaluate_split(
     predictions = greedy_decode(model, tokenizer, ds["prompt"], max_new_tokens, settings.batch_size, progress)
     seconds = time.perf_counter() - start
     expected = ds["completion"]
-    correct = [is_match(p, e, settings.match) for p, e in zip(predictions, expected, strict=True)]
+    scorer = scorer or scorer_for(None, ds.column_names)
+    correct = [is_match(p, e, settings.match, scorer.equivalent) for p, e in zip(predictions, expected, strict=True)]
     summary = summarize(correct, settings.confidence)
     kinds = ["noop" if noop else "op" for noop in ds["is_noop"]]
     summary["by_kind"] = summarize_groups(correct, kinds, settings.confidence)
-    scorer = scorer or scorer_for(None, ds.column_names)
     column = scorer.rule_length if scorer.rule_length in ds.column_names else None
     summary["rule_length_column"] = column
     summary["by_rule_length"] = summarize_groups(correct, ds[column], settings.confidence) if column else {}

@@ -6,6 +6,16 @@ pool, block builder, card text and scorer, registered together), one import line
 """
 
 from generators.tasks import markov, markov_aux, rewrite  # noqa: F401  (each registers itself)
-from generators.tasks.registry import Scorer, Section, Task, TaskSizes, get, names, scorer_for, sections
+from generators.tasks.registry import (
+    Scorer,
+    Section,
+    Task,
+    TaskSizes,
+    card_texts,
+    get,
+    names,
+    scorer_for,
+    sections,
+)
 
-__all__ = ["Scorer", "Section", "Task", "TaskSizes", "get", "names", "scorer_for", "sections"]
+__all__ = ["Scorer", "Section", "Task", "TaskSizes", "card_texts", "get", "names", "scorer_for", "sections"]

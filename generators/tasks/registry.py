@@ -14,8 +14,12 @@ A :class:`Task` gives:
   (:data:`generators.blocks.COMMON_FIELDS` and its flags), made in plain text (the cipher is applied around it);
 - ``sizes(cfg)``: what its rows cost, for the estimates of :mod:`generators.limits`;
 - ``card_text``: the description of the task in the dataset card;
-- ``scorer``: what ``diveval rewrite`` breaks accuracy down by (:class:`Scorer`), so evaluation never
-  hard-codes a family's columns.
+- ``scorer``: what ``diveval rewrite`` breaks accuracy down by and, for a family whose answers have several
+  right spellings, its answer check (:class:`Scorer`), so evaluation never hard-codes a family's columns;
+- optionally ``card_knobs(config) -> str``, the card's sentence on the task's settings, for a task the shared
+  string-space sentence (input lengths, pattern lengths, alphabet) does not describe, and
+  ``instruction_space(cfg) -> dict``, the ``instruction_space`` entry of ``datagen.json`` (default: the string
+  rule space of ``space``).
 
 :mod:`generators.tasks` imports every task module, so the registry is full once it is imported.
 """
@@ -49,11 +53,13 @@ class Section:
 
 @dataclass(frozen=True)
 class Scorer:
-    """How ``diveval rewrite`` breaks a task's accuracy down: by ``rule_length`` (the results' ``by_rule_length``)
-    and by each column of ``breakdowns`` (the results' ``breakdowns``)."""
+    """How ``diveval rewrite`` scores a task: ``equivalent(predicted, expected)``, whether an answer is right
+    (None: only the identical string is), and what accuracy is broken down by: ``rule_length`` (the results'
+    ``by_rule_length``) and each column of ``breakdowns`` (the results' ``breakdowns``)."""
 
     rule_length: str | None = None
     breakdowns: tuple[str, ...] = ()
+    equivalent: Callable[[str, str], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class Task:
     make_block: Callable[..., pa.RecordBatch]
     sizes: Callable[[Any], TaskSizes]
     scorer: Scorer
+    card_knobs: Callable[[dict], str] | None = None
+    instruction_space: Callable[[Any], dict] | None = None
 
     @property
     def flags(self) -> list[str]:
@@ -128,6 +136,13 @@ def get(name: str) -> Task:
 def sections() -> dict[str, Section]:
     """Every registered config section, in registration order."""
     return dict(_SECTIONS)
+
+
+def card_texts(meta: dict) -> dict[str, str | None]:
+    """What a dataset card says of the task of ``meta`` (``datagen.json``): ``task_text`` and ``task_knobs``
+    (keyword arguments of :func:`cards.dataset_card.render_dataset_card`)."""
+    task = get(meta["task"])
+    return {"task_text": task.card_text, "task_knobs": task.card_knobs(meta["config"]) if task.card_knobs else None}
 
 
 def scorer_for(task: str | None, columns: Iterable[str]) -> Scorer:
