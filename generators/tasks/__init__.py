@@ -5,7 +5,7 @@ Importing this package imports every task module, so the registry is full: :func
 pool, block builder, card text and scorer, registered together), one import line below, a preset and tests.
 """
 
-from generators.tasks import markov, markov_aux, rewrite  # noqa: F401  (each registers itself)
+from generators.tasks import abstraction, markov, markov_aux, rewrite  # noqa: F401  (each registers itself)
 from generators.tasks.registry import (
     Scorer,
     Section,
