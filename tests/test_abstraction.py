@@ -362,6 +362,7 @@ def _text(t) -> str:
 @pytest.mark.parametrize("change, field", [
     ({"abstraction": {"metavariables": "ax"}}, "abstraction.symbols"),  # x is also an expression symbol
     ({"abstraction": {"metavariables": "a"}}, "abstraction.metavariables"),
+    ({"abstraction": {"metavariables": "abcdefgh"}}, "abstraction.metavariables"),
     ({"abstraction": {"metavariables": "aB"}}, "abstraction.metavariables"),
     ({"abstraction": {"constants": "10"}}, "abstraction.constants"),
     ({"abstraction": {"depth": 0}}, "abstraction.depth"),
@@ -384,10 +385,16 @@ def test_bad_settings_name_the_field(change, field):
     assert err.value.field == field
 
 
-def test_more_specialist_rules_than_exist_are_refused():
+def test_more_rules_than_exist_are_refused():
+    """The specialist space is exact (238 rules); the diversification space of depth-1 left sides (about 20 up to
+    renaming and + / * order) runs out, which is said, not looped on."""
     with pytest.raises(ConfigError) as err:
         make_plan(config_from_dict({**RAW, "instructions": 240, "abstraction": {**RAW["abstraction"], "diversification": 0}}))
     assert err.value.field == "instructions" and "238" in err.value.message
+    with pytest.raises(ConfigError) as err:
+        make_plan(config_from_dict({**GENERAL, "instructions": 40, "abstraction": {
+            **GENERAL["abstraction"], "diversification_rule_depth": 1}}))
+    assert err.value.field == "abstraction.diversification_rule_depth" and "drew only" in err.value.message
 
 
 def test_only_configs_of_the_task_record_its_section():

@@ -87,6 +87,8 @@ EXPONENTS = "23"
 MAX_ROW_REDRAWS = 1000  # the worst shipped setting fits a row in 1 draw of 16: a failure is a config that cannot fit
 MAX_DEPTH = 8  # depth, binding depths and rule depths: deeper trees outgrow any row length a model can train on
 MIN_CHARS = 16
+MAX_METAVARIABLES = 4
+MAX_RULE_MISSES = 5000
 
 
 class AbstractionConfig(ConfigModel):
@@ -261,19 +263,21 @@ def _free_rules(cfg, purpose: str, count: int, taken: set[bytes]) -> list[Rule]:
     ab = cfg.abstraction
     draw = Draws(generator(cfg.seed, "abstraction-rules", purpose))
     out: list[Rule] = []
-    tries = 0
+    misses = 0  # candidates in a row that gave no new rule: the space is (nearly) used up
     while len(out) < count:
-        tries += 1
-        if tries > 1000 + 200 * count:
+        if misses > MAX_RULE_MISSES:
             raise ConfigError(
                 "abstraction.diversification_rule_depth",
-                f"drew only {len(out)} of the {count} distinct diversification rules asked for ({purpose}); raise "
-                "the rule depth or the number of metavariables, or ask for fewer",
+                f"drew only {len(out)} of the {count} distinct diversification rules asked for ({purpose}): "
+                f"{MAX_RULE_MISSES} candidates in a row were rules already drawn; raise the rule depth or ask for fewer",
             )
         r = _free_rule(draw, ab)
         if r is not None and r.key not in taken:
             taken.add(r.key)
             out.append(r)
+            misses = 0
+        else:
+            misses += 1
     return out
 
 
@@ -385,8 +389,10 @@ def validate(cfg) -> None:
     ab = cfg.abstraction
     _letters(ab.metavariables, "abstraction.metavariables")
     _letters(ab.symbols, "abstraction.symbols")
-    if len(ab.metavariables) < 2:
-        raise ConfigError("abstraction.metavariables", "needs at least 2 variables")
+    if not 2 <= len(ab.metavariables) <= MAX_METAVARIABLES:
+        raise ConfigError("abstraction.metavariables", f"give 2 to {MAX_METAVARIABLES} variables, got "
+                                                       f"{ab.metavariables!r} (a specialist rule uses at most 4; rules "
+                                                       "differing only by their variables' names are one rule)")
     shared = sorted(set(ab.metavariables) & set(ab.symbols))
     if shared:
         raise ConfigError("abstraction.symbols", f"{''.join(shared)!r} is also a rule variable (metavariables)")
