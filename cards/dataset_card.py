@@ -65,12 +65,14 @@ def render_dataset_card(
     license: str = DEFAULT_LICENSE,
     local: bool = False,
     task_text: str | None = None,
+    task_knobs: str | None = None,
 ) -> DatasetCard:
     """Render the card of a dataset from its ``datagen.json`` metadata.
 
     ``repo_id`` and ``version`` say where it is published (``local``: in the embedded local hub rather than on
     the Hub); the card names no machine path. ``task_text`` describes the task (its registry entry's
-    ``card_text``: cards know no task family).
+    ``card_text``: cards know no task family); ``task_knobs``, the task's own sentence on its settings, replaces
+    the string tasks' one (lengths and alphabet of ``space``).
     """
     rows = sum(s["rows"] for s in meta["splits"].values())
     tags = ["synthetic", "instruction-diversity", "datagen", f"task-{meta['task']}"]
@@ -101,7 +103,7 @@ def render_dataset_card(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),
         pretty_name=meta["name"],
-        description=describe(meta, task_text),
+        description=describe(meta, task_text, task_knobs),
         generator_version=meta["generator_version"],
         package_version=meta.get("package_version", "?"),
         task=meta["task"],
@@ -240,17 +242,20 @@ FAMILY_MIX = (
 )
 
 
-def describe(meta: dict, task_text: str | None = None) -> str:
-    """The card's description: the task (``task_text``), then the diversity knobs of the config."""
+def describe(meta: dict, task_text: str | None = None, task_knobs: str | None = None) -> str:
+    """The card's description: the task (``task_text``), then the diversity knobs of the config (``task_knobs``
+    in place of the string tasks' lengths and alphabet, when the task gives its own)."""
     cfg = meta["config"]
     n_train = meta["splits"]["train"]["rows"]
     space = cfg["space"]
     what = task_text or f"Task `{meta['task']}`."
     dist = cfg["distribution"]
     dist_text = dist["kind"] + (f" (alpha = {dist['alpha']})" if dist["kind"] == "power_law" else "")
+    head = f"{what}\n\n{n_train} training examples over {cfg['instructions']} distinct instructions ({dist_text})"
+    if task_knobs is not None:
+        return f"{head}. {task_knobs}"
     return (
-        f"{what}\n\n{n_train} training examples over {cfg['instructions']} distinct instructions "
-        f"({dist_text}), no-op fraction {cfg['noop_fraction']}, inputs of {cfg['input_len']} characters, "
+        f"{head}, no-op fraction {cfg['noop_fraction']}, inputs of {cfg['input_len']} characters, "
         f"patterns of {space['x_len']} and replacements of {space['y_len']} characters over "
         f"`{space['alphabet']}`" + (f", patterns restricted to `{space['x_alphabet']}`" if space.get("x_alphabet") else "")
         + (f", structures {', '.join(space['structures'])} (k = {space['k']}"

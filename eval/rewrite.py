@@ -2,8 +2,10 @@
 
 For each split (``test_unseen``: rules never seen in training; ``test_seen``: training rules on new inputs),
 every prompt is decoded greedily (:func:`eval.decode.greedy_decode`) and the completion compared with the
-dataset's ``completion`` by the task scorer's answer check (:meth:`generators.tasks.Scorer.is_correct`: identical
-strings for every task so far), the very check the RL reward (:mod:`generators.reward`) and the gym score with. Accuracy is reported with a Wilson interval, overall, for op / no-op rows
+dataset's ``completion`` by the task scorer's answer check (:meth:`generators.tasks.Scorer.is_correct`:
+identical strings, or e.g. expressions equal up to the order of ``+`` and ``*`` operands for the abstraction
+family), the very check the RL reward (:mod:`generators.reward`) and the gym score with. Accuracy is reported
+with a Wilson interval, overall, for op / no-op rows
 (``is_noop``), by the columns the task's scorer names (:class:`generators.tasks.Scorer`: its rule length, e.g.
 ``pattern_len`` or ``n_rules``, and further breakdowns such as ``truncated``; the task comes from the dataset's
 ``datagen.json``, else from its columns), and seen accuracy by the training frequency of the rule

@@ -215,7 +215,7 @@ def generate(
         file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
         write_metadata(tmp, meta)
         if card:
-            write_dataset_card(tmp, meta, task_text=tasks.get(cfg.task).card_text)
+            write_dataset_card(tmp, meta, **tasks.card_texts(meta))
     meta["elapsed_s"] = time.perf_counter() - t0
     return meta
 
@@ -291,8 +291,13 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
             "max": max(p[2] for p in pc),
         }
         report[name] = stats
-    train_space = InstructionSpace(cfg.space)
-    test_space = InstructionSpace(cfg.effective_test_space)
+    task = tasks.get(cfg.task)
+    if task.instruction_space is not None:
+        space = task.instruction_space(cfg)
+    else:
+        train_space, test_space = InstructionSpace(cfg.space), InstructionSpace(cfg.effective_test_space)
+        space = {"train_size": str(train_space.size), "test_size": str(test_space.size),
+                 "train_mode": "enumerated" if train_space.dense else "sampled"}
     return {
         "generator": "instruction-diversity",
         "generator_version": plan.behaviour.version,
@@ -303,11 +308,7 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
         "config": cfg.to_dict(),
         "fingerprint": dataset_fingerprint(splits),
         "splits": splits,
-        "instruction_space": {
-            "train_size": str(train_space.size),
-            "test_size": str(test_space.size),
-            "train_mode": "enumerated" if train_space.dense else "sampled",
-        },
+        "instruction_space": space,
         "disjointness": {
             "checked": plan.disjoint_checked,
             "train_instructions": cfg.instructions,

@@ -61,7 +61,7 @@ def _make_mixture(config_path, overrides, out_dir, *, workers, overwrite, progre
 
 
 def _synthetic_card(folder, meta: dict, **kwargs) -> Path:
-    return write_dataset_card(folder, meta, task_text=tasks.get(meta["task"]).card_text, **kwargs)
+    return write_dataset_card(folder, meta, **tasks.card_texts(meta), **kwargs)
 
 
 def _mixture_sources(meta: dict) -> str:

@@ -45,7 +45,7 @@ SWEEPS_DIR = Path("runs") / "sweeps"  # default outputs: runs/sweeps/<name>, apa
 # how an axis is named in run ids
 GENERATOR_KEYS_SHORT = {"instructions": "I", "budget": "N", "examples_per_instruction": "S", "distribution.alpha": "alpha",
                         "distribution": "alpha", "noop_fraction": "noop", "seed": "seed", "occurrences": "occ",
-                        "space.k": "k", "space.structures": "families"}
+                        "space.k": "k", "space.structures": "families", "abstraction.diversification": "diver"}
 # axes a results row already holds as a column of its own (other axes get a column named by their key)
 ROW_COLUMNS = {"instructions", "budget", "examples_per_instruction", "distribution", "distribution.kind",
                "distribution.alpha", "noop_fraction", "seed"}

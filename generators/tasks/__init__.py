@@ -6,7 +6,7 @@ module here (its config section, validation, pool, block builder, card text and 
 import line below, a preset and tests.
 """
 
-from generators.tasks import markov, markov_aux, rewrite  # noqa: F401  (each registers itself)
+from generators.tasks import abstraction, markov, markov_aux, rewrite  # noqa: F401  (each registers itself)
 from generators.tasks.registry import (
     MATCH_MODES,
     PARTIAL_CREDIT,
@@ -14,11 +14,12 @@ from generators.tasks.registry import (
     Section,
     Task,
     TaskSizes,
+    card_texts,
     get,
     names,
     scorer_for,
     sections,
 )
 
-__all__ = ["MATCH_MODES", "PARTIAL_CREDIT", "Scorer", "Section", "Task", "TaskSizes", "get", "names", "scorer_for",
-           "sections"]
+__all__ = ["MATCH_MODES", "PARTIAL_CREDIT", "Scorer", "Section", "Task", "TaskSizes", "card_texts", "get", "names",
+           "scorer_for", "sections"]

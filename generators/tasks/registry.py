@@ -19,6 +19,10 @@ A :class:`Task` gives:
   rewrite``, the lm-eval tasks, the RL reward (:mod:`generators.reward`) and the gym (:mod:`generators.gym`) all
   call its :meth:`Scorer.is_correct`, so evaluation and training never hard-code a family's columns or disagree
   on what a right answer is.
+- optionally ``card_knobs(config) -> str``, the card's sentence on the task's settings, for a task the shared
+  string-space sentence (input lengths, pattern lengths, alphabet) does not describe, and
+  ``instruction_space(cfg) -> dict``, the ``instruction_space`` entry of ``datagen.json`` (default: the string
+  rule space of ``space``).
 
 :mod:`generators.tasks` imports every task module, so the registry is full once it is imported.
 """
@@ -142,6 +146,8 @@ class Task:
     sizes: Callable[[Any], TaskSizes]
     scorer: Scorer
     plants_occurrences: bool = False  # op inputs hold x as many times as the split's ``occurrences`` say (rewrite)
+    card_knobs: Callable[[dict], str] | None = None
+    instruction_space: Callable[[Any], dict] | None = None
 
     @property
     def flags(self) -> list[str]:
@@ -190,6 +196,13 @@ def get(name: str) -> Task:
 def sections() -> dict[str, Section]:
     """Every registered config section, in registration order."""
     return dict(_SECTIONS)
+
+
+def card_texts(meta: dict) -> dict[str, str | None]:
+    """What a dataset card says of the task of ``meta`` (``datagen.json``): ``task_text`` and ``task_knobs``
+    (keyword arguments of :func:`cards.dataset_card.render_dataset_card`)."""
+    task = get(meta["task"])
+    return {"task_text": task.card_text, "task_knobs": task.card_knobs(meta["config"]) if task.card_knobs else None}
 
 
 def scorer_for(task: str | None, columns: Iterable[str]) -> Scorer:
