@@ -23,6 +23,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult
 
+from core.atomic import write_text_atomic
+
 RESULTS_FILE = "code_eval.json"
 # (dataset id on the Hub, display name) for the base and the plus score of each benchmark.
 DATASETS = {
@@ -32,9 +34,8 @@ DATASETS = {
 
 
 def write_results(results: dict, out_dir: str | Path) -> Path:
-    path = Path(out_dir) / RESULTS_FILE
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return path
+    """Write ``code_eval.json`` atomically (a reader sees the old file or the new one, never half)."""
+    return write_text_atomic(Path(out_dir) / RESULTS_FILE, json.dumps(results, indent=2) + "\n")
 
 
 def read_results(path: str | Path) -> dict:
