@@ -488,3 +488,47 @@ def test_honest_samples_get_the_verdicts_of_evalplus_itself(tmp_path, monkeypatc
         assert differ == {} and set(ours) == set(reference[dataset]), differ
         statuses |= {s for v in ours.values() for s in v.values()}
     assert statuses == {"pass", "fail", "timeout"}  # the comparison covers all three
+
+
+# (what the solution returns, the expected output): values whose comparison evalplus's checks make subtle
+EDGE_CASES = [
+    ("float('nan')", "float('nan')"), ("float('inf')", "float('inf')"), ("float('-inf')", "float('inf')"),
+    ("-0.0", "0.0"), ("0.1 + 1e-7", "0.1"), ("0.1 + 1e-5", "0.1"), ("[0.1 + 1e-7, 2.0]", "[0.1, 2.0]"),
+    ("(0.1 + 1e-7, 2.0)", "[0.1, 2.0]"), ("1 + 2j", "1 + 2j"), ("1 + 2.0000001j", "1 + 2j"), ("(1, 2)", "[1, 2]"),
+    ("[1, 2]", "[1, 2]"), ("{1, 2}", "{2, 1}"), ("frozenset({1})", "{1}"), ("{'a': 1, 'b': 2}", "{'b': 2, 'a': 1}"),
+    ("collections.OrderedDict(a=1, b=2)", "collections.OrderedDict(b=2, a=1)"),
+    ("collections.Counter('aab')", "{'a': 2, 'b': 1}"), ("collections.defaultdict(list, a=[1])", "{'a': [1]}"),
+    ("10 ** 5000", "10 ** 5000"), ("10 ** 5000 + 1", "10 ** 5000"), ("True", "1"), ("1", "1.0"), ("'a'", "b'a'"),
+    ("b'a'", "b'a'"), ("None", "None"), ("numpy.float64(0.1)", "0.1"), ("numpy.float64(0.1 + 1e-7)", "0.1"),
+    ("numpy.array([1.0, 2.0])", "[1.0, 2.0]"), ("numpy.array([1.0])", "[1.0]"), ("numpy.int64(3)", "3"),
+    ("numpy.array([])", "[]"), ("numpy.float32(0.5)", "0.5"), ("collections.namedtuple('P', 'a b')(1, 2)", "(1, 2)"),
+    ("collections.namedtuple('P', 'a b')(0.1 + 1e-7, 2.0)", "(0.1, 2.0)"), ("decimal.Decimal('0.5')", "0.5"),
+    ("fractions.Fraction(1, 2)", "0.5"), ("range(3)", "range(3)"), ("{}.keys()", "set()"), ("iter([1])", "[1]"),
+    ("[[1.0, float('nan')]]", "[[1.0, float('nan')]]"), ("'x'", "'x'"), ("[]", "()"),
+]
+
+
+def test_plain_data_keeps_evalplus_verdicts_on_subtle_values():
+    """Each value sent as plain data and judged on the host gets the status evalplus's own ``untrusted_check``
+    gives the same solution (NaN, infinities, -0.0, complex, tuples against lists, sets, dict kinds, huge ints,
+    numpy scalars and arrays, namedtuples, the float tolerance)."""
+    import collections  # noqa: F401 - used by the expressions
+    import decimal  # noqa: F401
+    import fractions  # noqa: F401
+
+    import numpy  # noqa: F401
+    from evalplus.eval import untrusted_check
+
+    from eval.code.oracle import Judge
+    from eval.code.wire import decode, encode
+
+    scope = dict(locals())
+    prelude = "import collections, decimal, fractions, numpy\n"
+    for out_expr, exp_expr in EDGE_CASES:
+        expected = eval(exp_expr, scope)
+        code = f"{prelude}def f(x):\n    return {out_expr}\n"
+        reference, _ = untrusted_check("humaneval", code, [[0]], "f", expected=[expected], atol=0, ref_time=[0.01])
+        judge = Judge("humaneval", "f", [[0]], [decode(json.loads(json.dumps(encode(expected))))], 0)
+        for record in ({"i": 0, "ok": json.loads(json.dumps(encode(eval(out_expr, scope))))}, {"end": True}):
+            judge.feed(record)
+        assert judge.result()[0] == reference, (out_expr, exp_expr, reference)

@@ -447,3 +447,47 @@ def test_unsafe_mode_kills_what_a_sample_started_and_leaves_the_hosts_tmp_alone(
     finally:
         (keep / "precious.txt").unlink()
         keep.rmdir()
+
+
+def test_the_host_takes_only_plain_data_in_order():
+    """What a sample could write into its own stream: anything that is not exactly the plain-data format is
+    refused by the decoder, and a record that is malformed, out of order or too large fails the input."""
+    from eval.code.oracle import Judge
+    from eval.code.wire import FrameReader, WireError, decode, frame
+
+    deep = ["l", []]
+    for _ in range(200):
+        deep = ["l", [deep]]
+    bad = [1.5, ["?", 1], ["s", [["l", []]]], ["l", "x"], {"a": 1}, ["na", "<f8", [3], [["f", "0x1p0"]]],
+           ["na", "|O", [1], [1]], deep, ["i", "zz"], 2 ** 64, ["ns", "<f8", "x"], ["o", 5], ["f", "1" * 100],
+           ["d", [[["l", []], 1]]], ["sub", "x", 1], ["q", [], -1]]
+    for value in bad:
+        with pytest.raises(WireError):
+            decode(value)
+    for records in ([{"i": 1, "ok": 2}], [{"i": 0, "ok": 1.5}], [{"i": 0, "ok": 2}, {"i": 0, "ok": 2}],
+                    [{"end": True}], [{"i": 0, "ok": 2}, {"end": True, "extra": 1}], ["text"], [{"i": True, "ok": 2}]):
+        judge = Judge("humaneval", "f", [[1], [3]], [2, 6], 0)
+        for record in records:
+            judge.feed(record)
+        assert judge.result()[0] == "fail", records
+    judge = Judge("humaneval", "f", [[1], [3]], [2, 6], 0)
+    for record in ({"i": 0, "ok": 2}, {"i": 1, "ok": 6}, {"end": True}):
+        judge.feed(record)
+    assert judge.result() == ("pass", [True, True])  # the control: the same records, in order, pass
+    judge = Judge("humaneval", "f", [[1], [3]], [2, 6], 0)
+    judge.feed({"i": 0, "ok": 2})
+    assert judge.result()[0] == "timeout"  # the worker ended before saying it finished (evalplus: status unset)
+    reader = FrameReader(limit=10)
+    assert reader.feed(frame(b"12345") + frame(b"x")[:3]) == [b"12345"]
+    with pytest.raises(WireError):
+        reader.feed(frame(b"x" * 11))
+
+
+def test_the_default_deadline_follows_the_documented_rule():
+    """600 s, plus evalplus's longest process time (60 + 2 s) and the grace (10 s) per test set, per round of
+    ``--parallel`` problems (README and --help)."""
+    from eval.code.score import default_deadline
+
+    assert default_deadline(164, 8, plus=True) == 600 + 21 * 2 * 72
+    assert default_deadline(164, 8, plus=False) == 600 + 21 * 72
+    assert default_deadline(1, 1, plus=True, grace=3) == 600 + 2 * 65

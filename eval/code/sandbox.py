@@ -77,6 +77,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ConfigError
+from eval.code.sandbox_worker import descendants
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "sandbox_launch.py"
@@ -280,7 +281,7 @@ def kill_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """Kill ``proc`` and every process below it, and wait until they are gone (bubblewrap's init first: the
     kernel then kills the rest of its PID namespace and lets it end only once all of them are gone)."""
     if proc.poll() is None:
-        tree = _descendants(proc.pid)
+        tree = descendants(proc.pid)
         try:  # without bubblewrap (unsafe mode) the program leads a session and process group of its own
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
@@ -300,26 +301,6 @@ def kill_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:
                 stream.close()
             except OSError:
                 pass
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below ``root`` (from /proc; parents before children)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def _alive(pid: int) -> bool:

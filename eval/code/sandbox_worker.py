@@ -248,7 +248,7 @@ def sweep(seconds: float = 10.0) -> bool:
                     break
             except ChildProcessError:
                 break
-        others = _descendants(os.getpid())
+        others = descendants(os.getpid())
         if not others:
             return True
         for pid in others:
@@ -260,7 +260,8 @@ def sweep(seconds: float = 10.0) -> bool:
     return False
 
 
-def _descendants(root: int) -> list:
+def descendants(root: int) -> list:
+    """Every process below ``root`` (from /proc; parents before children). Also the host's (kill_tree)."""
     children: dict = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
