@@ -432,8 +432,8 @@ def test_the_cli_ends_at_its_deadline_with_one_line_and_writes_nothing(tmp_path,
 
 
 def test_unsafe_mode_kills_what_a_sample_started_and_leaves_the_hosts_tmp_alone(tmp_path):
-    """Without bubblewrap the worker sweeps only its own descendants and its own folder (never all of /proc, nor
-    the host's /tmp), and a sample that blocks its alarm is stopped at evalplus's process timeout."""
+    """Without bubblewrap the worker kills only its own descendants and deletes nothing (the host's /tmp keeps
+    what others put there), and a sample that blocks its alarm is stopped at evalplus's process timeout."""
     keep = Path(tempfile.mkdtemp(prefix="idiv-keep-"))
     (keep / "precious.txt").write_text("keep")
     try:
@@ -491,3 +491,37 @@ def test_the_default_deadline_follows_the_documented_rule():
     assert default_deadline(164, 8, plus=True) == 600 + 21 * 2 * 72
     assert default_deadline(164, 8, plus=False) == 600 + 21 * 72
     assert default_deadline(1, 1, plus=True, grace=3) == 600 + 2 * 65
+
+
+LEAVES_FILES = '''import os
+for _path in ("/tmp/left-behind", "/dev/shm/left-behind", "left-behind"):
+    _fd = os.open(_path, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.close(_fd)
+def f{i}(x):
+    return 2 * x
+'''
+LEAVES_PROCESS = '''import ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+if _libc.fork() == 0:  # a process that outlives the sample, unless it is killed
+    if _libc.fork() == 0:
+        _libc.sleep(600)
+    _libc._exit(0)
+def f{i}(x):
+    return 2 * x
+'''
+FINDS = '''import os
+_left = [p for p in ("/tmp/left-behind", "/dev/shm/left-behind", "left-behind") if os.path.lexists(p)]
+_others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), os.getppid())]
+def f{i}(x):
+    return -1 if _left or _others else 2 * x
+'''
+
+
+def test_what_a_sample_leaves_is_gone_before_the_next_one_runs(tmp_path, sandbox):
+    """A sample leaves files in /tmp, /dev/shm and its folder, another a process; the sample after each, in the
+    same worker (one worker), answers right only if it finds none of them."""
+    codes = [LEAVES_FILES, FINDS, LEAVES_PROCESS, FINDS]
+    probs = read_problems_file("humaneval", problems_file(tmp_path / "p.jsonl", len(codes), plus=False), "test")
+    rows = [{"task_id": f"Frg/{i}", "solution": code.replace("{i}", str(i))} for i, code in enumerate(codes)]
+    res = score_samples(probs, rows, tmp_path / "w", sandbox, parallel=1)
+    assert res["per_task"] == {f"Frg/{i}": {"base": "pass", "plus": None} for i in range(len(codes))}

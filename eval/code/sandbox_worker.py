@@ -10,7 +10,7 @@ its stdout for that channel and points descriptor 1 at stderr, which the host dr
 the base and plus inputs, timing each call, exactly as ``evalplus.evaluate.get_groundtruth`` does, and one
 frame ``{task_id, base, base_time, plus, plus_time}`` goes out (outputs in wire form). No sample is present.
 
-``serve [--private-tmp]`` (the samples): a fork server. It imports evalplus's execution helpers once, makes itself
+``serve`` (the samples): a fork server. It imports evalplus's execution helpers once, makes itself
 non-dumpable (a process of the same uid can then neither attach to it nor open its memory or descriptors, and
 the seccomp filter refuses ptrace anyway) and a child subreaper, says ``R``, then takes jobs ``{code,
 entry_point, inputs, time_limits, join, cap}`` one at a time. For each it forks a child that mirrors
@@ -21,10 +21,12 @@ per input, ``{"i": k, "ok": value}`` or ``{"i": k, "raised": name}`` (stopping a
 fast check does), then ``{"end": true}``; or ``{"exec": name}`` if the solution does not load. The server
 relays those bytes as ``D`` frames (at most ``cap`` of them), stops the child when it is done, when the host
 sends ``abort`` (it has its verdict) or after ``join`` seconds (evalplus's process timeout), kills everything
-the child left running, empties its work folder (and ``/tmp`` and ``/dev/shm``, with ``--private-tmp``: inside
-bubblewrap they are the sandbox's own), and only then sends ``X`` with how
-the child ended: nothing of one sample is left when the next one starts. Expected outputs never enter the
-sandbox; the host compares (:mod:`eval.code.oracle`).
+the child left running, and only then sends ``X`` with how the child ended. It deletes nothing: if the sample
+left anything in ``/tmp``, ``/dev/shm`` or its work folder (their listings differ from the worker's start), the
+``X`` says so and the worker ends, and the host starts a fresh one (removing the folder it made): nothing of one
+sample is there when the next one starts (without bubblewrap ``/tmp`` is the host's, which other programs change:
+there the worker is replaced after every sample). Expected outputs never enter the sandbox; the host compares
+(:mod:`eval.code.oracle`).
 """
 
 import ctypes
@@ -34,7 +36,6 @@ import os
 import select
 import shutil
 import signal
-import stat
 import struct
 import sys
 import time
@@ -123,7 +124,7 @@ def expected(channel: Channel) -> None:
 # -- the samples ------------------------------------------------------------------------------------------------
 
 
-def serve(channel: Channel, private_tmp: bool = False) -> None:
+def serve(channel: Channel) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -133,6 +134,8 @@ def serve(channel: Channel, private_tmp: bool = False) -> None:
     from evalplus.eval.utils import create_tempdir, reliability_guard, swallow_io, time_limit
 
     helpers = (create_tempdir, reliability_guard, query_maximum_memory_bytes, swallow_io, time_limit)
+    watched = [*SCRATCH, os.getcwd()]
+    clean = _listing(watched)
     channel.send(b"R")
     while (job := channel.next_job()) is not None:
         inputs = wire.decode(job["inputs"])
@@ -147,8 +150,9 @@ def serve(channel: Channel, private_tmp: bool = False) -> None:
         if not sweep():
             channel.send(b"X", json.dumps({**ended, "error": "could not stop what the sample started"}).encode())
             return
-        for folder in ((*SCRATCH, os.getcwd()) if private_tmp else (os.getcwd(),)):
-            _empty(folder)
+        if _listing(watched) != clean:  # the next sample must find what the first one found: a fresh worker
+            channel.send(b"X", json.dumps({**ended, "error": "the sample left files behind"}).encode())
+            return
         channel.send(b"X", json.dumps(ended).encode())
 
 
@@ -279,32 +283,20 @@ def descendants(root: int) -> list:
     return out
 
 
-def _empty(folder: str) -> None:
-    """Remove everything inside ``folder`` (links are removed, not followed; folders made enterable first)."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(folder, name)
+def _listing(folders: list) -> list:
+    """What the scratch folders hold (names only: looked at, never changed)."""
+    out = []
+    for folder in folders:
         try:
-            info = os.lstat(path)
-            if stat.S_ISDIR(info.st_mode):
-                os.chmod(path, 0o700)
-                _empty(path)
-                os.rmdir(path)
-            else:
-                os.unlink(path)
+            out.append(sorted(os.listdir(folder)))
         except OSError:
-            pass
+            out.append(None)
+    return out
 
 
 def main(argv: list) -> None:
     channel = Channel()
-    if argv[0] == "expected":
-        expected(channel)
-    else:  # serve; with --private-tmp (inside bubblewrap) /tmp and /dev/shm are the sandbox's own, emptied too
-        serve(channel, private_tmp="--private-tmp" in argv[1:])
+    {"expected": expected, "serve": serve}[argv[0]](channel)
 
 
 if __name__ == "__main__":

@@ -74,9 +74,8 @@ class Worker:
     """One sandboxed worker and its pipes (see the module docstring)."""
 
     def __init__(self, sandbox: Sandbox, mode: str, env: dict[str, str]) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="idiv-code-work-"))
-        argv = [sys.executable, "-I", str(WORKER), mode, *(["--private-tmp"] if sandbox.kind == "bubblewrap" else [])]
-        self._started = sandbox.start(argv, self.tmp, env, readable=FILES,
+        self.tmp = Path(tempfile.mkdtemp(prefix="idiv-code-work-"))  # the prefix the worker checks before emptying
+        self._started = sandbox.start([sys.executable, "-I", str(WORKER), mode], self.tmp, env, readable=FILES,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             self.proc = self._started.__enter__()
