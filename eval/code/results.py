@@ -4,8 +4,9 @@ The JSON (``code_eval.json``)::
 
     {"model": {...provenance...}, "settings": {...}, "benchmarks": {"humaneval": {"problems": 164,
      "pass@1": {"base": 0.62, "plus": 0.567}, "passed": {...}, "plus_tests": true, "data": "file ...",
-     "notes": [...], "per_task": {...}, "sandbox": {"kind": "bubblewrap", "probe": {"passed": true,
-     "checks": {"capabilities": "all capability sets empty", ...}}}}, "mbpp": {...}}}
+     "notes": [...], "per_task": {...}, "expected_outputs": "computed" (or "cache"), "sandbox": {"kind":
+     "bubblewrap", "probe": {"passed": true, "checks": {"capabilities": "all capability sets empty", ...}}}},
+     "mbpp": {...}}}
 
 ``settings.sandbox`` is one line saying what the generated code ran under (``NO SANDBOX (--unsafe-no-sandbox)...``
 when there was none), ``settings.sandbox_limits`` the limits it set; each benchmark's ``sandbox.probe`` is what the

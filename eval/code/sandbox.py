@@ -162,8 +162,8 @@ class Sandbox:
             who = "a fresh unprivileged host uid (bubblewrap started by root)" if self.as_root else \
                 f"uid {SANDBOX_UID} in a user namespace"
             return (f"bubblewrap {self.version}: as {who}, no capabilities, no network, no host files but the "
-                    "read-only interpreter and libraries, only the work folder writable, rlimits; start-up probe "
-                    "passed")
+                    "read-only interpreter and libraries, only a fresh work folder writable, rlimits, seccomp; "
+                    "start-up probe passed; verdicts decided outside it, from plain data")
         return ("NO SANDBOX (--unsafe-no-sandbox): generated code ran with the caller's privileges, files and "
                 "network, under evalplus's reliability_guard only, which is not a security boundary")
 
