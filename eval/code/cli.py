@@ -46,7 +46,7 @@ def _data_options(fn):
                      help="evalplus: time limit as a multiple of the canonical solution's time."),
         click.option("--scoring-deadline", type=click.FloatRange(min=1), default=None,
                      help="Seconds each benchmark's scoring may take in all; past it every sandboxed worker is "
-                          "killed and nothing is written (default: 600 s, plus per round of --parallel problems "
+                          "killed and no scores are written (default: 600 s, plus per round of --parallel problems "
                           "evalplus's longest process time, 62 s, and 10 s of grace, for each of base and plus)."),
         click.option("--unsafe-no-sandbox", is_flag=True,
                      help="Where bubblewrap is missing or cannot build the sandbox here, run generated code "

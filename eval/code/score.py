@@ -100,30 +100,30 @@ def score_samples(
         "EVALPLUS_MAX_MEMORY_BYTES": str(sandbox.limits.memory_bytes)}
     probe = _probe(sandbox)
     inputs = problem_inputs(problems)
-    expected, origin = ground_truth(problems, inputs, workdir, sandbox, env, clock)
     parts = ("base", "plus") if problems.plus else ("base",)
+    try:
+        expected, origin = ground_truth(problems, inputs, workdir, sandbox, env, clock)
 
-    def judge_task(task_id, run_set) -> dict:
-        r, exp = problems.records[task_id], expected[task_id]
-        out = {}
-        for part in parts:
-            wanted = getattr(exp, part)
-            limits = time_limits(getattr(exp, f"{part}_time"), min_time_limit, gt_time_limit_factor)
-            job = {"code": by_task[task_id], "entry_point": r["entry_point"], "inputs": encode(inputs[task_id][part]),
-                   "time_limits": limits, "join": join_seconds(limits),
-                   "cap": 4 * len(json.dumps([encode(v) for v in wanted])) + OUTPUT_SLACK}
-            judge = Judge(problems.benchmark, r["entry_point"], inputs[task_id][part], wanted, r["atol"])
-            out[part] = run_set(job, judge)[0]
-        return out
+        def judge_task(task_id, run_set) -> dict:
+            r, exp = problems.records[task_id], expected[task_id]
+            out = {}
+            for part in parts:
+                wanted = getattr(exp, part)
+                limits = time_limits(getattr(exp, f"{part}_time"), min_time_limit, gt_time_limit_factor)
+                job = {"code": by_task[task_id], "entry_point": r["entry_point"],
+                       "inputs": encode(inputs[task_id][part]), "time_limits": limits, "join": join_seconds(limits),
+                       "cap": 4 * len(json.dumps([encode(v) for v in wanted])) + OUTPUT_SLACK}
+                judge = Judge(problems.benchmark, r["entry_point"], inputs[task_id][part], wanted, r["atol"])
+                out[part] = run_set(job, judge)[0]
+            return out
 
-    pool = Pool(sandbox, env, workers, clock, grace)
-    with warnings.catch_warnings():  # numpy's comparison warnings (evalplus's are swallowed in its workers)
-        warnings.simplefilter("ignore")
-        try:
+        pool = Pool(sandbox, env, workers, clock, grace)
+        with warnings.catch_warnings():  # numpy's comparison warnings (evalplus's are swallowed in its workers)
+            warnings.simplefilter("ignore")
             statuses = pool.run(list(problems.records), judge_task)
-        except ScoringTimeout:
-            raise ScoringTimeout(f"{problems.benchmark}: scoring did not finish within {seconds:.0f} s (the "
-                                 "deadline; see --scoring-deadline); nothing was written") from None
+    except ScoringTimeout:
+        raise ScoringTimeout(f"{problems.benchmark}: scoring did not finish within {seconds:g} s (the deadline; "
+                             "see --scoring-deadline); no scores were written") from None
     out = summarize(problems, statuses)
     out["sandbox"] = {"kind": sandbox.kind, "probe": probe}
     out["expected_outputs"] = origin
