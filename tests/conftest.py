@@ -72,6 +72,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
     skipped = [r for r in terminalreporter.stats.get("skipped", [])
                if SKIP_REASON in str(getattr(r, "longrepr", ""))]
     if skipped:
-        terminalreporter.write_line(f"NOTE: {len(skipped)} sandboxed code-evaluation tests were SKIPPED: bwrap "
+        terminalreporter.write_line(f"NOTE: {len(skipped)} sandboxed code-evaluation test(s) SKIPPED: bwrap "
                                     "(bubblewrap) is not installed, so code scoring was not tested here",
                                     red=True, bold=True)

@@ -1,9 +1,12 @@
 """No sample can forge a score, and none can keep `diveval code` from ending (issue 20, items 1-6).
 
 Each hostile sample below attacks the scoring itself, as root, with what evalplus's guard leaves open (``io.open``,
-``os.open``, ``ctypes``, frame walking, signals, FIFOs, huge output), and answers WRONGLY (or not at all), so that
-only a working forgery would make it pass. It looks for every folder it can write through
-``/proc/self/mountinfo`` (the old design gave it the output folder) and tries each trick there. The honest
+``os.open``, ``ctypes``, frame walking, signals, FIFOs, huge output). A forger answers WRONGLY, so that only a
+working forgery would make it pass; a sample that attacks the sandbox answers right only if its attack failed. It
+looks for every folder it can write through ``/proc/self/mountinfo`` (the old design gave it the output folder)
+and tries each trick there. Run against the code before this design (commit 4c651eb), the forgers passed, the
+honest wrong sample passed beside the results-file forger, the modes stayed 2777, add_key worked, and the FIFO,
+ptrace, fake-end and stop attacks hung the scoring. The honest
 samples of the same run must score as usual, and the run must end in bounded time. The attacks run in one
 scoring run (``forged_run``, once per module), and each test below checks its item.
 """
