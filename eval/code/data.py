@@ -165,11 +165,3 @@ def _record_inputs(problem: dict) -> tuple[list, int]:
     random.seed(0)  # some original tests draw random inputs: the same ones on every run
     test_env["check"](recorder)
     return inputs, len(dropped)
-
-
-def write_problems(problems: Problems, path: Path) -> Path:
-    """Write the records as the jsonl file evalplus reads through its override variable."""
-    with open(path, "w", encoding="utf-8") as f:
-        for r in problems.records.values():
-            f.write(json.dumps(r) + "\n")
-    return path
