@@ -14,6 +14,7 @@ import click
 from tqdm.auto import tqdm
 
 from core.cli import user_errors
+from core.documents import parse_json
 from core.errors import ConfigError
 from eval import lineage
 from eval.loading import load_eval_splits, load_model
@@ -226,6 +227,8 @@ def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
         except json.JSONDecodeError as exc:
             short = " (cut short?)" if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated") else ""
             raise ConfigError(None, f"{table} is not valid JSON{short}: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        except (RecursionError, ValueError):  # nested too deeply, an integer too long: parse_json raises the reason
+            data = parse_json(text, table)
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
             found = [_results_row(data, split, table)]
         elif isinstance(data, dict) and isinstance(data.get("rows"), list):

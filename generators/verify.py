@@ -155,7 +155,7 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
     try:
         text = read_bytes_inside(folder, "README.md").decode("utf-8")
         claimed = (DatasetCard(text).data.to_dict().get("datagen") or {}).get("fingerprint")
-    except (ValueError, yaml.YAMLError, OSError, AttributeError) as exc:
+    except (ValueError, yaml.YAMLError, OSError, AttributeError, RecursionError) as exc:
         result.problems.append(f"README.md (the card) cannot be read: {str(exc).strip().splitlines()[0]}")
         return
     if claimed != meta["fingerprint"]:

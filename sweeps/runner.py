@@ -25,6 +25,7 @@ import click
 import yaml
 
 from core.atomic import atomic_file, remove_stale, temp_name, write_text_atomic
+from core.documents import read_json
 from core.errors import ConfigError
 from core.imports import ROOT, module_command
 from core.metadata import has_metadata, read_metadata
@@ -152,8 +153,8 @@ def release_problem(sweep: Sweep, run: Run) -> str | None:
         return (f"its evaluation {eval_json} is stale (not made from the current model and eval settings, "
                 f"stages.json); remove it and run the sweep again")
     try:
-        scored = json.loads(eval_json.read_text(encoding="utf-8"))["dataset"]["fingerprint"]
-    except (OSError, ValueError, KeyError, TypeError):
+        scored = read_json(eval_json)["dataset"]["fingerprint"]
+    except (ConfigError, KeyError, TypeError):
         return f"its evaluation {eval_json} cannot be read"
     if scored != read_metadata(data_dir, check=False)["fingerprint"]:
         return f"its evaluation {eval_json} scored other data (fingerprint {str(scored)[:16]}) than its own"
@@ -288,7 +289,7 @@ def _signature(inputs: dict) -> str:
 
 def _stages(rdir: Path) -> dict:
     path = rdir / "stages.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json(path) if path.exists() else {}
 
 
 def _record(rdir: Path, stage: str, signature: str | None) -> None:

@@ -8,17 +8,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from core.atomic import write_text_atomic
+from core.atomic import owned_tempdir, write_text_atomic
+from core.documents import read_json
+from core.errors import ConfigError
 from core.metadata import read_metadata
+from core.safeio import read_hashed
 from eval import plots
 from eval.results import diversity_of, frequency_columns, power_law_alpha, semantic_columns
 from sweeps.config import ROW_COLUMNS, Run, Sweep, runs
 
 REUSED = "reused.json"  # in a run folder: its model was copied from another sweep's run (``--reuse-from``)
+PLOTS_RECORD = "plots.json"  # in a sweep's output folder: the plots make_plots drew, with their SHA-256
 
 
 def summarize(sweep: Sweep, run: Run) -> dict:
@@ -53,7 +58,7 @@ def summarize(sweep: Sweep, run: Run) -> dict:
             row[k] = run.overrides[k]
     ev = rdir / "eval.json"
     if ev.exists():
-        results = json.loads(ev.read_text())
+        results = read_json(ev)
         for split in sweep.eval.splits:
             s = results.get("splits", {}).get(split)
             if s is None:
@@ -68,10 +73,10 @@ def summarize(sweep: Sweep, run: Run) -> dict:
             row["accuracy"], row["ci_low"], row["ci_high"] = (
                 row["test_unseen_accuracy"], row["test_unseen_ci_low"], row["test_unseen_ci_high"])
     if (rdir / REUSED).exists():
-        row["model_from"] = json.loads((rdir / REUSED).read_text())["model_from"]
+        row["model_from"] = read_json(rdir / REUSED)["model_from"]
     timing = rdir / "timings.json"
     if timing.exists():
-        row.update({k: round(v, 2) for k, v in json.loads(timing.read_text()).items()})
+        row.update({k: round(v, 2) for k, v in read_json(timing).items()})
     return row
 
 
@@ -169,21 +174,45 @@ def series_key(sweep: Sweep) -> str | None:
 def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
     """The plots that fit the axes: unseen accuracy vs I; I x S heat map; accuracy vs power-law alpha (Uniform as a
     reference); accuracy vs the training k range per family mix (restricted vs unrestricted). Seeds are averaged,
-    their spread shown."""
+    their spread shown.
+
+    Each is drawn in a private folder, hashed there and renamed into the sweep's output folder; ``plots.json``
+    (:data:`PLOTS_RECORD`) then records exactly these plots with their SHA-256, and a release publishes exactly
+    what it records (:func:`recorded_plots`), never another PNG that lies in the folder."""
     have = [r for r in rows if r.get("accuracy") is not None]
     kinds = plots.supported_plots(have)
     knobs = len([k for k in sweep.axes if k not in ("instructions", "seed")]) + bool(sweep.variants)
     if "semantic" in kinds and "phase" in kinds and knobs > 1:
         kinds.remove("phase")  # its lines (one knob) would average over the other (k ranges or families)
     made: list[Path] = []
-    for kind in kinds:
-        path = sweep.out / plots.PLOT_FILES[kind]
-        if kind == "phase":
-            plots.plot_phase_transition(have, path, series=series_key(sweep))
-        else:
-            plots.PLOTS[kind](have, path)
-        made.append(path)
+    record: dict[str, str] = {}
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    with owned_tempdir(".plots-", sweep.out) as tmp:  # beside the plots: renamed into place, never copied
+        for kind in kinds:
+            name = plots.PLOT_FILES[kind]
+            if kind == "phase":
+                plots.plot_phase_transition(have, tmp / name, series=series_key(sweep))
+            else:
+                plots.PLOTS[kind](have, tmp / name)
+            record[name] = read_hashed(tmp, name)[0]
+            os.replace(tmp / name, sweep.out / name)
+            made.append(sweep.out / name)
+    write_text_atomic(sweep.out / PLOTS_RECORD, json.dumps({"plots": record}, indent=2) + "\n")
     return made
+
+
+def recorded_plots(sweep: Sweep) -> dict[str, str]:
+    """``{file name: SHA-256}`` of the plots :func:`make_plots` last drew into the sweep's output folder."""
+    path = sweep.out / PLOTS_RECORD
+    if not path.exists():
+        return {}
+    doc = read_json(path)
+    found = doc.get("plots") if isinstance(doc, dict) else None
+    names = set(plots.PLOT_FILES.values())
+    if not isinstance(found, dict) or not all(k in names and isinstance(v, str) for k, v in found.items()):
+        raise ConfigError(None, f"{path} is damaged: not a record of the sweep's plots; run `python -m sweeps "
+                                f"collect` to draw them again")
+    return found
 
 
 def collect(sweep: Sweep) -> str:

@@ -47,7 +47,7 @@ from transformers import EarlyStoppingCallback
 from trl import ModelConfig, SFTConfig, TrlParser, get_peft_config
 
 from cards.model_card import TrainingRecord, write_model_card
-from core.config import load_yaml
+from core.config import DocumentRefused, load_yaml
 from core.errors import ConfigError
 from publishing.loading import check_hub_reachable
 from training import hardware
@@ -116,7 +116,9 @@ def check_unique_keys(text: str, path: Path) -> None:
     try:
         load_yaml(text, path, kind="recipe")
     except ConfigError as exc:
-        if exc.field is not None:  # a duplicate key; malformed YAML (no field) is reported by TrlParser itself
+        # a duplicate key, or a document refused for its shape (too deep, an alias bomb) before TrlParser walks
+        # it; other malformed YAML (no field) is reported by TrlParser itself
+        if exc.field is not None or isinstance(exc, DocumentRefused):
             raise
 
 
