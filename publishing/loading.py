@@ -101,12 +101,14 @@ def unreadable_shards(r: Resolved) -> str | None:
 
 def may_use_hub(source: str | None, repo_type: str = "dataset") -> bool:
     """Whether ``source`` would be looked up on the Hub (see :mod:`publishing.resolve`): a ``hub:`` prefix, or an
-    ``org/name`` that is neither a folder here nor in the local hub."""
+    ``org/name`` that is neither a folder here nor in the local hub, and whose ``org`` is no folder here (then it is
+    a missing folder, as ``runs/nosuch``)."""
     if not source or source.startswith(("local:", "local/")):
         return False
     if source.startswith("hub:"):
         return True
-    if source.startswith((".", "/", "~")) or source.count("/") != 1 or Path(source).expanduser().exists():
+    path = Path(source).expanduser()
+    if source.startswith((".", "/", "~")) or source.count("/") != 1 or path.exists() or path.parent.is_dir():
         return False
     return not LocalHub.default().exists(source, repo_type)
 
