@@ -85,6 +85,7 @@ def test_files_are_checked_before_any_worker_starts(tmp_path, capsys, monkeypatc
         (["--config_file", str(CPU), "training/sftt.py", "--config", str(RECIPE)],
          "error: training script training/sftt.py does not exist"),
         (["--num_processes", "two", str(SFT)], "error: accelerate launch: argument --num_processes"),
+        (["--config_file", str(twice), str(SFT)], "error: max_steps: appears twice in accelerate config file"),
     ]
     for argv, start in cases:
         assert main(argv) == 2
@@ -122,6 +123,7 @@ def test_the_workers_status_comes_back_and_accelerate_adds_nothing(monkeypatch, 
 
 
 @pytest.mark.parametrize(("extra", "start"), [
+    (["--learning_rat", "1e-3"], "error: learning_rat: is not a recipe field; did you mean learning_rate? (on the com"),
     (["--dataset_revision", "v9.0.0"], "error: dataset_revision: dataset 'local/tiny' has no version v9.0.0 in the "
                                        "local hub (have: v1.0.0)"),
     (["--dataset", "local/nosuch"], "error: dataset: no dataset 'local/nosuch' in the local hub"),

@@ -54,6 +54,7 @@ class _UserErrorExit(logging.Filter):
 
 
 def quiet_user_error_exits() -> None:
+    """Install the filter on torchrun's logger (idempotent)."""
     logger = logging.getLogger(TORCHRUN_LOGGER)
     if not any(isinstance(f, _UserErrorExit) for f in logger.filters):
         logger.addFilter(_UserErrorExit())
@@ -82,6 +83,8 @@ def preflight(args) -> None:
     command names, and the recipe's YAML (each key once)."""
     if args.config_file and not Path(args.config_file).is_file():
         raise ConfigError("config_file", f"accelerate config file {args.config_file} does not exist")
+    if args.config_file:
+        read_yaml_config(args.config_file, kind="accelerate config")  # YAML (or JSON), each key once
     if not args.module and not Path(args.training_script).is_file():
         raise ConfigError(None, f"training script {args.training_script} does not exist")
     script_args = list(args.training_script_args)
