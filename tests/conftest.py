@@ -56,3 +56,12 @@ def tiny_dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data") / "tiny"
     generate(config_from_dict(TINY), out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def readme_run(tmp_path_factory):
+    """README.md's shell blocks, run once top to bottom in a fresh home and a copy of the checkout
+    (tests/readme_run.py); tests of what those commands leave behind read it instead of running them again."""
+    from readme_run import run_readme
+
+    return run_readme(tmp_path_factory.mktemp("readme"))

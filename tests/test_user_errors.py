@@ -234,6 +234,8 @@ def test_empty_parquet_in_diveval_rewrite(empty_train, tmp_path):
         (["--n_head", "3"], "n_head"),  # 64 wide: not divisible
         (["--dropout", "1"], "dropout"),
         (["--lora_r", "0"], "lora_r"),
+        (["--lora_alpha", "0"], "lora_alpha"),
+        (["--save_steps", "0"], "save_steps"),
         (["--lora_dropout", "-0.1"], "lora_dropout"),
         (["--adam_beta2", "1"], "adam_beta2"),
         (["--warmup_steps", "-1"], "warmup_steps"),
