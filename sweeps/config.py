@@ -253,7 +253,7 @@ def check_recipes(sweep: Sweep, todo: list[Run]) -> None:
         where = f"sweep {sweep.path}, run {run.run_id}"
         try:
             recipe = parse_recipe(args, given=f"recipe_set of {where}")
-            validate(recipe, data=False)
+            validate(recipe, data=False, hub=False)
             if recipe.run.publish:
                 raise ConfigError("recipe_set.publish", f"the recipe publishes each trained model: set publish: false "
                                                         f"in recipe_set ({where}); `python -m sweeps release` "

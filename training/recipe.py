@@ -162,9 +162,11 @@ def check_values(values: dict, origin=lambda name: "") -> None:
         raise ConfigError("n_head", f"n_embd ({n_embd}) must be divisible by n_head ({n_head}){origin('n_head')}")
 
 
-def validate(recipe: Recipe, *, data: bool = True) -> None:
+def validate(recipe: Recipe, *, data: bool = True, hub: bool = True) -> None:
     """Checks that need the whole recipe (each names the field at fault); ``data=False`` leaves out the dataset
-    (a sweep checks its recipe before making the data)."""
+    (a sweep checks its recipe before making the data); ``hub=False`` leaves out asking the Hub whether a Hub id
+    answers (a sweep file is read, and emitted for a cluster, where the Hub may not be reachable: each run's
+    training asks before it loads anything)."""
     t, run = recipe.training, recipe.run
     check_values({**vars(recipe.data), **vars(recipe.scratch), **vars(run), **vars(recipe.model), **t.__dict__})
     check_quantization(recipe.model)
@@ -182,10 +184,10 @@ def validate(recipe: Recipe, *, data: bool = True) -> None:
                                          "does not publish): pass --publish true as well")
     if t.push_to_hub and (not t.hub_model_id or "/" not in t.hub_model_id):
         raise ConfigError("hub_model_id", "push_to_hub needs the Hub repository as org/name")
-    check_sources(recipe, data=data)
+    check_sources(recipe, data=data, hub=hub)
 
 
-def check_sources(recipe: Recipe, *, data: bool = True) -> None:
+def check_sources(recipe: Recipe, *, data: bool = True, hub: bool = True) -> None:
     """The dataset and the pretrained model, found without loading them: a folder that does not exist, a local-hub
     name or version that does not exist, or a Hub that does not answer, each named by its field."""
     m = recipe.model
@@ -201,4 +203,5 @@ def check_sources(recipe: Recipe, *, data: bool = True) -> None:
                 resolve(source, revision, repo_type)
             except ConfigError as exc:
                 raise ConfigError(revision_name if exc.field == "revision" else name, exc.message) from None
-        check_hub_reachable(source, name, repo_type)  # the Hub clients would retry for minutes
+        if hub:
+            check_hub_reachable(source, name, repo_type)  # the Hub clients would retry for minutes
