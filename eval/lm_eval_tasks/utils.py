@@ -40,7 +40,12 @@ LM_EVAL_TASK_LOGGER = "lm_eval.api.task"
 
 
 class _OurMetadataNotice(logging.Filter):
-    """Drops :data:`METADATA_NOTICE` for the instruction_diversity tasks only; every other record passes."""
+    """Drops :data:`METADATA_NOTICE` for the instruction_diversity tasks only; every other record passes.
+
+    lm-eval imports this file again by path (``include_path``), as a second module with its own class: the filter is
+    recognised by :attr:`marker`, not by ``isinstance``, so the two imports install one filter between them."""
+
+    marker = "instruction_diversity:metadata_notice"
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(tuple(task + METADATA_NOTICE for task in TASKS))
@@ -49,7 +54,7 @@ class _OurMetadataNotice(logging.Filter):
 def quiet_metadata_notice() -> None:
     """Install the filter on lm-eval's task logger (idempotent); done when lm-eval imports this module."""
     logger = logging.getLogger(LM_EVAL_TASK_LOGGER)
-    if not any(isinstance(f, _OurMetadataNotice) for f in logger.filters):
+    if not any(getattr(f, "marker", None) == _OurMetadataNotice.marker for f in logger.filters):
         logger.addFilter(_OurMetadataNotice())
 
 
