@@ -207,7 +207,7 @@ PROBLEM = {"task_id": "T/0", "prompt": "def f(x):\n", "entry_point": "f", "canon
 
 
 @pytest.mark.parametrize("problems, samples, reason", [
-    ("[1]", None, "problem '?' lacks task_id"),
+    ("[1]", None, "problem ? lacks task_id"),
     (json.dumps({**PROBLEM, "task_id": [1]}), None, "has task_id of the wrong type"),
     (json.dumps({**PROBLEM, "prompt": 5}), None, "has prompt of the wrong type"),
     (json.dumps({**PROBLEM, "base_input": [5]}), None, "has base_input of the wrong type"),

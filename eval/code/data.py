@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
-from core.documents import parse_json, read_regular, shown
+from core.documents import parse_json, read_regular
 from core.errors import ConfigError
 
 BENCHMARKS = ("humaneval", "mbpp")
@@ -104,16 +104,16 @@ def read_jsonl(path: Path, where: str, limit: int = FILE_LIMIT) -> tuple[list, s
 def check_problem(r, path: Path, where: str) -> dict:
     """``r`` if it is an evalplus problem record of the right types, else ConfigError naming the problem."""
     missing = [k for k in FIELDS if k not in r] if isinstance(r, dict) else list(FIELDS)
-    name = r.get("task_id") if isinstance(r, dict) and isinstance(r.get("task_id"), str) else "?"
+    name = r["task_id"][:200] if isinstance(r, dict) and isinstance(r.get("task_id"), str) else "?"
     if missing:
-        raise ConfigError(where, f"{path}: problem {shown(name)} lacks {', '.join(missing)} (evalplus format)")
+        raise ConfigError(where, f"{path}: problem {name} lacks {', '.join(missing)} (evalplus format)")
     wrong = [k for k in ("task_id", "prompt", "entry_point", "canonical_solution") if not isinstance(r[k], str)]
     wrong += [k for k in ("base_input", "plus_input")
               if not (isinstance(r[k], list) and all(isinstance(args, list) for args in r[k]))]
     if not (type(r["atol"]) in (int, float) and math.isfinite(r["atol"]) and r["atol"] >= 0):
         wrong.append("atol")
     if wrong:
-        raise ConfigError(where, f"{path}: problem {shown(name)} has {', '.join(wrong)} of the wrong type (evalplus "
+        raise ConfigError(where, f"{path}: problem {name} has {', '.join(wrong)} of the wrong type (evalplus "
                                  "format: strings, lists of argument lists, a number >= 0)")
     return r
 
