@@ -90,7 +90,9 @@ GROUPS: dict[str, Group] = {
     "markov": Group(
         "Markov algorithms: rules applied in order, terminal rules, the step limit",
         {"generators/tasks/markov.py": []},
-        ["tests/test_cipher_markov.py", "tests/test_markov_aux.py"],
+        ["tests/test_cipher_markov.py", "tests/test_markov_aux.py", "tests/test_config_errors.py",
+         "tests/test_disjointness.py", "tests/test_novel_patterns.py", "tests/test_paper_fidelity.py",
+         "tests/test_determinism.py::test_golden_fingerprints"],
     ),
     "splits": Group(
         "splits: unseen-test rules disjoint from training ones, validation and test_seen rows held out",
