@@ -17,8 +17,8 @@ from core.errors import ConfigError
 from generators import tasks
 from generators.build import generate
 from generators.config import config_from_dict, load_config
-from generators.mixture import MIXTURE_VERSION, build_mixture, format_mixture_report
-from generators.mixture_config import (
+from generators.real.mixture import MIXTURE_VERSION, build_mixture, format_mixture_report
+from generators.real.mixture_config import (
     MIXTURE_TASK,
     is_mixture_config,
     load_mixture_config,

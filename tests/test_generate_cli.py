@@ -52,7 +52,7 @@ def test_unknown_preset_lists_the_presets():
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in Path(PRESETS).glob("*.yaml")))
 def test_every_preset_is_a_valid_request(preset):
-    from generators.mixture_config import is_mixture_config, load_mixture_config
+    from generators.real.mixture_config import is_mixture_config, load_mixture_config
 
     if is_mixture_config(Path(PRESETS) / preset):
         cfg = load_mixture_config(Path(PRESETS) / preset)

@@ -18,7 +18,7 @@ from core.errors import ConfigError
 from generators import config_from_dict, limits
 from generators.cli import PRESETS, main
 from generators.config import load_config
-from generators.mixture_config import is_mixture_config
+from generators.real.mixture_config import is_mixture_config
 
 Usage = namedtuple("Usage", "total used free")
 

@@ -18,7 +18,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from core.errors import ConfigError
-from generators.mixture_config import FILE_SUFFIXES, SourceConfig, mapping_columns
+from generators.real.mixture_config import FILE_SUFFIXES, SourceConfig, mapping_columns
 
 
 @dataclass

@@ -2,12 +2,12 @@
 
 How a mixture is built (all deterministic: the same config and sources give the same rows and bytes):
 
-1. Each source is loaded and mapped to (instruction, response) pairs (:mod:`generators.sources`).
+1. Each source is loaded and mapped to (instruction, response) pairs (:mod:`generators.real.sources`).
 2. ``size`` rows are split over the sources by weight with the largest-remainder rule, so each source's
    count is within one row of ``size * weight / sum(weights)`` and the counts add up to ``size``.
 3. Sources are walked in config order; each source's rows are visited in the order of a keyed permutation
-   (``seed``, source name) and a row is kept unless it is empty, contaminated (:mod:`generators.decontam`),
-   an exact or near duplicate of a row kept before it, from this or an earlier source (:mod:`generators.dedup`),
+   (``seed``, source name) and a row is kept unless it is empty, contaminated (:mod:`generators.real.decontam`),
+   an exact or near duplicate of a row kept before it, from this or an earlier source (:mod:`generators.real.dedup`),
    until the source's count is reached. Removal counts are over the rows visited. A source that runs out of
    usable rows is an error naming it.
 4. The kept rows are put in the order of another keyed permutation (sources interleaved), numbered by ``id``
@@ -35,14 +35,14 @@ from core.atomic import atomic_folder, check_output
 from core.errors import ConfigError
 from core.metadata import write_metadata
 from generators.build import file_hashes
-from generators.decontam import Decontaminator, load_benchmarks
-from generators.dedup import ExactIndex, MinHashIndex, normalize
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
-from generators.mixture_config import MixtureConfig
+from generators.real.decontam import Decontaminator, load_benchmarks
+from generators.real.dedup import ExactIndex, MinHashIndex, normalize
+from generators.real.mixture_config import MixtureConfig
+from generators.real.semantic import sample_indices, semantic_report
+from generators.real.sources import LoadedSource, load_source
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK, derive_key, feistel_permute
-from generators.semantic import sample_indices, semantic_report
-from generators.sources import LoadedSource, load_source
 from generators.version import __version__
 
 #: Bumped whenever the rows built for a given config and sources change.
