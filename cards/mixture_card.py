@@ -19,7 +19,8 @@ from cards.dataset_card import content_configs, first_rows, load_section, size_c
 TEMPLATE = Path(__file__).parent / "templates" / "mixture_card.md"
 
 
-def _where(origin: dict) -> str:
+def source_where(origin: dict) -> str:
+    """How a card names where a source came from (a Hub id with revision and commit, or a local file)."""
     if origin.get("kind") == "hub":
         rev = f" @ `{origin['revision']}`" if origin.get("revision") else ""
         commit = f" (commit `{origin['commit'][:12]}`)" if origin.get("commit") else ""
@@ -56,7 +57,7 @@ def render_mixture_card(
     if version:
         card_data["datagen"]["version"] = version
     sources = [
-        {**s, "where": _where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
+        {**s, "where": source_where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
         for s in meta["sources"]
     ]
     report = meta["report"]["train"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from importlib.metadata import version
 
 import numpy as np
@@ -89,13 +89,10 @@ def embed(texts: Sequence[str], batch_size: int = 64, progress: bool = False, mo
     return np.asarray(out, dtype=np.float32)
 
 
-def embed_into(texts: Sequence[str], out: np.ndarray, *, batch_size: int = 256, model: str = PACKAGED_MODEL,
-               revision: str | None = None, advance: Callable[[int], object] | None = None) -> None:
-    """Embed ``texts`` into ``out`` (a preallocated array or ``np.memmap`` of shape (len(texts), dim)) in chunks
-    of :data:`STREAM_CHUNK` texts, calling ``advance(rows)`` after each: memory stays bounded by one chunk
-    whatever the number of texts."""
+def embed_stream(texts: Sequence[str], *, batch_size: int = 256, model: str = PACKAGED_MODEL,
+                 revision: str | None = None) -> Iterator[np.ndarray]:
+    """The embeddings of ``texts`` in chunks of :data:`STREAM_CHUNK` rows, in order: memory stays bounded by one
+    chunk whatever the number of texts (the caller writes each chunk away, e.g. to a
+    :class:`~generators.real.vectors.VectorFile`)."""
     for start in range(0, len(texts), STREAM_CHUNK):
-        part = texts[start : start + STREAM_CHUNK]
-        out[start : start + len(part)] = embed(part, batch_size=batch_size, model=model, revision=revision)
-        if advance is not None:
-            advance(len(part))
+        yield embed(texts[start : start + STREAM_CHUNK], batch_size=batch_size, model=model, revision=revision)
