@@ -110,6 +110,11 @@ def training_provenance(training) -> dict:
     return {**training.describe(), "diversity": diversity_of(training.meta)}
 
 
+def versions() -> dict:
+    """The versions of the packages that decide a score (recorded in every results file)."""
+    return {d: _version(d) for d in ("instruction-diversity", "transformers", "torch")}
+
+
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -133,7 +138,7 @@ def build_results(scores: dict, model: dict, dataset: dict, training: dict | Non
         "examples": scores["examples"],
         "seconds": scores["seconds"],
         "examples_per_s": scores["examples_per_s"],
-        "versions": {d: _version(d) for d in ("instruction-diversity", "transformers", "torch")},
+        "versions": versions(),
     }
 
 
