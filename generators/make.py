@@ -22,12 +22,19 @@ from generators.config import config_from_dict, load_config
 from generators.real.mixture import MIXTURE_VERSION, build_mixture, format_mixture_report
 from generators.real.mixture_config import (
     MIXTURE_TASK,
+    MixtureConfig,
     is_mixture_config,
     load_mixture_config,
     mixture_config_from_dict,
 )
 from generators.real.pool import AGREEMENT_SAMPLE, POOL_VERSION, build_pool
-from generators.real.pool_config import POOL_TASK, is_pool_config, load_pool_config, pool_config_from_dict
+from generators.real.pool_config import (
+    POOL_TASK,
+    PoolConfig,
+    is_pool_config,
+    load_pool_config,
+    pool_config_from_dict,
+)
 from generators.real.pool_report import format_pool_report
 from generators.report import format_report
 from generators.version import GENERATOR_VERSION
@@ -134,6 +141,20 @@ def make_dataset(
         config_path, overrides, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card,
         compression=compression, force=force,
     )
+
+
+def make_from(cfg, out_dir: str | Path, *, progress: bool = True, overwrite: bool = False) -> dict:
+    """Make the dataset of a loaded config object (generator, mixture or pool config), e.g. one run of a sweep."""
+    if isinstance(cfg, PoolConfig):
+        return build_pool(cfg, out_dir, overwrite=overwrite, progress=progress)
+    if isinstance(cfg, MixtureConfig):
+        return build_mixture(cfg, out_dir, overwrite=overwrite, progress=progress)
+    return generate(cfg, out_dir, progress=progress, overwrite=overwrite)
+
+
+def recorded_config(cfg) -> dict:
+    """The ``config`` entry ``datagen.json`` records for a loaded config object (local paths as file names)."""
+    return cfg.to_public_dict() if isinstance(cfg, (PoolConfig, MixtureConfig)) else cfg.to_dict()
 
 
 def remake(meta: dict, out_dir: str | Path, *, workers: int = 1, progress: bool = True,

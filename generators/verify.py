@@ -212,8 +212,8 @@ def check_remake(meta: dict, result: Verification, workers: int = 1, progress: b
     if agreement is not None:
         result.notes.append(
             f"re-embedding here: {agreement['agree']} of {agreement['sample']} sampled pool rows are nearest to the "
-            f"centroid of their recorded cluster ({100 * agreement['share']:.1f}%, {agreement['model']}); the rows "
-            f"were re-made from the recorded clusters" if "share" in agreement
+            f"centroid of their recorded cluster ({agreement['model']}); the rows were re-made from the recorded "
+            f"clusters" if "share" in agreement
             else f"re-embedding here: {agreement['skipped']}")
     checks = {c.name: c for c in result.splits}
     for name, s in meta["splits"].items():

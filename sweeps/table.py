@@ -15,6 +15,7 @@ from typing import Any
 from core.atomic import write_text_atomic
 from core.metadata import read_metadata
 from eval import plots
+from eval.loss_results import loss_columns
 from eval.results import diversity_of, frequency_columns, power_law_alpha, semantic_columns
 from sweeps.config import ROW_COLUMNS, Run, Sweep, runs
 
@@ -36,10 +37,12 @@ def summarize(sweep: Sweep, run: Run) -> dict:
         "S": n / cfg["instructions"],
         "distribution": cfg["distribution"]["kind"],
         "alpha": power_law_alpha(cfg["distribution"]),  # None for uniform: its own point, not alpha = 1
-        "noop_fraction": cfg["noop_fraction"],
+        "noop_fraction": cfg.get("noop_fraction"),  # none for a pool of real data
         "seed": cfg["seed"],
         **semantic_columns(diversity_of(meta) or {}),
-        "effective_instructions": meta["report"]["train"].get("effective_instructions"),
+        # a pool's instructions are clusters: its effective number of clusters
+        "effective_instructions": meta["report"]["train"].get("effective_instructions",
+                                                              meta["report"]["train"].get("effective_clusters")),
         "dataset_fingerprint": meta["fingerprint"],
         # the scored splits' own fingerprints: runs with equal ones were scored on the same rows (a paired comparison)
         **{f"{split}_fingerprint": meta["splits"][split]["fingerprint"]
@@ -49,7 +52,9 @@ def summarize(sweep: Sweep, run: Run) -> dict:
         if k not in ROW_COLUMNS:
             row[k] = run.overrides[k]
     ev = rdir / "eval.json"
-    if ev.exists():
+    if ev.exists() and sweep.eval.kind == "loss":
+        row.update(loss_columns(json.loads(ev.read_text()), sweep.eval.splits))
+    elif ev.exists():
         results = json.loads(ev.read_text())
         for split in sweep.eval.splits:
             s = results.get("splits", {}).get(split)
@@ -81,8 +86,8 @@ def _run_only(key: str) -> bool:
 
 
 def _aggregated(key: str) -> bool:
-    """Columns averaged over a point's seeds: accuracies and the effective number of instructions."""
-    return key == "accuracy" or key.endswith("_accuracy") or key == "effective_instructions"
+    """Columns averaged over a point's seeds: accuracies, held-out losses and the effective number of instructions."""
+    return (key == "accuracy" or key.endswith(("_accuracy", "_loss")) or key in ("effective_instructions", "loss_gap"))
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
@@ -155,6 +160,13 @@ def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
     """The plots that fit the axes: unseen accuracy vs I; I x S heat map; accuracy vs power-law alpha (Uniform as a
     reference); accuracy vs the training k range per family mix (restricted vs unrestricted). Seeds are averaged,
     their spread shown."""
+    if sweep.eval.kind == "loss":  # held-out loss against I, unseen and seen clusters
+        scored = [r for r in rows if r.get("test_unseen_loss") is not None]
+        if len({r["I"] for r in scored}) < 2:
+            return []
+        path = sweep.out / plots.LOSS_PLOT_FILE
+        plots.plot_heldout_loss(scored, path)
+        return [path]
     have = [r for r in rows if r.get("accuracy") is not None]
     kinds = plots.supported_plots(have)
     knobs = len([k for k in sweep.axes if k not in ("instructions", "seed")]) + bool(sweep.variants)

@@ -110,9 +110,10 @@ def test_every_shipped_sweep_is_valid(sweep):
     assert len(runs(s)) >= 3
 
 
-@pytest.mark.parametrize("sweep", sorted(p.name for p in SWEEPS.glob("*.yaml")))
+@pytest.mark.parametrize("sweep", sorted(p.name for p in SWEEPS.glob("*.yaml") if not p.name.startswith("pool_")))
 def test_rows_fit_the_recipes_context(sweep):
-    """Every run's rows (prompt + completion + EOS, one token per character) fit the recipe's max_length."""
+    """Every run's rows (prompt + completion + EOS, one token per character) fit the recipe's max_length (pool
+    sweeps: tests/test_pool_sweep.py)."""
     from generators.build import block_batch
     from generators.plan import make_plan
     from sweeps.config import generator_config

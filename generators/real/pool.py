@@ -106,20 +106,24 @@ class Pool:
 
 
 def build_pool(cfg: PoolConfig, out_dir: str | Path, *, overwrite: bool = False, progress: bool = True,
-               recorded: str | Path | None = None, agreement_sample: int = 0) -> dict:
+               recorded: str | Path | None = None, agreement_sample: int = 0, scratch: str | Path | None = None) -> dict:
     """Make the pool dataset of ``cfg`` into ``out_dir``; returns its metadata (also in datagen.json).
 
     ``recorded``: a dataset folder whose recorded assignment is used instead of clustering (a re-make; its file
     must match the SHA-256 that folder's datagen.json records); ``agreement_sample`` rows are then re-embedded here
-    and compared with it (``meta["reembedding"]``)."""
+    and compared with it (``meta["reembedding"]``). ``scratch``: a folder for the embeddings file (default: a
+    temporary folder, removed at the end); ``meta["stage_seconds"]`` says where the time went."""
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite)
     t0 = time.perf_counter()
+    stages = Stopwatch()
     benchmarks, not_checked, decontaminator = load_decontamination(cfg.decontamination)
     label_column = cfg.clusters.column if cfg.clusters.kind == "column" else None
     sources = [load_source(src, f"sources[{i}]", progress, label_column) for i, src in enumerate(cfg.sources)]
+    stages.lap("load")
     pool = usable_rows(cfg, sources, RowFilters(cfg, decontaminator), progress)
     texts, completions = pool.texts(), pool.completions()
+    stages.lap("filter")
     if not recorded and cfg.needs_embeddings:
         reason = embedding.unavailable_reason(cfg.clusters.model, cfg.clusters.revision) or _faiss_missing(cfg)
         if reason:
@@ -127,22 +131,25 @@ def build_pool(cfg: PoolConfig, out_dir: str | Path, *, overwrite: bool = False,
                               f"{cfg.clusters.kind} clusters / {cfg.selection.kind} selection need sentence embeddings, "
                               f"{reason.removeprefix('skipped: ')}; or cluster by a label column (clusters.kind: column) "
                               f"with random selection")
-    with tempfile.TemporaryDirectory(prefix="datagen-pool-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="datagen-pool-") as tmp_scratch:
         if recorded:
             clustering, ranks, agreement = _read_record(cfg, recorded, pool, texts, agreement_sample)
             emb, why = None, "not computed when re-making (verify compares the rows)"
         else:
-            clustering, emb = cluster_pool(cfg, pool, texts, Path(scratch), progress)
+            clustering, emb = cluster_pool(cfg, pool, texts, Path(scratch or tmp_scratch), progress, stages)
             ranks, agreement, why = None, None, embedding.unavailable_reason(cfg.clusters.model, cfg.clusters.revision)
+        stages.lap("record" if recorded else "cluster")
         bar = tqdm(total=cfg.instructions, unit="clusters", disable=not progress, desc="select")
         try:
             plan = plan_pool(cfg, clustering.labels, ranks=ranks, embeddings=emb, advance=bar.update)
         finally:
             bar.close()
+        stages.lap("select")
         report = {split: split_report(plan.rows[split], clustering.labels, texts, completions,
                                       sample=cfg.semantic.sample, seed=cfg.seed, embeddings=emb, skipped=why)
                   for split in SPLITS if plan.rows[split].size}
         xy = _map(cfg, clustering, emb, len(pool))
+        stages.lap("report")
         with atomic_folder(out_dir) as tmp:
             splits = {split: write_split(_table(cfg, pool, plan.rows[split], clustering.labels, texts, completions),
                                          tmp, cfg.shard_rows, split)
@@ -154,11 +161,26 @@ def build_pool(cfg: PoolConfig, out_dir: str | Path, *, overwrite: bool = False,
                 meta["reembedding"] = agreement
             meta["generation_seconds"] = round(time.perf_counter() - t0, 3)
             file_hashes(tmp, meta)
+            stages.lap("write")
+            meta["stage_seconds"] = stages.seconds
             write_metadata(tmp, meta)
             if not recorded:
                 write_pool_card(tmp, meta)
     meta["elapsed_s"] = time.perf_counter() - t0
     return meta
+
+
+class Stopwatch:
+    """Seconds per stage of a build, in order (``lap(name)`` closes the stage that ran since the last lap)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 def _faiss_missing(cfg: PoolConfig) -> str | None:
@@ -196,8 +218,8 @@ def usable_rows(cfg: PoolConfig, sources: list[LoadedSource], filters: RowFilter
     return Pool(sources, source, index, stats, usable)
 
 
-def cluster_pool(cfg: PoolConfig, pool: Pool, texts: list[str], scratch: Path,
-                 progress: bool) -> tuple[Clustering, Callable[[np.ndarray], np.ndarray] | None]:
+def cluster_pool(cfg: PoolConfig, pool: Pool, texts: list[str], scratch: Path, progress: bool,
+                 stages: Stopwatch) -> tuple[Clustering, Callable[[np.ndarray], np.ndarray] | None]:
     """The clusters of the pool and a function giving embeddings of pool rows (None when no model is at hand)."""
     c = cfg.clusters
     if c.kind == "kmeans":
@@ -206,9 +228,11 @@ def cluster_pool(cfg: PoolConfig, pool: Pool, texts: list[str], scratch: Path,
             for chunk in embedding.embed_stream(texts, batch_size=c.batch_size, model=c.model, revision=c.revision):
                 vectors.append(chunk)
                 bar.update(chunk.shape[0])
+        stages.lap("embed")
         with tqdm(total=len(pool), unit="rows", disable=not progress, desc="cluster") as bar:
             clustering = kmeans(vectors, c.k, seed=cfg.seed, iterations=c.iterations, restarts=c.restarts,
                                 fit_rows=c.fit_rows, advance=bar.update)
+        stages.lap("cluster")
         return clustering, vectors.take
     if c.kind == "column":
         values = [pool.sources[s].labels[i] for s, i in zip(pool.source.tolist(), pool.index.tolist())]

@@ -146,8 +146,16 @@ def is_pool_config(path: str | Path) -> bool:
 
 
 def load_pool_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PoolConfig:
-    """Read a pool YAML file, apply ``key.path=value`` overrides and validate the result."""
-    return pool_config_from_dict(read_yaml_config(path, overrides))
+    """Read a pool YAML file, apply ``key.path=value`` overrides and validate the result. A relative source
+    ``path`` is looked up in the working directory, then beside the config file (so a shipped preset finds the
+    data shipped with it)."""
+    cfg = pool_config_from_dict(read_yaml_config(path, overrides))
+    for src in cfg.sources:
+        if src.path and not Path(src.path).is_absolute() and not Path(src.path).exists():
+            beside = Path(path).parent / src.path
+            if beside.exists():
+                src.path = str(beside)
+    return cfg
 
 
 def pool_config_from_dict(data: dict[str, Any]) -> PoolConfig:

@@ -25,6 +25,14 @@ class VectorFile:
         self.path.write_bytes(b"")
 
     @classmethod
+    def existing(cls, path: str | Path, dim: int) -> VectorFile:
+        """A file written before (its rows counted from its size)."""
+        out = cls.__new__(cls)
+        out.path, out.dim = Path(path), int(dim)
+        out.rows = out.path.stat().st_size // (4 * out.dim)
+        return out
+
+    @classmethod
     def of(cls, path: str | Path, array: np.ndarray) -> VectorFile:
         """A file holding ``array``'s rows."""
         out = cls(path, array.shape[1])
