@@ -88,3 +88,16 @@ def test_the_tiny_pool_sweeps_rows_fit_its_recipes_context():
     longest = max(len(cfg.prompt_template.format(instruction=r["instruction"])) + len(r["response"]) + 1
                   for r in pool_rows(per_kind=50))
     assert longest <= max_length
+
+
+def test_the_toy_preset_is_made_and_verified_from_any_folder(tmp_path, monkeypatch):
+    """Its data ships beside it; datagen.json names the file only, and a re-make finds it among the shipped data."""
+    from publishing.cli import main as datagen
+
+    monkeypatch.chdir(tmp_path)
+    label = ["--set", "clusters={kind: column, column: kind}", "--set", "semantic.sample=0"]
+    res = CliRunner().invoke(datagen, ["generate", "pool_kinds", "-o", "out/kinds", "--quiet", *label])
+    assert res.exit_code == 0, res.output
+    assert read_metadata(tmp_path / "out/kinds")["config"]["sources"][0]["path"] == "kinds_pool.jsonl"
+    res = CliRunner().invoke(datagen, ["verify", "out/kinds", "--quiet"])
+    assert res.exit_code == 0 and "verified" in res.output, res.output

@@ -58,7 +58,7 @@ from generators.real.mixture import (
     load_decontamination,
     write_split,
 )
-from generators.real.pool_config import POOL_TASK, PoolConfig
+from generators.real.pool_config import POOL_TASK, PoolConfig, locate_source
 from generators.real.pool_report import split_report
 from generators.real.pool_select import SPLITS, PoolPlan, plan_pool
 from generators.real.semantic import sample_indices
@@ -119,6 +119,9 @@ def build_pool(cfg: PoolConfig, out_dir: str | Path, *, overwrite: bool = False,
     stages = Stopwatch()
     benchmarks, not_checked, decontaminator = load_decontamination(cfg.decontamination)
     label_column = cfg.clusters.column if cfg.clusters.kind == "column" else None
+    for src in cfg.sources:  # a re-make names a local file by its name: the working directory, or shipped data
+        if src.path:
+            src.path = locate_source(src.path)
     sources = [load_source(src, f"sources[{i}]", progress, label_column) for i, src in enumerate(cfg.sources)]
     stages.lap("load")
     pool = usable_rows(cfg, sources, RowFilters(cfg, decontaminator), progress)

@@ -151,11 +151,26 @@ def load_pool_config(path: str | Path, overrides: list[str] | tuple[str, ...] = 
     data shipped with it)."""
     cfg = pool_config_from_dict(read_yaml_config(path, overrides))
     for src in cfg.sources:
-        if src.path and not Path(src.path).is_absolute() and not Path(src.path).exists():
-            beside = Path(path).parent / src.path
-            if beside.exists():
-                src.path = str(beside)
+        if src.path:
+            src.path = locate_source(src.path, Path(path).parent)
     return cfg
+
+
+#: Data shipped with the presets (the toy pool): a bare file name recorded in ``datagen.json`` is found here too.
+SHIPPED_DATA = Path(__file__).resolve().parent.parent / "configs" / "data"
+
+
+def locate_source(path: str, config_dir: Path | None = None) -> str:
+    """A local source's path: as given when it exists (relative to the working directory), else beside the config
+    file, else (a bare file name, as ``datagen.json`` records it) among the presets' shipped data; else as given
+    (loading it then names the missing file)."""
+    given = Path(path).expanduser()
+    if given.is_absolute() or given.exists():
+        return path
+    candidates = [config_dir / given] if config_dir is not None else []
+    if len(given.parts) == 1:
+        candidates.append(SHIPPED_DATA / given)
+    return next((str(c) for c in candidates if c.is_file()), path)
 
 
 def pool_config_from_dict(data: dict[str, Any]) -> PoolConfig:
