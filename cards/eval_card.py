@@ -48,10 +48,8 @@ def eval_results_from(results: dict) -> list[EvalResult]:
     dataset that is not on the Hub."""
     ds = results["dataset"]
     dataset_id = hub_id(ds.get("source"), ds.get("repo_id"))
-    if dataset_id is None:
-        return []
-    out = []
-    for split, s in results["splits"].items():
+    out: list[EvalResult] = []
+    for split, s in results["splits"].items() if dataset_id is not None else ():
         if s["accuracy"] is None:
             continue
         label = SPLIT_LABELS.get(split, split)
@@ -243,10 +241,8 @@ def loss_eval_results(results: dict) -> list[EvalResult]:
     the perplexity of each split; none for a dataset that is not on the Hub."""
     ds = results["dataset"]
     dataset_id = hub_id(ds.get("source"), ds.get("repo_id"))
-    if dataset_id is None:
-        return []
-    out = []
-    for split, s in results["splits"].items():
+    out: list[EvalResult] = []
+    for split, s in results["splits"].items() if dataset_id is not None else ():
         if s["loss"] is None:
             continue
         label = SPLIT_LABELS.get(split, split).replace("instructions", "clusters")

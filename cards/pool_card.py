@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCard
 
-from cards.dataset_card import content_configs, first_rows, load_section, size_category
-from cards.mixture_card import source_where
+from cards.dataset_card import load_section
+from cards.mixture_card import real_card_data, save_card, source_where
 
 TEMPLATE = Path(__file__).parent / "templates" / "pool_card.md"
 ROLE_STYLE = ((0, "unused", "#b8b8b8"), (1, "training", "#1f77b4"), (2, "unseen test", "#d62728"))
@@ -69,19 +69,7 @@ def render_pool_card(meta: dict, *, repo_id: str | None = None, version: str | N
     """Render the card of a pool dataset from its ``datagen.json`` metadata (``repo_id``, ``version``, ``local``:
     where it is published, as for :func:`cards.dataset_card.render_dataset_card`)."""
     rows = sum(s["rows"] for s in meta["splits"].values())
-    card_data = DatasetCardData(
-        license=license or meta["config"].get("license", "other"),
-        task_categories=["text-generation"],
-        language=["en"],
-        size_categories=[size_category(rows)],
-        pretty_name=meta["name"],
-        tags=["instruction-diversity", "datagen", "instruction-pool", "semantic-clusters"],
-    )
-    card_data["configs"] = content_configs(meta)
-    card_data["datagen"] = {"generator_version": meta["generator_version"], "seed": meta["seed"],
-                            "fingerprint": meta["fingerprint"]}
-    if version:
-        card_data["datagen"]["version"] = version
+    card_data = real_card_data(meta, rows, ["instruction-pool", "semantic-clusters"], license, version)
     cfg = meta["config"]
     sources = [{**s, "where": source_where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
                for s in meta["sources"]]
@@ -105,9 +93,4 @@ def render_pool_card(meta: dict, *, repo_id: str | None = None, version: str | N
 
 def write_pool_card(folder: str | Path, meta: dict, **kwargs) -> Path:
     """Write README.md (the card) into a pool folder; returns its path."""
-    folder = Path(folder)
-    if "example" not in meta:
-        meta = {**meta, "example": first_rows(folder, meta)}
-    path = folder / "README.md"
-    render_pool_card(meta, **kwargs).save(path)
-    return path
+    return save_card(render_pool_card, folder, meta, **kwargs)

@@ -18,7 +18,7 @@ from core.errors import ConfigError
 from eval import lineage
 from eval.loading import load_eval_splits, load_model
 from eval.loss import evaluate_loss
-from eval.loss_results import build_loss_results, format_loss_table, loss_summary_line, write_loss_results
+from eval.loss_results import build_loss_results, format_loss_table, loss_summary_line
 from eval.plots import PLOT_FILES, PLOTS, check_row, default_series, plot_phase_transition, supported_plots
 from eval.results import (
     SCHEMA,
@@ -105,19 +105,8 @@ def rewrite(
     settings = DecodeSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, match=match, limit=limit)
     settings.validate()
     wanted = parse_splits(splits)
-    if hub and not model.startswith(("hub:", "local:")):
-        model = f"hub:{model}"
-    model_src = resolve(model, model_revision, repo_type="model")
-    card = lineage.card_training_data(model_src)
-    if dataset is None:
-        dataset, revision = _training_dataset(model, model_src, card, revision)
-    data, data_src = load_eval_splits(dataset, revision, None)  # all splits: the train split gives the seen-rule frequencies
-    missing = [s for s in wanted if s not in data]
-    if missing:
-        raise ConfigError("split", f"dataset {dataset!r} has no split {missing[0]!r} (it has: {', '.join(data)})")
-    training = lineage.training_for(card, model_src, data_src, data)
-    if training.warning:
-        click.echo(f"warning: {training.warning}", err=True)
+    # all splits are loaded: the train split gives the seen-rule frequencies
+    model, data, data_src, training = _model_and_data(model, model_revision, dataset, revision, wanted, hub)
     loaded = load_model(model, model_revision, device)
     total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
     with tqdm(total=total, desc="decoding", unit="ex", disable=quiet, file=sys.stderr) as bar:
@@ -170,6 +159,29 @@ def loss(model: str, dataset: str | None, revision: str | None, model_revision: 
     if limit is not None and limit < 1:
         raise ConfigError("limit", f"must be at least 1, got {limit}")
     wanted = parse_splits(splits)
+    model, data, data_src, training = _model_and_data(model, model_revision, dataset, revision, wanted, hub)
+    loaded = load_model(model, model_revision, device)
+    total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
+    with tqdm(total=total, desc="scoring", unit="ex", disable=quiet, file=sys.stderr) as bar:
+        scores = evaluate_loss(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, batch_size=batch_size,
+                               confidence=confidence, resamples=resamples, limit=limit, progress=bar.update)
+    results = build_loss_results(scores, loaded.describe(), dataset_provenance(data_src), training_provenance(training))
+    click.echo(format_loss_table(results))
+    if output:
+        write_results(results, output)
+    where = None
+    if push:
+        where = push_loss_results(loaded.resolved, results,
+                                  token=default_token() if loaded.resolved.kind == "hub" else None)
+    written = ", ".join(x for x in (output, where and f"card of {where}") if x)
+    click.echo(loss_summary_line(results, written or None))
+
+
+def _model_and_data(model: str, model_revision: str | None, dataset: str | None, revision: str | None,
+                    wanted: list[str], hub: bool):
+    """(the model source to load, every split of the data, where it came from, the training data's lineage): the
+    data named, else the data the model card says the model was trained on; a missing split is a user error and a
+    mismatch with the training data a printed warning."""
     if hub and not model.startswith(("hub:", "local:")):
         model = f"hub:{model}"
     model_src = resolve(model, model_revision, repo_type="model")
@@ -183,21 +195,7 @@ def loss(model: str, dataset: str | None, revision: str | None, model_revision: 
     training = lineage.training_for(card, model_src, data_src, data)
     if training.warning:
         click.echo(f"warning: {training.warning}", err=True)
-    loaded = load_model(model, model_revision, device)
-    total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
-    with tqdm(total=total, desc="scoring", unit="ex", disable=quiet, file=sys.stderr) as bar:
-        scores = evaluate_loss(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, batch_size=batch_size,
-                               confidence=confidence, resamples=resamples, limit=limit, progress=bar.update)
-    results = build_loss_results(scores, loaded.describe(), dataset_provenance(data_src), training_provenance(training))
-    click.echo(format_loss_table(results))
-    if output:
-        write_loss_results(results, output)
-    where = None
-    if push:
-        where = push_loss_results(loaded.resolved, results,
-                                  token=default_token() if loaded.resolved.kind == "hub" else None)
-    written = ", ".join(x for x in (output, where and f"card of {where}") if x)
-    click.echo(loss_summary_line(results, written or None))
+    return model, data, data_src, training
 
 
 def _training_dataset(model: str, model_src, card: dict | None, revision: str | None) -> tuple[str, str | None]:

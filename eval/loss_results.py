@@ -23,13 +23,10 @@ and, for a pool, the clusters it was cut from.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.atomic import write_text_atomic
-from core.errors import ConfigError
-from eval.results import SPLIT_LABELS, versions
+from eval.results import SPLIT_LABELS, read_results, versions
 
 SCHEMA = "diveval/loss/1"
 
@@ -53,22 +50,9 @@ def build_loss_results(scores: dict, model: dict, dataset: dict, training: dict 
     return out
 
 
-def write_loss_results(results: dict, path: str | Path) -> Path:
-    return write_text_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-
-
 def read_loss_results(path: str | Path) -> dict:
-    """A results document written by :func:`write_loss_results` (refuses other JSON with a clear message)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(None, f"results file {path} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(None, f"{path} is not readable JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ConfigError(None, f"{path} is not a diveval loss results file (schema {SCHEMA})")
-    return data
+    """A results document of ``diveval loss`` (written by :func:`eval.results.write_results`)."""
+    return read_results(path, SCHEMA, "loss")
 
 
 def _num(x, fmt: str = ".4f") -> str:

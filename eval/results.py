@@ -146,8 +146,9 @@ def write_results(results: dict, path: str | Path) -> Path:
     return write_text_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_results(path: str | Path) -> dict:
-    """A results document written by :func:`write_results` (refuses other JSON with a clear message)."""
+def read_results(path: str | Path, schema: str = SCHEMA, what: str = "rewrite") -> dict:
+    """A results document written by :func:`write_results` with ``schema`` (refuses other JSON with a clear
+    message naming ``what`` kind of results it should be)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -155,8 +156,8 @@ def read_results(path: str | Path) -> dict:
         raise ConfigError(None, f"results file {path} does not exist") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(None, f"{path} is not readable JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ConfigError(None, f"{path} is not a diveval rewrite results file (schema {SCHEMA})")
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise ConfigError(None, f"{path} is not a diveval {what} results file (schema {schema})")
     return data
 
 

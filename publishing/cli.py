@@ -142,10 +142,11 @@ def _lfs_problems(folder: Path, lfs: dict[str, str]) -> list[str]:
     if not lfs:
         return []
     out = []
-    for s in read_metadata(folder)["splits"].values():
-        for f, sha in (s.get("sha256") or {}).items():
-            if f in lfs and lfs[f] != sha:
-                out.append(f"{f}: the Hub lists SHA-256 {lfs[f][:16]} for it, datagen.json records {sha[:16]}")
+    meta = read_metadata(folder)
+    recorded = [(f, sha) for s in meta["splits"].values() for f, sha in (s.get("sha256") or {}).items()]
+    for f, sha in recorded + list((meta.get("extra_files") or {}).items()):  # extra: a pool's recorded clusters
+        if f in lfs and lfs[f] != sha:
+            out.append(f"{f}: the Hub lists SHA-256 {lfs[f][:16]} for it, datagen.json records {sha[:16]}")
     return out
 
 

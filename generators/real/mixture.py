@@ -257,18 +257,26 @@ def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Ta
             "unmappable_rows": src.unmappable if src is not None else 0,
         })
     return {
+        **metadata_head(cfg, MIXTURE_VERSION, splits, source_meta),
+        **filter_meta(cfg, source_meta, benchmarks, not_checked, contaminated),
+        "report": {"train": stats},
+    }
+
+
+def metadata_head(cfg, version: str, splits: dict, source_meta: list[dict]) -> dict:
+    """The first entries of a mixture's or pool's ``datagen.json``: who made it, from which config, its
+    fingerprint, splits and sources."""
+    return {
         "generator": "instruction-diversity",
-        "generator_version": MIXTURE_VERSION,
+        "generator_version": version,
         "package_version": __version__,
-        "task": "mixture",
+        "task": cfg.task,
         "name": cfg.name,
         "seed": cfg.seed,
         "config": cfg.to_public_dict(),
         "fingerprint": dataset_fingerprint(splits),
         "splits": splits,
         "sources": source_meta,
-        **filter_meta(cfg, source_meta, benchmarks, not_checked, contaminated),
-        "report": {"train": stats},
     }
 
 

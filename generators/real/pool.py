@@ -47,7 +47,6 @@ from core.errors import ConfigError
 from core.metadata import read_metadata, write_metadata
 from core.safeio import read_hashed
 from generators.build import file_hashes
-from generators.fingerprint import dataset_fingerprint
 from generators.real import embed as embedding
 from generators.real.clusters import Clustering, by_label, canonical, centroids_of, kmeans, nearest_centroid
 from generators.real.diversity import cluster_map
@@ -56,16 +55,16 @@ from generators.real.mixture import (
     declared_origin,
     filter_meta,
     load_decontamination,
+    metadata_head,
     write_split,
 )
-from generators.real.pool_config import POOL_TASK, PoolConfig, locate_source
+from generators.real.pool_config import PoolConfig, locate_source
 from generators.real.pool_report import split_report
 from generators.real.pool_select import SPLITS, PoolPlan, plan_pool
 from generators.real.semantic import sample_indices
 from generators.real.sources import LoadedSource, load_source
 from generators.real.vectors import VectorFile
 from generators.rng import derive_key, feistel_permute
-from generators.version import __version__
 
 #: Bumped whenever the rows made for a given config, sources and recorded assignment change.
 POOL_VERSION = "1.0"
@@ -381,16 +380,7 @@ def _metadata(cfg: PoolConfig, pool: Pool, clustering: Clustering, plan: PoolPla
                         f"the instruction, k = {c.k}",
               "column": f"the value of column {c.column!r}", "source": "the source of each row"}[c.kind]
     return {
-        "generator": "instruction-diversity",
-        "generator_version": POOL_VERSION,
-        "package_version": __version__,
-        "task": POOL_TASK,
-        "name": cfg.name,
-        "seed": cfg.seed,
-        "config": cfg.to_public_dict(),
-        "fingerprint": dataset_fingerprint(splits),
-        "splits": splits,
-        "sources": source_meta,
+        **metadata_head(cfg, POOL_VERSION, splits, source_meta),
         **filter_meta(cfg, source_meta, benchmarks, not_checked, contaminated),
         "clusters": {
             "kind": c.kind, "method": method, "pool_rows": len(pool), "clusters": int(sizes.size),
