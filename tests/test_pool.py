@@ -351,3 +351,26 @@ def test_a_pool_with_label_clusters_needs_no_torch(pool_file, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "120 []"
+
+
+def test_a_pool_goes_to_the_hub_with_its_record_and_comes_back_verified(labelled, pool_file, tmp_path, monkeypatch):
+    """Through the real huggingface_hub client against the stand-in Hub (tests/hub_server.py)."""
+    from hub_server import serve
+
+    from publishing.cli import main
+
+    gen = serve(monkeypatch, tmp_path / "hub")
+    hub = next(gen)
+    try:
+        monkeypatch.chdir(pool_file[0].parent)
+        runner = CliRunner()
+        res = runner.invoke(main, ["push", "--from-folder", str(labelled), "--repo-id", "org/kinds", "--version", "v1.0.0"])
+        assert res.exit_code == 0, res.output
+        files = hub.files("org/kinds", "v1.0.0")
+        assert ASSIGNMENT_FILE in files and files[ASSIGNMENT_FILE] == (labelled / ASSIGNMENT_FILE).read_bytes()
+        res = runner.invoke(main, ["pull", "org/kinds", "--revision", "v1.0.0", "-o", str(tmp_path / "pulled")])
+        assert res.exit_code == 0 and (tmp_path / "pulled" / ASSIGNMENT_FILE).is_file(), res.output
+        res = runner.invoke(main, ["verify", "org/kinds", "--revision", "v1.0.0", "--quiet"])
+        assert res.exit_code == 0 and "verified org/kinds v1.0.0" in res.output, res.output
+    finally:
+        gen.close()
