@@ -374,3 +374,17 @@ def test_a_pool_goes_to_the_hub_with_its_record_and_comes_back_verified(labelled
         assert res.exit_code == 0 and "verified org/kinds v1.0.0" in res.output, res.output
     finally:
         gen.close()
+
+
+def test_kmeans_without_the_semantic_extra_is_one_clear_error(pool_file, tmp_path, monkeypatch):
+    import importlib.util
+
+    from publishing.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "faiss" else real(name, *a))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pool.yaml").write_text(json.dumps(config(pool_file[0])))
+    res = CliRunner().invoke(main, ["generate", "pool.yaml", "-o", "out/pool", "--quiet"])
+    assert res.exit_code == 2 and "clusters.kind" in res.output and "faiss-cpu" in res.output, res.output
+    assert "[semantic]" in res.output and "Traceback" not in res.output and not (tmp_path / "out").exists()

@@ -115,6 +115,13 @@ def build_pool(cfg: PoolConfig, out_dir: str | Path, *, overwrite: bool = False,
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite)
     t0 = time.perf_counter()
+    if not recorded and cfg.needs_embeddings:  # before any source is read
+        reason = embedding.unavailable_reason(cfg.clusters.model, cfg.clusters.revision) or _faiss_missing(cfg)
+        if reason:
+            raise ConfigError("clusters.kind" if cfg.clusters.kind == "kmeans" else "selection.kind",
+                              f"{cfg.clusters.kind} clusters / {cfg.selection.kind} selection need sentence embeddings, "
+                              f"{reason.removeprefix('skipped: ')}; or cluster by a label column (clusters.kind: column) "
+                              f"with random selection")
     stages = Stopwatch()
     benchmarks, not_checked, decontaminator = load_decontamination(cfg.decontamination)
     label_column = cfg.clusters.column if cfg.clusters.kind == "column" else None
@@ -126,13 +133,6 @@ def build_pool(cfg: PoolConfig, out_dir: str | Path, *, overwrite: bool = False,
     pool = usable_rows(cfg, sources, RowFilters(cfg, decontaminator), progress)
     texts, completions = pool.texts(), pool.completions()
     stages.lap("filter")
-    if not recorded and cfg.needs_embeddings:
-        reason = embedding.unavailable_reason(cfg.clusters.model, cfg.clusters.revision) or _faiss_missing(cfg)
-        if reason:
-            raise ConfigError("clusters.kind" if cfg.clusters.kind == "kmeans" else "selection.kind",
-                              f"{cfg.clusters.kind} clusters / {cfg.selection.kind} selection need sentence embeddings, "
-                              f"{reason.removeprefix('skipped: ')}; or cluster by a label column (clusters.kind: column) "
-                              f"with random selection")
     with tempfile.TemporaryDirectory(prefix="datagen-pool-") as tmp_scratch:
         if recorded:
             clustering, ranks, agreement = _read_record(cfg, recorded, pool, texts, agreement_sample)
