@@ -152,8 +152,9 @@ def unexpected_files(folder: Path) -> list[str]:
     ``data/*.parquet`` and the extra files its ``datagen.json`` lists, e.g. a pool's ``clusters/``), as relative
     names; symbolic links always count as unexpected."""
     try:
-        listed = set(read_metadata(folder, check=False, missing_ok=True).get("extra_files") or {})
-    except (ConfigError, AttributeError):
+        listed = {f for f in read_metadata(folder, check=False, missing_ok=True).get("extra_files") or {}
+                  if isinstance(f, str)}
+    except (ConfigError, AttributeError, TypeError):  # a damaged datagen.json lists nothing
         listed = set()
     parents = {f.split("/", 1)[0] for f in listed if "/" in f}
     extra = []
