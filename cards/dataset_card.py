@@ -65,12 +65,14 @@ def render_dataset_card(
     license: str = DEFAULT_LICENSE,
     local: bool = False,
     task_text: str | None = None,
+    task_knobs: str | None = None,
 ) -> DatasetCard:
     """Render the card of a dataset from its ``datagen.json`` metadata.
 
     ``repo_id`` and ``version`` say where it is published (``local``: in the embedded local hub rather than on
     the Hub); the card names no machine path. ``task_text`` describes the task (its registry entry's
-    ``card_text``: cards know no task family).
+    ``card_text``: cards know no task family); ``task_knobs``, the task's own sentence on its settings, replaces
+    the string tasks' one (lengths and alphabet of ``space``).
     """
     rows = sum(s["rows"] for s in meta["splits"].values())
     tags = ["synthetic", "instruction-diversity", "datagen", f"task-{meta['task']}"]
@@ -101,7 +103,7 @@ def render_dataset_card(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),
         pretty_name=meta["name"],
-        description=describe(meta, task_text),
+        description=describe(meta, task_text, task_knobs),
         generator_version=meta["generator_version"],
         package_version=meta.get("package_version", "?"),
         task=meta["task"],
@@ -115,6 +117,8 @@ def render_dataset_card(
         disjoint=disjointness_text(meta["disjointness"]),
         frequencies=frequencies_text(meta),
         patterns=patterns_text(meta.get("patterns")),
+        occurrences=occurrences_text(meta.get("occurrences")),
+        unseen_id_base=meta.get("test_unseen_first_id"),
         heldout=heldout_text(meta.get("heldout") or {}),
         space_size=meta["instruction_space"]["train_size"],
         space_mode=meta["instruction_space"]["train_mode"],
@@ -165,7 +169,7 @@ def frequencies_text(meta: dict) -> str:
 
 
 def patterns_text(p: dict | None) -> str | None:
-    """What the unseen-test patterns share with training (and what ``novel_patterns`` kept out)."""
+    """What the unseen-test patterns and replacements share with training (and what the options kept out)."""
     if not p:
         return None
     mode = p.get("novel_patterns", "none")
@@ -174,6 +178,14 @@ def patterns_text(p: dict | None) -> str | None:
         f"rule's pattern; {p['train_patterns_in_test_space']} of the {p['train_patterns']} training patterns lie in a "
         "structured class of the test space."
     )
+    if "train_patterns_literal" in p:
+        out += (f" {p['train_patterns_literal']} of the {p['train_patterns']} training patterns fit the papers' literal "
+                "families (a structure of the space with a k >= 2 of its range that divides the pattern length).")
+    if p.get("train_classes_within_test_space"):
+        kept = "never drawn" if mode == "test_space" else "drawn all the same (opt-out)"
+        out += (f" Pattern classes (family, k) of the training space outside the test space: "
+                f"{', '.join(p['train_classes']) or 'none'}; wholly inside it ({kept}): "
+                f"{', '.join(p['train_classes_within_test_space'])}.")
     if mode == "test_patterns":
         out += (f" Option `novel_patterns: test_patterns`: the unseen-test patterns were kept out of the training draw "
                 f"({p['train_space_patterns_excluded']} training-space patterns excluded; checked).")
@@ -183,7 +195,27 @@ def patterns_text(p: dict | None) -> str | None:
                 "structured class of the test space ("
                 + (f"{excluded} training-space patterns" if excluded is not None else "an uncounted number of patterns")
                 + f" excluded, {p['candidates_refused']} drawn candidates refused; checked).")
+    if p.get("test_space_opt_out"):
+        out += (f" Opt-out: this config names a test space but sets `novel_patterns: {mode}`, so training patterns may "
+                f"lie in it (an unrestricted comparator): {p['train_patterns_in_test_space']} do.")
+    if "unseen_rules" in p:
+        out += (f" Unseen-test replacements: {p['unseen_rules_with_replacement_in_train']} of the {p['unseen_rules']} "
+                f"unseen rules ({100 * p['unseen_replacements_in_train']:.1f}%) have a replacement that a training rule "
+                "with examples also has")
+        out += ("; option `novel_replacements`: none may (checked)." if p.get("novel_replacements") else ".")
     return out
+
+
+def occurrences_text(occ: dict | None) -> str | None:
+    """How many times op inputs hold their pattern, per split (rewrite task)."""
+    if not occ:
+        return None
+
+    def counts(v: list[int]) -> str:
+        return f"{v[0]} to {v[-1]}" if len(v) > 2 and v == list(range(v[0], v[-1] + 1)) else ", ".join(map(str, v))
+
+    return ("Occurrences of the pattern in each op input (one value drawn per row, uniformly; exact, overlapping "
+            "matches counted): " + "; ".join(f"`{name}` {counts(v)}" for name, v in occ.items()) + ".")
 
 
 def heldout_text(h: dict) -> str | None:
@@ -210,20 +242,25 @@ FAMILY_MIX = (
 )
 
 
-def describe(meta: dict, task_text: str | None = None) -> str:
-    """The card's description: the task (``task_text``), then the diversity knobs of the config."""
+def describe(meta: dict, task_text: str | None = None, task_knobs: str | None = None) -> str:
+    """The card's description: the task (``task_text``), then the diversity knobs of the config (``task_knobs``
+    in place of the string tasks' lengths and alphabet, when the task gives its own)."""
     cfg = meta["config"]
     n_train = meta["splits"]["train"]["rows"]
     space = cfg["space"]
     what = task_text or f"Task `{meta['task']}`."
     dist = cfg["distribution"]
     dist_text = dist["kind"] + (f" (alpha = {dist['alpha']})" if dist["kind"] == "power_law" else "")
+    head = f"{what}\n\n{n_train} training examples over {cfg['instructions']} distinct instructions ({dist_text})"
+    if task_knobs is not None:
+        return f"{head}. {task_knobs}"
     return (
-        f"{what}\n\n{n_train} training examples over {cfg['instructions']} distinct instructions "
-        f"({dist_text}), no-op fraction {cfg['noop_fraction']}, inputs of {cfg['input_len']} characters, "
+        f"{head}, no-op fraction {cfg['noop_fraction']}, inputs of {cfg['input_len']} characters, "
         f"patterns of {space['x_len']} and replacements of {space['y_len']} characters over "
         f"`{space['alphabet']}`" + (f", patterns restricted to `{space['x_alphabet']}`" if space.get("x_alphabet") else "")
-        + (f", structures {', '.join(space['structures'])} (k = {space['k']})" if space["structures"] != ["random"] else "")
+        + (f", structures {', '.join(space['structures'])} (k = {space['k']}"
+           + (", only k dividing the pattern length: the papers' literal families" if space.get("k_rule") == "divides"
+              else "") + ")" if space["structures"] != ["random"] else "")
         + "."
         + (f" {FAMILY_MIX}" if space["structures"] != ["random"] else "")
     )

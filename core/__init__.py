@@ -6,6 +6,7 @@
 - :mod:`core.safeio`: reading inside a folder without following links;
 - :mod:`core.metadata`: the ``datagen.json`` of a dataset folder (its file name, reader, writer, checks);
 - :mod:`core.config`: the one config mechanism (YAML with duplicate keys refused, dotted overrides, typed models);
+- :mod:`core.documents`: reading JSON someone else wrote (bounded depth, one line naming the file), bounded reprs;
 - :mod:`core.imports`: our packages come from one root (a guard), subprocesses that ignore the working directory.
 
 Layers, bottom to top (each may import only from itself and the layers below; ``lint-imports`` checks it):

@@ -3,6 +3,12 @@
 - :func:`read_yaml_config` reads a YAML mapping; a key given twice in one mapping is an error naming it and both
   lines (plain YAML keeps the last value silently), as are an unreadable file and a document that is not a
   mapping; :func:`apply_overrides` applies ``--set a.b.c=value`` (values parsed as YAML).
+- A document is refused, in one line naming the file and line, before anything walks it, when it nests deeper than
+  :data:`~core.documents.MAX_DEPTH` levels, when its anchors and aliases expand to more than
+  :data:`ALIAS_BUDGET` values beyond those written (1 KB of "billion laughs" anchors is 10^9 values to anything
+  that walks the result: validation, an error's ``repr``, the ``datagen.json`` it is copied into), when an alias
+  refers to a node that contains it, or when it holds an integer too long to convert. Errors show values through
+  :func:`~core.documents.shown` (bounded).
 - :class:`ConfigModel` is a pydantic v2 model with ``extra="forbid"``; :func:`build` validates a mapping into one
   and turns pydantic's errors into one :class:`~core.errors.ConfigError` naming the dotted field
   (``sources[0].columns.completion``), with the known fields listed for an unknown key. The first error is the
@@ -16,6 +22,8 @@ Nothing is written by a loader: every check runs before any work starts.
 
 from __future__ import annotations
 
+import functools
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -26,9 +34,16 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
 
+from core.documents import MAX_DEPTH, read_regular, shown
 from core.errors import ConfigError
 
 # ---- YAML ------------------------------------------------------------------------------------------------------
+
+
+#: How many values a document's aliases may add to it, beyond the values written out (see the module docstring).
+ALIAS_BUDGET = 100_000
+#: The largest config file read (ours are a few KB; YAML parses about 1.5 MB a second).
+CONFIG_LIMIT = 16 << 20
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -37,14 +52,87 @@ class DuplicateKeyError(yaml.YAMLError):
         self.field, self.first, self.second = field, first, second
 
 
+class DocumentLimitError(yaml.YAMLError):
+    """A document too deep, too large once its aliases are expanded, or holding an unconvertible integer."""
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a key given twice in one mapping, at any depth (plain YAML keeps the last
-    value silently). Merge keys (``<<: *base``) may still be overridden: only keys written in the mapping count."""
+    value silently), and documents beyond the limits of the module docstring. Merge keys (``<<: *base``) may
+    still be overridden: only keys written in the mapping count."""
+
+    def compose_node(self, parent, index):
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise DocumentLimitError(f"nested deeper than {MAX_DEPTH} levels (line {line})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_document(self, node):
+        self._check_expansion(node)
         self._paths: dict[int, str] = {}
         self._name_paths(node, "")
         return super().construct_document(node)
+
+    def _check_expansion(self, root) -> None:
+        """How many values the document holds once every alias is expanded (each distinct node counted once per
+        place it appears), against the values written out; an alias inside the node it refers to is refused."""
+        sizes: dict[int, int | None] = {}
+
+        def size(node) -> int:
+            key = id(node)
+            if key in sizes:
+                if sizes[key] is None:
+                    raise DocumentLimitError(f"an alias refers to a node that contains it (line "
+                                             f"{node.start_mark.line + 1})")
+                return sizes[key]
+            sizes[key] = None
+            if isinstance(node, yaml.MappingNode):
+                total = 1 + sum(size(k) + size(v) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                total = 1 + sum(size(item) for item in node.value)
+            else:
+                total = 1
+            sizes[key] = total
+            return total
+
+        if size(root) - len(sizes) > ALIAS_BUDGET:
+            raise DocumentLimitError(f"its anchors and aliases expand to more than {ALIAS_BUDGET} values beyond the "
+                                     f"{len(sizes)} written (refused: nothing could read it in bounded time)")
+
+    def construct_yaml_int(self, node):
+        """An int of at most ``sys.get_int_max_str_digits()`` decimal digits, whatever base it is written in (a
+        hex or binary one would make the first error message that shows it fail; a sexagesimal ``1:59:59...``
+        converts in time quadratic in its length)."""
+        digits = sys.get_int_max_str_digits()
+        value = None
+        if not digits or len(node.value.lstrip("+-").replace("_", "")) <= digits:
+            try:
+                value = super().construct_yaml_int(node)
+            except ValueError:
+                if node.value.lstrip("+-").isdigit():
+                    value = None  # decimal, longer than Python converts
+                else:
+                    raise  # malformed: construct_object says so
+        if value is None or (digits and abs(value) >= _power_of_ten(digits)):
+            raise DocumentLimitError(f"an integer of more than {digits} digits (line {node.start_mark.line + 1})")
+        return value
+
+    def construct_object(self, node, deep=False):
+        """A value whose constructor fails (a date ``2001-13-01``, ``!!float abc``, ``!!bool maybe``) is a YAML
+        error naming its line, never the constructor's own exception."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:
+            if isinstance(exc, yaml.YAMLError):
+                raise
+            value = node.value if isinstance(node, yaml.ScalarNode) else "?"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown(value, 60)} as {node.tag.rsplit(':', 1)[-1]} "
+                f"({type(exc).__name__}: {shown(str(exc), 80)})", node.start_mark) from None
 
     def _name_paths(self, node, path: str) -> None:
         if id(node) in self._paths:  # an alias of a node already named
@@ -76,26 +164,53 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", UniqueKeyLoader.construct_yaml_int)
+
+
+@functools.cache
+def _power_of_ten(digits: int) -> int:
+    return 10**digits
+
+
+class DocumentRefused(ConfigError):
+    """A YAML document refused for its shape (:class:`DocumentLimitError`), not its content."""
+
+
 def load_yaml(text: str, path: str | Path, kind: str = "config") -> Any:
-    """The document in ``text`` (read from ``path``, named in errors); a duplicate key is a ConfigError."""
+    """The document in ``text`` (read from ``path``, named in errors); a duplicate key, invalid YAML or a
+    document beyond the limits (:class:`DocumentRefused`) is a one-line ConfigError."""
     try:
         return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
     except DuplicateKeyError as exc:
         raise ConfigError(exc.field, f"appears twice in {kind} file {path} (lines {exc.first} and {exc.second}); "
                                      f"keep one") from None
+    except DocumentLimitError as exc:
+        raise DocumentRefused(None, f"{kind} file {path} cannot be read: {exc}") from None
+    except RecursionError:  # a parser's own recursion, should a document reach it first
+        raise DocumentRefused(None, f"{kind} file {path} cannot be read: nested too deeply") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(None, f"{kind} file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(None, f"{kind} file {path} is not valid YAML: {_yaml_reason(exc)}") from None
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """One line: what is wrong, and where."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        what = " ".join(filter(None, (exc.context, exc.problem))) or "malformed"
+        return f"{what} (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 def read_yaml_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), kind: str = "config") -> dict[str, Any]:
     """The mapping in a YAML file (an empty file is ``{}``) with overrides applied; errors name the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(None, f"{kind} file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(None, f"{kind} file {path} cannot be read: {exc}") from None
+        raw = read_regular(path, CONFIG_LIMIT)  # a FIFO or /dev/zero at the name is refused, never read
+    except ConfigError as exc:
+        raise ConfigError(None, f"{kind} file {exc.message}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(None, f"{kind} file {path} cannot be read: not UTF-8 text (byte {exc.start})") from None
     data = load_yaml(text, path, kind)
     if data is None:
         data = {}
@@ -108,13 +223,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     """Apply ``a.b.c=value`` overrides to a nested dict in place (values parsed as YAML)."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(None, f"override {item!r} must look like key=value (e.g. space.x_len=10)")
+            raise ConfigError(None, f"override {shown(item)} must look like key=value (e.g. space.x_len=10)")
         key, raw = item.split("=", 1)
         key = key.strip()
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(key, f"override value {raw!r} is not valid YAML: {exc}") from None
+            value = load_yaml(raw, f"--set {key}", kind="override") if raw.strip() else ""
+        except ConfigError as exc:
+            raise ConfigError(key, f"override value {shown(raw)} is refused: {exc.message}") from None
         parts = key.split(".")
         node = data
         for depth, part in enumerate(parts[:-1]):
@@ -140,25 +255,25 @@ def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise invalid(f"must be an integer, got {value!r}")
+        raise invalid(f"must be an integer, got {shown(value)}")
     return value
 
 
 def _float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid(f"must be a number, got {value!r}")
+        raise invalid(f"must be a number, got {shown(value)}")
     return float(value)
 
 
 def _str(value: Any) -> str:
     if not isinstance(value, str):
-        raise invalid(f"must be a string, got {value!r}")
+        raise invalid(f"must be a string, got {shown(value)}")
     return value
 
 
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise invalid(f"must be true or false, got {value!r}")
+        raise invalid(f"must be true or false, got {shown(value)}")
     return value
 
 
@@ -205,7 +320,7 @@ M = typing.TypeVar("M", bound=BaseModel)
 def build(model: type[M], data: Any, prefix: str = "") -> M:
     """``data`` (a mapping) validated into ``model``; ConfigError naming the dotted field (under ``prefix``)."""
     if not isinstance(data, dict):
-        raise ConfigError(prefix or None, f"must be a mapping, got {data!r}")
+        raise ConfigError(prefix or None, f"must be a mapping, got {shown(data)}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -236,7 +351,7 @@ def config_error(exc: ValidationError, model: type[BaseModel], data: Any, prefix
         known = _fields_at(model, loc[:-1])
         message = f"unknown field (known fields here: {', '.join(sorted(known))})"
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
-        message = f"must be a mapping, got {first.get('input')!r}"
+        message = f"must be a mapping, got {shown(first.get('input'))}"
     elif kind == "missing":
         message = "is required"
     else:

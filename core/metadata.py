@@ -1,7 +1,9 @@
 """``datagen.json``: the metadata of a dataset folder (what was generated, its fingerprints and file hashes).
 
 The one place that names the file and reads, checks and writes it. Reads never follow a symlink (a pulled or
-published folder may hold one in its place); a damaged file is a :class:`~core.errors.ConfigError` naming it.
+published folder may hold one in its place); a damaged file (invalid JSON, nested too deep, an endless integer,
+a missing field, a data file name that a copy or the Hub would drop or change) is a
+:class:`~core.errors.ConfigError` naming it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import os
 import re
 from pathlib import Path
 
+from core.documents import parse_json, shown
 from core.errors import ConfigError
-from core.safeio import check_relpath, read_bytes_inside
+from core.safeio import case_collisions, name_problem, read_bytes_inside
 
 METADATA_FILE = "datagen.json"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -26,10 +29,7 @@ def has_metadata(folder: str | Path) -> bool:
 def parse_metadata(raw: bytes, path: str | Path, check: bool = True) -> dict:
     """The metadata in the bytes ``raw`` read from ``path`` (named in errors); with ``check`` the fields every
     reader relies on are checked (:func:`check_metadata`)."""
-    try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(None, f"{path} cannot be read: {exc}") from None
+    meta = parse_json(raw, path)  # one line naming the file: invalid JSON, too deep, an endless integer
     if check:
         check_metadata(meta, Path(path))
     return meta
@@ -75,6 +75,26 @@ def write_metadata(folder: str | Path, meta: dict) -> Path:
     return path
 
 
+_DATA_FILE = re.compile(r"data/(?P<split>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)-[A-Za-z0-9][A-Za-z0-9_.-]*\.parquet")
+
+
+def data_file_problem(split: str, rel: str) -> str | None:
+    """Why ``rel`` cannot be a data file of ``split`` (None when it can): data files are
+    ``data/<split>-<name>.parquet`` in plain ASCII letters, digits, ``_``, ``.`` and ``-``, which is what the card's
+    ``data/<split>-*`` pattern loads and what no copy, publisher or file system drops or renames (see
+    :func:`core.safeio.name_problem`: a hidden ``data/.x.parquet`` would be published without its rows)."""
+    problem = name_problem(rel)
+    if problem:
+        return problem
+    m = _DATA_FILE.fullmatch(rel)
+    if m is None:
+        return (f"data files are data/{split}-<name>.parquet, the name made of ASCII letters, digits, '_', '.' and "
+                f"'-'")
+    if m["split"] != split:
+        return f"data files of split {split!r} are named data/{split}-*.parquet, which the card's pattern loads"
+    return None
+
+
 def check_metadata(meta, path: Path) -> None:
     """The fields every reader of ``datagen.json`` relies on, so a damaged file is named instead of crashing."""
 
@@ -90,32 +110,36 @@ def check_metadata(meta, path: Path) -> None:
         bad("'splits'", "is missing or empty")
     for name, s in meta["splits"].items():
         if not isinstance(s, dict):
-            bad(f"split {name!r}", "is not an object")
+            bad(f"split {shown(name)}", "is not an object")
         if not isinstance(s.get("rows"), int) or not isinstance(s.get("fingerprint"), str):
-            bad(f"split {name!r}", "lacks its rows or fingerprint")
+            bad(f"split {shown(name)}", "lacks its rows or fingerprint")
         if not isinstance(s.get("files"), list) or not all(isinstance(f, str) for f in s["files"]):
-            bad(f"split {name!r}", "lacks its list of files")
+            bad(f"split {shown(name)}", "lacks its list of files")
         for f in s["files"]:
-            try:
-                check_relpath(f)
-                if not (f.startswith("data/") and f.endswith(".parquet")):
-                    raise ValueError("data files are data/*.parquet")
-            except ValueError as exc:
-                bad(f"split {name!r}", f"lists the file {f!r} ({exc})")
+            problem = data_file_problem(str(name), f)
+            if problem:
+                bad(f"split {shown(name)}", f"lists the file {shown(f)} ({problem})")
+        collide = case_collisions(s["files"])
+        if collide:
+            bad(f"split {shown(name)}", f"lists files that differ only in letter case ({', '.join(map(shown, collide))}), "
+                                      f"one of which a case-insensitive file system loses")
         sha = s.get("sha256")  # absent in folders written before datagen recorded file hashes
         if sha is not None and (not isinstance(sha, dict) or set(sha) != set(s["files"])
                                 or not all(isinstance(v, str) and _SHA256.fullmatch(v) for v in sha.values())):
-            bad(f"split {name!r}", "has a sha256 record that does not give one SHA-256 per listed file")
+            bad(f"split {shown(name)}", "has a sha256 record that does not give one SHA-256 per listed file")
     extra = meta.get("extra_files", {})
     if not isinstance(extra, dict) or not all(isinstance(v, str) and _SHA256.fullmatch(v) for v in extra.values()):
         bad("'extra_files'", "does not map each file to its SHA-256")
-    for f in extra:
-        try:
-            check_relpath(f)
-            if f.startswith("data/") or f in (METADATA_FILE, "README.md", ".gitattributes"):
-                raise ValueError("data/, datagen.json and the card are not extra files")
-        except ValueError as exc:
-            bad("'extra_files'", f"lists the file {f!r} ({exc})")
+    for f in extra:  # the published-name rules of data files (core.safeio.name_problem), outside data/
+        problem = name_problem(f) or (
+            "data/, datagen.json and the card are not extra files"
+            if f.startswith("data/") or f in (METADATA_FILE, "README.md", ".gitattributes") else None)
+        if problem:
+            bad("'extra_files'", f"lists the file {shown(f)} ({problem})")
+    collide = case_collisions(listed_files(meta))
+    if collide:
+        bad("the listed files", f"include names that differ only in letter case ({', '.join(map(shown, collide))}), "
+                                f"one of which a case-insensitive file system loses")
 
 
 def listed_files(meta: dict) -> list[str]:

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +48,40 @@ def check_relpath(rel: str) -> list[str]:
     if re.match(r"^[A-Za-z]:", parts[0]):
         raise ValueError("a drive letter")
     return parts
+
+
+_WINDOWS = re.compile(r'[<>:"|?*]')
+
+
+def name_problem(rel: str) -> str | None:
+    """Why a copy or the Hub would drop or change the file name ``rel`` (a POSIX path relative to a folder), or
+    None when every copy keeps it as written: besides :func:`check_relpath`'s refusals, a hidden component
+    (``.x``: our publishers, ``shutil.copytree(ignore=".*")``, ``datasets``' data-file globs and many sync tools
+    leave it out), a name that is not in Unicode NFC form (macOS file systems store another form), an invisible,
+    private or unassigned character, a component that ends with a dot or a space or holds ``<>:"|?*`` (Windows
+    drops or refuses them)."""
+    try:
+        parts = check_relpath(rel)
+    except ValueError as exc:
+        return str(exc)
+    if any(part.startswith(".") for part in parts):
+        return "a hidden name (starting with '.'), which copies and publishers leave out"
+    if unicodedata.normalize("NFC", rel) != rel:
+        return "not in Unicode NFC form, which file systems may change"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp") for c in rel):
+        return "an invisible, private or unassigned character"
+    if any(part.endswith((".", " ")) or _WINDOWS.search(part) for part in parts):
+        return "a component that ends with '.' or ' ' or holds one of <>:\"|?*, which some systems change"
+    return None
+
+
+def case_collisions(names) -> list[str]:
+    """The names (sorted) that another of ``names`` equals but for letter case: one file of each such group is lost
+    on a case-insensitive file system (macOS, Windows)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(unicodedata.normalize("NFC", name).casefold(), []).append(name)
+    return sorted(n for group in groups.values() if len(group) > 1 for n in group)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from importlib import metadata
 from pathlib import Path
 
 from core.atomic import write_text_atomic
+from core.documents import read_json
 from core.errors import ConfigError
 
 SCHEMA = "diveval/rewrite/1"
@@ -150,12 +151,9 @@ def read_results(path: str | Path, schema: str = SCHEMA, what: str = "rewrite") 
     """A results document written by :func:`write_results` with ``schema`` (refuses other JSON with a clear
     message naming ``what`` kind of results it should be)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(None, f"results file {path} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(None, f"{path} is not readable JSON: {exc}") from None
+    if not path.exists():
+        raise ConfigError(None, f"results file {path} does not exist")
+    data = read_json(path)  # one line naming the file: invalid JSON, too deep, an endless integer
     if not isinstance(data, dict) or data.get("schema") != schema:
         raise ConfigError(None, f"{path} is not a diveval {what} results file (schema {schema})")
     return data

@@ -2,7 +2,10 @@
 
 For each split (``test_unseen``: rules never seen in training; ``test_seen``: training rules on new inputs),
 every prompt is decoded greedily (:func:`eval.decode.greedy_decode`) and the completion compared with the
-dataset's ``completion``. Accuracy is reported with a Wilson interval, overall, for op / no-op rows
+dataset's ``completion`` by the task scorer's answer check (:meth:`generators.tasks.Scorer.is_correct`:
+identical strings, or e.g. expressions equal up to the order of ``+`` and ``*`` operands for the abstraction
+family), the very check the RL reward (:mod:`generators.reward`) and the gym score with. Accuracy is reported
+with a Wilson interval, overall, for op / no-op rows
 (``is_noop``), by the columns the task's scorer names (:class:`generators.tasks.Scorer`: its rule length, e.g.
 ``pattern_len`` or ``n_rules``, and further breakdowns such as ``truncated``; the task comes from the dataset's
 ``datagen.json``, else from its columns), and seen accuracy by the training frequency of the rule
@@ -20,9 +23,8 @@ from core.errors import ConfigError
 from eval.decode import encode_prompts, greedy_decode
 from eval.loading import check_alphabet, context_length
 from eval.stats import THIRDS, frequency_thirds, summarize, summarize_groups
-from generators.tasks import Scorer, scorer_for
+from generators.tasks import MATCH_MODES, Scorer, scorer_for
 
-MATCH_MODES = ("exact", "strip")
 REQUIRED_COLUMNS = ("prompt", "completion", "is_noop")
 MISTAKES_KEPT = 5
 LIMIT_SEED = 0
@@ -50,12 +52,6 @@ class DecodeSettings:
             raise ConfigError("match", f"must be one of {', '.join(MATCH_MODES)}, got {self.match!r}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError("limit", f"must be at least 1, got {self.limit}")
-
-
-def is_match(predicted: str, expected: str, mode: str = "exact") -> bool:
-    if mode == "strip":
-        return predicted.strip() == expected.strip()
-    return predicted == expected
 
 
 def prepare_splits(splits: Mapping, limit: int | None = None) -> dict:
@@ -115,11 +111,11 @@ def evaluate_split(
     predictions = greedy_decode(model, tokenizer, ds["prompt"], max_new_tokens, settings.batch_size, progress)
     seconds = time.perf_counter() - start
     expected = ds["completion"]
-    correct = [is_match(p, e, settings.match) for p, e in zip(predictions, expected, strict=True)]
+    scorer = scorer or scorer_for(None, ds.column_names)
+    correct = [scorer.is_correct(p, e, settings.match) for p, e in zip(predictions, expected, strict=True)]
     summary = summarize(correct, settings.confidence)
     kinds = ["noop" if noop else "op" for noop in ds["is_noop"]]
     summary["by_kind"] = summarize_groups(correct, kinds, settings.confidence)
-    scorer = scorer or scorer_for(None, ds.column_names)
     column = scorer.rule_length if scorer.rule_length in ds.column_names else None
     summary["rule_length_column"] = column
     summary["by_rule_length"] = summarize_groups(correct, ds[column], settings.confidence) if column else {}

@@ -38,7 +38,7 @@ from generators.plan import Plan, SplitPlan, make_plan
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK
 from generators.space import InstructionSpace
-from generators.version import GENERATOR_VERSION, __version__
+from generators.version import GENERATOR_VERSION, REMAKEABLE_VERSIONS, __version__
 
 COMPRESSIONS = ("zstd", "snappy", "lz4", "gzip", "none")
 
@@ -185,13 +185,18 @@ def generate(
     card: bool = True,
     compression: str = "zstd",
     force: bool = False,
+    version: str = GENERATOR_VERSION,
 ) -> dict:
     """Generate the dataset described by ``cfg`` into ``out_dir``; returns its metadata (also in datagen.json).
 
     ``compression`` is the parquet codec (it changes file bytes, never rows or the fingerprint). The request's
     rows, bytes and memory are estimated first and refused when they cannot fit this machine
-    (:mod:`generators.limits`); ``force`` lifts only the soft caps there.
+    (:mod:`generators.limits`); ``force`` lifts only the soft caps there. ``version``: the generator version whose
+    rows to make (one of :data:`generators.version.REMAKEABLE_VERSIONS`; an earlier one to re-make its datasets).
     """
+    if version not in REMAKEABLE_VERSIONS:
+        raise ConfigError("generator_version", f"{version!r} cannot be made here (choose from "
+                                               f"{', '.join(REMAKEABLE_VERSIONS)})")
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite)
     if workers < 1:
@@ -200,7 +205,7 @@ def generate(
         raise ConfigError("compression", f"must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
     check_request(cfg, out_dir, workers=workers, force=force)  # before any pool is drawn or byte written
     t0 = time.perf_counter()
-    plan = make_plan(cfg)  # validates the request; nothing written yet
+    plan = make_plan(cfg, version)  # validates the request; nothing written yet
     jobs = shard_jobs(plan)
     total_rows = sum(sp.rows for sp in plan.splits.values())
     with atomic_folder(out_dir) as tmp:
@@ -210,7 +215,7 @@ def generate(
         file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
         write_metadata(tmp, meta)
         if card:
-            write_dataset_card(tmp, meta, task_text=tasks.get(cfg.task).card_text)
+            write_dataset_card(tmp, meta, **tasks.card_texts(meta))
     meta["elapsed_s"] = time.perf_counter() - t0
     return meta
 
@@ -286,11 +291,16 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
             "max": max(p[2] for p in pc),
         }
         report[name] = stats
-    train_space = InstructionSpace(cfg.space)
-    test_space = InstructionSpace(cfg.effective_test_space)
+    task = tasks.get(cfg.task)
+    if task.instruction_space is not None:
+        space = task.instruction_space(cfg)
+    else:
+        train_space, test_space = InstructionSpace(cfg.space), InstructionSpace(cfg.effective_test_space)
+        space = {"train_size": str(train_space.size), "test_size": str(test_space.size),
+                 "train_mode": "enumerated" if train_space.dense else "sampled"}
     return {
         "generator": "instruction-diversity",
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": plan.behaviour.version,
         "package_version": __version__,
         "task": cfg.task,
         "name": cfg.name,
@@ -298,11 +308,7 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
         "config": cfg.to_dict(),
         "fingerprint": dataset_fingerprint(splits),
         "splits": splits,
-        "instruction_space": {
-            "train_size": str(train_space.size),
-            "test_size": str(test_space.size),
-            "train_mode": "enumerated" if train_space.dense else "sampled",
-        },
+        "instruction_space": space,
         "disjointness": {
             "checked": plan.disjoint_checked,
             "train_instructions": cfg.instructions,
@@ -311,6 +317,10 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
             **plan.disjointness,
         },
         "patterns": plan.novel_patterns,
+        # how many times op inputs hold x, per split (rewrite task); test splits have their own setting from 2.1
+        "occurrences": ({name: list(sp.occurrences) for name, sp in plan.splits.items()}
+                        if tasks.get(cfg.task).plants_occurrences else None),
+        "test_unseen_first_id": plan.splits["test_unseen"].id_offset if "test_unseen" in plan.splits else None,
         "heldout": heldout_report(plan, [r["watch_hits"] for r in results if r["split"] == "train"]),
         "cipher": {"kind": cfg.cipher.kind, "image": plan.cipher.image} if cfg.cipher.kind != "none" else None,
         "report": report,

@@ -18,6 +18,7 @@ from core.cli import user_errors
 from core.errors import ConfigError
 from core.metadata import METADATA_FILE, read_metadata
 from generators.make import describe, is_synthetic_meta, make_dataset, sources_text
+from generators.version import GENERATOR_VERSION, REMAKEABLE_VERSIONS
 
 PRESETS = Path(__file__).parent / "configs"
 
@@ -60,11 +61,14 @@ def main() -> None:
               help="Parquet codec (file bytes only: rows and fingerprint do not change).")
 @click.option("--force", is_flag=True,
               help="Go beyond the default caps on rows and size (never beyond the free disk or the memory).")
+@click.option("--generator-version", "version", type=click.Choice(list(REMAKEABLE_VERSIONS)), default=None,
+              help=f"Make the rows of an earlier generator version (default: {GENERATOR_VERSION}), e.g. to re-make a "
+                   "dataset it published.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def generate(
     config: str, output: str, overrides: tuple[str, ...], workers: int, overwrite: bool, compression: str, force: bool,
-    quiet: bool,
+    version: str | None, quiet: bool,
 ) -> None:
     """Generate the dataset described by CONFIG into a datasets-loadable folder.
 
@@ -76,7 +80,7 @@ def generate(
     with sigterm_exits():
         meta = make_dataset(
             resolve_config_path(config), overrides, output, workers=workers, overwrite=overwrite, progress=not quiet,
-            compression=compression, force=force,
+            compression=compression, force=force, version=version,
         )
     click.echo(summary_line(meta, output))
 
@@ -137,9 +141,10 @@ def presets() -> None:
         text = (PRESETS / f"{name}.yaml").read_text(encoding="utf-8")
         data = yaml.safe_load(text) or {}
         rows.append((name, str(data.get("task", "rewrite")), first_sentence(text)))
+    names = max((len(name) for name, _, _ in rows), default=0) + 1
     width = max((len(task) for _, task, _ in rows), default=0)
     for name, task, summary in rows:
-        click.echo(f"{name:<28} {task:<{width}} {summary}")
+        click.echo(f"{name:<{names}} {task:<{width}} {summary}")
 
 
 def first_sentence(text: str) -> str:

@@ -23,13 +23,16 @@ from generators.cipher import CipherConfig, validate_cipher
 from generators.fields import (
     HELDOUT_LIMIT,
     NOVEL_PATTERNS,
+    UNSEEN_ID_BASE,
     DistributionConfig,
     RangeField,
     SpaceConfig,
     SplitsConfig,
     check_name,
+    check_occurrences,
     check_seed,
     range_default,
+    resolve_novel_patterns,
     validate_distribution,
     validate_space,
     validate_template,
@@ -117,7 +120,8 @@ def config_from_dict(data: dict[str, Any]) -> GeneratorConfig:
 
 def validate(cfg: GeneratorConfig) -> None:
     """The shared fields, then the task's own checks (:attr:`generators.tasks.Task.validate`), then the splits,
-    template and cipher."""
+    template and cipher. An unset ``splits.test_unseen.novel_patterns`` is given its value first."""
+    resolve_novel_patterns(cfg)
     task = tasks.get(cfg.task)
     check_name(cfg.name, "name")
     check_seed(cfg.seed)
@@ -143,8 +147,12 @@ def validate(cfg: GeneratorConfig) -> None:
         raise ConfigError("noop_fraction", f"must be within [0, 1], got {cfg.noop_fraction}")
     if cfg.input_len.min < 1:
         raise ConfigError("input_len", f"must be >= 1, got {cfg.input_len.to_yaml()}")
+    if cfg.instructions >= UNSEEN_ID_BASE:
+        raise ConfigError("instructions", f"must be below {UNSEEN_ID_BASE:,} (the first unseen-test instruction id)")
     if not cfg.occurrences or any(o < 1 for o in cfg.occurrences):
         raise ConfigError("occurrences", f"must be a non-empty list of integers >= 1, got {cfg.occurrences}")
+    check_occurrences(cfg.splits.test_unseen.occurrences, "splits.test_unseen.occurrences")
+    check_occurrences(cfg.splits.test_seen.occurrences, "splits.test_seen.occurrences")
     validate_space(cfg.space, "space")
     if cfg.test_space is not None:
         validate_space(cfg.test_space, "test_space")

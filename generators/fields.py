@@ -14,11 +14,15 @@ from typing import Annotated, Any
 
 from pydantic import Field, PlainSerializer, PlainValidator
 
-from core.config import ConfigModel, Float, Int, OptStr, ScalarList, Str, invalid
+from core.config import Bool, ConfigModel, Float, Int, OptStr, ScalarList, Str, invalid
 from core.errors import ConfigError
 
 STRUCTURES = ("random", "repeated", "periodic", "mirrored")
 NOVEL_PATTERNS = ("none", "test_patterns", "test_space")
+K_RULES = ("any", "divides")
+#: The ``instruction_id`` of unseen-test rule j is ``UNSEEN_ID_BASE + j`` (generator 2.1 on): above every training
+#: id (``instructions`` is validated below it), and the same whatever I is, so the split does not depend on I.
+UNSEEN_ID_BASE = 10**12
 HELDOUT_LIMIT = 10_000_000  # validation rows (and test_seen prompts) are made in memory with the plan
 DISTRIBUTIONS = ("uniform", "power_law", "explicit")
 
@@ -85,6 +89,12 @@ class SpaceConfig(ConfigModel):
     - ``mirrored``: k segments of length ceil(L/k), alternately the base and its reverse
       (``abccbaabc`` has k = 3).
 
+    ``k_rule``: ``divides`` keeps only the k that divide the pattern length L, the papers' literal families
+    (every run or segment has the same length; their examples all have k | L); ``any`` (the default, and all
+    that generator 2.0 knew) extends each family to every k, the last run or segment cut short (repeated k = 7 at
+    L = 60: eight runs of 7 and one of 4). At L = 60 the divisors 3, 4, 5, 6, 10, 12, 15, 20, 30, 60 end every
+    k range of the paper's grid (3-4 ... 3-60).
+
     Restricting ``x_alphabet`` or the structures (and k) names a semantic sub-space; ``test_space`` in the
     generator config can draw the unseen test instructions from another one.
 
@@ -105,6 +115,7 @@ class SpaceConfig(ConfigModel):
     y_len: RangeField = range_default(20)
     structures: ScalarList(Str) = Field(default_factory=lambda: ["random"])
     k: RangeField = range_default(1)
+    k_rule: Str = "any"
 
 
 class DistributionConfig(ConfigModel):
@@ -142,18 +153,35 @@ class TestUnseenConfig(ConfigModel):
       space at all: none has its length and characters and repeats its characters as one of the test space's
       structured classes requires (``aaaabbbb``, repeated k = 4, is also repeated k = 2). The random class
       (k = 1) holds every string of its length, so it is covered by the verbatim rule only.
+
+    Unset, it is ``test_space`` when the config names a ``test_space`` (training patterns then never fall in it,
+    by construction) and ``none`` otherwise; the config records the value it took. With a ``test_space``,
+    writing ``none`` or ``test_patterns`` is the opt-out (an unrestricted comparator that may train inside the
+    test space): ``datagen.json`` and the card record it and count the training patterns inside.
+
+    ``novel_replacements``: no training rule's replacement y is an unseen rule's replacement either (in a small
+    replacement space, e.g. 64 strings of 2 over 8 letters, most unseen replacements otherwise occur in training
+    once I is in the hundreds). ``datagen.json`` reports, either way, the share of unseen rules whose replacement
+    occurs in training (``patterns.unseen_replacements_in_train``).
+
+    ``occurrences``: how many times an op input holds x (rewrite task); unset, the paper's test (1 to 20, where
+    inputs hold 20 copies of the longest pattern one character apart; otherwise the training ``occurrences``).
     """
 
     instructions: Int = 100
     examples: Int = 1000
-    novel_patterns: Str = "none"
+    novel_patterns: OptStr = None
+    novel_replacements: Bool = False
+    occurrences: ScalarList(Int) | None = None
 
 
 class TestSeenConfig(ConfigModel):
     """Seen-instruction test split: ``examples`` new rows over the training instructions that have examples,
-    visited in a keyed random order (a uniform sample of them when there are more rules than rows), cycling."""
+    visited in a keyed random order (a uniform sample of them when there are more rules than rows), cycling.
+    ``occurrences``: as for ``test_unseen`` (unset: the paper's 1 to 20 where inputs fit them, else training's)."""
 
     examples: Int = 1000
+    occurrences: ScalarList(Int) | None = None
 
 
 class ValidationConfig(ConfigModel):
@@ -200,6 +228,20 @@ def validate_distribution(cfg) -> None:
             raise ConfigError("distribution.weights", "weights must be finite, >= 0, and not all zero")
 
 
+def resolve_novel_patterns(cfg) -> None:
+    """Give an unset ``splits.test_unseen.novel_patterns`` its value (in place): ``test_space`` when the config
+    names a test space, ``none`` otherwise, so the recorded config says which applied."""
+    tu = cfg.splits.test_unseen
+    if tu.novel_patterns is None:
+        tu.novel_patterns = "test_space" if cfg.test_space is not None else "none"
+
+
+def check_occurrences(value: list[int] | None, where: str) -> None:
+    """An ``occurrences`` list: non-empty, every count >= 1 (None: unset, where that is allowed)."""
+    if value is not None and (not value or any(o < 1 for o in value)):
+        raise ConfigError(where, f"must be a non-empty list of integers >= 1, got {value}")
+
+
 def validate_space(sp: SpaceConfig, where: str) -> None:
     if not sp.alphabet:
         raise ConfigError(f"{where}.alphabet", "must not be empty")
@@ -226,6 +268,13 @@ def validate_space(sp: SpaceConfig, where: str) -> None:
         raise ConfigError(f"{where}.k", f"must be >= 1, got {sp.k.to_yaml()}")
     if sp.k.max > sp.x_len.max and sp.structures != ["random"]:
         raise ConfigError(f"{where}.k", f"k up to {sp.k.max} exceeds the pattern length {sp.x_len.max}")
+    if sp.k_rule not in K_RULES:
+        raise ConfigError(f"{where}.k_rule", f"must be one of {', '.join(K_RULES)}, got {sp.k_rule!r}")
+    if sp.k_rule == "divides" and any(s != "random" for s in sp.structures) and not any(
+        L % k == 0 for k in sp.k.values() for L in sp.x_len.values()
+    ):
+        raise ConfigError(f"{where}.k", f"no k in {sp.k.to_yaml()} divides a pattern length in {sp.x_len.to_yaml()} "
+                                        f"(k_rule: divides): the structured families are empty")
 
 
 TEMPLATE_FIELDS = ("rule", "x", "y", "input")

@@ -29,8 +29,10 @@ from core.errors import ConfigError
 from generators import tasks
 from generators.blocks import BLOCKS_PER_ROW_GROUP
 from generators.fields import parse_template
+from generators.plan import split_occurrences
 from generators.rng import BLOCK
 from generators.space import _BATCH, DENSE_LIMIT
+from generators.version import behaviour
 
 MAX_ROWS = 200_000_000  # 200x the paper's 10^6-example budget
 MAX_BYTES = 100 * 10**9  # upper estimate of the parquet files
@@ -127,9 +129,9 @@ def estimate(cfg, workers: int = 1) -> Estimate:
 
     # least bytes: the characters of an input not covered by planted patterns are uniform over the alphabet
     alphabet = min(len(s.alphabet) for s in spaces)
-    free = max(0, zmin - max(cfg.occurrences) * xmax)
     columns = sizes.input_columns  # the text columns that hold the input
-    bytes_min = int(total * columns * free * math.log2(alphabet) / 8) if alphabet > 1 else 0
+    free_chars = sum(n * max(0, zmin - max(split_occurrences(cfg, split, behaviour())) * xmax) for split, (n, _) in rows.items())
+    bytes_min = int(columns * free_chars * math.log2(alphabet) / 8) if alphabet > 1 else 0
     bytes_max = int(total * (row_chars + 6 * 4 + 8 + 4 + 1) * 1.1) + 2**20
 
     # memory: the rule pools (every process holds them), one block's working set, per-shard counters

@@ -37,7 +37,7 @@ from generators.real.pool_config import (
 )
 from generators.real.pool_report import format_pool_report
 from generators.report import format_report
-from generators.version import GENERATOR_VERSION
+from generators.version import GENERATOR_VERSION, REMAKEABLE_VERSIONS
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Kind:
     """How one kind of dataset is made from a config file, re-made from its metadata, carded and described."""
 
     name: str
-    version: str  # the generator version that would re-make it here
+    version: str  # the generator version that makes it here
+    versions: tuple[str, ...]  # the generator versions whose datasets it re-makes here
     make: Callable[..., dict]  # (config path, overrides, out_dir, **options) -> metadata
     remake: Callable[..., dict]  # (metadata, out_dir, workers, progress, folder) -> metadata (folder: the one re-made)
     card: Callable[..., Path]  # (folder, metadata, **card options) -> README.md
@@ -53,22 +54,30 @@ class Kind:
     sources: Callable[[dict], str]  # what the one-line summary adds after the row count
 
 
-def _make_synthetic(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force) -> dict:
+def _make_synthetic(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force,
+                    version) -> dict:
     cfg = load_config(config_path, overrides)
     return generate(
-        cfg, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card, compression=compression, force=force
+        cfg, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card, compression=compression, force=force,
+        version=version or GENERATOR_VERSION,
     )
 
 
-def _make_mixture(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force) -> dict:
+def _make_mixture(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force,
+                  version) -> dict:
     if compression != "zstd":
         raise ConfigError("compression", "mixtures are written with zstd parquet")
+    if version is not None:
+        raise ConfigError("generator_version", "applies to synthetic tasks: a mixture has one builder version")
     return build_mixture(load_mixture_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
 
 
-def _make_pool(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force) -> dict:
+def _make_pool(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force,
+               version) -> dict:
     if compression != "zstd":
         raise ConfigError("compression", "pools are written with zstd parquet")
+    if version is not None:
+        raise ConfigError("generator_version", "applies to synthetic tasks: a pool has one builder version")
     return build_pool(load_pool_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
 
 
@@ -79,7 +88,7 @@ def _pool_sources(meta: dict) -> str:
 
 
 def _synthetic_card(folder, meta: dict, **kwargs) -> Path:
-    return write_dataset_card(folder, meta, task_text=tasks.get(meta["task"]).card_text, **kwargs)
+    return write_dataset_card(folder, meta, **tasks.card_texts(meta), **kwargs)
 
 
 def _mixture_sources(meta: dict) -> str:
@@ -89,19 +98,20 @@ def _mixture_sources(meta: dict) -> str:
 
 KINDS = {
     "synthetic": Kind(
-        "synthetic", GENERATOR_VERSION, _make_synthetic,
+        "synthetic", GENERATOR_VERSION, REMAKEABLE_VERSIONS, _make_synthetic,
         lambda meta, out_dir, workers, progress, folder: generate(
-            config_from_dict(meta["config"]), out_dir, workers=workers, progress=progress, card=False),
+            config_from_dict(meta["config"]), out_dir, workers=workers, progress=progress, card=False,
+            version=meta["generator_version"]),
         _synthetic_card, lambda meta: format_report(meta["report"]), lambda meta: "",
     ),
     "mixture": Kind(
-        "mixture", MIXTURE_VERSION, _make_mixture,
+        "mixture", MIXTURE_VERSION, (MIXTURE_VERSION,), _make_mixture,
         lambda meta, out_dir, workers, progress, folder: build_mixture(
             mixture_config_from_dict(meta["config"]), out_dir, progress=progress),
         write_mixture_card, format_mixture_report, _mixture_sources,
     ),
     "pool": Kind(
-        "pool", POOL_VERSION, _make_pool,
+        "pool", POOL_VERSION, (POOL_VERSION,), _make_pool,
         lambda meta, out_dir, workers, progress, folder: build_pool(
             pool_config_from_dict(meta["config"]), out_dir, progress=progress, recorded=folder,
             agreement_sample=AGREEMENT_SAMPLE),
@@ -134,12 +144,14 @@ def make_dataset(
     card: bool = True,
     compression: str = "zstd",
     force: bool = False,
+    version: str | None = None,
 ) -> dict:
     """Generate (synthetic task) or build (mixture, pool) the dataset a config file describes (``force``: lift
-    the soft size caps of :mod:`generators.limits`)."""
+    the soft size caps of :mod:`generators.limits`; ``version``: an earlier generator version's rows, synthetic
+    tasks only)."""
     return kind_of_config(config_path).make(
         config_path, overrides, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card,
-        compression=compression, force=force,
+        compression=compression, force=force, version=version,
     )
 
 
@@ -165,8 +177,19 @@ def remake(meta: dict, out_dir: str | Path, *, workers: int = 1, progress: bool 
 
 
 def current_version(meta: dict) -> str:
-    """The version of the generator that would re-make this dataset here."""
+    """The version of the generator that makes this kind of dataset here."""
     return kind_of_meta(meta).version
+
+
+def remakeable_versions(meta: dict) -> tuple[str, ...]:
+    """The generator versions whose datasets of this kind this code re-makes."""
+    return kind_of_meta(meta).versions
+
+
+def remakeable(meta: dict) -> bool:
+    """Whether this code re-makes the dataset ``meta`` describes, row for row (its generator version is one it
+    keeps the behaviour of)."""
+    return meta["generator_version"] in remakeable_versions(meta)
 
 
 def write_card(folder: str | Path, meta: dict, **kwargs) -> Path:

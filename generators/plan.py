@@ -1,7 +1,8 @@
 """The plan of a dataset: its splits, their sizes, instruction pools and exact example counts, computed once.
 
 Instruction pools are drawn test-first: the unseen-test instructions depend only on the seed and the test
-space, so every run of a sweep over the number of training instructions is scored on the same unseen rules,
+space, so every run of a sweep over the number of training instructions is scored on the same unseen rules
+(and, numbered from a fixed base, on the same rows: the split's fingerprint does not depend on I),
 and the training rules (drawn next, never among the test ones: one :class:`~generators.space.Exclusion`
 carries the test rules into the training draw) are nested as I grows. Disjointness is then checked again at
 the level of single rules (for Markov algorithms: the rules inside them) with a real error.
@@ -26,12 +27,15 @@ from core.errors import ConfigError
 from generators import tasks
 from generators.cipher import Cipher, make_cipher
 from generators.config import GeneratorConfig
-from generators.fields import parse_template
+from generators.fields import UNSEEN_ID_BASE, parse_template
 from generators.heldout import prepare_heldout
 from generators.rng import BLOCK, derive_key, feistel_permute, generator, uniform01
 from generators.space import DENSE_LIMIT, Exclusion, InstructionSpace
+from generators.version import GENERATOR_VERSION, Behaviour, behaviour
 
 SPLITS = ("train", "validation", "test_unseen", "test_seen")
+#: The paper tests on inputs holding x 1 to 20 times: the test splits' default occurrences where inputs fit them.
+PAPER_TEST_OCCURRENCES = tuple(range(1, 21))
 
 
 @dataclass
@@ -55,6 +59,7 @@ class SplitPlan:
     assignment: str  # cycle | exact
     alphabet: np.ndarray  # input characters (ASCII codes)
     noop_count: int
+    occurrences: tuple[int, ...] = (1,)  # rewrite task: how many times an op input holds x (one drawn per row)
     cum: np.ndarray | None = None  # exact: cumulative slots per pool entry
     order: np.ndarray | None = None  # cycle: the order in which entries are visited
     ids: np.ndarray | None = None  # global instruction id of each pool entry, when not id_offset + position
@@ -71,8 +76,8 @@ class SplitPlan:
         return int(self.cum[-1]) if self.cum is not None and self.cum.size else 0
 
     def global_ids(self, local: np.ndarray) -> np.ndarray:
-        """The ``instruction_id`` of pool entries (train, validation and test_seen share ids; test_unseen ids
-        follow)."""
+        """The ``instruction_id`` of pool entries (train, validation and test_seen share ids 0..I-1; test_unseen ids
+        start at :data:`UNSEEN_ID_BASE`, or, in generator 2.0, at I)."""
         return self.ids[local] if self.ids is not None else local + self.id_offset
 
     def local_index(self, global_ids: np.ndarray) -> np.ndarray:
@@ -93,6 +98,7 @@ class Plan:
     cfg: GeneratorConfig
     cipher: Cipher
     template: list[tuple[str, str]]
+    behaviour: Behaviour = field(default_factory=behaviour)  # the generator version whose rows are made
     splits: dict[str, SplitPlan] = field(default_factory=dict)
     disjoint_checked: bool = False
     shared_instructions: int = -1  # set by check_disjoint (always 0: a shared one is an internal error)
@@ -129,10 +135,33 @@ def check_rule_memory(rules: int, width: int) -> None:
         )
 
 
-def make_plan(cfg: GeneratorConfig) -> Plan:
-    """Draw the instruction pools and size every split (raises ConfigError on impossible requests)."""
+def split_occurrences(cfg: GeneratorConfig, split: str, how: Behaviour) -> tuple[int, ...]:
+    """How many times an op input of ``split`` holds its pattern (one value drawn per row, uniformly).
+
+    ``train`` and ``validation`` (held-out rows of the training mix): ``occurrences``. ``test_unseen`` and
+    ``test_seen``: their own ``splits.<split>.occurrences`` when given; unset, the paper's test setting, every count
+    from 1 to 20 (:data:`PAPER_TEST_OCCURRENCES`), where the shortest input holds 20 copies of the longest pattern
+    of either space one character apart (room for exactly 20 matches whatever the pattern), and otherwise (inputs
+    too short for the paper's test) the training setting. So every point of an occurrences sweep is scored on one
+    test set. Generator 2.0 copied the training setting into every split.
+    """
+    own = getattr(getattr(cfg.splits, split, None), "occurrences", None)
+    if split in ("train", "validation") or not how.test_occurrences:
+        return tuple(cfg.occurrences)
+    if own is not None:
+        return tuple(own)
+    longest = max(cfg.space.x_len.max, cfg.effective_test_space.x_len.max)
+    most = max(PAPER_TEST_OCCURRENCES)
+    fits = tasks.get(cfg.task).plants_occurrences and cfg.input_len.min >= most * (longest + 1) - 1
+    return PAPER_TEST_OCCURRENCES if fits else tuple(cfg.occurrences)
+
+
+def make_plan(cfg: GeneratorConfig, version: str = GENERATOR_VERSION) -> Plan:
+    """Draw the instruction pools and size every split (raises ConfigError on impossible requests), with the rows
+    of generator ``version`` (one of :data:`generators.version.REMAKEABLE_VERSIONS`)."""
     cipher = make_cipher(cfg.cipher, cfg.space.alphabet)
-    plan = Plan(cfg=cfg, cipher=cipher, template=parse_template(cfg.prompt_template))
+    how = behaviour(version)
+    plan = Plan(cfg=cfg, cipher=cipher, template=parse_template(cfg.prompt_template), behaviour=how)
     train_space = InstructionSpace(cfg.space, "space")
     test_space = InstructionSpace(cfg.effective_test_space, "test_space" if cfg.test_space else "space")
     tu = cfg.splits.test_unseen
@@ -145,12 +174,13 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
         )
     check_rule_memory(cfg.instructions + n_test, max(train_space.wx, test_space.wx) + max(train_space.wy, test_space.wy))
     task = tasks.get(cfg.task)
-    test_pool, train_pool, ex = task.draw_pools(cfg, train_space, test_space, n_test)
+    test_pool, train_pool, ex = task.draw_pools(cfg, train_space, test_space, n_test, behaviour=how)
     plan.disjointness = check_disjoint(train_pool, test_pool)
     plan.shared_instructions = plan.disjointness["shared_rules"]
     plan.disjoint_checked = True
     if n_test:
         plan.novel_patterns = pattern_report(train_pool, test_pool, tu.novel_patterns, train_space, test_space, ex)
+        plan.novel_patterns["test_space_opt_out"] = cfg.test_space is not None and tu.novel_patterns != "test_space"
 
     train_text, test_text = (pool_text(task, p, cipher) for p in (train_pool, test_pool))
     train_alpha = np.frombuffer(cfg.space.alphabet.encode("ascii"), dtype=np.uint8)
@@ -165,20 +195,25 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
     counts = example_counts(n_train, cfg.instructions, weights)
     train = SplitPlan(
         "train", n_train, train_pool, train_text, 0, "cycle" if weights is None else "exact", train_alpha,
-        noops(n_train), counts=counts, weights=weights,
+        noops(n_train), split_occurrences(cfg, "train", how), counts=counts, weights=weights,
     )
     if weights is not None:
         train.cum = np.cumsum(counts)
     plan.splits["train"] = train
     eligible = np.flatnonzero(counts)  # rules with at least one training example
+    if n_test:
+        trained = train_pool if eligible.size == cfg.instructions else train_pool.take(eligible)
+        plan.novel_patterns.update(replacement_report(trained, test_pool, tu.novel_replacements, ex))
     n_val = cfg.splits.validation.examples
     if n_val > 0:
         plan.splits["validation"] = SplitPlan(
-            "validation", n_val, train_pool, train_text, 0, "exact", train_alpha, noops(n_val), cum=np.cumsum(counts)
+            "validation", n_val, train_pool, train_text, 0, "exact", train_alpha, noops(n_val),
+            split_occurrences(cfg, "validation", how), cum=np.cumsum(counts),
         )
     if tu.examples > 0:
         plan.splits["test_unseen"] = SplitPlan(
-            "test_unseen", tu.examples, test_pool, test_text, cfg.instructions, "cycle", test_alpha, noops(tu.examples)
+            "test_unseen", tu.examples, test_pool, test_text, UNSEEN_ID_BASE if how.fixed_unseen_ids else cfg.instructions,
+            "cycle", test_alpha, noops(tu.examples), split_occurrences(cfg, "test_unseen", how),
         )
     n_seen = cfg.splits.test_seen.examples
     if n_seen > 0:
@@ -187,7 +222,7 @@ def make_plan(cfg: GeneratorConfig) -> Plan:
         plan.splits["test_seen"] = SplitPlan(
             "test_seen", n_seen, train_pool if every else train_pool.take(eligible),
             train_text if every else train_text.take(pa.array(eligible)), 0, "cycle", train_alpha, noops(n_seen),
-            order=order, ids=None if every else eligible,
+            split_occurrences(cfg, "test_seen", how), order=order, ids=None if every else eligible,
         )
     if n_val > 0 or n_seen > 0:
         prepare_heldout(plan)
@@ -286,6 +321,13 @@ def pattern_report(
         "test_patterns_in_training": shared,  # verbatim
         "train_patterns_in_test_space": in_test_space,
     }
+    if any(c.structured for c in train_space.classes):
+        out["train_patterns_literal"] = literal_patterns(train_pool, train_space)
+    if any(c.structured for c in train_space.classes) and test_space.where == "test_space":  # a test space of its own
+        within = train_space.classes_within(test_space)
+        lengths = len(train_space.cfg.x_len.values()) > 1
+        out["train_classes"] = class_labels([c for c in train_space.classes if c not in within], lengths)
+        out["train_classes_within_test_space"] = class_labels(within, lengths)
     if mode == "none":
         return out
     if shared:
@@ -300,6 +342,44 @@ def pattern_report(
         tx, txl = test_pool.pattern_matrix()
         out["train_space_patterns_excluded"] = int(train_space.contains(tx, txl).sum()) if tx.size else 0
     return out
+
+
+MAX_CLASS_LABELS = 60
+
+
+def class_labels(classes: list, with_length: bool) -> list[str]:
+    """``repeated k=3`` (``, L=12`` when the space has several pattern lengths) for each class, at most
+    :data:`MAX_CLASS_LABELS` of them and then how many more."""
+    labels = list(dict.fromkeys(c.label + (f", L={c.length}" if with_length else "") for c in classes))
+    if len(labels) > MAX_CLASS_LABELS:
+        labels = labels[:MAX_CLASS_LABELS] + [f"... and {len(labels) - MAX_CLASS_LABELS} more"]
+    return labels
+
+
+def literal_patterns(pool: Any, space: InstructionSpace) -> int:
+    """How many of the pool's distinct patterns fit the papers' literal families of the space: one of its
+    structures with a k >= 2 of its range that divides the pattern's length (``k_rule: divides``)."""
+    literal = InstructionSpace(space.cfg.model_copy(update={"k_rule": "divides"}), space.where)
+    x, xl = pool.pattern_matrix()
+    return int(literal.contains(x, xl, structured_only=True).sum()) if x.size else 0
+
+
+def replacement_report(trained: Any, test_pool: Any, novel: bool, ex: Exclusion) -> dict:
+    """How many unseen-test rules (single rules) have a replacement that a training rule with examples
+    (``trained``) also has; with ``novel`` (``splits.test_unseen.novel_replacements``) a check, with a real error,
+    that none has."""
+    train_y = set(trained.replacements())
+    test_y = test_pool.replacements()
+    shared = sum(y in train_y for y in test_y)
+    if novel and shared:
+        raise DisjointnessError(f"internal error: {shared} unseen-test replacements are also training replacements")
+    return {
+        "novel_replacements": novel,
+        "unseen_rules": len(test_y),
+        "unseen_rules_with_replacement_in_train": shared,
+        "unseen_replacements_in_train": round(shared / len(test_y), 6) if test_y else 0.0,
+        **({"candidates_refused_for_replacement": ex.refused_replacements} if novel else {}),
+    }
 
 
 def _space_overlap(train_space: InstructionSpace, test_space: InstructionSpace, patterns: set[bytes]) -> int | None:

@@ -16,7 +16,13 @@ are sampled and de-duplicated, and refuse requests above half the space. The mod
 so for one seed, a larger request extends a smaller one: instruction sets are nested across a sweep.
 
 A draw can be told what to avoid (:class:`Exclusion`): rules already taken (the other split's), patterns
-(the unseen-test patterns, for novel-pattern test sets) and a whole pattern sub-space (:meth:`contains`).
+(the unseen-test patterns, for novel-pattern test sets), replacements (the unseen-test ones, for novel
+replacements) and a whole pattern sub-space (:meth:`contains`).
+
+With ``k_rule: divides`` (the papers' literal families) a structure only takes the k that divide the pattern
+length: ``aaabbbccc`` is repeated k = 3 at length 9, and no repeated k = 4 pattern of length 9 exists; with
+``k_rule: any`` (the generator's extension, the default) every k gives a class, segments of ceil(L / k)
+characters, the last one cut short.
 """
 
 from __future__ import annotations
@@ -50,6 +56,18 @@ class PatternClass:
         """Whether the class repeats a character (the random class, every character free, does not)."""
         return self.free < self.length
 
+    @property
+    def label(self) -> str:
+        return "random" if not self.structured else f"{self.structure} k={self.k}"
+
+    def within(self, other: PatternClass) -> bool:
+        """Whether every pattern of this class is also one of ``other`` (same length, and every pair of positions
+        that ``other`` makes equal is equal here too): repeated k = 4 lies within repeated k = 2."""
+        if other.length != self.length:
+            return False
+        groups: dict[int, int] = {}
+        return all(groups.setdefault(o, f) == f for o, f in zip(other.index_map, self.index_map))
+
     def members(self, x: np.ndarray) -> np.ndarray:
         """Which rows of ``x`` (patterns of this class's length) repeat their characters as the map requires."""
         first = {}
@@ -81,20 +99,25 @@ class Exclusion:
     rules: set[bytes] = field(default_factory=set)
     patterns: set[bytes] = field(default_factory=set)  # patterns x that may not be drawn
     space: InstructionSpace | None = None  # patterns lying in this space's structured classes may not be drawn
+    replacements: set[bytes] = field(default_factory=set)  # replacements y that may not be drawn
     refused: int = 0  # candidate rules refused because of their pattern (patterns or space)
+    refused_replacements: int = 0  # candidate rules refused because of their replacement
 
     def refuses(self, pool: Rules) -> np.ndarray | None:
         return self.space.contains(pool.x, pool.x_len, structured_only=True) if self.space is not None else None
 
 
-def exclude_patterns(ex: Exclusion, test_pool, mode: str, test_space: InstructionSpace) -> None:
-    """Set what the training draw must avoid beyond the test rules, for a novel-pattern ``mode``
-    (``splits.test_unseen.novel_patterns``): the unseen-test patterns, and with ``test_space`` the test space's
-    structured patterns too."""
+def exclude_patterns(ex: Exclusion, test_pool, unseen, test_space: InstructionSpace) -> None:
+    """Set what the training draw must avoid beyond the test rules, as ``unseen`` (the ``splits.test_unseen``
+    section) asks: for ``novel_patterns`` the unseen-test patterns, and with ``test_space`` the test space's
+    structured patterns too; with ``novel_replacements`` the unseen-test replacements."""
+    mode = unseen.novel_patterns
     if mode in ("test_patterns", "test_space"):
         ex.patterns = set(test_pool.patterns())
     if mode == "test_space":
         ex.space = test_space
+    if unseen.novel_replacements:
+        ex.replacements = set(test_pool.replacements())
 
 
 @dataclass
@@ -127,6 +150,10 @@ class Rules:
 
     def patterns(self) -> set[bytes]:
         return {self.x[i, : self.x_len[i]].tobytes() for i in range(len(self))}
+
+    def replacements(self) -> list[bytes]:
+        """The replacement of every rule, in order."""
+        return [self.y[i, : self.y_len[i]].tobytes() for i in range(len(self))]
 
     def pattern_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct patterns, as a padded matrix and lengths."""
@@ -163,6 +190,8 @@ class InstructionSpace:
         for s in cfg.structures:
             for k in ([1] if s == "random" else list(cfg.k.values())):
                 for L in cfg.x_len.values():
+                    if cfg.k_rule == "divides" and L % k:
+                        continue  # the papers' families: k segments (runs) of equal length
                     imap = pattern_index_map(s, k, L)
                     seen.setdefault(imap, PatternClass(s, k, L, imap))
         self.classes: list[PatternClass] = list(seen.values())
@@ -212,6 +241,13 @@ class InstructionSpace:
             ok = allowed[sub[:, : c.length]].all(axis=1) & c.members(sub)
             out[rows[ok]] = True
         return out
+
+    def classes_within(self, other: InstructionSpace) -> list[PatternClass]:
+        """This space's classes whose every pattern lies in a structured class of ``other`` (under
+        ``novel_patterns: test_space`` every draw from them is refused)."""
+        if not set(self.x_alphabet.tolist()) <= set(other.x_alphabet.tolist()):
+            return []
+        return [c for c in self.classes if any(t.structured and c.within(t) for t in other.classes)]
 
     def all_patterns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every distinct pattern of the space (small spaces only), with its probability under the draw's law.
@@ -344,6 +380,9 @@ def _pick(pool: Rules, count: int, ex: Exclusion) -> Rules:
             continue
         if (refused is not None and refused[i]) or x in ex.patterns:
             ex.refused += 1
+            continue
+        if ex.replacements and y in ex.replacements:
+            ex.refused_replacements += 1
             continue
         ex.rules.add(key)
         keep.append(i)

@@ -7,10 +7,11 @@ Two independent checks, per split:
    ``datagen.json`` (and the ``data/<split>-*`` glob that ``load_dataset`` uses must match exactly the listed
    shards, so nothing extra is loaded); a listed file that is a symlink is refused, never followed. A folder
    written before datagen recorded file hashes has only its rows checked (a note says so);
-2. a fresh re-make: the recorded config is generated again (same generator version required) and its
-   fingerprints are compared with the recorded ones. A pool is re-made from its recorded cluster assignment
-   (an extra file whose SHA-256 ``datagen.json`` records, checked like the data files), and a note says how far
-   re-embedding here agrees with that record.
+2. a fresh re-make: the recorded config is generated again with the recorded generator version's behaviour (a
+   version this code keeps, :data:`generators.version.REMAKEABLE_VERSIONS`) and its fingerprints are compared
+   with the recorded ones. A pool is re-made from its recorded cluster assignment (an extra file whose SHA-256
+   ``datagen.json`` records, checked like the data files), and a note says how far re-embedding here agrees with
+   that record.
 
 The card's ``datagen.fingerprint`` (when there is a card) must agree with ``datagen.json`` too.
 """
@@ -29,7 +30,7 @@ from core.errors import ConfigError
 from core.metadata import read_metadata
 from core.safeio import read_bytes_inside, read_hashed, scan
 from generators.fingerprint import dataset_fingerprint, split_fingerprint_of_files
-from generators.make import current_version, remake
+from generators.make import current_version, remake, remakeable, remakeable_versions
 
 
 @dataclass
@@ -176,7 +177,7 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
     try:
         text = read_bytes_inside(folder, "README.md").decode("utf-8")
         claimed = (DatasetCard(text).data.to_dict().get("datagen") or {}).get("fingerprint")
-    except (ValueError, yaml.YAMLError, OSError, AttributeError) as exc:
+    except (ValueError, yaml.YAMLError, OSError, AttributeError, RecursionError) as exc:
         result.problems.append(f"README.md (the card) cannot be read: {str(exc).strip().splitlines()[0]}")
         return
     if claimed != meta["fingerprint"]:
@@ -187,15 +188,17 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
 
 def check_remake(meta: dict, result: Verification, workers: int = 1, progress: bool = True,
                  folder: Path | None = None) -> None:
-    """Generate the recorded config again and compare fingerprints (a pool re-makes its rows from the cluster
-    assignment recorded in ``folder``, and notes how far re-embedding here agrees with it)."""
-    if meta["generator_version"] != current_version(meta):
+    """Generate the recorded config again, with the behaviour of the recorded generator version, and compare
+    fingerprints (a pool re-makes its rows from the cluster assignment recorded in ``folder``, and notes how far
+    re-embedding here agrees with it)."""
+    if not remakeable(meta):
         for c in result.splits:
             c.remade = "not re-made (generator version)"
         result.problems.append(
             f"the data was made by generator version {meta['generator_version']} (package "
-            f"{meta.get('package_version', '?')}) but this datagen has generator version {current_version(meta)}: "
-            f"install instruction-diversity=={meta.get('package_version', '?')} to re-make it"
+            f"{meta.get('package_version', '?')}) but this datagen has generator version {current_version(meta)} and "
+            f"re-makes only {', '.join(remakeable_versions(meta))}: install "
+            f"instruction-diversity=={meta.get('package_version', '?')} to re-make it"
         )
         return
     with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:

@@ -7,13 +7,16 @@
   lists, and checks the files against ``datagen.json`` (SHA-256 and rows) before the folder appears;
 - ``verify`` proves that a published version holds the data its card claims: it checks each file's SHA-256,
   re-fingerprints the published parquet files and re-makes the data from the recorded config;
-- ``list`` shows what the local hub holds (datasets, models, and collections of released studies).
+- ``list`` shows what the local hub holds (datasets, models, and collections of released studies);
+- ``remove`` removes versions from the local hub (never from the Hub): :mod:`publishing.remove`.
 
 What a push publishes is exactly ``datagen.json``, the data files it lists and the card rendered for the
 version: each file is read once, without following links, into a private staging folder; a symlink, a
 special file or any file the metadata does not list refuses the push, naming them all (:func:`stage_dataset`).
-Hub failures (no answer within ``DATAGEN_HUB_TIMEOUT`` seconds, after ``DATAGEN_HUB_RETRIES`` retries; an error
-answer; a failed upload) are one line with exit status 1, see :mod:`publishing.hubclient`.
+Hub failures (no answer within ``DATAGEN_HUB_TIMEOUT`` seconds, after ``DATAGEN_HUB_RETRIES`` retries; the Hub
+work of the command not done within ``DATAGEN_HUB_DEADLINE`` seconds; an error answer; a failed upload) are one
+line with exit status 1, see :mod:`publishing.hubclient`; downloads never take more bytes than the listing gives
+(:mod:`publishing.download`).
 
 The commands are registered here on the ``datagen`` group of :mod:`generators.cli` (``generate``, ``inspect``,
 ``presets``): this module's :data:`main` is the ``datagen`` console script.
@@ -48,8 +51,9 @@ from generators.cli import main, resolve_config_path
 from generators.make import make_dataset, write_card
 from generators.verify import verify_folder
 from publishing.collections import local_collections
-from publishing.hubclient import failure_reason, status_of
+from publishing.hubclient import failure_reason, hub_deadline, status_of
 from publishing.localhub import LocalHub, check_hub_repo_id, check_local_name, normalize_version
+from publishing.remove import remove
 from publishing.resolve import resolve
 from publishing.targets import HubTarget, LocalTarget, default_token, get_target, publish_folder
 
@@ -224,10 +228,11 @@ def push(
             write_card(folder, meta, repo_id=repo, version=v, local=repo_id is None, **extra)
 
         try:
-            published = publish_folder(
-                staging, repo, target=target, version=version, bump=bump, private=private, prepare=prepare,
-                message=lambda v: f"Publish {meta['name']} {v} (fingerprint {meta['fingerprint'][:16]})",
-            )
+            with hub_deadline():  # the Hub calls end within DATAGEN_HUB_DEADLINE
+                published = publish_folder(
+                    staging, repo, target=target, version=version, bump=bump, private=private, prepare=prepare,
+                    message=lambda v: f"Publish {meta['name']} {v} (fingerprint {meta['fingerprint'][:16]})",
+                )
         except Exception as exc:  # an error answer from the Hub, no answer, a failed (LFS, Xet) upload, a full disk
             reason = failure_reason(exc, include_os=True)
             if reason is None:
@@ -258,23 +263,16 @@ def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
         raise ConfigError("output", f"{out} is a file")
     if out.exists() and any(out.iterdir()):
         raise ConfigError("output", f"{out} exists and is not empty")
-    r = resolve(repo, revision, repo_type)
-    if r.kind == "folder":
-        raise ConfigError(None, f"{repo} is a folder on this machine: nothing to pull")
-    target = LocalTarget() if r.kind == "local" else HubTarget()
-    label = f"{r.repo_id} {r.revision or 'main'}"
+    label = f"{repo} {revision or 'main'}"
     notes: list[str] = []
     try:
-        # into a temporary folder beside OUTPUT, renamed into place once complete and checked: an interrupted or
-        # damaged download leaves nothing that looks like a finished one (and the retry is not refused)
-        with atomic_folder(out, data=False) as tmp:
-            target.download(r.repo_id, r.revision, repo_type, tmp)
-            if repo_type == "dataset" and has_metadata(tmp):
-                result = verify_folder(tmp, remake=False, progress=False, private=True)
-                problems = result.problems + _lfs_problems(tmp, getattr(target, "last_lfs", {}))
-                if problems:
-                    raise _Mismatch("; ".join(problems))
-                notes = result.notes
+        with hub_deadline():  # the whole pull, Hub calls and checks, ends within DATAGEN_HUB_DEADLINE
+            r = resolve(repo, revision, repo_type)
+            if r.kind == "folder":
+                raise ConfigError(None, f"{repo} is a folder on this machine: nothing to pull")
+            target = LocalTarget() if r.kind == "local" else HubTarget()
+            label = f"{r.repo_id} {r.revision or 'main'}"
+            notes = _pull_into(out, r, target, repo_type)
     except RepositoryNotFoundError:
         raise ConfigError(None, f"{repo_type} {repo!r} not found on the Hub (nor as a folder or in the local hub)") from None
     except RevisionNotFoundError:
@@ -299,6 +297,21 @@ def pull(repo: str, revision: str | None, output: str, repo_type: str) -> None:
         click.echo(f"note: {note}")
     if repo_type == "dataset":
         click.echo(f'load it: datasets.load_dataset("{out}")')
+
+
+def _pull_into(out: Path, r, target, repo_type: str) -> list[str]:
+    """Download ``r`` into a temporary folder beside ``out``, check it, rename it into place: an interrupted or
+    damaged download leaves nothing that looks like a finished one (and the retry is not refused). The notes of
+    the check."""
+    with atomic_folder(out, data=False) as tmp:
+        target.download(r.repo_id, r.revision, repo_type, tmp)
+        if repo_type == "dataset" and has_metadata(tmp):
+            result = verify_folder(tmp, remake=False, progress=False, private=True)
+            problems = result.problems + _lfs_problems(tmp, getattr(target, "last_lfs", {}))
+            if problems:
+                raise _Mismatch("; ".join(problems))
+            return result.notes
+    return []
 
 
 class _Mismatch(Exception):
@@ -329,17 +342,18 @@ def verify(repo: str, revision: str | None, config_name: str | None, workers: in
     hashes has only its rows checked (a note says so). A released study holds one config per folder
     (``<config>/datagen.json``): ``--config NAME`` verifies one, ``--config all`` each of them.
     """
-    r = resolve(repo, revision, "dataset")
-    label = f"{r.repo_id or r.path.name} {r.revision or ''}".strip()
     failed = 0
     with staging_folder("verify") as tmp:
         lfs: dict[str, str] = {}
-        if r.kind == "hub":  # a private download (names checked), not the shared cache's links
-            target = HubTarget()
-            root = target.download(r.repo_id, r.revision, "dataset", tmp)
-            lfs = target.last_lfs
-        else:
-            root = r.path
+        with hub_deadline():  # the Hub calls end within DATAGEN_HUB_DEADLINE (re-making the data is local work)
+            r = resolve(repo, revision, "dataset")
+            if r.kind == "hub":  # a private download (names checked, sizes capped), not the shared cache's links
+                target = HubTarget()
+                root = target.download(r.repo_id, r.revision, "dataset", tmp)
+                lfs = target.last_lfs
+            else:
+                root = r.path
+        label = f"{r.repo_id or r.path.name} {r.revision or ''}".strip()
         for name, folder in _configs_to_verify(root, config_name, label):
             result = verify_folder(folder, remake=not no_remake, workers=workers, progress=not quiet,
                                    private=r.kind == "hub")
@@ -435,7 +449,7 @@ def list_(as_json: bool) -> None:
             click.echo(f"  {c.get('namespace', '?')}/{c['title']}  ({what})")
 
 
-COMMANDS = (push, pull, verify, list_)
+COMMANDS = (push, pull, verify, list_, remove)
 for _command in COMMANDS:
     main.add_command(_command)
 

@@ -17,6 +17,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from core.atomic import write_text_atomic
+from core.documents import read_json
 from core.errors import ConfigError
 from publishing.hubclient import install, with_retries
 from publishing.localhub import LocalHub, _locked, split_repo_id
@@ -44,7 +45,9 @@ def publish_local_collection(hub: LocalHub, namespace: str, title: str, items: l
     path = hub.root / "collections" / namespace / f"{collection_slug(title)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent / ".lock"):
-        old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"items": []}
+        old = read_json(path) if path.exists() else {"items": []}
+        if not isinstance(old, dict) or not isinstance(old.get("items", []), list):
+            raise ConfigError(None, f"{path} is damaged: not a collection (a JSON object with a list of items)")
         have = {(i["type"], i["id"]): i for i in old.get("items", [])}
         changes = 0 if path.exists() and old.get("description") == description else 1
         merged = list(old.get("items", []))
@@ -68,8 +71,11 @@ def local_collections(hub: LocalHub) -> list[dict]:
     out = []
     for f in sorted(base.glob("*/*.json")) if base.is_dir() else []:
         try:
-            out.append({**json.loads(f.read_text(encoding="utf-8")), "file": str(f)})
-        except (OSError, ValueError) as exc:
+            doc = read_json(f)
+            if not isinstance(doc, dict):
+                raise ConfigError(None, f"{f} is not a JSON object")
+            out.append({**doc, "file": str(f)})
+        except ConfigError as exc:
             out.append({"title": f.stem, "file": str(f), "damaged": str(exc)})
     return out
 

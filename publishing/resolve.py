@@ -17,10 +17,12 @@ folder). Hub ids are checked with huggingface_hub's ``validate_repo_id`` before 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub import hf_hub_download, snapshot_download
+import httpx2
+from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
@@ -30,7 +32,8 @@ from huggingface_hub.errors import (
 
 from core.errors import ConfigError
 from core.metadata import METADATA_FILE, parse_metadata, read_metadata
-from publishing.hubclient import install
+from publishing.download import fetch_small
+from publishing.hubclient import DeadlineExceeded, hub_deadline, install
 from publishing.localhub import LocalHub, check_hub_repo_id
 
 
@@ -123,12 +126,17 @@ def _hub_meta(repo_id: str, revision: str | None, repo_type: str) -> dict:
     if repo_type != "dataset":
         return {}
 
-    try:
-        local = hf_hub_download(repo_id, METADATA_FILE, repo_type="dataset", revision=revision)
-    except RepositoryNotFoundError:
-        raise ConfigError(None, f"dataset {repo_id!r} not found on the Hub (nor as a folder or in the local hub)") from None
-    except RevisionNotFoundError:
-        raise ConfigError("revision", f"dataset {repo_id!r} has no revision {revision!r} on the Hub") from None
-    except (EntryNotFoundError, HfHubHTTPError, OSError):
-        return {}
-    return parse_metadata(Path(local).read_bytes(), f"{repo_id}/{METADATA_FILE}", check=False)
+    if constants.HF_HUB_OFFLINE:
+        return {}  # only the cache is read: datasets loads the data from it
+    with tempfile.TemporaryDirectory(prefix="datagen-meta-") as tmp, hub_deadline():
+        try:  # never more bytes than the repository lists (and 64 MiB at most), within the deadline
+            local = fetch_small(HfApi(), repo_id, METADATA_FILE, repo_type="dataset", revision=revision, into=Path(tmp))
+        except RepositoryNotFoundError:
+            raise ConfigError(None, f"dataset {repo_id!r} not found on the Hub (nor as a folder or in the local hub)") from None
+        except RevisionNotFoundError:
+            raise ConfigError("revision", f"dataset {repo_id!r} has no revision {revision!r} on the Hub") from None
+        except (EntryNotFoundError, HfHubHTTPError, OSError, httpx2.HTTPError, DeadlineExceeded):
+            return {}  # unreachable, or no answer in time: what needs the Hub next fails, naming why
+        if local is None:
+            return {}
+        return parse_metadata(local.read_bytes(), f"{repo_id}/{METADATA_FILE}", check=False)

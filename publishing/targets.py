@@ -24,7 +24,6 @@ content is the no-op). Hub calls are bounded in time and retried a bounded numbe
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -33,11 +32,13 @@ from pathlib import Path
 from typing import Protocol
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, RepoFile, get_token
-from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
+from core.documents import shown
 from core.errors import ConfigError
 from core.metadata import METADATA_FILE, read_metadata
-from core.safeio import check_relpath, copy_tree, read_hashed, scan
+from core.safeio import case_collisions, check_relpath, copy_tree, name_problem, read_hashed, scan
+from publishing.download import Listed, fetch, fetch_small
 from publishing.hubclient import install as install_timeouts
 from publishing.hubclient import status_of, with_retries
 from publishing.localhub import LocalHub, next_version, normalize_version, parse_version
@@ -55,14 +56,23 @@ class Published:
 
 
 def publishable_files(folder: str | Path) -> dict[str, Path]:
-    """The files a publish uploads, by path in the repo (POSIX, sorted); hidden files and folders are left out.
-    A symlink or special file (FIFO, device, socket) is refused, naming every one: none is ever followed."""
+    """The files a publish uploads, by path in the repo (POSIX, sorted): every file of the folder, each published
+    under its own name. So a symlink or special file (FIFO, device, socket) is refused, never followed, and so is
+    a name a copy or the Hub would drop or change (:func:`core.safeio.name_problem`: a hidden file, odd Unicode,
+    ...) or two names equal but for letter case: a version without one of its files would be immutable and
+    broken. Every one is named; nothing is published."""
     folder = Path(folder)
     entries = scan(folder)
-    bad = [f"{e.kind} {e.rel}" for e in entries if e.kind in ("symlink", "other") and not _hidden(Path(e.rel))]
+    bad = [f"{e.kind} {e.rel}" for e in entries if e.kind in ("symlink", "other")]
     if bad:
         raise ConfigError(None, f"{folder} holds links or special files, so nothing was published: {', '.join(bad)}")
-    return {e.rel: folder / e.rel for e in entries if e.kind == "file" and not _hidden(Path(e.rel))}
+    files = [e.rel for e in entries if e.kind == "file"]
+    odd = [f"{shown(rel)} ({problem})" for rel in files if (problem := name_problem(rel))]
+    odd += [f"{shown(rel)} (another name differs only in letter case)" for rel in case_collisions(files)]
+    if odd:
+        raise ConfigError(None, f"{folder} holds files that a copy or the Hub would drop or rename, so nothing was "
+                                f"published: {', '.join(odd)}")
+    return {rel: folder / rel for rel in files}
 
 
 def content_id(folder: str | Path, only_identity: bool = False) -> str | None:
@@ -94,6 +104,8 @@ class Target(Protocol):
 
     def versions(self, repo_id: str, repo_type: str = "dataset") -> list[str]: ...
 
+    def removed(self, repo_id: str, repo_type: str = "dataset") -> list[str]: ...
+
     def published_id(self, repo_id: str, version: str, repo_type: str = "dataset") -> str | None: ...
 
     def lock(self, repo_id: str, repo_type: str = "dataset") -> AbstractContextManager: ...
@@ -117,6 +129,9 @@ class LocalTarget:
 
     def versions(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
         return self.hub.versions(repo_id, repo_type)
+
+    def removed(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
+        return self.hub.removed(repo_id, repo_type)
 
     def published_id(self, repo_id: str, version: str, repo_type: str = "dataset") -> str | None:
         if version not in self.versions(repo_id, repo_type):
@@ -170,6 +185,10 @@ class HubTarget:
     def versions(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
         return with_retries(lambda: self._versions(repo_id, repo_type))
 
+    def removed(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
+        """None recorded: a tag deleted on the Hub is the Hub's own business."""
+        return []
+
     def _versions(self, repo_id: str, repo_type: str) -> list[str]:
         try:
             refs = self.api.list_repo_refs(repo_id, repo_type=repo_type)
@@ -191,12 +210,11 @@ class HubTarget:
     def _published_id(self, repo_id: str, version: str, repo_type: str) -> str | None:
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                self.api.hf_hub_download(repo_id, METADATA_FILE, repo_type=repo_type, revision=version, local_dir=tmp)
-                return content_id(tmp, only_identity=True) or self._files_id(repo_id, version, repo_type, tmp)
-            except EntryNotFoundError:
-                return self._files_id(repo_id, version, repo_type, tmp)
+                meta = fetch_small(self.api, repo_id, METADATA_FILE, repo_type=repo_type, revision=version, into=Path(tmp))
             except RevisionNotFoundError:
                 return None
+            return (meta is not None and content_id(tmp, only_identity=True)) or self._files_id(repo_id, version,
+                                                                                                 repo_type, tmp)
 
     def _files_id(self, repo_id: str, version: str, repo_type: str, tmp: str) -> str:
         pairs = []
@@ -207,8 +225,8 @@ class HubTarget:
                 pairs.append((f.path, f.lfs.sha256))
             else:
                 _check_name(f.path, repo_id)
-                self.api.hf_hub_download(repo_id, f.path, repo_type=repo_type, revision=version, local_dir=tmp)
-                pairs.append((f.path, read_hashed(tmp, f.path)[0]))
+                dest = Path(tmp) / "files" / f.path
+                pairs.append((f.path, fetch(self.api, repo_id, Listed.of(f), dest, repo_type=repo_type, revision=version)))
         return _files_id(pairs)
 
     def upload(self, folder: Path, repo_id: str, version: str, repo_type: str, private: bool, message: str) -> bool:
@@ -268,25 +286,21 @@ class HubTarget:
         return f"{self.api.endpoint}/{prefix}{repo_id}/tree/{version}"
 
     def download(self, repo_id: str, revision: str | None, repo_type: str, dest: Path | None) -> Path:
-        """Into ``dest``, or into the Hugging Face cache when ``dest`` is None.
+        """Into the folder ``dest`` (required here: nothing goes to the shared cache).
 
-        Into ``dest``: the revision is pinned to its commit, whose tree is listed and checked first: a name that
-        could land outside ``dest`` (absolute, ``..``, backslashes, ...), an entry that is neither a file nor a
-        folder, or one under ``.cache/`` (huggingface_hub's download records) or ``.git/`` refuses the whole
-        download before any file is written. ``last_lfs`` then holds the sha256 the Hub lists for LFS files."""
+        The revision is pinned to its commit, whose tree is listed and checked first: a name that could land
+        outside ``dest`` (absolute, ``..``, backslashes, ...), an entry that is neither a file nor a folder, or one
+        under ``.cache/`` or ``.git/`` refuses the whole download before any file is written. Each file is then
+        fetched by :func:`publishing.download.fetch`: never more bytes than the tree lists for it, its LFS SHA-256
+        checked. ``last_lfs`` then holds the sha256 the Hub lists for LFS files."""
         if dest is None:
-            return Path(with_retries(lambda: self.api.snapshot_download(repo_id, repo_type=repo_type, revision=revision)))
+            raise ValueError("HubTarget.download needs a destination folder")
         commit = with_retries(lambda: self.api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha)
         tree = with_retries(lambda: list(self.api.list_repo_tree(repo_id, recursive=True, revision=commit, repo_type=repo_type)))
         files = checked_tree(tree, repo_id)
-        with_retries(lambda: self.api.snapshot_download(repo_id, repo_type=repo_type, revision=commit, local_dir=str(dest)))
-
-        shutil.rmtree(Path(dest) / ".cache", ignore_errors=True)  # huggingface_hub's download records, not data
-        written = {e.rel for e in scan(dest) if e.kind != "dir"}
-        if written != set(files):
-            raise ConfigError(None, f"the download of {repo_id} holds other files than its tree lists: "
-                                    f"{', '.join(sorted(written ^ set(files)))}")
-        self.last_lfs = {p: sha for p, sha in files.items() if sha}
+        for item in files.values():
+            fetch(self.api, repo_id, item, Path(dest) / item.path, repo_type=repo_type, revision=commit)
+        self.last_lfs = {p: item.sha256 for p, item in files.items() if item.sha256}
         return Path(dest)
 
 
@@ -301,19 +315,19 @@ def _check_name(path: str, repo_id: str) -> list[str]:
     return parts
 
 
-def checked_tree(entries, repo_id: str) -> dict[str, str | None]:
-    """``{path: LFS sha256 or None}`` of the files in a recursive tree listing, after checking every name.
+def checked_tree(entries, repo_id: str) -> dict[str, Listed]:
+    """``{path: Listed}`` (size, LFS sha256) of the files in a recursive tree listing, after checking every name.
 
     In a recursive listing every folder holds a file (git has no empty folders): a "folder" with nothing under
     it is an entry of another kind (huggingface_hub makes a folder of anything that is not a file, a symlink
     included) and is refused, as is a name that is both a file and a folder."""
-    files: dict[str, str | None] = {}
+    files: dict[str, Listed] = {}
     folders: set[str] = set()
     entries = sorted(entries, key=lambda e: not isinstance(e, RepoFile))  # a bad file name is named first
     for e in entries:
         _check_name(e.path, repo_id)
         if isinstance(e, RepoFile):
-            files[e.path] = e.lfs.sha256 if e.lfs is not None else None
+            files[e.path] = Listed.of(e)
         else:
             folders.add(e.path)
     parents = {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
@@ -349,7 +363,7 @@ def choose_version(
     if version is None:
         if existing and target.published_id(repo_id, existing[-1], repo_type) == mine:
             return existing[-1], True
-        return next_version(existing, bump), False
+        return next_version(existing + target.removed(repo_id, repo_type), bump), False  # removed: not reused
     version = normalize_version(version)
     if version not in existing:
         return version, False

@@ -18,8 +18,9 @@ A sweep YAML::
     recipe_set: {num_train_epochs: 10}      # fixed recipe overrides (any SFTConfig / recipe field)
     eval: {splits: [test_unseen, test_seen], batch_size: 256}
 
-Every run's generator config is built and validated when the file is loaded, so a bad value fails before
-anything starts.
+Every run's generator config and training recipe (the recipe file with ``recipe_set`` and the run's seed, read
+as training reads them) are built and checked when the file is loaded, so a bad value fails before anything
+starts, naming the sweep file and the run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from eval.rewrite import DecodeSettings
 from generators.cli import resolve_config_path
 from generators.config import load_config
 from generators.real.pool_config import is_pool_config, load_pool_config
+from training.recipe import parse_recipe, validate
 
 SWEEPS_DIR = Path("runs") / "sweeps"  # default outputs: runs/sweeps/<name>, apart from single training runs in runs/
 
@@ -46,7 +48,7 @@ SWEEPS_DIR = Path("runs") / "sweeps"  # default outputs: runs/sweeps/<name>, apa
 # how an axis is named in run ids
 GENERATOR_KEYS_SHORT = {"instructions": "I", "budget": "N", "examples_per_instruction": "S", "distribution.alpha": "alpha",
                         "distribution": "alpha", "noop_fraction": "noop", "seed": "seed", "occurrences": "occ",
-                        "space.k": "k", "space.structures": "families"}
+                        "space.k": "k", "space.structures": "families", "abstraction.diversification": "diver"}
 # axes a results row already holds as a column of its own (other axes get a column named by their key)
 ROW_COLUMNS = {"instructions", "budget", "examples_per_instruction", "distribution", "distribution.kind",
                "distribution.alpha", "noop_fraction", "seed"}
@@ -135,7 +137,7 @@ def load_sweep(path: str | Path) -> Sweep:
     find_file(sweep, sweep.recipe, "recipe")  # named files must exist before anything starts
     if sweep.accelerate_config:
         find_file(sweep, sweep.accelerate_config, "accelerate_config")
-    runs(sweep)  # every run's generator config must be valid before anything starts
+    check_recipes(sweep, runs(sweep))  # every run's generator config and recipe, before anything starts
     return sweep
 
 
@@ -236,3 +238,39 @@ def find_file(sweep: Sweep, p: str, field_name: str) -> Path:
         if (base / p).is_file():
             return (base / p).resolve()
     raise ConfigError(field_name, f"{p} (named in {sweep.path}) does not exist")
+
+
+def recipe_args(sweep: Sweep, run: Run, recipe: Path, data_dir: Path, model_dir: Path) -> list[str]:
+    """The training command's recipe arguments for one run: its data, output folder, ``recipe_set`` and seed."""
+    args = ["--config", str(recipe), "--dataset", str(data_dir), "--output_dir", str(model_dir),
+            "--resume_from_checkpoint", "auto"]
+    for k, v in sweep.recipe_set.items():
+        args += [f"--{k}", str(v)]
+    if run.seed is not None:  # the sweep's seed is the training seed too (weights, data order, dropout)
+        args += ["--seed", str(run.seed)]
+    return args
+
+
+def check_recipes(sweep: Sweep, todo: list[Run]) -> None:
+    """Read each run's recipe as its training command will (the recipe file, ``recipe_set``, the seed) and check
+    it, before any data is made: an unknown or abbreviated field, a value that cannot be meant, a model folder that
+    does not exist, a recipe that would publish every run's model. Runs that differ only in their folders are
+    read once."""
+    path = find_file(sweep, sweep.recipe, "recipe")
+    checked = set()
+    for run in todo:
+        if run.seed in checked:
+            continue
+        checked.add(run.seed)
+        args = recipe_args(sweep, run, path, sweep.out / run.run_id / "data", sweep.out / run.run_id / "model")
+        where = f"sweep {sweep.path}, run {run.run_id}"
+        try:
+            recipe = parse_recipe(args, given=f"recipe_set of {where}")
+            validate(recipe, data=False, hub=False)
+            if recipe.run.publish:
+                raise ConfigError("recipe_set.publish", f"the recipe publishes each trained model: set publish: false "
+                                                        f"in recipe_set ({where}); `python -m sweeps release` "
+                                                        f"publishes a finished sweep's models together")
+        except ConfigError as exc:
+            name = f"recipe_set.{exc.field}" if exc.field in sweep.recipe_set else exc.field
+            raise ConfigError(name, exc.message if where in exc.message else f"{exc.message} ({where})") from None

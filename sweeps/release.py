@@ -5,12 +5,13 @@ What is published (to the Hub, or to the embedded local hub with ``--repo-prefix
 - **one dataset repo** (``org/name``; local: ``local/<sweep name>``) with one ``datasets`` config per run, named
   after the run id made Hub-safe (``I=400`` -> ``I400``, ``alpha=0.1_I=1000`` -> ``alpha0p1_I1000``):
   ``<config>/data/<split>-*.parquet`` and ``<config>/datagen.json`` (exactly the files ``datagen push`` would
-  publish of that run's data), the sweep file (``sweep.yaml``), the sweep's plots (PNG) and a card listing every
-  config (:mod:`cards.release_card`). ``load_dataset("org/name", "I400", revision="v1.0.0")`` loads one run's
+  publish of that run's data), the sweep file (``sweep.yaml``), the sweep's plots (exactly the PNG files the
+  release drew and recorded with their SHA-256 in ``plots.json``; any other PNG in the folders is left out, and
+  the log says so) and a card listing every config (:mod:`cards.release_card`). ``load_dataset("org/name", "I400", revision="v1.0.0")`` loads one run's
   splits; ``datagen verify org/name --config I400`` (or ``--config all``) verifies them;
 - **one model repo per run** (``org/name-<config>``): the files the trainer wrote for the final model (the
-  allow-list of :mod:`training.publish`, TensorBoard event files included), the tokenizer, the run's plot if
-  any, and a card with its scores as ``model-index`` (dataset = the dataset repo, config, split, revision). One
+  allow-list of :mod:`training.publish`, TensorBoard event files included), the tokenizer, and a card with its
+  scores as ``model-index`` (dataset = the dataset repo, config, split, revision). One
   repo per run rather than revisions of one repo: ``from_pretrained(repo)`` loads main, the Hub shows one card
   per repo (main's), collections list repos, and a model-index belongs to one model;
 - **a collection** gathering the dataset repo and the model repos, a note per item (the run's knobs and scores).
@@ -22,7 +23,8 @@ version folders, copied in whole); the collection last. So no version points at 
 interrupted before its tags leaves none. Re-running publishes nothing new (each repo's newest version already holds
 the same content, the collection already holds the items); after an interruption it chooses the same versions,
 makes no commit twice (a commit of files the branch already holds is skipped) and completes the release. A run whose evaluation is missing or stale (its stage signatures
-in ``stages.json`` do not match the sweep's current settings) is refused before anything is published.
+in ``stages.json`` do not match the sweep's current settings) is refused before anything is published. The
+publishing, staging included, ends within ``DATAGEN_HUB_DEADLINE`` seconds (:func:`publishing.hubclient.hub_deadline`).
 ``release.json`` in the sweep's output folder records what went where.
 """
 
@@ -34,17 +36,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from cards.dataset_card import DEFAULT_LICENSE
 from cards.release_card import render_release_model_card, render_study_card
 from core.atomic import owned_tempdir, write_text_atomic
+from core.config import load_yaml
+from core.documents import read_json
 from core.errors import ConfigError
 from core.metadata import read_metadata
 from core.safeio import read_hashed
 from generators.verify import verify_folder
 from publishing.cli import stage_dataset
 from publishing.collections import Item, publish_hub_collection, publish_local_collection
+from publishing.hubclient import hub_deadline
 from publishing.localhub import check_hub_repo_id, split_repo_id
 from publishing.targets import (
     HubTarget,
@@ -57,7 +60,7 @@ from publishing.targets import (
 )
 from sweeps.config import Run, Sweep, runs
 from sweeps.runner import release_problem
-from sweeps.table import make_plots, summarize, write_table
+from sweeps.table import PLOTS_RECORD, make_plots, recorded_plots, summarize, write_table
 from training.publish import stage_model
 
 SWEEP_FILE = "sweep.yaml"
@@ -136,26 +139,29 @@ def check_runs(sweep: Sweep) -> list[RunRelease]:
             raise ConfigError(None, f"runs {names[name.lower()]} and {r.run_id} would share the config name {name}")
         names[name.lower()] = r.run_id
         rdir = sweep.out / r.run_id
-        results = json.loads((rdir / "eval.json").read_text(encoding="utf-8"))
+        results = read_json(rdir / "eval.json")
         out.append(RunRelease(r, name, read_metadata(rdir / "data"), summarize(sweep, r), results["splits"]))
     return out
 
 
-def _plots(sweep: Sweep, rels: list[RunRelease]) -> list[Path]:
+def _plots(sweep: Sweep, rels: list[RunRelease], log=print) -> dict[str, str]:
     """The sweep's table and plots, drawn afresh from the released runs (as ``collect`` does), so the plot shows
-    exactly their evaluations."""
+    exactly their evaluations: ``{file name: SHA-256}`` as recorded when drawn (:func:`sweeps.table.make_plots`).
+    Any other PNG in the output folder or a run folder is not published, and the log says so."""
     rows = [r.row for r in rels]
     write_table(sweep, rows)
-    return make_plots(sweep, rows)
+    make_plots(sweep, rows)
+    recorded = recorded_plots(sweep)
+    others = [p for p in sorted(sweep.out.glob("*.png")) if p.name not in recorded]
+    others += [p for r in rels for p in sorted((sweep.out / r.run.run_id).glob("*.png"))]
+    for p in others:
+        log(f"not published: {p.relative_to(sweep.out)} (not a plot this sweep drew and recorded)")
+    return recorded
 
 
-def _run_plot(sweep: Sweep, rel: RunRelease) -> Path | None:
-    pngs = sorted(p for p in (sweep.out / rel.run.run_id).glob("*.png") if p.is_file() and not p.is_symlink())
-    return pngs[0] if pngs else None
-
-
-def stage_study(sweep: Sweep, rels: list[RunRelease], dest: Path, plots: list[Path]) -> None:
-    """The dataset repo's files (the card comes once the version is known)."""
+def stage_study(sweep: Sweep, rels: list[RunRelease], dest: Path, plots: dict[str, str]) -> None:
+    """The dataset repo's files (the card comes once the version is known): each run's data, the sweep file and
+    exactly the recorded plots, each copied as read and refused if its bytes are not the ones recorded."""
     for rel in rels:
         cdir = dest / rel.config
         stage_dataset(sweep.out / rel.run.run_id / "data", cdir)
@@ -164,8 +170,12 @@ def stage_study(sweep: Sweep, rels: list[RunRelease], dest: Path, plots: list[Pa
             raise ConfigError(None, f"run {rel.run.run_id}: its data does not match its datagen.json: "
                                     + "; ".join(check.problems))
     read_hashed(sweep.path.parent, sweep.path.name, dest / SWEEP_FILE)
-    for p in plots:
-        read_hashed(p.parent, p.name, dest / p.name)
+    for name, sha in plots.items():
+        got, _ = read_hashed(sweep.out, name, dest / name)  # no link followed; the copy is what was hashed
+        if got != sha:
+            raise ConfigError(None, f"{sweep.out / name} is not the plot the sweep drew (SHA-256 {got[:16]}, "
+                                    f"recorded {sha[:16]} in {PLOTS_RECORD}): not published; run the release again "
+                                    f"to draw it afresh")
 
 
 def _note(rel: RunRelease) -> str:
@@ -188,23 +198,33 @@ def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None, p
     step = step if step is not None else {}
     where = release_target(sweep, prefix, private=private, license=license)
     rels = check_runs(sweep)
+    with hub_deadline():  # the whole publishing ends within DATAGEN_HUB_DEADLINE
+        out = _publish(sweep, where, rels, log, step)
+    step.pop("now", None)
+    log(f"released {sweep.name} to the {'local hub' if where.local else 'Hub'}: {out.new} new publishes or "
+        f"changes; {sweep.out / MANIFEST}")
+    return out
+
+
+def _publish(sweep: Sweep, where: Destination, rels: list[RunRelease], log, step: dict) -> Released:
+    """The body of :func:`release` once its runs are checked: stage and commit every repo, make the versions,
+    gather the collection, write the manifest."""
     models = {rel.config: where.model_repo(rel.config) for rel in rels}
     for repo in models.values():
         (split_repo_id if where.local else check_hub_repo_id)(repo)
-    kind = "local hub" if where.local else "Hub"
     with owned_tempdir("divsweep-release-") as tmp, ExitStack() as locks:
         locks.enter_context(where.target.lock(where.dataset_repo, "dataset"))
         for repo in models.values():
             locks.enter_context(where.target.lock(repo, "model"))
         # 1. every repo's content, committed (Hub) or staged (local hub), no version visible yet
         stage = tmp / "dataset"
-        plots = _plots(sweep, rels)
+        plots = _plots(sweep, rels, log)
         stage_study(sweep, rels, stage, plots)
         configs = [{"config": r.config, "run": r.run.run_id, "meta": r.meta, "row": r.row} for r in rels]
 
         def card(folder: Path, version: str) -> None:
             render_study_card(sweep.name, configs, repo_id=where.dataset_repo, version=version, local=where.local,
-                              sweep_file=SWEEP_FILE, plots=[p.name for p in plots], models=models,
+                              sweep_file=SWEEP_FILE, plots=list(plots), models=models,
                               license=where.license).save(folder / "README.md")
 
         step["now"] = f"dataset {where.dataset_repo} (its commit)"
@@ -243,8 +263,6 @@ def release(sweep: Sweep, prefix: str, *, log=print, step: dict | None = None, p
     write_text_atomic(sweep.out / MANIFEST, json.dumps(
         {"sweep": sweep.name, "target": out.target, "dataset": out.dataset, "models": out.models,
          "collection": out.collection}, indent=2) + "\n")
-    step.pop("now", None)
-    log(f"released {sweep.name} to the {kind}: {out.new} new publishes or changes; {sweep.out / MANIFEST}")
     return out
 
 
@@ -255,16 +273,12 @@ def _stage_model(sweep: Sweep, rel: RunRelease, where: Destination, ds_version: 
     stage_model(mdir, stage)
     trainer_card = (stage / "README.md").read_text(encoding="utf-8") if (stage / "README.md").exists() else ""
     base = _base_model(trainer_card)
-    plot = _run_plot(sweep, rel)
-    if plot is not None:
-        read_hashed(plot.parent, plot.name, stage / "plots" / plot.name)
 
     def card(folder: Path, version: str) -> None:
         render_release_model_card(
             model_repo=repo, version=version, local=where.local, dataset_repo=where.dataset_repo,
             dataset_version=ds_version, config=rel.config, run=rel.run.run_id, study=sweep.name, meta=rel.meta,
-            splits=rel.splits, trainer_card=trainer_card, base_model=base,
-            plot=f"plots/{plot.name}" if plot is not None else None, license=where.license,
+            splits=rel.splits, trainer_card=trainer_card, base_model=base, license=where.license,
         ).save(folder / "README.md")
 
     step["now"] = f"model {repo} (its commit)"
@@ -278,8 +292,8 @@ def _base_model(card_text: str) -> str | None:
     if not m:
         return None
     try:
-        meta = yaml.safe_load(m.group(1)) or {}
-    except yaml.YAMLError:
+        meta = load_yaml(m.group(1), "the trainer's model card") or {}
+    except ConfigError:
         return None
     base = meta.get("base_model") if isinstance(meta, dict) else None
     return base if isinstance(base, str) and base else None

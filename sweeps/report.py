@@ -1,15 +1,31 @@
-"""Markdown tables made from a sweep's results.json, and the blocks of README / COMMAND.md files that hold them.
+"""What README / COMMAND.md files show of a sweep's results.json, generated: its tables, the numbers the prose
+quotes, and the comparisons it states with their tests.
 
-A block in a Markdown file names the results it shows; everything between its two markers is generated::
+Three kinds of marker say what is generated; none shows when the Markdown is rendered (they are HTML comments):
+
+- a table: everything between the two markers, from the results file named (a path relative to the root)::
 
     <!-- results-table: results/toy_cpu_phase_transition/results.json -->
     | I | seeds | unseen: all | ... |
     <!-- /results-table -->
 
-``python -m sweeps.report README.md results/*/COMMAND.md`` rewrites every block from the file it names (a path
-relative to the repository root), and ``--check`` only reports the files whose blocks differ. The tests re-render every committed block, so no number in the docs
-is typed by hand. Accuracies are percentages of a point's runs (the runs differing only by seed): the mean, then
-``± sd`` (sample standard deviation) and ``(min-max)`` when the point has more than one seed.
+  Accuracies are percentages of a point's runs (the runs differing only by seed): the mean, then ``± sd`` (sample
+  standard deviation) and ``(min-max)`` when the point has more than one seed. Under the caption, which runs were
+  scored on the same test rows (equal ``*_fingerprint`` columns), and so compare as pairs;
+- a quoted number: the number(s) just before the marker, rewritten at the precision they are written with::
+
+    the whole space scores 25.7%<!-- value: toy_cpu_semantic mean test_unseen_accuracy variant=whole-space -->
+
+  SWEEP (``toy_cpu_semantic``) is a folder of ``results/`` under the root; then ``STAT COLUMN FILTER...`` as
+  sweeps.claims defines them (``range`` rewrites the two numbers of ``81.0-91.8%``, ``each`` one per run);
+- a comparison: the sentence between the markers, with its per-seed and over-seeds tests (sweeps.claims)::
+
+    <!-- compare: toy_cpu_semantic test_unseen_accuracy variant=whole-space vs variant=restricted-k3-8 -->
+    ...<!-- /compare -->
+
+``python -m sweeps.report README.md results/*/COMMAND.md`` rewrites all of them (write an empty comparison or a
+``0.0`` before a value marker, and it fills them in); ``--check`` only reports the files that differ. The tests
+re-render every committed file and recompute each number from the rows, so no number in the docs is typed by hand.
 """
 
 from __future__ import annotations
@@ -25,8 +41,13 @@ import click
 from core.atomic import write_text_atomic
 from core.cli import user_errors
 from core.errors import ConfigError
+from sweeps import claims
 
 BLOCK = re.compile(r"(<!-- results-table: (?P<src>[^ ]+) -->\n)(?P<body>.*?)(<!-- /results-table -->)", re.S)
+COMPARE = re.compile(r"(<!-- compare: (?P<sweep>[\w.-]+) (?P<spec>[^\n]*?) -->)(?P<body>.*?)(<!-- /compare -->)", re.S)
+VALUE = re.compile(r"<!-- value: (?P<sweep>[\w.-]+) (?P<spec>[^\n]*?) -->")
+NUM = r"\d+(?:\.\d+)?"
+SEP = r"(?:[-–]|, and |, | and | to )"
 
 # (column of a results.json point, header); shown when any point has it
 ACCURACIES = [
@@ -82,7 +103,8 @@ def render(results: dict) -> str:
         if any(p.get(key) is not None for p in points):
             cols.append((header, lambda p, key=key: accuracy_cell(p, key)))
     spread = " ± sample sd (min-max) over seeds" if any(p.get("n_seeds", 1) > 1 for p in points) else ""
-    lines = [f"Exact-match accuracy in %: the mean{spread}.", "",
+    shared = claims.sharing(results.get("rows") or [])
+    lines = [f"Exact-match accuracy in %: the mean{spread}.", *([shared] if shared else []), "",
              "| " + " | ".join(h for h, _ in cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(f(p) for _, f in cols) + " |" for p in points]
     return "\n".join(lines) + "\n"
@@ -103,25 +125,78 @@ def blocks(text: str) -> list[re.Match]:
     return list(BLOCK.finditer(text))
 
 
-def rendered(md: Path, root: Path) -> str:
-    """``md``'s text with every results-table block re-rendered from its results.json."""
-    text = md.read_text()
+def _sweep_rows(md: Path, sweep: str, root: Path, cache: dict[str, list[dict]]) -> list[dict]:
+    """The per-run rows of ``results/<sweep>/results.json`` under ``root``."""
+    if sweep not in cache:
+        if sweep in (".", ".."):
+            raise ConfigError(str(md), f"{sweep!r} is not a sweep's folder under results/")
+        cache[sweep] = json.loads(_source(md, f"results/{sweep}/results.json", root).read_text())["rows"]
+    return cache[sweep]
 
-    def one(m: re.Match) -> str:
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _fill(md: Path, text: str, root: Path, cache: dict[str, list[dict]]) -> str:
+    """Each value marker's number(s), just before it, rewritten from the rows at their written precision."""
+    out, last = [], 0
+    for m in VALUE.finditer(text):
+        where = f"{md}:{_line(text, m.start())}"
+        try:
+            values = claims.quoted_values(_sweep_rows(md, m["sweep"], root, cache), m["spec"])
+        except ConfigError as exc:
+            raise ConfigError(where, exc.message) from None
+        k = len(values)
+        # the number(s) end just before the marker and start a number of their own (not "000" of "1,000")
+        before = re.search(rf"(?<![\w.,+–-]){NUM}(?:{SEP}{NUM}){{{k - 1}}}(?:%|\s+points?|\s+percent)?\Z",
+                           text[last:m.start()])
+        if before is None:
+            raise ConfigError(where, f"the value marker names {k} number(s); write them just before it "
+                                     f"({'min-max' if m['spec'].split()[0] == 'range' else 'a, b and c'})")
+        quote = before.group(0)
+        nums = list(re.finditer(NUM, quote))
+        new_quote, end = [], 0
+        for num, v in zip(nums, values):
+            decimals = len(num.group(0).partition(".")[2])
+            new_quote += [quote[end:num.start()], f"{v:.{decimals}f}"]
+            end = num.end()
+        new_quote.append(quote[end:])
+        out += [text[last:last + before.start()], "".join(new_quote), m.group(0)]
+        last = m.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+def rendered(md: Path, root: Path) -> str:
+    """``md``'s text with every results-table block, comparison and quoted value re-made from its results.json."""
+    text = md.read_text()
+    cache: dict[str, list[dict]] = {}
+
+    def table(m: re.Match) -> str:
         results = json.loads(_source(md, m["src"], root).read_text())
         return m.group(1) + render(results) + m.group(4)
 
-    return BLOCK.sub(one, text)
+    tabled = BLOCK.sub(table, text)
+
+    def comparison(m: re.Match) -> str:
+        try:
+            said = claims.sentence(claims.compare(_sweep_rows(md, m["sweep"], root, cache), m["spec"]))
+        except ConfigError as exc:
+            raise ConfigError(f"{md}:{_line(tabled, m.start())}", exc.message) from None
+        return m.group(1) + said + m.group(5)
+
+    return _fill(md, COMPARE.sub(comparison, tabled), root, cache)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="The folder the blocks' results paths are relative to (the repository root).")
-@click.option("--check", is_flag=True, help="Change nothing; exit 1 naming each file whose blocks differ.")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 naming each file that differs from its results.")
 @user_errors
 def main(files: tuple[Path, ...], root: Path, check: bool) -> None:
-    """Rewrite the results-table blocks of FILES from the results.json each names."""
+    """Rewrite the results tables, quoted values and comparisons of FILES from the results.json each names."""
     stale = []
     for md in files:
         new = rendered(md, root)

@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import yaml
 
 from core.atomic import atomic_file, remove_stale, temp_name, write_text_atomic
+from core.documents import read_json
 from core.errors import ConfigError
 from core.imports import ROOT, module_command
 from core.metadata import has_metadata, read_metadata
 from core.safeio import copy_tree, read_bytes_inside
 from generators.make import make_from, recorded_config
-from sweeps.config import Run, Sweep, find_file, generator_config
+from sweeps.config import Run, Sweep, find_file, generator_config, recipe_args
 from sweeps.table import REUSED, summarize
 
 # ---------------------------------------------------------------------------------------------------------
@@ -41,34 +41,14 @@ def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> li
     recipe = find_file(sweep, sweep.recipe, "recipe")
     script = str(ROOT / "training" / "sft.py")
     if sweep.accelerate_config:
-        # `accelerate launch` of this interpreter's environment (not whichever `accelerate` is first on PATH)
+        # `accelerate launch` through training.launch (a user error is one line in train.log, the worker's exit
+        # status comes back), of this environment (not whichever `accelerate` is first on PATH)
         config = find_file(sweep, sweep.accelerate_config, "accelerate_config")
-        head = module_command("accelerate.commands.launch", "--config_file", str(config),
-                              *cpu_threads_args(config), script)
+        head = module_command("training.launch", "--config_file", str(config), script)
     else:
         head = [sys.executable, script]
     # resume: an interrupted run continues from its last checkpoint (a fresh one starts from scratch)
-    args = ["--config", str(recipe), "--dataset", str(data_dir), "--output_dir", str(model_dir),
-            "--resume_from_checkpoint", "auto"]
-    for k, v in sweep.recipe_set.items():
-        args += [f"--{k}", str(v)]
-    if run.seed is not None:  # the sweep's seed is the training seed too (weights, data order, dropout)
-        args += ["--seed", str(run.seed)]
-    return head + args
-
-
-def cpu_threads_args(accelerate_config: Path) -> list[str]:
-    """``--num_cpu_threads_per_process N`` for a CPU accelerate config, N being what ``accelerate launch`` picks
-    itself (physical cores / processes per machine) but then announces on every run; nothing when OMP_NUM_THREADS
-    is set (accelerate uses it silently) or the config is not a CPU one."""
-    cfg = yaml.safe_load(accelerate_config.read_text(encoding="utf-8")) or {}
-    if not cfg.get("use_cpu") or os.environ.get("OMP_NUM_THREADS"):
-        return []
-    # deferred: psutil (an accelerate requirement) counts physical cores as accelerate does; only for CPU configs
-    import psutil
-
-    per_machine = max(int(cfg.get("num_processes") or 1) // max(int(cfg.get("num_machines") or 1), 1), 1)
-    return ["--num_cpu_threads_per_process", str(max((psutil.cpu_count(logical=False) or 1) // per_machine, 1))]
+    return head + recipe_args(sweep, run, recipe, data_dir, model_dir)
 
 
 def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> list[str]:
@@ -156,8 +136,8 @@ def release_problem(sweep: Sweep, run: Run) -> str | None:
         return (f"its evaluation {eval_json} is stale (not made from the current model and eval settings, "
                 f"stages.json); remove it and run the sweep again")
     try:
-        scored = json.loads(eval_json.read_text(encoding="utf-8"))["dataset"]["fingerprint"]
-    except (OSError, ValueError, KeyError, TypeError):
+        scored = read_json(eval_json)["dataset"]["fingerprint"]
+    except (ConfigError, KeyError, TypeError):
         return f"its evaluation {eval_json} cannot be read"
     if scored != read_metadata(data_dir, check=False)["fingerprint"]:
         return f"its evaluation {eval_json} scored other data (fingerprint {str(scored)[:16]}) than its own"
@@ -292,7 +272,7 @@ def _signature(inputs: dict) -> str:
 
 def _stages(rdir: Path) -> dict:
     path = rdir / "stages.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json(path) if path.exists() else {}
 
 
 def _record(rdir: Path, stage: str, signature: str | None) -> None:

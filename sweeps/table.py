@@ -8,18 +8,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from core.atomic import write_text_atomic
+from core.atomic import owned_tempdir, write_text_atomic
+from core.documents import read_json
+from core.errors import ConfigError
 from core.metadata import read_metadata
+from core.safeio import read_hashed
 from eval import plots
 from eval.loss_results import loss_columns
 from eval.results import diversity_of, frequency_columns, power_law_alpha, semantic_columns
 from sweeps.config import ROW_COLUMNS, Run, Sweep, runs
 
 REUSED = "reused.json"  # in a run folder: its model was copied from another sweep's run (``--reuse-from``)
+PLOTS_RECORD = "plots.json"  # in a sweep's output folder: the plots make_plots drew, with their SHA-256
 
 
 def summarize(sweep: Sweep, run: Run) -> dict:
@@ -40,9 +45,12 @@ def summarize(sweep: Sweep, run: Run) -> dict:
         "noop_fraction": cfg.get("noop_fraction"),  # none for a pool of real data
         "seed": cfg["seed"],
         **semantic_columns(diversity_of(meta) or {}),
+        # I as configured (above) and the instructions that drew at least one row (fewer under a skewed power law);
         # a pool's instructions are clusters: its effective number of clusters
+        "I_with_rows": meta["report"]["train"].get("distinct_instructions"),
         "effective_instructions": meta["report"]["train"].get("effective_instructions",
                                                               meta["report"]["train"].get("effective_clusters")),
+        **data_columns(meta.get("patterns") or {}),
         "dataset_fingerprint": meta["fingerprint"],
         # the scored splits' own fingerprints: runs with equal ones were scored on the same rows (a paired comparison)
         **{f"{split}_fingerprint": meta["splits"][split]["fingerprint"]
@@ -53,9 +61,9 @@ def summarize(sweep: Sweep, run: Run) -> dict:
             row[k] = run.overrides[k]
     ev = rdir / "eval.json"
     if ev.exists() and sweep.eval.kind == "loss":
-        row.update(loss_columns(json.loads(ev.read_text()), sweep.eval.splits))
+        row.update(loss_columns(read_json(ev), sweep.eval.splits))
     elif ev.exists():
-        results = json.loads(ev.read_text())
+        results = read_json(ev)
         for split in sweep.eval.splits:
             s = results.get("splits", {}).get(split)
             if s is None:
@@ -70,11 +78,19 @@ def summarize(sweep: Sweep, run: Run) -> dict:
             row["accuracy"], row["ci_low"], row["ci_high"] = (
                 row["test_unseen_accuracy"], row["test_unseen_ci_low"], row["test_unseen_ci_high"])
     if (rdir / REUSED).exists():
-        row["model_from"] = json.loads((rdir / REUSED).read_text())["model_from"]
+        row["model_from"] = read_json(rdir / REUSED)["model_from"]
     timing = rdir / "timings.json"
     if timing.exists():
-        row.update({k: round(v, 2) for k, v in json.loads(timing.read_text()).items()})
+        row.update({k: round(v, 2) for k, v in read_json(timing).items()})
     return row
+
+
+def data_columns(patterns: dict) -> dict:
+    """What a run's unseen test shares with its training data (``datagen.json``'s ``patterns``, generator 2.1):
+    the share of unseen rules whose replacement occurs in training, and the training patterns inside the test
+    space (0 unless the config opted out of keeping them out). {} for data made before they were recorded."""
+    keys = ("unseen_replacements_in_train", "train_patterns_in_test_space")
+    return {k: patterns[k] for k in keys if k in patterns}
 
 
 # per-run columns of a row that are not a point's (a point's runs differ in them), besides every ``*_fingerprint``
@@ -85,17 +101,21 @@ def _run_only(key: str) -> bool:
     return key in RUN_ONLY or key.endswith("_fingerprint")
 
 
+AVERAGED = {"effective_instructions", "I_with_rows", "unseen_replacements_in_train", "loss_gap"}
+
+
 def _aggregated(key: str) -> bool:
-    """Columns averaged over a point's seeds: accuracies, held-out losses and the effective number of instructions."""
-    return (key == "accuracy" or key.endswith(("_accuracy", "_loss")) or key in ("effective_instructions", "loss_gap"))
+    """Columns averaged over a point's seeds: accuracies, held-out losses, the effective number of instructions, the
+    instructions with rows and the share of unseen replacements seen in training (each seed draws its own)."""
+    return key == "accuracy" or key.endswith(("_accuracy", "_loss")) or key in AVERAGED
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
     """One row per point (the runs that differ only by seed), in order of first appearance.
 
     A point row holds the knobs its runs share, ``runs`` and ``seeds`` (lists) and ``n_seeds``, and for each
-    accuracy column (``accuracy``, ``<split>_accuracy``, ``<split>_<kind or third>_accuracy``) and
-    ``effective_instructions``: the mean over the seeds that have it, ``_sd`` (sample standard deviation, None for
+    accuracy column (``accuracy``, ``<split>_accuracy``, ``<split>_<kind or third>_accuracy``) and each of
+    :data:`AVERAGED`: the mean over the seeds that have it, ``_sd`` (sample standard deviation, None for
     one seed), ``_min``, ``_max`` and ``_seeds`` (how many had it).
     """
     groups: dict[str, list[dict]] = {}
@@ -159,28 +179,50 @@ def series_key(sweep: Sweep) -> str | None:
 def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
     """The plots that fit the axes: unseen accuracy vs I; I x S heat map; accuracy vs power-law alpha (Uniform as a
     reference); accuracy vs the training k range per family mix (restricted vs unrestricted). Seeds are averaged,
-    their spread shown."""
-    if sweep.eval.kind == "loss":  # held-out loss against I, unseen and seen clusters
-        scored = [r for r in rows if r.get("test_unseen_loss") is not None]
-        if len({r["I"] for r in scored}) < 2:
-            return []
-        path = sweep.out / plots.LOSS_PLOT_FILE
-        plots.plot_heldout_loss(scored, path)
-        return [path]
+    their spread shown.
+
+    Each is drawn in a private folder, hashed there and renamed into the sweep's output folder; ``plots.json``
+    (:data:`PLOTS_RECORD`) then records exactly these plots with their SHA-256, and a release publishes exactly
+    what it records (:func:`recorded_plots`), never another PNG that lies in the folder."""
     have = [r for r in rows if r.get("accuracy") is not None]
     kinds = plots.supported_plots(have)
+    if sweep.eval.kind == "loss":  # held-out loss against I, unseen and seen clusters
+        have = [r for r in rows if r.get("test_unseen_loss") is not None]
+        kinds = ["heldout_loss"] if len({r["I"] for r in have}) >= 2 else []
     knobs = len([k for k in sweep.axes if k not in ("instructions", "seed")]) + bool(sweep.variants)
     if "semantic" in kinds and "phase" in kinds and knobs > 1:
         kinds.remove("phase")  # its lines (one knob) would average over the other (k ranges or families)
     made: list[Path] = []
-    for kind in kinds:
-        path = sweep.out / plots.PLOT_FILES[kind]
-        if kind == "phase":
-            plots.plot_phase_transition(have, path, series=series_key(sweep))
-        else:
-            plots.PLOTS[kind](have, path)
-        made.append(path)
+    record: dict[str, str] = {}
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    with owned_tempdir(".plots-", sweep.out) as tmp:  # beside the plots: renamed into place, never copied
+        for kind in kinds:
+            name = plots.LOSS_PLOT_FILE if kind == "heldout_loss" else plots.PLOT_FILES[kind]
+            if kind == "phase":
+                plots.plot_phase_transition(have, tmp / name, series=series_key(sweep))
+            elif kind == "heldout_loss":
+                plots.plot_heldout_loss(have, tmp / name)
+            else:
+                plots.PLOTS[kind](have, tmp / name)
+            record[name] = read_hashed(tmp, name)[0]
+            os.replace(tmp / name, sweep.out / name)
+            made.append(sweep.out / name)
+    write_text_atomic(sweep.out / PLOTS_RECORD, json.dumps({"plots": record}, indent=2) + "\n")
     return made
+
+
+def recorded_plots(sweep: Sweep) -> dict[str, str]:
+    """``{file name: SHA-256}`` of the plots :func:`make_plots` last drew into the sweep's output folder."""
+    path = sweep.out / PLOTS_RECORD
+    if not path.exists():
+        return {}
+    doc = read_json(path)
+    found = doc.get("plots") if isinstance(doc, dict) else None
+    names = set(plots.PLOT_FILES.values())
+    if not isinstance(found, dict) or not all(k in names and isinstance(v, str) for k, v in found.items()):
+        raise ConfigError(None, f"{path} is damaged: not a record of the sweep's plots; run `python -m sweeps "
+                                f"collect` to draw them again")
+    return found
 
 
 def collect(sweep: Sweep) -> str:

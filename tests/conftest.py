@@ -23,6 +23,7 @@ os.environ.pop("HF_TOKEN", None)
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
+from sandboxkit import SKIP_REASON, sandbox_or_skip  # noqa: E402
 
 # No per-example deadline: timings on a loaded CI machine must not fail a property test.
 settings.register_profile("project", deadline=None)
@@ -56,3 +57,30 @@ def tiny_dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data") / "tiny"
     generate(config_from_dict(TINY), out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The code-evaluation sandbox: skipped where bubblewrap is not installed, failing where it is installed but
+    does not hold (tests/sandboxkit.py)."""
+    return sandbox_or_skip()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say at the end, where it cannot be missed, when the sandboxed code-evaluation tests did not run (only a
+    missing bubblewrap skips them: see tests/sandboxkit.py)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if SKIP_REASON in str(getattr(r, "longrepr", ""))]
+    if skipped:
+        terminalreporter.write_line(f"NOTE: {len(skipped)} sandboxed code-evaluation test(s) SKIPPED: bwrap "
+                                    "(bubblewrap) is not installed, so code scoring was not tested here",
+                                    red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def readme_run(tmp_path_factory):
+    """README.md's shell blocks, run once top to bottom in a fresh home and a copy of the checkout
+    (tests/readme_run.py); tests of what those commands leave behind read it instead of running them again."""
+    from readme_run import run_readme
+
+    return run_readme(tmp_path_factory.mktemp("readme"))

@@ -20,8 +20,11 @@ re-created. It does not reproduce the Hub's metadata schema, rate limits, Xet st
 Tests drive it with ``calls`` (the ordered list of endpoints hit), ``files()`` (what a revision holds),
 ``fail_next()`` (make the next call to an endpoint fail, to simulate an interrupted publish), ``hang()`` (accept
 calls to an endpoint and never answer them, optionally after applying them, until ``release()``), ``gate()``
-(hold the first calls to an endpoint until several have arrived, to make concurrent clients race) and
-``add_entry()`` (put a tree entry with any name or type into a commit, as a hostile repository would).
+(hold the first calls to an endpoint until several have arrived, to make concurrent clients race),
+``add_entry()`` (put a tree entry with any name or type into a commit, as a hostile repository would),
+``trickle()`` (answer an endpoint's calls one body byte at a time, a few seconds apart: each read is quick, the
+answer never ends) and ``oversize()`` (answer a file's download with a body far larger than the file;
+``sent`` counts the bytes of such bodies that went out).
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ class HubServer:
         self._faults: dict[str, list[int]] = {}
         self._hangs: dict[str, dict] = {}
         self._gates: dict[str, dict] = {}
+        self._trickles: dict[str, float] = {}
+        self._oversized: dict[str, tuple[int, bool]] = {}
+        self.sent = 0  # bytes of oversized bodies actually sent
         self._released = threading.Event()
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -172,6 +178,20 @@ class HubServer:
         ``timeout`` seconds), so that concurrent clients see the same state."""
         with self._lock:
             self._gates[endpoint] = {"left": parties, "barrier": threading.Barrier(parties, timeout=timeout)}
+
+    def trickle(self, endpoint: str, interval: float = 1.0) -> None:
+        """Answer calls to ``endpoint`` (applied as usual) with their headers at once, then one byte of the body
+        every ``interval`` seconds, until :meth:`release` (the connection is then closed)."""
+        with self._lock:
+            self._released.clear()
+            self._trickles[endpoint] = interval
+
+    def oversize(self, path: str, total: int, announce: bool = False, content: bool = True) -> None:
+        """Answer a GET of the file ``path`` (any repo, any revision) with ``total`` bytes: its content (none
+        without ``content``), then zeros. With ``announce`` the size is sent as Content-Length, else the body is
+        chunked (no size given)."""
+        with self._lock:
+            self._oversized[path] = (total, announce, content)
 
     def add_entry(self, repo_id: str, path: str, data: bytes = b"x", kind: str = "file", repo_type: str = "dataset",
                   revision: str = "main") -> str:
@@ -271,6 +291,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ------------------------------------------------------------------------------------------------
     def _body(self) -> bytes:
+        """The request's body, read once (an answer given before reading it must not leave it in the stream)."""
+        if getattr(self, "_read", None) is None:
+            self._read = self._read_body()
+        return self._read
+
+    def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             out = bytearray()
             while True:
@@ -296,6 +322,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, bytes):
             body = json.dumps(body).encode()
             content_type = content_type or "application/json"
+        if getattr(self, "_trickle", None) is not None and self.command != "HEAD":
+            self._deferred = (self._trickled, (status, body, headers or {}, content_type))  # sent unlocked
+            return
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, str(v))
@@ -305,6 +334,51 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _trickled(self, status: int, body: bytes, headers: dict, content_type: str | None) -> None:
+        """The headers at once, then one byte of the body every ``_trickle`` seconds (until released)."""
+        interval, self._trickle = self._trickle, None
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        for i in range(len(body)):  # every read gets something, the answer never ends
+            if self.hub._released.wait(timeout=interval):
+                break
+            try:
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                break
+        self.close_connection = True
+
+    def _send_oversized(self, data: bytes, total: int, announce: bool, content: bool, headers: dict) -> None:
+        """``data`` (with ``content``) then zeros up to ``total`` bytes, written until the client stops reading."""
+        data = data if content else b""
+        self.send_response(200)
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length" if announce else "Transfer-Encoding", str(total) if announce else "chunked")
+        self.end_headers()
+        block, left = data + b"\0" * max(0, (1 << 16) - len(data)), total
+        try:
+            while left > 0:
+                piece = block[: min(left, len(block))]
+                self.wfile.write(piece if announce else b"%x\r\n%s\r\n" % (len(piece), piece))
+                with self.hub._lock:
+                    self.hub.sent += len(piece)
+                left -= len(piece)
+                block = b"\0" * (1 << 16)
+            if not announce:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client stopped reading: what it refused was never sent
+            pass
+        self.close_connection = True
 
     def _authorized(self) -> bool:
         auth = self.headers.get("Authorization", "")
@@ -365,6 +439,7 @@ class _Handler(BaseHTTPRequestHandler):
     ]
 
     def _dispatch(self, method: str) -> None:
+        self._read = None  # this request's body is not read yet
         url = urlsplit(self.path)
         self.query = parse_qs(url.query)
         for m, pattern, name in self.ROUTES:
@@ -397,6 +472,8 @@ class _Handler(BaseHTTPRequestHandler):
             if hang is not None:
                 self._hang(name, args, hang["apply"])
                 return
+            self._trickle = self.hub._trickles.get(name)
+            self._deferred = None
             try:
                 if status is not None:
                     self._body()
@@ -404,10 +481,14 @@ class _Handler(BaseHTTPRequestHandler):
                 with self.hub._lock:
                     getattr(self, "h_" + name.replace("-", "_").replace("/", "_"))(**args)
             except HubError as err:
+                self._body()  # what the handler did not read yet
                 headers = {"X-Error-Message": err.message}
                 if err.code:
                     headers["X-Error-Code"] = err.code
                 self._send(err.status, {"error": err.message}, headers)
+            if self._deferred is not None:  # a slow answer, written without holding the server's lock
+                send, args = self._deferred
+                send(*args)
             return
         self._body()
         self._send(404, {"error": f"no route for {method} {url.path}"})
@@ -727,6 +808,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, f"{path} does not exist at {rev}", "EntryNotFound")
         data = self.hub._content(e)
         headers = {"X-Repo-Commit": c.sha, "ETag": f'"{e.lfs or e.oid}"', "Accept-Ranges": "bytes"}
+        oversized = self.hub._oversized.get(path)
+        if oversized is not None and self.command == "GET":
+            self._deferred = (self._send_oversized, (data, *oversized, headers))  # sent unlocked
+            return
         status = 200
         m = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
         if m and self.command == "GET" and (m.group(1) or m.group(2)):

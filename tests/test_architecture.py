@@ -167,8 +167,10 @@ def test_the_import_linter_contracts_are_kept():
 
 
 def test_the_data_and_publishing_layers_never_load_torch():
-    """generators/ (and what datagen imports) must not need a deep-learning stack: importing them loads none."""
-    code = ("import sys, generators.build, generators.make, generators.tasks, publishing.cli, cards.dataset_card; "
-            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'accelerate') if m in sys.modules))")
+    """generators/ (and what datagen imports) must not need a deep-learning stack: importing them loads none. The
+    gym and the RL reward neither, nor reasoning-gym (optional, seconds to import, and it loads matplotlib)."""
+    code = ("import sys, generators.build, generators.make, generators.tasks, publishing.cli, cards.dataset_card, "
+            "generators.gym, generators.reward; print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', "
+            "'accelerate', 'reasoning_gym', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -137,6 +137,28 @@ def test_card_states_frequencies_heldout_guarantee_and_family_mix(tmp_path):
     assert "Family mix" in text and "counts once" in text
     assert "`novel_patterns: test_space`" in text and "checked" in text
     assert f"none of the 20 unseen-test rules is among the {meta['disjointness']['train_rules']} training rules" in text
+    # which (family, k) classes the draw used and which lie wholly in the test space: at length 6, repeated k = 4
+    # (aaaabb) and k = 6 (aaaaaa) repeat their characters in pairs, so they lie inside repeated k = 2
+    assert meta["patterns"]["train_classes_within_test_space"] == ["repeated k=4", "repeated k=6"]
+    assert "wholly inside it (never drawn): repeated k=4, repeated k=6." in text
+    assert "Occurrences of the pattern in each op input" in text and "`test_unseen` 1;" in text
+
+
+def test_card_says_how_often_test_inputs_hold_the_pattern_and_how_to_remake_the_version(tmp_path):
+    from generators import config_from_dict
+    from generators.build import generate
+
+    raw = {"name": "occ", "instructions": 20, "budget": 200, "input_len": 100, "occurrences": [1, 5],
+           "space": {"alphabet": "abcdefghij", "x_len": 4, "y_len": 3},
+           "splits": {"test_unseen": {"instructions": 5, "examples": 40}, "test_seen": {"examples": 20},
+                      "validation": {"examples": 20}}}
+    meta = generate(config_from_dict(raw), tmp_path / "d", progress=False)
+    text = (tmp_path / "d" / "README.md").read_text()
+    assert meta["occurrences"] == {"train": [1, 5], "validation": [1, 5], "test_unseen": list(range(1, 21)),
+                                   "test_seen": list(range(1, 21))}
+    assert "`train` 1, 5; `validation` 1, 5; `test_unseen` 1 to 20; `test_seen` 1 to 20." in text
+    assert f"--generator-version {meta['generator_version']} -o out/" in text
+    assert "they start at 1000000000000, whatever the number of training instructions" in text
 
 
 @pytest.mark.parametrize(

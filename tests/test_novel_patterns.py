@@ -44,10 +44,12 @@ def patterns(folder: Path, meta: dict, split: str) -> set[str]:
 
 
 def toy_semantic(mode: str) -> object:
-    """The toy semantic sweep's restricted point (sweeps/toy_cpu_semantic.yaml), smaller budget."""
+    """The toy semantic sweep's restricted point (sweeps/toy_cpu_semantic.yaml: the families extended to every k),
+    smaller budget."""
     return load_config(CONFIGS / "paper_semantic.yaml", [
         "budget=3000", "input_len=24", "instructions=1000", "space.alphabet=abcdefgh", "space.x_len=8", "space.y_len=2",
         "space.k=[3, 8]", "test_space.alphabet=abcdefgh", "test_space.x_len=8", "test_space.y_len=2",
+        "space.k_rule=any", "test_space.k_rule=any",
         "splits={test_unseen: {instructions: 50, examples: 100}, test_seen: {examples: 0}, validation: {examples: 0}}",
         f"splits.test_unseen.novel_patterns={mode}",
     ])

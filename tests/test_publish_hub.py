@@ -171,7 +171,7 @@ def test_pull_verify_and_load_from_the_hub(hub, tiny_dataset, tmp_path):
     with pytest.raises(ConfigError, match="no revision 'v9.0.0'"):
         resolve("org/tiny", "v9.0.0")
     missing = run("pull", "org/no-such-model", "--repo-type", "model", "-o", tmp_path / "m", ok=False)
-    assert missing.exit_code == 2 and "not found on the Hub" in missing.output
+    assert missing.exit_code == 2 and "not found on the Hub" in missing.output, missing.output
 
 
 def test_verify_from_the_hub_names_the_split_that_differs(hub, tiny_dataset, tmp_path):
@@ -235,7 +235,7 @@ def test_explicit_endpoint_and_token_need_no_global_configuration(tiny_dataset):
         target = HubTarget(token="hf_explicit", endpoint=server.url)
         first = publish_folder(tiny_dataset, "org/tiny", target=target)
         again = publish_folder(tiny_dataset, "org/tiny", target=target)
-        pulled = target.download("org/tiny", "v1.0.0", "dataset", None)
+        pulled = target.download("org/tiny", "v1.0.0", "dataset", tiny_dataset.parent / "explicit-pull")
     assert first.created and first.location == f"{server.url}/datasets/org/tiny/tree/v1.0.0"
     assert (again.version, again.created) == ("v1.0.0", False)
     assert (pulled / "datagen.json").read_bytes() == (tiny_dataset / "datagen.json").read_bytes()

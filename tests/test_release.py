@@ -394,3 +394,49 @@ def test_collections_are_reused_and_their_notes_updated_not_duplicated(hub, tmp_
     items[0] = Item("dataset", "tester/d", "new note")
     assert publish_local_collection(local, "local", "A study", items, "d") == (path, 1)
     assert [i["note"] for i in json.loads(Path(path).read_text())["items"]] == ["new note", "I = 2: unseen 12.5%"]
+
+
+@pytest.mark.slow
+def test_only_the_plots_the_sweep_drew_and_recorded_are_published(study, tmp_path):
+    """A PNG hard-linked into a run folder and another beside the sweep's plots are left out (and named in the log);
+    the release publishes exactly the plots it drew, whose SHA-256 plots.json records."""
+    import hashlib
+
+    from publishing.localhub import LocalHub
+
+    sweep, out = study
+    notes = tmp_path / "notes.png"
+    notes.write_bytes(b"\x89PNG\r\n\x1a\n private notes")
+    os.link(notes, out / "I=8" / "aaa-notes.png")
+    (out / "zzz.png").write_bytes(b"\x89PNG\r\n\x1a\n not a plot of this sweep")
+    res = _release(sweep, out, "local")
+    assert res.exit_code == 0, res.output
+    assert "not published: I=8/aaa-notes.png" in res.output and "not published: zzz.png" in res.output
+    hub = LocalHub.default()
+    assert not [p for p in hub.path("local/tiny-cpu-I8", repo_type="model").rglob("*") if p.suffix == ".png"]
+    data = hub.path("local/tiny-cpu")
+    assert sorted(p.name for p in data.rglob("*.png")) == ["phase_transition.png"]
+    drawn = (out / "phase_transition.png").read_bytes()
+    assert json.loads((out / "plots.json").read_text()) == {
+        "plots": {"phase_transition.png": hashlib.sha256(drawn).hexdigest()}}
+    assert (data / "phase_transition.png").read_bytes() == drawn
+
+
+@pytest.mark.slow
+def test_a_plot_changed_after_it_was_drawn_is_not_published(study, monkeypatch):
+    from publishing.localhub import LocalHub
+    from sweeps import release
+
+    sweep, out = study
+    draw = release.make_plots
+
+    def draw_then_swap(s, rows):
+        made = draw(s, rows)
+        (s.out / "phase_transition.png").write_bytes(b"\x89PNG\r\n\x1a\n swapped in after drawing")
+        return made
+
+    monkeypatch.setattr(release, "make_plots", draw_then_swap)
+    res = _release(sweep, out, "local")
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert "phase_transition.png is not the plot the sweep drew" in res.output
+    assert not LocalHub.default().exists("local/tiny-cpu")

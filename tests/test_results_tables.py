@@ -1,8 +1,10 @@
-"""Every results table in README.md and results/*/COMMAND.md is made from a committed results.json.
+"""Every generated part of README.md and results/*/COMMAND.md is made from a committed results.json.
 
-The tables are generated (sweeps.report); these tests re-render each committed block, recompute each shown mean
-from the per-run rows themselves (not through sweeps.table.aggregate), and check the formatting against values
-worked out by hand from the definitions (mean, sample standard deviation, min and max).
+The tables, quoted values and comparisons are generated (sweeps.report, sweeps.claims); these tests re-render each
+committed file, recompute each shown mean from the per-run rows themselves (not through sweeps.table.aggregate),
+and check the formatting, the pairing of runs by fingerprint and the statistics against values worked out by hand
+from the definitions (mean, sample standard deviation, min and max; McNemar, Fisher and t-tests on tiny counts).
+test_results_claims.py recomputes what the committed prose says.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from core.errors import ConfigError
-from sweeps import report
+from sweeps import claims, report
 from sweeps.table import aggregate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,3 +140,130 @@ def test_frequency_thirds_are_shown_only_when_some_point_is_skewed():
     assert "third" not in uniform
     skewed = report.render({"points": aggregate(_rows([0.5], distribution="power_law", alpha=0.1, **thirds))})
     assert "| 90.0 | 80.0 | 70.0 |" in skewed and "seen: tail third" in skewed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Which runs share their test rows; quoted values; comparisons
+
+
+def _run(seed: int, variant: str, right: int, n: int = 12, fp: str | None = None, instructions: int = 4,
+         **extra) -> dict:
+    return {"run": f"{variant}_seed={seed}", "point": variant, "variant": variant, "seed": seed, "I": instructions,
+            "test_unseen_accuracy": right / n, "test_unseen_n": n,
+            **({"test_unseen_fingerprint": fp} if fp else {}), **extra}
+
+
+def _sweep(tmp_path: Path, rows: list[dict], name: str = "toy") -> Path:
+    (tmp_path / "results" / name).mkdir(parents=True)
+    (tmp_path / "results" / name / "results.json").write_text(json.dumps({"rows": rows, "points": aggregate(rows)}))
+    return tmp_path
+
+
+def test_the_caption_says_which_runs_share_their_rows_by_fingerprint_alone():
+    # equal fingerprints pair runs whatever their other columns (I, ids): the seed is what the shared runs agree on
+    by_seed = [_run(s, v, 5, fp=f"u{s}", instructions=i) for s in (0, 1) for v, i in (("a", 4), ("b", 16))]
+    assert "The runs of one seed were scored on the same unseen rows (equal fingerprints) and compare as pairs." in \
+        report.render({"rows": by_seed, "points": aggregate(by_seed)})
+    by_seed_and_i = [_run(s, v, 5, fp=f"u{s}{i}", instructions=i, distribution=v) for s in (0, 1) for i in (4, 16)
+                     for v in ("a", "b")]
+    assert "The runs of one seed and one I were scored" in claims.sharing(by_seed_and_i)
+    own = [_run(s, v, 5, fp=f"u{s}{v}") for s in (0, 1) for v in ("a", "b")]
+    assert claims.sharing(own) == "No two runs share a test split's fingerprint: runs compare as independent samples."
+    assert claims.sharing([_run(0, "a", 5)]) is None  # no fingerprint recorded: nothing said
+    partly = [_run(0, "a", 5, fp="u0"), _run(0, "b", 5, fp="u0"), _run(1, "a", 5, fp="u1"), _run(1, "b", 5, fp="v1")]
+    assert claims.sharing(partly).startswith("1 group of runs with equal test_unseen_fingerprint were scored")
+    lines = report.render({"rows": own, "points": aggregate(own)}).splitlines()
+    assert lines[1].startswith("No two runs share") and lines[2] == "" and lines[3].startswith("| variant | I |")
+
+
+def test_a_value_marker_rewrites_the_numbers_before_it_at_their_precision(tmp_path):
+    rows = [_run(0, "a", 3), _run(1, "a", 5), _run(0, "b", 11)]  # a: 25.0% and 41.67%, b: 91.67%
+    root = _sweep(tmp_path, rows)
+    md = root / "NOTE.md"
+    md.write_text("a scores 0%<!-- value: toy mean test_unseen_accuracy variant=a --> (0.0-0.0%<!-- value: toy range "
+                  "test_unseen_accuracy variant=a -->; per seed 0.00 and 0.0<!-- value: toy each test_unseen_accuracy "
+                  "variant=a -->), I = 4<!-- value: toy max I seed<=0 -->; b 1.0 points<!-- value: toy min "
+                  "test_unseen_accuracy variant=b -->\n")
+    assert report.rendered(md, root) == (
+        "a scores 33%<!-- value: toy mean test_unseen_accuracy variant=a --> (25.0-41.7%<!-- value: toy range "
+        "test_unseen_accuracy variant=a -->; per seed 25.00 and 41.7<!-- value: toy each test_unseen_accuracy "
+        "variant=a -->), I = 4<!-- value: toy max I seed<=0 -->; b 91.7 points<!-- value: toy min "
+        "test_unseen_accuracy variant=b -->\n")
+
+
+@pytest.mark.parametrize("text,error", [
+    ("seeds 0.0%<!-- value: toy range test_unseen_accuracy variant=a -->", "names 2 number(s)"),
+    ("<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),
+    ("about 1,000<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),  # not "000"
+    ("81.0-91.8%<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),  # a range
+    ("1.0%<!-- value: toy mean test_unseen_accuracy variant=zz -->", "no run has variant=zz"),
+    ("1.0%<!-- value: toy mean test_unseen_accuracy varaint=a -->", "no run has a column 'varaint'"),
+    ("1.0%<!-- value: toy median test_unseen_accuracy -->", "STAT one of"),
+    ("1.0%<!-- value: nosuch mean test_unseen_accuracy -->", "results/nosuch/results.json"),
+    ("1.0%<!-- value: .. mean test_unseen_accuracy -->", "not a sweep's folder"),
+    ("<!-- compare: toy test_unseen_accuracy variant=a vs variant=b --><!-- /compare -->", "seeds [0, 1] and [0]"),
+    ("<!-- compare: toy test_unseen_accuracy vs variant=b --><!-- /compare -->", "two runs of seed 0"),
+    ("<!-- compare: toy test_unseen_accuracy - test_seen_accuracy variant=a --><!-- /compare -->", "test_seen_n"),
+    ("<!-- compare: toy I variant=a vs variant=b --><!-- /compare -->", "not an accuracy column"),
+    ("<!-- compare: toy test_unseen_accuracy variant=a --><!-- /compare -->", "want COLUMN_A - COLUMN_B"),
+    ("<!-- compare: toy test_unseen_accuracy variant=c vs variant=b --><!-- /compare -->", "0.3 is no count out of 12"),
+])
+def test_a_bad_marker_is_a_one_line_error_naming_the_file_and_line(tmp_path, text, error):
+    not_a_count = dict(_run(0, "c", 0), test_unseen_accuracy=0.3)
+    root = _sweep(tmp_path, [_run(0, "a", 3), _run(1, "a", 5), _run(0, "b", 11), not_a_count])
+    md = root / "NOTE.md"
+    md.write_text("intro\n\n" + text + "\n")
+    with pytest.raises(ConfigError, match=re.escape(error)) as exc:
+        report.rendered(md, root)
+    assert str(exc.value).startswith(f"{md}:3: ") or "results/nosuch" in str(exc.value), str(exc.value)
+    res = CliRunner().invoke(report.main, [str(md), "--root", str(root)])
+    assert res.exit_code == 2 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert md.read_text() == "intro\n\n" + text + "\n"  # nothing written
+
+
+def test_a_comparison_on_shared_rows_gives_mcnemar_ranges_and_a_paired_t_test(tmp_path):
+    # seed 0: 10 against 2 of the same 12 rows; seed 1: 6 against 3 (fingerprints equal within a seed)
+    rows = [_run(0, "a", 10, fp="u0"), _run(0, "b", 2, fp="u0"), _run(1, "a", 6, fp="u1"), _run(1, "b", 3, fp="u1")]
+    root = _sweep(tmp_path, rows)
+    md = root / "NOTE.md"
+    md.write_text("<!-- compare: toy test_unseen_accuracy variant=a vs variant=b -->old<!-- /compare -->.\n")
+    said = re.search(r"-->(.*)<!-- /compare -->", report.rendered(md, root))[1]
+    # McNemar over the agreements the counts allow (both right on k rows): seed 0, k = 2..0: b, c = 8, 0 ... 10, 2:
+    # p from 2/2^8 = 0.0078 to 2 (1 + 12 + 66) / 2^12 = 0.039; seed 1, k = 3..0: 3, 0 (p = 2/8) ... 6, 3
+    # (p = 2 (1 + 9 + 36 + 84) / 2^9 = 0.51).
+    # Paired t over the differences 66.67 and 25 points: mean 45.83, se = |66.67 - 25| / 2 = 20.83, t = 2.2 with
+    # 1 df (a Cauchy): p = 1 - 2 atan(2.2) / pi = 0.27, the 97.5% quantile tan(0.475 pi) = 12.706.
+    half = math.tan(0.475 * math.pi) * (200 / 3 - 25) / 2
+    lo, hi = 125 / 6 * 2.2 - half, 125 / 6 * 2.2 + half
+    assert said == ("a − b (unseen): +66.7 and +25.0 points on seeds 0 and 1 (higher on every seed; same rows, "
+                    "McNemar's exact test over the unrecorded per-row agreement: p = 0.0078 to 0.039 and 0.25 to "
+                    f"0.51); mean +45.8 points, 95% CI {lo:+.1f} to {hi:+.1f} (paired t-test over seeds, p = "
+                    f"{1 - 2 * math.atan(2.2) / math.pi:.2f})")
+
+
+def test_a_comparison_on_different_rows_gives_fisher_and_welch(tmp_path):
+    # 12 of 12 against 0 of 12 on other rows: Fisher p = 2 / comb(24, 12); two seeds of a at 100 and 50%, b at 0 and
+    # 50% (sample variances 1250): Welch's t = 50 / sqrt(1250/2 + 1250/2) = sqrt 2 with (625 + 625)^2 / (625^2 +
+    # 625^2) = 2 df, so p = 1 - t / sqrt(t^2 + 2) = 1 - 1 / sqrt 2
+    rows = [_run(0, "a", 12, fp="x"), _run(0, "b", 0, fp="y"), _run(1, "a", 6, fp="z"), _run(1, "b", 6, fp="w")]
+    c = claims.compare(rows, "test_unseen_accuracy variant=a vs variant=b")
+    assert not c.paired and [t.same_rows for t in c.per_seed] == [False, False]
+    assert math.isclose(c.per_seed[0].p_low, 2 / math.comb(24, 12)) and c.per_seed[1].p_high == 1.0
+    assert math.isclose(c.p, 1 - 1 / math.sqrt(2)) and math.isclose(c.mean_diff, 0.5)
+    said = claims.sentence(c)
+    assert "(higher on 1, equal on 1 of 2 seeds; different rows, Fisher's exact test: p < 0.001 and 1.0)" in said
+    assert said.endswith("(Welch's t-test over seeds, p = 0.29)")
+    # two accuracies of one run are different rows of one model: Fisher per run, a paired t over the runs
+    both = [dict(_run(s, "a", 6 + s), test_seen_accuracy=(9 + s) / 12, test_seen_n=12, test_seen_fingerprint="s")
+            for s in (0, 1, 2)]
+    c = claims.compare(both, "test_unseen_accuracy - test_seen_accuracy variant=a")
+    assert c.paired and c.label_a == "unseen" and c.at == "a" and not any(t.same_rows for t in c.per_seed)
+    assert claims.sentence(c).startswith("unseen − seen at a: -25.0, -25.0 and -25.0 points on seeds 0, 1 and 2 "
+                                         "(lower on every seed; different rows, Fisher's exact test")
+    assert c.p is None and "mean" not in claims.sentence(c)  # no spread over seeds: no t-test to state
+
+
+@pytest.mark.parametrize("p,text", [(0.0004, "< 0.001"), (0.001, "0.0010"), (0.0086, "0.0086"), (0.0503, "0.050"),
+                                    (0.13, "0.13"), (0.995, "0.99"), (1.0, "1.0")])
+def test_p_values_read_with_two_significant_digits(p, text):
+    assert claims.p_text(p) == text

@@ -1,13 +1,15 @@
 """The sandbox holds when the caller is root (CI runs as root): hostile samples fail inside it while the other
-samples in the same run still score, its start-up probe refuses weakened sandboxes, limits hold, two runs at
-once do not share a process budget, and the host never follows a link that sandboxed code left behind.
+samples in the same run still score, its start-up probe refuses weakened sandboxes (each of its checks, by a
+sandbox weakened in only that way), limits hold, two runs at once do not share a process budget, and what a
+run leaves in a work folder is handed back with safe modes.
 
 The hostile samples attack around evalplus's reliability_guard (``io.open``, ``os.open``, ``ctypes``) and answer
 correctly only when their attack failed, so a "pass" is the sample's own report that it got nothing; the host
-checks the rest (no file written outside, no secret bytes anywhere in the work folder or the results). The
-control runs the same samples in a weakened sandbox (bubblewrap as the project used it before: root keeps its
-capabilities, ``/`` is bound read-only, the host's environment passes through): there each attack works, so
-these tests can fail.
+checks the rest (no file written outside, no secret bytes anywhere it can see). The control runs the same
+samples in a weakened sandbox (bubblewrap as the project used it before: root keeps its capabilities, ``/`` is
+bound read-only, the host's environment passes through): there each attack works, so these tests can fail.
+The attacks on the scores themselves (forged results, ground truth, stopped workers) are in
+test_code_forgery.py.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -33,18 +36,6 @@ from eval.code.sandbox import Limits, Sandbox, SandboxRefused, find_sandbox
 from eval.code.score import score_samples
 
 ROOT = os.geteuid() == 0
-
-
-def _sandbox_problem() -> str | None:
-    try:
-        find_sandbox()
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-_PROBLEM = _sandbox_problem()
-needs_bwrap = pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}")
 needs_root = pytest.mark.skipif(not ROOT, reason="shows what happens when root starts bubblewrap")
 
 
@@ -65,7 +56,9 @@ def problems(tmp_path: Path, n: int):
 def host(tmp_path, monkeypatch):
     """Secrets on the host, outside the work folder: a file beside it and one in /var/tmp (outside /tmp, which
     even the weakened sandbox hides), HF tokens at $HF_HOME/token and ~/.cache/huggingface/token (HOME and
-    HF_HOME are temporary folders: the real /root is never touched), and secret environment variables."""
+    HF_HOME are temporary folders: the real /root is never touched), and secret environment variables. ``loot``
+    is a folder any uid may write: the hostile samples copy there whatever they get (the real sandbox does not
+    show it; the weakened one binds it)."""
     base = Path(tempfile.mkdtemp(prefix="idiv-sandbox-test-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
     base.chmod(0o755)  # readable by any uid, as many home folders are: the sandbox, not the mode, must stop it
     s = {name: f"{name}-{secrets.token_hex(12)}" for name in ("outside", "beside", "hf_home", "home", "env")}
@@ -75,22 +68,24 @@ def host(tmp_path, monkeypatch):
     (base / "hf" / "token").write_text(s["hf_home"])
     (base / "home" / ".cache" / "huggingface").mkdir(parents=True)
     (base / "home" / ".cache" / "huggingface" / "token").write_text(s["home"])
+    (base / "loot").mkdir()
+    (base / "loot").chmod(0o777)
     monkeypatch.setenv("HOME", str(base / "home"))
     monkeypatch.setenv("HF_HOME", str(base / "hf"))
     monkeypatch.setenv("HF_TOKEN", s["env"])
     monkeypatch.setenv("OPENAI_API_KEY", s["env"] + "-key")
     paths = {"outside": base / "outside.txt", "beside": tmp_path / "beside.txt", "hf_home": base / "hf" / "token",
              "home": base / "home" / ".cache" / "huggingface" / "token", "marker": base / "host-marker",
-             "work": tmp_path / "work", "base": base}
+             "work": tmp_path / "work", "loot": base / "loot", "base": base}
     yield {"secrets": s, "paths": paths}
     shutil.rmtree(base, ignore_errors=True)
 
 
 PRELUDE = '''import ctypes, io, os, sys
 _libc = ctypes.CDLL(None, use_errno=True)
-WORK = {work!r}
-def _loot(data):  # copy what was got into the writable work folder
-    fd = os.open(WORK + "/loot-{name}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+LOOT = {loot!r}
+def _loot(data):  # copy what was got where the host can find it (the weakened sandbox binds LOOT)
+    fd = os.open(LOOT + "/loot-{name}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.write(fd, data + b"\\n")
     os.close(fd)
 '''
@@ -130,7 +125,7 @@ ATTACKS = {
         return True
     return False
 ''',
-    # (c) read files outside the work folder and copy them into it
+    # (c) read files outside the work folder and copy them out
     "read": '''def _escaped():
     got = False
     for path in ({outside!r}, {beside!r}):
@@ -174,7 +169,7 @@ ATTACKS = {
 
 def hostile(name: str, index: int, host: dict) -> str:
     p = {k: str(v) for k, v in host["paths"].items()}
-    code = PRELUDE.format(work=p["work"], name=name) + ATTACKS[name].format(nonce=host["nonce"], **p)
+    code = PRELUDE.format(loot=p["loot"], name=name) + ATTACKS[name].format(nonce=host["nonce"], **p)
     return code + f"ESCAPED = _escaped()\ndef f{index}(x):\n    return -1 if ESCAPED else 2 * x\n"
 
 
@@ -186,18 +181,17 @@ def samples(host: dict) -> list[dict]:
     return out
 
 
-def everything_written(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+def everything_written(*folders: Path) -> bytes:
+    return b"".join(p.read_bytes() for f in folders for p in f.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def interpreter_markers(host: dict) -> list[Path]:
     return [Path(p) / f"idiv-marker-{host['nonce']}" for p in sb.interpreter_paths()]
 
 
-@needs_bwrap
-def test_hostile_samples_fail_inside_the_sandbox_while_the_others_score(tmp_path, host):
+def test_hostile_samples_fail_inside_the_sandbox_while_the_others_score(tmp_path, host, sandbox):
     host["nonce"] = secrets.token_hex(6)
-    res = score_samples(problems(tmp_path, len(ATTACKS) + 2), samples(host), host["paths"]["work"], find_sandbox(),
+    res = score_samples(problems(tmp_path, len(ATTACKS) + 2), samples(host), host["paths"]["work"], sandbox,
                         parallel=2)
     per = res["per_task"]
     # every hostile sample ran to its answer and reports that its attack got nothing...
@@ -206,21 +200,22 @@ def test_hostile_samples_fail_inside_the_sandbox_while_the_others_score(tmp_path
     n = len(ATTACKS)
     assert per[f"Sbx/{n}"] == {"base": "pass", "plus": "pass"} and per[f"Sbx/{n + 1}"]["base"] == "fail"
     assert res["passed"] == {"base": n + 1, "plus": n + 1}
-    # the host's view: no file written outside the work folder, no secret anywhere in it or in the results
+    # the host's view: no file written outside, no secret anywhere it can see or in the results
     assert not host["paths"]["marker"].exists() and not any(m.exists() for m in interpreter_markers(host))
-    written = everything_written(host["paths"]["work"]) + json.dumps(res).encode()
+    written = everything_written(host["paths"]["work"], host["paths"]["loot"]) + json.dumps(res).encode()
     for name, value in host["secrets"].items():
         assert value.encode() not in written, name
     assert res["sandbox"]["kind"] == "bubblewrap" and res["sandbox"]["probe"]["passed"] is True
     assert set(res["sandbox"]["probe"]["checks"]) >= {"capabilities", "gain", "mounts", "writes", "reads",
-                                                      "environment", "network", "limits"}
+                                                      "environment", "network", "limits", "keyrings", "ptrace"}
 
 
 class WeakSandbox(Sandbox):
     """bubblewrap as the project ran it before issue 11 (root keeps every capability, ``--ro-bind / /``), and
-    passing the host's environment through: the control."""
+    passing the host's environment through: the control. ``loot`` is bound writable."""
 
     as_root = False  # its code runs as root: no uid of its own, no work folder to hand over
+    loot: Path | None = None
 
     def command(self, argv, workdir, env, readable=(), uid=None):
         cmd = [self.executable, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/",
@@ -230,19 +225,22 @@ class WeakSandbox(Sandbox):
             if real.startswith("/tmp/"):
                 cmd += ["--ro-bind", real, real]
         cmd += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+        if self.loot is not None:
+            cmd += ["--bind", str(self.loot), str(self.loot)]
         for key, value in {**os.environ, **env}.items():
             cmd += ["--setenv", key, value]
         return cmd + ["--", *argv]
 
 
-def weak() -> WeakSandbox:
+def weak(loot: Path | None = None) -> WeakSandbox:
     real = find_sandbox()
-    return WeakSandbox("bubblewrap", real.executable, real.version, real.limits)
+    out = WeakSandbox("bubblewrap", real.executable, real.version, real.limits)
+    out.loot = loot
+    return out
 
 
-@needs_bwrap
 @needs_root
-def test_the_same_samples_escape_a_weakened_sandbox(tmp_path, host, monkeypatch):
+def test_the_same_samples_escape_a_weakened_sandbox(tmp_path, host, monkeypatch, sandbox):
     """The control: the probe refuses the weakened sandbox; forced to run anyway, every attack works."""
     if Path("/tmp") in host["paths"]["base"].parents:
         pytest.skip("no /var/tmp here: the weakened sandbox hides /tmp, so its attacks would find nothing")
@@ -254,19 +252,19 @@ def test_the_same_samples_escape_a_weakened_sandbox(tmp_path, host, monkeypatch)
     rows, n = samples(host), len(ATTACKS)
     remount = list(ATTACKS).index("remount")
     try:
-        # there the remount sample's umount2("/tmp") pulls the work folder from under every other process of
-        # the run (the honest ones included), so it runs on its own
+        # there the remount sample's umount2("/tmp") pulls /tmp from under its worker (and the samples after it
+        # in that worker, the honest ones included), so it runs on its own
         for run in ([r for i, r in enumerate(rows) if i != remount], [rows[remount], *rows[n:]]):
             ids = [r["task_id"] for r in run]
             probs = problems(tmp_path, n + 2)
             probs = type(probs)(probs.benchmark, {t: probs.records[t] for t in ids}, probs.plus, probs.origin)
-            res = score_samples(probs, run, host["paths"]["work"], weak(), parallel=2)
+            res = score_samples(probs, run, host["paths"]["work"], weak(host["paths"]["loot"]), parallel=2)
             hostile_ids = [t for t in ids if int(t.split("/")[1]) < n]
             assert [res["per_task"][t]["base"] for t in hostile_ids] == ["fail"] * len(hostile_ids), res["per_task"]
             if rows[remount] not in run:
                 assert res["per_task"][f"Sbx/{n}"]["base"] == "pass"
         assert host["paths"]["marker"].read_bytes() == b"written from inside the sandbox"
-        written = everything_written(host["paths"]["work"])
+        written = everything_written(host["paths"]["loot"])
         for name, value in host["secrets"].items():  # all but the file beside the work folder, in the hidden /tmp
             assert (value.encode() in written) is (name != "beside"), name
     finally:
@@ -274,7 +272,7 @@ def test_the_same_samples_escape_a_weakened_sandbox(tmp_path, host, monkeypatch)
             marker.unlink(missing_ok=True)
 
 
-# -- the probe refuses weakened sandboxes --------------------------------------------------------------------------
+# -- the probe refuses weakened sandboxes: each of its checks, by a sandbox weakened in only that way ---------------
 
 
 def _extra_mounts(monkeypatch, option, path):
@@ -289,15 +287,54 @@ def _extra_mounts(monkeypatch, option, path):
     monkeypatch.setattr(sb, "_mounts", mounts)
 
 
+def _bound_home(monkeypatch, host):
+    """$HOME holds nothing secret (no canary, no token: only the listing can give it away), and is bound."""
+    home = host["paths"]["base"] / "plain-home"
+    home.mkdir()
+    (home / "notes.txt").write_text("nothing secret")
+    monkeypatch.setenv("HOME", str(home))
+    _extra_mounts(monkeypatch, "--ro-bind", lambda w: home)
+
+
+def _launcher_with(monkeypatch, folder: Path, *edits: tuple[str, str]) -> None:
+    """Run a copy of the launcher with ``edits`` (old text, new text) made, each of which must apply."""
+    text = sb.LAUNCHER.read_text()
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    copy = folder / f"sandbox_launch_{secrets.token_hex(4)}.py"
+    copy.write_text(text)
+    monkeypatch.setattr(sb, "LAUNCHER", copy)
+
+
+NO_SELF_CHECK = ("    problems = check(config)\n", "    problems = []\n")  # the launcher's own check would refuse first
+
+
+def _without_deny(*names: str) -> list[tuple[str, str]]:
+    """Edits that drop system calls from the launcher's seccomp refusals."""
+    text = sb.LAUNCHER.read_text()
+    lines = [line for line in text.splitlines(keepends=True) if any(line.strip().startswith(f'"{n}":') for n in names)]
+    assert len(lines) == len(names), names
+    return [(line, "") for line in lines]
+
+
 WEAKENINGS = {
     "home bound": ("reads", lambda mp, host: _extra_mounts(mp, "--ro-bind", lambda w: host["paths"]["base"])),
+    "home listed": ("reads", _bound_home),
     "work folder's parent writable": ("writes", lambda mp, host: _extra_mounts(mp, "--bind", lambda w: w.parent)),
     "host environment passed": ("environment", lambda mp, host: mp.setattr(
         sb, "sandbox_env", lambda extra, workdir, kind, host_env=None: {**(host_env or {}), **extra})),
     "network shared": ("network", lambda mp, host: mp.setattr(
         Sandbox, "command", _without("--unshare-net", Sandbox.command))),
-    "caller's session keyring kept": ("keyrings", lambda mp, host: mp.setattr(sb, "LAUNCHER", _launcher_without(
-        "        _own_session_keyring(libc)\n", host["paths"]["base"]))),
+    "soft limits only": ("limits", lambda mp, host: _launcher_with(mp, host["paths"]["base"], NO_SELF_CHECK, (
+        "resource.setrlimit(getattr(resource, name), (value, value))",
+        "resource.setrlimit(getattr(resource, name), (value, resource.getrlimit(getattr(resource, name))[1]))"))),
+    "key system calls allowed": ("keyrings", lambda mp, host: _launcher_with(
+        mp, host["paths"]["base"], *_without_deny("add_key", "request_key", "keyctl"))),
+    "caller's session keyring kept": ("keyrings", lambda mp, host: _launcher_with(
+        mp, host["paths"]["base"], ("        _own_session_keyring(libc)\n", ""), *_without_deny("keyctl"))),
+    "ptrace allowed": ("ptrace", lambda mp, host: _launcher_with(
+        mp, host["paths"]["base"], *_without_deny("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd"))),
     "old command line": ("capabilities", None),
 }
 ROOT_WEAKENINGS = {
@@ -305,15 +342,10 @@ ROOT_WEAKENINGS = {
     "user namespace as root": ("limits", lambda mp, host: mp.setattr(sb, "_fresh_uid", lambda: None)),
     # without the seccomp filter, root's unprivileged uid could still make a user namespace of its own
     "no seccomp filter": ("namespaces", lambda mp, host: mp.setattr(sb, "SEAL_ARCHES", ())),
+    # the capabilities dropped but root's uid kept
+    "no uid change": ("identity", lambda mp, host: _launcher_with(mp, host["paths"]["base"], NO_SELF_CHECK, (
+        "    os.setresgid(gid, gid, gid)\n    os.setresuid(uid, uid, uid)", ""))),
 }
-
-
-def _launcher_without(line: str, folder: Path) -> Path:
-    text = sb.LAUNCHER.read_text()
-    assert line in text
-    copy = folder / "sandbox_launch.py"
-    copy.write_text(text.replace(line, ""))
-    return copy
 
 
 def _without(option, command):
@@ -323,11 +355,10 @@ def _without(option, command):
     return cmd
 
 
-@needs_bwrap
 @pytest.mark.parametrize("weakening", [*WEAKENINGS, *(ROOT_WEAKENINGS if ROOT else [])])
-def test_the_probe_refuses_a_weakened_sandbox(tmp_path, host, monkeypatch, weakening):
+def test_the_probe_refuses_a_weakened_sandbox(tmp_path, host, monkeypatch, weakening, sandbox):
     check, weaken = {**WEAKENINGS, **ROOT_WEAKENINGS}[weakening]
-    sandbox = weak() if weaken is None else find_sandbox()
+    tested = weak() if weaken is None else sandbox
     if weaken is not None:
         weaken(monkeypatch, host)
     work = tmp_path / "work"
@@ -335,14 +366,13 @@ def test_the_probe_refuses_a_weakened_sandbox(tmp_path, host, monkeypatch, weake
     tmp_path.chmod(0o777)  # so that a bind of it is writable by the sandbox's uid: only the sandbox may stop it
     before = set(os.listdir(tmp_path))
     with pytest.raises(SandboxRefused, match=f"probe got through \\(.*{check}") as refused:
-        sandbox.verify(work)
+        tested.verify(work)
     for value in host["secrets"].values():  # the refusal names what got through, never what it read
         assert value not in str(refused.value)
     assert set(os.listdir(tmp_path)) == before and os.listdir(work) == []  # the probe cleaned up after itself
 
 
-@needs_bwrap
-def test_the_cli_refuses_to_score_with_one_line(tmp_path, host, monkeypatch):
+def test_the_cli_refuses_to_score_with_one_line(tmp_path, host, monkeypatch, sandbox):
     from eval.code.cli import main
 
     WEAKENINGS["host environment passed"][1](monkeypatch, host)
@@ -355,6 +385,24 @@ def test_the_cli_refuses_to_score_with_one_line(tmp_path, host, monkeypatch):
     assert result.exit_code == 1
     assert result.output.startswith("Error: sandbox: the sandbox's start-up probe got through (environment")
     assert len(result.output.strip().splitlines()) == 1 and not (out / "code_eval.json").exists()
+
+
+def test_a_missing_bwrap_skips_saying_so_and_a_broken_sandbox_fails(monkeypatch):
+    """tests/sandboxkit.py: only a machine without bubblewrap skips the sandboxed tests; where it is installed
+    and the sandbox does not hold, they fail with the probe's finding."""
+    import sandboxkit
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.skip.Exception, match="bwrap \\(bubblewrap\\) is not installed"):
+        sandboxkit.sandbox_or_skip()
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/bwrap")
+
+    def broken(unsafe=False):
+        raise ConfigError("sandbox", "the sandbox's start-up probe got through (network: connected)")
+
+    monkeypatch.setattr(sandboxkit, "find_sandbox", broken)
+    with pytest.raises(pytest.fail.Exception, match="bwrap is installed but .*probe got through \\(network"):
+        sandboxkit.sandbox_or_skip()
 
 
 def test_unsafe_mode_says_plainly_that_no_sandbox_was_used(tmp_path, monkeypatch):
@@ -371,9 +419,10 @@ def test_unsafe_mode_says_plainly_that_no_sandbox_was_used(tmp_path, monkeypatch
     doc = json.loads((tmp_path / "o" / "code_eval.json").read_text())
     assert doc["settings"]["sandbox"].startswith("NO SANDBOX (--unsafe-no-sandbox)")
     assert doc["settings"]["sandbox_limits"] is None and doc["benchmarks"]["humaneval"]["sandbox"]["kind"] == "none"
+    assert doc["benchmarks"]["humaneval"]["passed"]["base"] == 1
 
 
-# -- limits, concurrency, links -----------------------------------------------------------------------------------
+# -- limits, concurrency, what a run leaves ------------------------------------------------------------------------
 
 LIMITS_PROGRAM = '''import json, os, sys, time
 out = {}
@@ -411,16 +460,15 @@ while True:  # until RLIMIT_CPU stops it
 '''
 
 
-@needs_bwrap
-def test_limits_hold_inside(tmp_path):
+def test_limits_hold_inside(tmp_path, sandbox):
     limits = Limits(memory_bytes=256 << 20, scorer_memory_bytes=256 << 20, processes=16, file_bytes=1 << 20,
                     cpu_seconds=1, tmp_bytes=4 << 20)
-    sandbox = Sandbox("bubblewrap", find_sandbox().executable, "test", limits)
+    limited = Sandbox("bubblewrap", sandbox.executable, "test", limits)
     prog = tmp_path / "limits.py"
     prog.write_text(LIMITS_PROGRAM)
     work = tmp_path / "work"
     work.mkdir()
-    run = sandbox.run([sys.executable, "-I", str(prog)], work, {}, readable=[prog], timeout=120)
+    run = limited.run([sys.executable, "-I", str(prog)], work, {}, readable=[prog], timeout=120)
     report = json.loads(run.stdout.decode().strip().splitlines()[-1])
     assert report["memory"] == "refused" and report["file"] == "refused" and report["tmp"] == "full"
     assert 0 < report["forks"] < 16
@@ -459,14 +507,14 @@ print("forked", len(pids))
 '''
 
 
-def _two_at_once(tmp_path: Path) -> tuple[int, subprocess.CompletedProcess]:
-    sandbox = Sandbox("bubblewrap", find_sandbox().executable, "test", Limits(processes=24))
+def _two_at_once(tmp_path: Path, executable: str) -> tuple[int, subprocess.CompletedProcess]:
+    limited = Sandbox("bubblewrap", executable, "test", Limits(processes=24))
     hog, worker = tmp_path / "hog.py", tmp_path / "worker.py"
     hog.write_text(HOG)
     worker.write_text(WORKER)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    thread = threading.Thread(target=sandbox.run, args=([sys.executable, "-I", str(hog)], tmp_path / "a", {}),
+    thread = threading.Thread(target=limited.run, args=([sys.executable, "-I", str(hog)], tmp_path / "a", {}),
                               kwargs={"readable": [hog], "timeout": 120})
     thread.start()
     try:
@@ -475,54 +523,66 @@ def _two_at_once(tmp_path: Path) -> tuple[int, subprocess.CompletedProcess]:
                 break
             time.sleep(0.05)
         held = int((tmp_path / "a" / "ready").read_text())
-        other = sandbox.run([sys.executable, "-I", str(worker)], tmp_path / "b", {}, readable=[worker], timeout=120)
+        other = limited.run([sys.executable, "-I", str(worker)], tmp_path / "b", {}, readable=[worker], timeout=120)
     finally:
         (tmp_path / "a" / "done").write_text("")
         thread.join()
     return held, other
 
 
-@needs_bwrap
-def test_two_sandboxes_at_once_do_not_share_a_process_budget(tmp_path):
-    held, other = _two_at_once(tmp_path)
+def test_two_sandboxes_at_once_do_not_share_a_process_budget(tmp_path, sandbox):
+    held, other = _two_at_once(tmp_path, sandbox.executable)
     assert 10 < held < 24  # the first one holds all the processes it may have...
     assert other.returncode == 0 and b"forked 6" in other.stdout, other  # ...and the second still forks
 
 
-@needs_bwrap
 @needs_root
-def test_two_sandboxes_with_one_uid_would_share_it(tmp_path, monkeypatch):
+def test_two_sandboxes_with_one_uid_would_share_it(tmp_path, monkeypatch, sandbox):
     """The control: were both runs given the same host uid, the second could not start its processes."""
     monkeypatch.setattr(sb, "_fresh_uid", lambda: sb.ROOT_UID_BASE + 7)
-    held, other = _two_at_once(tmp_path)
+    held, other = _two_at_once(tmp_path, sandbox.executable)
     assert held > 10 and other.returncode != 0
 
 
-@needs_bwrap
-def test_links_left_by_sandboxed_code_are_never_followed(tmp_path):
-    """A sample replaces the files the host writes next time with links to a host file; the next run (and the
-    ``code`` command's raw samples) must replace the links, not write through them."""
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
-    work = tmp_path / "work"
-    names = ["samples.jsonl", "problems.jsonl", "evalplus.log", "samples.raw.jsonl", "cache"]
-    plant = (f"import ctypes\n_libc = ctypes.CDLL(None)\nfor _n in {names!r}:\n"
-             f"    _libc.unlink(({str(work)!r} + '/' + _n).encode())\n"
-             f"    _libc.rmdir(({str(work)!r} + '/' + _n).encode())\n"
-             f"    _libc.symlink({str(victim)!r}.encode(), ({str(work)!r} + '/' + _n).encode())\n"
-             "def f0(x):\n    return 2 * x\n")
-    probs = problems(tmp_path, 2)
-    rows = [{"task_id": "Sbx/0", "solution": plant}, {"task_id": "Sbx/1", "solution": "def f1(x):\n    return 2 * x\n"}]
-    score_samples(probs, rows, work, find_sandbox(), parallel=1)
-    assert all((work / n).is_symlink() for n in names if n != "cache")  # the links were planted
-    rows[0]["solution"] = "def f0(x):\n    return 2 * x\n"
-    res = score_samples(probs, rows, work, find_sandbox(), parallel=1)
-    assert res["passed"]["base"] == 2 and victim.read_text() == "precious"
-    assert not any((work / n).is_symlink() for n in names if n != "samples.raw.jsonl")
-    from eval.code.score import clear_path
+LEAVE_BEHIND = '''import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+os.mkdir("sub")
+os.mkdir("sub/locked")
+for path, mode in ((".", 0o2777), ("sub", 0o2777), ("sub/locked", 0o000)):
+    os.chmod(path, mode)
+for name, mode in (("open.txt", 0o666), ("sub/suid", 0o4755), ("sub/sgid", 0o2775)):
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(name, mode)
+os.symlink("/etc/passwd", "link")
+libc.mkfifo(b"fifo", 0o666)
+os.chmod("fifo", 0o666)
+print("left", flush=True)
+'''
 
-    clear_path(work / "samples.raw.jsonl")  # what `code` does before writing the raw samples
-    assert not (work / "samples.raw.jsonl").exists() and victim.read_text() == "precious"
+
+def test_a_work_folder_is_handed_back_with_safe_modes(tmp_path, sandbox):
+    """What code leaves in its work folder (a 2777 folder, 0666 / setuid / setgid files, a FIFO, a folder
+    locked at 000) is handed back to its owner with no setuid/setgid/sticky bit and nothing group- or
+    world-writable; links are not followed (the target keeps its mode)."""
+    prog = tmp_path / "leave.py"
+    prog.write_text(LEAVE_BEHIND)
+    work = tmp_path / "work"
+    work.mkdir()
+    target_mode = os.stat("/etc/passwd").st_mode
+    run = sandbox.run([sys.executable, "-I", str(prog)], work, {}, readable=[prog], timeout=120)
+    assert run.stdout.strip() == b"left", run.stderr
+    seen = {}
+    for folder, dirs, files in os.walk(work):
+        for name in [*dirs, *files, "."]:
+            info = os.lstat(os.path.join(folder, name))
+            seen[os.path.relpath(os.path.join(folder, name), work)] = info
+    assert {"open.txt", "sub", "sub/suid", "sub/sgid", "sub/locked", "fifo", "link"} <= set(seen)
+    bad = {name: oct(stat.S_IMODE(i.st_mode)) for name, i in seen.items() if not stat.S_ISLNK(i.st_mode)
+           and stat.S_IMODE(i.st_mode) & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH)}
+    assert bad == {}
+    assert all(i.st_uid == os.getuid() for i in seen.values())  # back to its owner
+    assert os.stat("/etc/passwd").st_mode == target_mode
 
 
 def test_secret_looking_variables_are_refused_and_nothing_comes_from_the_host(monkeypatch):
@@ -557,9 +617,8 @@ print(json.dumps(Sandbox("bubblewrap", {bwrap!r}, "test").verify(Path({work!r}))
 '''
 
 
-@needs_bwrap
 @needs_root
-def test_the_sandbox_holds_for_an_ordinary_user_too(tmp_path):
+def test_the_sandbox_holds_for_an_ordinary_user_too(tmp_path, sandbox):
     """Started by a non-root uid, bubblewrap makes a user namespace (uid 65534 inside): the probe passes too.
     Run with the system's Python and this checkout, where uid 65534 can read them."""
     python, repo = "/usr/bin/python3", str(Path(__file__).resolve().parents[1])
@@ -572,7 +631,7 @@ def test_the_sandbox_holds_for_an_ordinary_user_too(tmp_path):
         (base / "work").mkdir()
         os.chown(base, 65534, 65534)
         os.chown(base / "work", 65534, 65534)
-        code = NON_ROOT_PROBE.format(root=repo, bwrap=find_sandbox().executable, work=str(base / "work"))
+        code = NON_ROOT_PROBE.format(root=repo, bwrap=sandbox.executable, work=str(base / "work"))
         run = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", python, "-I", "-c",
                               code], capture_output=True, text=True, timeout=300,
                              env={"PATH": "/usr/bin:/bin", "HOME": str(base / "home"), "TMPDIR": str(base)})

@@ -24,8 +24,11 @@ NOOP_SHARES = [0.1, 0.2, 0.3, 0.4, 0.5]
 SEMANTIC_K = [(3, 4), (3, 6), (3, 12), (3, 20), (3, 30), (3, 60)]
 FAMILIES = [("repeated",), ("periodic",), ("mirrored",), ("mirrored", "periodic", "repeated")]
 SEMANTIC_I = [500, 1_000, 5_000, 10_000]
-# occurrences of x per input: 1, 10, 20 and the 1/5/10/15/20 mix (P1 Table 1)
+# occurrences of x per input: 1, 10, 20 and the 1/5/10/15/20 mix at I in 200, 500, 1k, 2k (P1 Table 1)
 OCCURRENCES = [(1,), (10,), (20,), (1, 5, 10, 15, 20)]
+OCCURRENCES_I = [200, 500, 1_000, 2_000]
+# robustness lengths (P1): inputs 50, 100, 200; patterns 20, 40, 50
+ROBUSTNESS_INPUTS, ROBUSTNESS_PATTERNS = [50, 100, 200], [20, 40, 50]
 
 
 def configs(name: str):
@@ -95,13 +98,27 @@ def test_semantic_grid():
 def test_occurrences_grid():
     for name in ("occurrences.yaml", "occurrences_reduced.yaml"):
         cfgs = configs(name)
-        assert sorted({tuple(c.occurrences) for c in cfgs}) == sorted(OCCURRENCES)
+        grid = {(c.instructions, tuple(c.occurrences)) for c in cfgs}
+        assert grid == {(i, o) for i in OCCURRENCES_I for o in OCCURRENCES}  # the whole Table 1 grid
         for c in cfgs:  # every input can hold its planted copies
             assert c.input_len.min >= max(c.occurrences) * c.space.x_len.max
+            # the test splits' own setting is left to the paper's default (1 to 20), not the training one
+            assert c.splits.test_unseen.occurrences is None and c.splits.test_seen.occurrences is None
     assert seeds(configs("occurrences.yaml")) == {0} and len(seeds(configs("occurrences_reduced.yaml"))) >= 3
 
 
-@pytest.mark.parametrize("name", ["power_law", "noop", "semantic", "occurrences"])
+def test_robustness_lengths_grid():
+    paper, reduced = configs("robustness_lengths.yaml"), configs("robustness_lengths_reduced.yaml")
+    for cfgs in (paper, reduced):
+        lengths = {(c.input_len.max, c.space.x_len.max) for c in cfgs}
+        # every (input, pattern) pair of the paper's lengths with the pattern shorter than the input
+        assert lengths == {(i, x) for i in ROBUSTNESS_INPUTS for x in ROBUSTNESS_PATTERNS if x < i}
+        assert all(c.space.y_len.max == c.space.x_len.max and c.input_len.fixed for c in cfgs)
+        assert len({c.instructions for c in cfgs}) >= 2
+    assert seeds(paper) == {0} and len(seeds(reduced)) >= 3
+
+
+@pytest.mark.parametrize("name", ["power_law", "noop", "semantic", "occurrences", "robustness_lengths"])
 def test_every_paper_grid_has_a_reduced_sweep_with_seeds(name):
     paper, reduced = load_sweep(SWEEPS / f"{name}.yaml"), load_sweep(SWEEPS / f"{name}_reduced.yaml")
     assert paper.axes["seed"] == [0] and len(reduced.axes["seed"]) >= 3
@@ -133,3 +150,26 @@ def test_cot_collection_presets_beside_the_alpaca_ones(pct):
     assert cot.sources[0] == alpaca.sources[0] and cot.size == alpaca.size == 20000
     assert (cot.prompt_template, cot.dedup, cot.decontamination) == (alpaca.prompt_template, alpaca.dedup, alpaca.decontamination)
     assert cot.name == f"oss-cot-{pct}"
+
+
+# The later version's 75K block (60K OSS base + 15K of OSS, Alpaca and CoT rows, e.g. 12.5K + 1.25K + 1.25K) and
+# CodeQwen's 20K rows with CoT (issue 22 item 7): rows per source, written here from the issue's text.
+BLOCK_ROWS = {"mix_oss_60k": {"oss-instruct": 60_000}, "mix_oss_75k": {"oss-instruct": 75_000},
+              "mix_oss_alpaca_cot_75k": {"oss-instruct": 72_500, "alpaca": 1_250, "cot-collection": 1_250},
+              "mix_oss_alpaca_cot_20k": {"oss-instruct": 17_500, "alpaca": 1_250, "cot-collection": 1_250}}
+
+
+@pytest.mark.parametrize("preset", sorted(BLOCK_ROWS))
+def test_code_mix_block_presets(preset):
+    from generators.mixture import source_targets
+    from generators.mixture_config import load_mixture_config
+
+    presets = Path(__file__).resolve().parent.parent / "generators" / "configs"
+    cfg = load_mixture_config(presets / f"{preset}.yaml")
+    rows = dict(zip([s.name for s in cfg.sources], source_targets(cfg.size, [s.weight for s in cfg.sources])))
+    assert rows == BLOCK_ROWS[preset]
+    # each source is read exactly as the 20K presets read it (same Hub id, revision, columns)
+    known = {s.name: s for name in ("mix_oss_alpaca_25", "mix_oss_cot_25")
+             for s in load_mixture_config(presets / f"{name}.yaml").sources}
+    assert all(s.model_copy(update={"weight": 1.0}) == known[s.name].model_copy(update={"weight": 1.0})
+               for s in cfg.sources)

@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 
 from cards.eval_card import update_card_with_code
+from core.atomic import write_text_atomic
 from core.errors import ConfigError
-from eval.code.data import BENCHMARKS, Problems, load_problems
+from eval.code.data import BENCHMARKS, Problems, load_problems, read_jsonl
 from eval.code.generate import generate_samples, load_model
 from eval.code.prompts import DEFAULT_TEMPLATE, STYLES, validate_template
 from eval.code.results import eval_results, write_results
@@ -22,7 +23,6 @@ from eval.code.score import (
     DEFAULT_GT_TIME_LIMIT_FACTOR,
     DEFAULT_MIN_TIME_LIMIT,
     ScoringError,
-    clear_path,
     score_samples,
 )
 from publishing.resolve import resolve
@@ -44,6 +44,10 @@ def _data_options(fn):
                      help="evalplus: minimum seconds per test input."),
         click.option("--gt-time-limit-factor", type=float, default=DEFAULT_GT_TIME_LIMIT_FACTOR, show_default=True,
                      help="evalplus: time limit as a multiple of the canonical solution's time."),
+        click.option("--scoring-deadline", type=click.FloatRange(min=1), default=None,
+                     help="Seconds each benchmark's scoring may take in all; past it every sandboxed worker is "
+                          "killed and no scores are written (default: 600 s, plus per round of --parallel problems "
+                          "evalplus's longest process time, 62 s, and 10 s of grace, for each of base and plus)."),
         click.option("--unsafe-no-sandbox", is_flag=True,
                      help="Where bubblewrap is missing or cannot build the sandbox here, run generated code "
                           "anyway: as you, with your files and network, under evalplus's guard only (not a security "
@@ -60,12 +64,13 @@ def _problems(benchmarks, humaneval_file, mbpp_file, limit) -> list[Problems]:
     return [load_problems(b, files[b]).subset(limit) for b in dict.fromkeys(benchmarks)]
 
 
-def _score_all(problem_sets, samples_by_bench, out: Path, sandbox: Sandbox, parallel, min_t, factor) -> dict:
+def _score_all(problem_sets, samples_by_bench, out: Path, sandbox: Sandbox, parallel, min_t, factor,
+               deadline) -> dict:
     benchmarks = {}
     for problems in problem_sets:
         t0 = time.perf_counter()
         res = score_samples(problems, samples_by_bench[problems.benchmark], out / problems.benchmark, sandbox,
-                            parallel=parallel, min_time_limit=min_t, gt_time_limit_factor=factor)
+                            parallel=parallel, min_time_limit=min_t, gt_time_limit_factor=factor, deadline=deadline)
         res["data"] = problems.origin
         res["notes"] = problems.notes
         res["scoring_seconds"] = round(time.perf_counter() - t0, 2)
@@ -105,7 +110,7 @@ def _settings(sandbox: Sandbox, min_t: float, factor: float, **extra) -> dict:
 @click.option("--push", is_flag=True, help="Write the pass@1 scores into the model's card (folder, local hub or Hub).")
 @_data_options
 def code(model, revision, style, template, max_new_tokens, batch_size, dtype, push, benchmarks, humaneval_file, mbpp_file,
-         limit, parallel, min_time_limit, gt_time_limit_factor, unsafe_no_sandbox, output) -> None:
+         limit, parallel, min_time_limit, gt_time_limit_factor, scoring_deadline, unsafe_no_sandbox, output) -> None:
     """Generate greedy solutions for HumanEval(+) / MBPP(+) with MODEL and score pass@1 with evalplus."""
     try:
         validate_template(template)
@@ -116,13 +121,11 @@ def code(model, revision, style, template, max_new_tokens, batch_size, dtype, pu
         samples = {}
         for problems in problem_sets:
             samples[problems.benchmark] = generate_samples(mdl, tok, problems, style, template, max_new_tokens, batch_size)
-            (out / problems.benchmark).mkdir(parents=True, exist_ok=True)
-            raw = out / problems.benchmark / "samples.raw.jsonl"
-            clear_path(raw)  # the folder is writable by sandboxed code: never follow a link left there
-            with open(raw, "x", encoding="utf-8") as f:
-                for s in samples[problems.benchmark]:
-                    f.write(json.dumps({"task_id": s["task_id"], "solution": s["raw_solution"], "prompt": s["prompt"]}) + "\n")
-        benchmarks_out = _score_all(problem_sets, samples, out, sandbox, parallel, min_time_limit, gt_time_limit_factor)
+            write_text_atomic(out / problems.benchmark / "samples.raw.jsonl", "".join(
+                json.dumps({"task_id": s["task_id"], "solution": s["raw_solution"], "prompt": s["prompt"]}) + "\n"
+                for s in samples[problems.benchmark]))
+        benchmarks_out = _score_all(problem_sets, samples, out, sandbox, parallel, min_time_limit, gt_time_limit_factor,
+                                    scoring_deadline)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     except ScoringError as exc:
@@ -152,20 +155,23 @@ def push_code_scores(model: str, revision: str | None, results: dict) -> str:
 @click.argument("samples", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_data_options
 def code_score(samples, benchmarks, humaneval_file, mbpp_file, limit, parallel, min_time_limit, gt_time_limit_factor,
-               unsafe_no_sandbox, output) -> None:
+               scoring_deadline, unsafe_no_sandbox, output) -> None:
     """Score SAMPLES (jsonl files of {task_id, solution}, one per benchmark, in --benchmark order) with evalplus."""
     benchmarks = list(dict.fromkeys(benchmarks))
     try:
         if len(samples) != len(benchmarks):
             raise ConfigError("samples", f"give one samples file per benchmark ({', '.join(benchmarks)}), got {len(samples)}")
-        sandbox = find_sandbox(unsafe_no_sandbox)
         problem_sets = _problems(benchmarks, humaneval_file, mbpp_file, limit)
         by_bench = {}
         for bench, path, problems in zip(benchmarks, samples, problem_sets, strict=True):
-            rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-            by_bench[bench] = [r for r in rows if r.get("task_id") in problems.records]
+            rows, _ = read_jsonl(Path(path), "samples")
+            if not all(isinstance(r, dict) and isinstance(r.get("task_id"), str) for r in rows):
+                raise ConfigError("samples", f"{path}: every line must be an object {{task_id, solution}} with a "
+                                             "string task_id")
+            by_bench[bench] = [r for r in rows if r["task_id"] in problems.records]
+        sandbox = find_sandbox(unsafe_no_sandbox)  # after the files: a mistake in them is reported at once
         benchmarks_out = _score_all(problem_sets, by_bench, Path(output), sandbox, parallel, min_time_limit,
-                                    gt_time_limit_factor)
+                                    gt_time_limit_factor, scoring_deadline)
     except (ConfigError, ScoringError) as exc:
         raise click.ClickException(str(exc)) from None
     except (ValueError, KeyError) as exc:

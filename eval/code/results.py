@@ -4,8 +4,9 @@ The JSON (``code_eval.json``)::
 
     {"model": {...provenance...}, "settings": {...}, "benchmarks": {"humaneval": {"problems": 164,
      "pass@1": {"base": 0.62, "plus": 0.567}, "passed": {...}, "plus_tests": true, "data": "file ...",
-     "notes": [...], "per_task": {...}, "sandbox": {"kind": "bubblewrap", "probe": {"passed": true,
-     "checks": {"capabilities": "all capability sets empty", ...}}}}, "mbpp": {...}}}
+     "notes": [...], "per_task": {...}, "expected_outputs": "computed" (or "cache"), "sandbox": {"kind":
+     "bubblewrap", "probe": {"passed": true, "checks": {"capabilities": "all capability sets empty", ...}}}},
+     "mbpp": {...}}}
 
 ``settings.sandbox`` is one line saying what the generated code ran under (``NO SANDBOX (--unsafe-no-sandbox)...``
 when there was none), ``settings.sandbox_limits`` the limits it set; each benchmark's ``sandbox.probe`` is what the
@@ -23,6 +24,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult
 
+from core.atomic import write_text_atomic
+
 RESULTS_FILE = "code_eval.json"
 # (dataset id on the Hub, display name) for the base and the plus score of each benchmark.
 DATASETS = {
@@ -32,9 +35,8 @@ DATASETS = {
 
 
 def write_results(results: dict, out_dir: str | Path) -> Path:
-    path = Path(out_dir) / RESULTS_FILE
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return path
+    """Write ``code_eval.json`` atomically (a reader sees the old file or the new one, never half)."""
+    return write_text_atomic(Path(out_dir) / RESULTS_FILE, json.dumps(results, indent=2) + "\n")
 
 
 def read_results(path: str | Path) -> dict:

@@ -1,25 +1,31 @@
 """The OS sandbox that generated code runs in: bubblewrap (``bwrap``), or nothing only when asked explicitly.
 
 evalplus runs each solution in a child process under its ``reliability_guard``, which by its own account is not
-a security boundary (``io.open``, ``os.open``, ``ctypes`` and sockets still work). So the whole scoring process
-runs inside bubblewrap, built to hold when the caller is root (CI, containers) as well:
+a security boundary (``io.open``, ``os.open``, ``ctypes`` and sockets still work). So every process that runs
+generated code (the workers of :mod:`eval.code.workers`, each in a sandbox of its own) runs inside bubblewrap,
+built to hold when the caller is root (CI, containers) as well:
 
 - **No capabilities, no root.** Started by an ordinary user, bubblewrap runs the code as uid 65534 in a new user
   namespace (``--unshare-user --uid 65534 --gid 65534 --disable-userns --cap-drop ALL``). Started by root, a user
   namespace would map the code to host uid 0, which the kernel exempts from ``RLIMIT_NPROC``; so bubblewrap runs
   without one, keeps only CAP_SETUID/SETGID/SETPCAP, and :mod:`eval.code.sandbox_launch` empties the bounding set
-  and switches for good to a fresh unprivileged host uid (2,100,000,000 + 8 x pid + n, no groups); the work
-  folder's directories are handed to that uid for the run and back afterwards. Either way every capability set
-  is empty, ``no_new_privs`` is set, a seccomp filter makes ``unshare``/``clone`` of a user namespace fail (no
-  capability can be gained in a nested one either), and the code gets a session keyring of its own.
+  and switches for good to an unprivileged host uid that no other sandbox of this process holds at the time
+  (2,000,300,000 + 32 x pid + n, no groups); the work folder's directories are handed to that uid for the run.
+  Either way every capability set is empty, ``no_new_privs`` is set, and a seccomp filter makes ``unshare``/
+  ``clone`` of a user namespace fail (no capability can be gained in a nested one either) and refuses the
+  kernel's key store (``add_key``, ``request_key``, ``keyctl``: nothing is left behind under the uid) and every
+  way into another process (``ptrace``, ``process_vm_readv``/``writev``, ``pidfd_getfd``).
+- **Nothing of a run outlives it.** When a run ends or is stopped, bubblewrap's init and every process below it
+  are killed and gone (:func:`kill_tree`) before the work folder is handed back (:func:`hand_back`): to its
+  owner, with no setuid/setgid/sticky bit and nothing group- or world-writable left, links never followed.
 - **The host's files are not there.** The root is an empty read-only tmpfs; bound read-only are only ``/usr``
   (with ``/bin``, ``/sbin``, ``/lib*`` or their links), the dynamic loader's ``/etc`` files, the interpreter's
   prefixes, the site-packages folders that hold evalplus and its dependencies, and this package's launcher,
-  probe and runner files. Never ``$HOME``, ``~/.cache``, ``$HF_HOME``, a token file, ``/etc`` or ``/``: a bind that
+  probe, worker and codec files. Never ``$HOME``, ``~/.cache``, ``$HF_HOME``, a token file, ``/etc`` or ``/``: a bind that
   would contain one, or lie inside a token folder, is refused. The work folder is the one writable host folder;
   ``/tmp`` and ``/dev/shm`` are private tmpfs of bounded size; stdin is ``/dev/null``.
 - **Nothing secret in the environment.** ``--clearenv``, then a fixed list (``PATH``, ``LANG``, ``HOME=/tmp``,
-  ``TMPDIR``, evalplus's data, cache and memory variables); a name that looks like a secret (``*TOKEN*``,
+  ``TMPDIR``, evalplus's memory variable); a name that looks like a secret (``*TOKEN*``,
   ``*KEY*``, ``*SECRET*``, ``*PASSW*``, ``HF_*``...) is refused. bubblewrap itself gets only ``PATH``.
 - **No network**: a network namespace with only its own loopback. PID, IPC and UTS namespaces are private too;
   ``--die-with-parent`` and ``--new-session``: nothing outlives the run or reaches the terminal.
@@ -32,16 +38,16 @@ refuses to score (:class:`SandboxRefused`, one line) when any attack works: read
 the work folder, the token paths or a secret variable planted in the caller's environment; holding or gaining a
 capability (capset, setuid(0), unshare, mount, umount2, remounting a bound folder read-write); writing outside
 the work folder (checked on the host); connecting to a port the host listens on; limits not set or
-``RLIMIT_NPROC`` not enforced; sharing the caller's session keyring. Its report goes into the results.
+``RLIMIT_NPROC`` not enforced; sharing the caller's session keyring or adding a key; reaching a sibling process
+(ptrace, process_vm_readv, pidfd_getfd). Its report goes into the results.
 
 Not protected against: kernel exploits (the code shares the host's kernel) and side channels; reading the bound
 files (interpreter, libraries, ``/usr``) and everything in the work folder (keep nothing else there); filling
 the disk through the work folder with many files under the size limit; total memory, which the per-process
 limits bound only as processes x address space (use a cgroup, e.g. ``systemd-run --scope -p MemoryMax=...``, for
-a hard cap); a sample exhausting its run's process or memory budget (that run fails, the host does not); code
-forging evalplus's results file in the work folder (the scorer checks that the results name the submitted
-solutions). When bubblewrap is missing or cannot build the sandbox here (no user namespaces for an ordinary
-user, no CAP_SYS_ADMIN for root in a container), scoring refuses unless the caller passes ``unsafe=True``
+a hard cap); a sample exhausting its worker's process or memory budget (that sample fails, the host does not).
+No verdict is read from the sandbox (see :mod:`eval.code.score`). When bubblewrap is missing or cannot build the
+sandbox here (no user namespaces for an ordinary user, no CAP_SYS_ADMIN for root in a container), scoring refuses unless the caller passes ``unsafe=True``
 (``--unsafe-no-sandbox``): then generated code runs as the caller, with its files and network (only the
 environment is still the fixed list), under evalplus's guard only, and the results say so.
 """
@@ -50,23 +56,28 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import itertools
 import json
 import os
 import platform
 import re
 import secrets
 import shutil
+import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ConfigError
+from eval.code.sandbox_worker import descendants
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "sandbox_launch.py"
@@ -80,14 +91,16 @@ SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|^HF_|HU
 SANDBOX_UID = 65534  # inside a user namespace (bubblewrap started by an ordinary user)
 # Host uids for code started by root: base + 8 x pid + n (pid < 2**22), below 2**31 and above the ranges that
 # systemd (containers: up to 1,879,048,191) and SSSD (ID mapping: up to 2,000,200,000) hand out by default.
-ROOT_UID_BASE = 2_100_000_000
+ROOT_UID_BASE = 2_000_300_000
+UID_SLOTS = 32  # sandboxes at once per process: base + 32 x pid (pid < 2**22) + slot stays below 2**31
 SEAL_ARCHES = ("x86_64", "aarch64")  # where the launcher has a seccomp filter
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
 # Paths whose contents are (or hold) the machine's or the user's secrets: never bound, nor anything above them.
 PROTECTED = ("/", "/root", "/home", "/etc", "/var", "/tmp", "/run", "/proc", "/sys", "/dev", "/boot", "/mnt",
              "/media", "/srv")
-_uid_counter = itertools.count()
+_uid_lock = threading.Lock()
+_uids_in_use: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -149,8 +162,8 @@ class Sandbox:
             who = "a fresh unprivileged host uid (bubblewrap started by root)" if self.as_root else \
                 f"uid {SANDBOX_UID} in a user namespace"
             return (f"bubblewrap {self.version}: as {who}, no capabilities, no network, no host files but the "
-                    "read-only interpreter and libraries, only the work folder writable, rlimits; start-up probe "
-                    "passed")
+                    "read-only interpreter and libraries, only a fresh work folder writable, rlimits, seccomp; "
+                    "start-up probe passed; verdicts decided outside it, from plain data")
         return ("NO SANDBOX (--unsafe-no-sandbox): generated code ran with the caller's privileges, files and "
                 "network, under evalplus's reliability_guard only, which is not a security boundary")
 
@@ -159,27 +172,49 @@ class Sandbox:
     def run(self, argv: list[str], workdir: Path, env: dict[str, str], *, readable=(), stdout=None,
             timeout: float | None = None, host_env: dict | None = None) -> subprocess.CompletedProcess:
         """Run the Python program ``argv`` (``[sys.executable, "-I", file, ...]``) on ``workdir`` (writable),
-        with ``env`` (checked by :func:`sandbox_env`) and ``readable`` files bound read-only."""
+        with ``env`` (checked by :func:`sandbox_env`) and ``readable`` files bound read-only; afterwards nothing
+        of it runs any more and the work folder is handed back (:func:`hand_back`)."""
+        output = {"stdout": stdout, "stderr": subprocess.STDOUT} if stdout is not None else \
+            {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        with self.start(argv, workdir, env, readable=readable, host_env=host_env, **output) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                kill_tree(proc)
+                raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    @contextmanager
+    def start(self, argv: list[str], workdir: Path, env: dict[str, str], *, readable=(),
+              host_env: dict | None = None, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+              stderr=subprocess.PIPE) -> Iterator[subprocess.Popen]:
+        """Start ``argv`` as :meth:`run` does and yield the process (stdin is ``/dev/null`` unless given: never
+        the caller's terminal). On leaving, every process of the sandbox is killed and gone before the work folder
+        is handed back, so nothing of it can write there any more."""
         workdir = Path(workdir).resolve()
         env = sandbox_env(env, workdir, self.kind, host_env)
-        output = {"stdout": stdout, "stderr": subprocess.STDOUT} if stdout is not None else {"capture_output": True}
-        output["stdin"] = subprocess.DEVNULL  # never the caller's terminal
+        pipes = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
         if self.kind == "none":
-            return subprocess.run(argv, env=env, timeout=timeout, cwd=workdir, **output)
+            with _owned(workdir, None):
+                proc = subprocess.Popen(argv, env=env, cwd=workdir, start_new_session=True, **pipes)
+                try:
+                    yield proc
+                finally:
+                    kill_tree(proc)
+            return
         uid = _fresh_uid() if self.as_root else None
-        cmd = self.command(argv, workdir, env, readable=readable, uid=uid)
-        owner = workdir.stat()
-        if uid is not None:
-            try:
-                _chown_dirs(workdir, uid)
-            except OSError as exc:
-                raise SandboxUnavailable("sandbox", f"cannot hand {workdir} to the sandbox's uid ({exc}); use an "
-                                                    "output folder on a local disk") from None
-        try:  # bubblewrap itself gets no environment to speak of (its /proc/1/environ is visible inside)
-            return subprocess.run(cmd, env={"PATH": "/usr/bin:/bin"}, timeout=timeout, cwd=workdir, **output)
+        try:
+            cmd = self.command(argv, workdir, env, readable=readable, uid=uid)
+            with _owned(workdir, uid):
+                # bubblewrap itself gets no environment to speak of (its /proc/1/environ is visible inside)
+                proc = subprocess.Popen(cmd, env={"PATH": "/usr/bin:/bin"}, cwd=workdir, **pipes)
+                try:
+                    yield proc
+                finally:
+                    kill_tree(proc)
         finally:
             if uid is not None:
-                _chown_back(workdir, uid, owner.st_uid, owner.st_gid)
+                _release_uid(uid)
 
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], readable=(), uid: int | None = None
                 ) -> list[str]:
@@ -227,7 +262,70 @@ def sandbox_env(extra: dict[str, str], workdir: Path, kind: str, host_env: dict 
 
 
 def _fresh_uid() -> int:
-    return ROOT_UID_BASE + 8 * (os.getpid() % (1 << 22)) + next(_uid_counter) % 8
+    """A host uid no other sandbox of this process holds now (see ``ROOT_UID_BASE``)."""
+    base = ROOT_UID_BASE + UID_SLOTS * (os.getpid() % (1 << 22))
+    with _uid_lock:
+        for n in range(UID_SLOTS):
+            if base + n not in _uids_in_use:
+                _uids_in_use.add(base + n)
+                return base + n
+    raise SandboxUnavailable("sandbox", f"more than {UID_SLOTS} sandboxes at once in one process")
+
+
+def _release_uid(uid: int) -> None:
+    with _uid_lock:
+        _uids_in_use.discard(uid)
+
+
+def kill_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Kill ``proc`` and every process below it, and wait until they are gone (bubblewrap's init first: the
+    kernel then kills the rest of its PID namespace and lets it end only once all of them are gone)."""
+    if proc.poll() is None:
+        tree = descendants(proc.pid)
+        try:  # without bubblewrap (unsafe mode) the program leads a session and process group of its own
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        for pid in [proc.pid, *tree]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        proc.wait()
+        deadline = time.monotonic() + grace
+        while any(_alive(pid) for pid in tree) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+@contextmanager
+def _owned(workdir: Path, uid: int | None) -> Iterator[None]:
+    """The work folder's directories belong to ``uid`` inside the block (root's sandboxes), and afterwards are
+    handed back to their owner with safe modes (:func:`hand_back`)."""
+    owner = workdir.stat()
+    if uid is not None:
+        try:
+            _chown_dirs(workdir, uid)
+        except OSError as exc:
+            raise SandboxUnavailable("sandbox", f"cannot hand {workdir} to the sandbox's uid ({exc}); use an "
+                                                "output folder on a local disk") from None
+    try:
+        yield
+    finally:
+        hand_back(workdir, uid, owner.st_uid, owner.st_gid)
 
 
 def _chown_dirs(workdir: Path, uid: int) -> None:
@@ -237,25 +335,45 @@ def _chown_dirs(workdir: Path, uid: int) -> None:
         os.chown(folder, uid, uid, follow_symlinks=False)
 
 
-def _chown_back(workdir: Path, uid: int, to_uid: int, to_gid: int) -> None:
-    """Give everything the sandbox uid owns in the work folder back to its owner (best effort, no links followed)."""
+def hand_back(workdir: Path, uid: int | None, to_uid: int, to_gid: int) -> None:
+    """After a run (nothing of it runs any more): everything the sandbox uid owns in the work folder goes back
+    to its owner, and no entry keeps a setuid, setgid or sticky bit or is writable by group or others (folders
+    get their owner's rwx back, so that they can be read and removed). Links are never followed."""
     stack = [str(workdir)]
     while stack:
         folder = stack.pop()
+        _settle(folder, uid, to_uid, to_gid, is_dir=True)
         try:
             entries = list(os.scandir(folder))
-            if os.lstat(folder).st_uid == uid:
-                os.chown(folder, to_uid, to_gid, follow_symlinks=False)
         except OSError:
             continue
         for entry in entries:
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.stat(follow_symlinks=False).st_uid == uid:
-                    os.chown(entry.path, to_uid, to_gid, follow_symlinks=False)
+                is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
-                pass
+                continue
+            if is_dir:
+                stack.append(entry.path)
+            else:
+                _settle(entry.path, uid, to_uid, to_gid, is_dir=False)
+
+
+_UNSAFE_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH
+
+
+def _settle(path: str, uid: int | None, to_uid: int, to_gid: int, is_dir: bool) -> None:
+    try:
+        info = os.lstat(path)
+        if uid is not None and info.st_uid == uid:
+            os.chown(path, to_uid, to_gid, follow_symlinks=False)  # a link itself, never its target
+        if stat.S_ISLNK(info.st_mode):
+            return
+        mode = stat.S_IMODE(info.st_mode)
+        safe = (mode & ~_UNSAFE_BITS) | (stat.S_IRWXU if is_dir else 0)
+        if safe != mode or (uid is not None and info.st_uid == uid):  # chown may clear setuid; set it again
+            os.chmod(path, safe)  # not a link (checked above), and nothing changes the folder any more
+    except OSError:
+        pass
 
 
 @functools.cache

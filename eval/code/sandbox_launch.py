@@ -12,7 +12,10 @@ Standalone on purpose (standard library only): :mod:`eval.code.sandbox` starts i
 - ``cwd``: the folder to work in (entered after the switch);
 - ``seccomp``: load a filter that makes ``unshare``/``clone`` with ``CLONE_NEWUSER`` fail (EPERM) and
   ``clone3`` report ENOSYS (so the C library falls back to ``clone``), so that no capability can be gained
-  even in a new user namespace.
+  even in a new user namespace; and that refuses (EPERM) the kernel's key store (``add_key``, ``request_key``,
+  ``keyctl``: keys would outlive the run, charged to its uid) and every way into another process's memory or
+  descriptors (``ptrace``, ``process_vm_readv``/``writev``, ``pidfd_getfd``), so that code cannot reach the
+  worker that reports its results, nor anything else of the sandbox's uid.
 
 Then it checks what it was asked for (no capability in any set, no uid or gid 0, no_new_privs, the limits)
 and execs PROGRAM only if all holds; otherwise it exits with status 125 and one line on stderr.
@@ -43,6 +46,16 @@ ARCHES = {
     "aarch64": (0xC00000B7, 220, 97, 435),
 }
 KEYCTL = {"x86_64": 250, "aarch64": 219}  # the keyctl system call
+#: System calls the filter refuses with EPERM: (x86-64 number, aarch64 number).
+DENY = {
+    "add_key": (248, 217),
+    "request_key": (249, 218),
+    "keyctl": (250, 219),
+    "ptrace": (101, 117),
+    "process_vm_readv": (310, 270),
+    "process_vm_writev": (311, 271),
+    "pidfd_getfd": (438, 438),
+}
 
 
 def _libc():
@@ -102,6 +115,11 @@ def seccomp_program(machine: str) -> bytes | None:
     prog += [
         (jeq, 0, 1, nr_clone3),  # clone3 (its flags are in memory, out of the filter's reach): ENOSYS
         (ret, 0, 0, enosys),
+    ]
+    column = 0 if machine == "x86_64" else 1
+    for numbers in DENY.values():
+        prog += [(jeq, 0, 1, numbers[column]), (ret, 0, 0, eperm)]
+    prog += [
         (jeq, 2, 0, nr_clone),  # clone or unshare: look at the flags
         (jeq, 1, 0, nr_unshare),
         (ret, 0, 0, allow),

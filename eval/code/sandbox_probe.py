@@ -18,6 +18,7 @@ import re
 import resource
 import socket
 import sys
+import time
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
@@ -236,10 +237,63 @@ def session_keyring() -> int | None:
 
 
 def keyrings(spec) -> tuple:
+    """The kernel's key store: a session keyring of the caller's would hand over its keys (possession grants
+    access whatever the uid), and a key added to any keyring outlives the run, charged to the sandbox's uid."""
+    problems = []
     own = session_keyring()
     if own is not None and own == spec.get("session_keyring"):
-        return False, "shares the caller's session keyring (its keys are readable by possession)"
-    return True, "a session keyring of its own" if own is not None else "no keyring access"
+        problems.append("shares the caller's session keyring (its keys are readable by possession)")
+    nr = {"x86_64": 248, "aarch64": 217}.get(platform.machine())  # add_key
+    if nr is not None:
+        for name, keyring in (("session", -3), ("user", -4)):  # KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING
+            serial = LIBC.syscall(nr, b"user", f"idiv-probe-{os.getpid()}".encode(), b"x", 1, keyring)
+            if serial > 0:
+                problems.append(f"add_key into the {name} keyring worked")
+                LIBC.syscall({"x86_64": 250, "aarch64": 219}[platform.machine()], 3, serial)  # KEYCTL_REVOKE
+    if problems:
+        return False, "; ".join(problems)
+    return True, "add_key refused; " + ("a session keyring of its own" if own is not None else "no keyring access")
+
+
+def ptrace(spec) -> tuple:
+    """Another process of the same uid (a sibling that made itself traceable): its memory and its descriptors
+    must be out of reach (ptrace, process_vm_readv, pidfd_getfd)."""
+    nr = {"x86_64": (101, 310, 438, 434), "aarch64": (117, 270, 438, 434)}.get(platform.machine())
+    if nr is None:
+        return True, "not checked on this machine"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the sibling: traceable on purpose, then waits to be killed
+        os.close(r)
+        LIBC.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+        os.write(w, b"x")
+        while True:
+            time.sleep(1)
+    os.close(w)
+    os.read(r, 1)
+    worked = []
+    try:
+        if LIBC.syscall(nr[0], 16, pid, 0, 0) == 0:  # PTRACE_ATTACH
+            worked.append("ptrace(PTRACE_ATTACH)")
+            LIBC.syscall(nr[0], 17, pid, 0, 0)  # PTRACE_DETACH
+        buf = ctypes.create_string_buffer(8)
+        local = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 8)
+        remote = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 8)  # the same address in the forked sibling
+        if LIBC.syscall(nr[1], pid, local, 1, remote, 1, 0) > 0:
+            worked.append("process_vm_readv")
+        pidfd = LIBC.syscall(nr[3], pid, 0)  # pidfd_open
+        if pidfd >= 0:
+            stolen = LIBC.syscall(nr[2], pidfd, 0, 0)
+            if stolen >= 0:
+                worked.append("pidfd_getfd")
+                os.close(stolen)
+            os.close(pidfd)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(r)
+    return not worked, ("worked on a sibling: " + ", ".join(worked)) if worked else \
+        "ptrace, process_vm_readv, pidfd_getfd refused"
 
 
 def workdir(spec) -> tuple:
@@ -254,7 +308,7 @@ def workdir(spec) -> tuple:
 
 
 CHECKS = [identity, capabilities, gain, namespaces, mounts, writes, reads, environment, network, limits, keyrings,
-          workdir]
+          ptrace, workdir]
 
 
 def main(argv: list) -> None:

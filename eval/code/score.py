@@ -1,34 +1,44 @@
-"""pass@1 with evalplus: its own execution and oracles (base and plus tests), run in a sandboxed subprocess.
+"""pass@1 with evalplus's problems, inputs, time limits and checks, decided on the host from plain data.
 
-evalplus reads its data paths once, at import, from ``HUMANEVAL_OVERRIDE_PATH`` / ``MBPP_OVERRIDE_PATH``, so
-scoring runs :mod:`eval.code.evalplus_runner` in a fresh process whose environment points them at the problems
-written into the work folder (only the problems being scored: evalplus needs a sample for every problem it
-knows). Its expected outputs are cached in the work folder (``XDG_CACHE_HOME``), never in the user's cache. The
-per-test time limit is evalplus's: ``max(min_time_limit, gt_time_limit_factor x`` the canonical solution's
-time``)``; ``EVALPLUS_TIMEOUT_PER_TASK`` is never set (evalplus 0.3.1 crashes on it).
+Nothing that sandboxed code can write or run decides a verdict:
 
-The work folder is writable by the sandboxed code, so the host treats what it finds there as hostile: before a
-run it removes what sits at the names it writes (a link planted there is removed, never followed); it reads
-evalplus's results without following links and with a size cap, and the log back through its own descriptor.
-Each run starts with the sandbox's probe (:meth:`eval.code.sandbox.Sandbox.verify`) on the same work folder; its
-report is the result's ``sandbox`` entry.
+1. The start-up probe (:meth:`eval.code.sandbox.Sandbox.verify`) attacks a sandbox built like the workers'.
+2. The expected outputs come from the canonical solutions, run apart from every sample
+   (:mod:`eval.code.groundtruth`); they are cached in ``workdir``, which no sandbox is given, and reused only when
+   their SHA-256 and their key match.
+3. Each sample runs in a sandboxed worker (:mod:`eval.code.workers`, :mod:`eval.code.sandbox_worker`) that gets
+   the inputs but never the expected outputs, and reports what the solution returned, input by input, through a
+   pipe the host holds; the host decodes it as plain data (:mod:`eval.code.wire`) and applies evalplus's checks
+   (:mod:`eval.code.oracle`). No file a sandbox wrote is read: each worker's work folder is its own, fresh, and
+   removed afterwards.
+4. Time: evalplus's per-input limits (``max(min_time_limit, gt_time_limit_factor x`` the canonical solution's
+   time``)``) inside the worker, its process timeout (``min(60, sum of the limits) + 2`` s) by the worker, that
+   plus ``grace`` seconds by the host, and the whole scoring by ``deadline`` (default
+   :func:`default_deadline`): past it every worker is killed and :class:`ScoringError` says so in one line.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import stat
-import subprocess
-import sys
+import shutil
+import tempfile
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 
+from core.atomic import write_text_atomic
 from core.errors import ConfigError
-from eval.code.data import OVERRIDE_VARS, Problems, write_problems
-from eval.code.sandbox import Sandbox
+from eval.code.data import Problems
+from eval.code.groundtruth import ground_truth, problem_inputs
+from eval.code.oracle import TIMEOUT_PER_TASK, Judge, join_seconds, time_limits
+from eval.code.sandbox import UID_SLOTS, Sandbox
+from eval.code.wire import encode
+from eval.code.workers import FILES, Deadline, Pool, ScoringError, ScoringTimeout
 
-RUNNER = Path(__file__).with_name("evalplus_runner.py")
+__all__ = ["ScoringError", "ScoringTimeout", "default_deadline", "score_samples"]
+
 #: Problems that an evalplus version scores wrongly, reported with the scores (task id -> note).
 KNOWN_ISSUES = {
     "0.3.1": {
@@ -38,11 +48,19 @@ KNOWN_ISSUES = {
 }
 DEFAULT_MIN_TIME_LIMIT = 1.0  # evalplus's defaults
 DEFAULT_GT_TIME_LIMIT_FACTOR = 4.0
-MAX_RESULTS_BYTES = 1 << 30
+DEFAULT_GRACE = 10.0  # seconds the host waits for a worker past evalplus's process timeout
+SETUP_SECONDS = 600.0  # the default deadline's allowance for the probe, the workers' start and the ground truth
+MAX_WORKERS = UID_SLOTS - 2  # each worker has a uid of its own (root); the probe and the ground truth run apart
+#: What scoring before this design left in the output folder (evalplus ran there): removed, never read.
+STALE = ("samples_eval_results.json", "evalplus.log", "problems.jsonl")
+OUTPUT_SLACK = 1 << 20  # a test set's outputs may take 4 x its expected outputs' size plus this, then it fails
 
 
-class ScoringError(RuntimeError):
-    """evalplus did not produce a usable results file."""
+def default_deadline(problems: int, workers: int, plus: bool, grace: float = DEFAULT_GRACE) -> float:
+    """Seconds for one benchmark's scoring: ``SETUP_SECONDS``, and for each round of ``workers`` problems the
+    longest time evalplus lets a test set run (60 s + 2) plus ``grace``, per test set (base, plus)."""
+    rounds = math.ceil(problems / max(1, workers))
+    return SETUP_SECONDS + rounds * (2 if plus else 1) * (TIMEOUT_PER_TASK + 2 + grace)
 
 
 def score_samples(
@@ -53,94 +71,79 @@ def score_samples(
     parallel: int | None = None,
     min_time_limit: float = DEFAULT_MIN_TIME_LIMIT,
     gt_time_limit_factor: float = DEFAULT_GT_TIME_LIMIT_FACTOR,
-    timeout: float | None = None,
+    deadline: float | None = None,
+    grace: float = DEFAULT_GRACE,
 ) -> dict:
-    """Score one solution per problem; returns pass@1 (base, and plus when available) and per-task statuses."""
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    """Score one solution per problem; returns pass@1 (base, and plus when available) and per-task statuses.
+    ``workdir`` gets ``samples.jsonl`` and the ground truth's cache (no sandbox is given it)."""
     by_task = {s["task_id"]: s["solution"] for s in samples}
     missing = [t for t in problems.records if t not in by_task]
     if missing:
-        raise ConfigError("samples", f"no solution for {len(missing)} problem(s), e.g. {missing[0]} (evalplus needs one per problem)")
+        raise ConfigError("samples", f"no solution for {len(missing)} problem(s), e.g. {missing[0]} (one per problem)")
     extra = [t for t in by_task if t not in problems.records]
     if extra:
         raise ConfigError("samples", f"solution for unknown problem {extra[0]} (not in {problems.origin})")
-    # Code run here earlier could write in this folder: never follow what it may have left at these names.
-    for name in ("problems.jsonl", "samples.jsonl", "samples_eval_results.json", "evalplus.log", "cache"):
-        clear_path(workdir / name, keep_dir=name == "cache")
-    problems_file = write_problems(problems, workdir / "problems.jsonl")
-    samples_file = workdir / "samples.jsonl"
-    with open(samples_file, "x", encoding="utf-8") as f:
-        for task_id in problems.records:
-            f.write(json.dumps({"task_id": task_id, "solution": by_task[task_id]}) + "\n")
-    results_file = workdir / "samples_eval_results.json"  # removed above: evalplus would reuse an old one
-    (workdir / "cache").mkdir(exist_ok=True)
+    if not all(isinstance(s, str) for s in by_task.values()):
+        raise ConfigError("samples", "every solution must be a string")
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in STALE:  # evalplus's own results of an earlier version's run: never read, and no longer true
+        if (workdir / name).is_symlink() or (workdir / name).exists() and not (workdir / name).is_dir():
+            (workdir / name).unlink()
+    write_text_atomic(workdir / "samples.jsonl", "".join(
+        json.dumps({"task_id": t, "solution": by_task[t]}) + "\n" for t in problems.records))
+    workers = max(1, min(parallel or max(1, (os.cpu_count() or 2) // 2), MAX_WORKERS, len(problems.records)))
+    seconds = deadline if deadline is not None else default_deadline(len(problems.records), workers, problems.plus,
+                                                                       grace)
+    clock = Deadline(seconds)
+    env = {  # evalplus sets this limit (and RLIMIT_DATA/STACK) for each solution: the sandbox's RLIMIT_AS is the same
+        "EVALPLUS_MAX_MEMORY_BYTES": str(sandbox.limits.memory_bytes)}
+    probe = _probe(sandbox)
+    inputs = problem_inputs(problems)
+    parts = ("base", "plus") if problems.plus else ("base",)
+    try:
+        expected, origin = ground_truth(problems, inputs, workdir, sandbox, env, clock)
 
-    env = {
-        "XDG_CACHE_HOME": str(workdir / "cache"),
-        OVERRIDE_VARS[problems.benchmark]: str(problems_file),
-        # evalplus sets this limit (and RLIMIT_DATA/STACK) in each solution's process: the sandbox's own
-        # RLIMIT_AS is the same number, so that evalplus lowers nothing it cannot
-        "EVALPLUS_MAX_MEMORY_BYTES": str(sandbox.limits.memory_bytes),
-    }
-    probe = sandbox.verify(workdir, readable=[RUNNER])  # the same command line as the scoring run below
-    workers = parallel or max(1, (os.cpu_count() or 2) // 2)
-    argv = [sys.executable, "-I", str(RUNNER), problems.benchmark, str(samples_file), "0" if problems.plus else "1",
-            str(workers), str(min_time_limit), str(gt_time_limit_factor)]
-    # The log stays open here: what the sandboxed code may have put at its path later is never read.
-    with open(workdir / "evalplus.log", "x+b") as log:
-        try:
-            run = sandbox.run(argv, workdir, env, readable=[RUNNER], stdout=log, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ScoringError(f"evalplus scoring took longer than {timeout}s (log: {log.name})") from None
-        log.seek(max(0, log.seek(0, os.SEEK_END) - 2000))
-        tail = log.read().decode("utf-8", errors="replace")
-    results = _read_results(results_file) if run.returncode == 0 else None
-    if results is None:
-        raise ScoringError(f"evalplus scoring failed (exit {run.returncode}); last output:\n{tail}")
-    out = summarize(problems, by_task, results)
+        def judge_task(task_id, run_set) -> dict:
+            r, exp = problems.records[task_id], expected[task_id]
+            out = {}
+            for part in parts:
+                wanted = getattr(exp, part)
+                limits = time_limits(getattr(exp, f"{part}_time"), min_time_limit, gt_time_limit_factor)
+                job = {"code": by_task[task_id], "entry_point": r["entry_point"],
+                       "inputs": encode(inputs[task_id][part]), "time_limits": limits, "join": join_seconds(limits),
+                       "cap": 4 * len(json.dumps([encode(v) for v in wanted])) + OUTPUT_SLACK}
+                judge = Judge(problems.benchmark, r["entry_point"], inputs[task_id][part], wanted, r["atol"],
+                              limit=job["cap"])
+                out[part] = run_set(job, judge)[0]
+            return out
+
+        pool = Pool(sandbox, env, workers, clock, grace)
+        with warnings.catch_warnings():  # numpy's comparison warnings (evalplus's are swallowed in its workers)
+            warnings.simplefilter("ignore")
+            statuses = pool.run(list(problems.records), judge_task)
+    except ScoringTimeout:
+        raise ScoringTimeout(f"{problems.benchmark}: scoring did not finish within {seconds:g} s (the deadline; "
+                             "see --scoring-deadline); no scores were written") from None
+    out = summarize(problems, statuses)
     out["sandbox"] = {"kind": sandbox.kind, "probe": probe}
+    out["expected_outputs"] = origin
     return out
 
 
-def clear_path(path: Path, keep_dir: bool = False) -> None:
-    """Remove a file or link at ``path`` (not what a link points to); a real folder stays when ``keep_dir``."""
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
-        path.unlink()
-    elif path.is_dir() and not keep_dir:
-        raise ConfigError("output", f"{path} is a folder where a file belongs: remove it")
-
-
-def _read_results(path: Path) -> dict | None:
-    """evalplus's results file, read without following a link the sandboxed code may have put there."""
+def _probe(sandbox: Sandbox) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="idiv-code-probe-"))
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULTS_BYTES:
-            return None
-        try:
-            return json.loads(f.read())
-        except ValueError:
-            return None
+        return sandbox.verify(folder, readable=FILES)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def summarize(problems: Problems, submitted: dict[str, str], results: dict) -> dict:
-    """pass@1 from evalplus's results (one greedy sample per task), after checking they are about our samples."""
-    per_task = {}
-    for task_id in problems.records:
-        try:
-            entries = results.get("eval", {}).get(task_id) or []
-            if len(entries) != 1 or entries[0].get("solution") != submitted[task_id]:
-                raise ScoringError(f"evalplus's results do not match the submitted solution of {task_id}")
-            e = entries[0]
-            per_task[task_id] = {"base": str(e["base_status"]), "plus": str(e["plus_status"]) if problems.plus else None}
-        except (AttributeError, KeyError, TypeError):
-            raise ScoringError(f"evalplus's results are malformed at {task_id}") from None
+def summarize(problems: Problems, statuses: dict[str, dict]) -> dict:
+    """pass@1 from each task's statuses (one greedy sample per task): base, and base and plus together."""
+    per_task = {t: {"base": statuses[t]["base"], "plus": statuses[t].get("plus") if problems.plus else None}
+                for t in problems.records}
     n = len(per_task)
-
     issues = KNOWN_ISSUES.get(version("evalplus"), {})
     base = sum(t["base"] == "pass" for t in per_task.values())
     out = {

@@ -10,8 +10,9 @@ which lm-eval hands to the tasks' ``custom_dataset`` functions:
   with ``datasets.load_dataset(dataset, dataset_config, revision=...)``.
 
 Scoring is ``diveval rewrite``'s exact match, row for row: the prompt as it is, greedy decoding that stops at
-the end-of-sequence token (never at a newline), and Python string equality with the whole ``completion`` (no
-stripping, none of numpy's trailing-NUL leniency). :class:`InstructionDiversityTask` gives each row room for
+the end-of-sequence token (never at a newline), and the task scorer's answer check against the whole
+``completion`` (:func:`is_correct`: the code ``diveval`` and the RL reward call; Python string equality for
+every task so far: no stripping, none of numpy's trailing-NUL leniency). :class:`InstructionDiversityTask` gives each row room for
 its answer plus EOS (``max_gen_toks`` = UTF-8 bytes of the completion + 1, an upper bound on its tokens for
 char-level, byte-level BPE and byte-fallback tokenizers) unless ``--gen_kwargs`` sets a token limit: a correct
 answer always fits, a longer one is cut and wrong as it would be in ``diveval``, and a model with a short
@@ -25,10 +26,39 @@ import logging
 import datasets
 from lm_eval.api.task import ConfigurableTask
 
+from eval.lm_eval_tasks import TASKS
 from eval.loading import load_eval_splits
+from generators.tasks import scorer_for
 from publishing.resolve import resolve
 
 log = logging.getLogger(__name__)
+
+#: lm-eval's notice to every task with a ``custom_dataset`` (``lm_eval/api/task.py``, ``download``), also when
+#: ``--metadata`` was given: for our tasks a missing dataset is an error naming ``--metadata`` (:func:`_load`).
+METADATA_NOTICE = ": Custom kwargs can be passed to `--metadata`"
+LM_EVAL_TASK_LOGGER = "lm_eval.api.task"
+
+
+class _OurMetadataNotice(logging.Filter):
+    """Drops :data:`METADATA_NOTICE` for the instruction_diversity tasks only; every other record passes.
+
+    lm-eval imports this file again by path (``include_path``), as a second module with its own class: the filter is
+    recognised by :attr:`marker`, not by ``isinstance``, so the two imports install one filter between them."""
+
+    marker = "instruction_diversity:metadata_notice"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(tuple(task + METADATA_NOTICE for task in TASKS))
+
+
+def quiet_metadata_notice() -> None:
+    """Install the filter on lm-eval's task logger (idempotent); done when lm-eval imports this module."""
+    logger = logging.getLogger(LM_EVAL_TASK_LOGGER)
+    if not any(getattr(f, "marker", None) == _OurMetadataNotice.marker for f in logger.filters):
+        logger.addFilter(_OurMetadataNotice())
+
+
+quiet_metadata_notice()
 
 REQUIRED_COLUMNS = ("prompt", "completion")
 TOKEN_LIMIT_KEYS = ("max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens", "max_length")
@@ -105,6 +135,12 @@ def check_rows(ds, what: str) -> None:
                 raise ValueError(f"dataset: {what} row {i}: {column} is {value!r}, not a string")
 
 
+def is_correct(doc: dict, generated: str) -> bool:
+    """``diveval rewrite``'s verdict on one row: the scorer of the task whose columns the row holds
+    (:func:`generators.tasks.scorer_for`), exact match mode, against the row's ``completion``."""
+    return scorer_for(None, doc).is_correct(generated, doc["completion"])
+
+
 def answer_budget(completion: str) -> int:
     """New tokens to allow for ``completion``: its UTF-8 bytes (no tokenizer spends more tokens) + 1 for EOS."""
     return len(completion.encode("utf-8")) + 1
@@ -126,4 +162,4 @@ class InstructionDiversityTask(ConfigurableTask):
         return request
 
     def process_results(self, doc, results):
-        return {"exact_match": float(results[0] == doc["completion"])}
+        return {"exact_match": float(is_correct(doc, results[0]))}

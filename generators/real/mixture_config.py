@@ -37,10 +37,20 @@ import string
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field
 
-from core.config import Bool, ConfigModel, Float, Int, OptStr, ScalarList, Str, build, read_yaml_config
+from core.config import (
+    Bool,
+    ConfigModel,
+    Float,
+    Int,
+    OptStr,
+    ScalarList,
+    Str,
+    build,
+    load_yaml,
+    read_yaml_config,
+)
 from core.errors import ConfigError
 from generators.fields import check_name, check_seed
 
@@ -146,9 +156,9 @@ def public_dict(cfg: ConfigModel) -> dict[str, Any]:
 
 def declared_task(path: str | Path) -> str | None:
     """The ``task`` a YAML config file declares (None when it cannot be read or names none)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    try:  # the limited loader: a deep or alias-bomb document is refused, one line, when read as a config
+        data = load_yaml(Path(path).read_text(encoding="utf-8"), path)
+    except (OSError, UnicodeDecodeError, ConfigError):
         return None
     task = data.get("task") if isinstance(data, dict) else None
     return task if isinstance(task, str) else None

@@ -79,6 +79,7 @@ def run_markov(rules: list[Rule], z: str, max_steps: int, max_len: int) -> tuple
 @dataclass
 class MarkovPool:
     instructions: list[list[Rule]]
+    places: list[int] | None = None  # where each algorithm's rules start in the drawn sequence (its markers' stream)
 
     def __len__(self) -> int:
         return len(self.instructions)
@@ -104,30 +105,60 @@ class MarkovPool:
     def texts(self) -> list[str]:
         return [markov_text(r) for r in self.instructions]
 
+    def replacements(self) -> list[bytes]:
+        """The replacement of every single rule, in order."""
+        return [y.encode() for rules in self.instructions for _, y, _ in rules]
+
     def take(self, idx) -> MarkovPool:
-        return MarkovPool([self.instructions[i] for i in idx])
+        return MarkovPool([self.instructions[i] for i in idx],
+                          None if self.places is None else [self.places[i] for i in idx])
 
 
-def _group(cfg, rules, purpose: str, count: int) -> MarkovPool:
-    rng = generator(cfg.seed, "markov-rules", purpose)
-    sizes = integers(rng, cfg.markov.rules.min, cfg.markov.rules.max, count)
-    terminal = uniform01(rng, int(sizes.sum())) < cfg.markov.terminal_fraction
-    out, at = [], 0
-    for s in sizes:
-        out.append([(rules.x_str(at + j), rules.y_str(at + j), bool(terminal[at + j])) for j in range(int(s))])
-        at += int(s)
-    return MarkovPool(out)
+def rule_places(cfg, sizes: np.ndarray, nested: bool) -> list[range]:
+    """Where each instruction's rules sit in the drawn rule sequence (and in the per-rule streams).
+
+    Nested (generator 2.1): instruction i owns places ``i * R .. i * R + size_i - 1`` (R = ``markov.rules.max``), so
+    it is a function of (seed, i) alone and the first I instructions of a larger set are the set of I. Generator
+    2.0 packed the rules one after another (places shifted with every earlier instruction's size)."""
+    if nested:
+        rmax = cfg.markov.rules.max
+        return [range(i * rmax, i * rmax + int(s)) for i, s in enumerate(sizes)]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else np.zeros(0, np.int64)
+    return [range(int(a), int(a) + int(s)) for a, s in zip(starts, sizes)]
 
 
-def draw_markov_pools(cfg, train_space: InstructionSpace, test_space: InstructionSpace, n_test: int):
+def _group(cfg, rules, purpose: str, count: int, nested: bool) -> MarkovPool:
+    """``count`` algorithms from the drawn rules: a size per algorithm, then its rules and their terminal flags.
+
+    Nested (2.1): sizes and terminal flags come from streams of their own, read at the instruction's index and
+    its rules' places. 2.0 drew the terminal flags after the sizes from one stream, so the flags of instruction
+    i moved with the number of instructions."""
+    mk = cfg.markov
+    if nested:
+        sizes = integers(generator(cfg.seed, "markov-rules", purpose, "sizes"), mk.rules.min, mk.rules.max, count)
+        places = rule_places(cfg, sizes, nested=True)
+        flags = uniform01(generator(cfg.seed, "markov-rules", purpose, "terminal"), count * mk.rules.max)
+    else:
+        rng = generator(cfg.seed, "markov-rules", purpose)
+        sizes = integers(rng, mk.rules.min, mk.rules.max, count)
+        places = rule_places(cfg, sizes, nested=False)
+        flags = uniform01(rng, int(sizes.sum()))
+    terminal = flags < mk.terminal_fraction
+    return MarkovPool([[(rules.x_str(i), rules.y_str(i), bool(terminal[i])) for i in at] for at in places],
+                      [at.start for at in places])
+
+
+def draw_markov_pools(cfg, train_space: InstructionSpace, test_space: InstructionSpace, n_test: int, behaviour=None):
     """(test pool, train pool, exclusion): the test algorithms' rules first, then the training rules, all drawn
     from one exclusion, so no single rule appears in both (nor, with novel patterns, a test pattern)."""
+    nested = behaviour is None or behaviour.nested_markov
     ex = Exclusion()
     rmax = cfg.markov.rules.max
-    test_pool = _group(cfg, test_space.distinct(cfg.seed, "test_unseen", n_test * rmax, ex), "test_unseen", n_test)
-    exclude_patterns(ex, test_pool, cfg.splits.test_unseen.novel_patterns, test_space)
+    test_pool = _group(cfg, test_space.distinct(cfg.seed, "test_unseen", n_test * rmax, ex), "test_unseen", n_test,
+                       nested)
+    exclude_patterns(ex, test_pool, cfg.splits.test_unseen, test_space)
     train_rules = train_space.distinct(cfg.seed, "train", cfg.instructions * rmax, ex)
-    return test_pool, _group(cfg, train_rules, "train", cfg.instructions), ex
+    return test_pool, _group(cfg, train_rules, "train", cfg.instructions, nested), ex
 
 
 def markov_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
@@ -185,6 +216,10 @@ def validate(cfg) -> None:
     ``markov`` section's numbers."""
     if cfg.occurrences != [1]:
         raise ConfigError("occurrences", "is a rewrite-task setting: Markov inputs get one planted pattern")
+    for split in ("test_unseen", "test_seen"):
+        if getattr(cfg.splits, split).occurrences not in (None, [1]):
+            raise ConfigError(f"splits.{split}.occurrences",
+                              "is a rewrite-task setting: Markov inputs get one planted pattern")
     for sp in (cfg.space, cfg.effective_test_space):
         if sp.x_len.max > cfg.input_len.min:
             raise ConfigError(
@@ -224,5 +259,6 @@ TASK = register(Task(
     pool_texts=pool_texts,
     make_block=markov_block,
     sizes=sizes,
-    scorer=Scorer(rule_length="n_rules", breakdowns=("truncated",)),
+    scorer=Scorer(rule_length="n_rules", breakdowns=("truncated",), difficulty=("n_rules", "steps"),
+                  partial="edit_similarity"),
 ))

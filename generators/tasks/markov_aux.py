@@ -11,8 +11,8 @@ limit), but its rules are over A ∪ M while inputs are over A only:
   only fire once that marker is in the string.
 
 Outputs may hold markers. Rules are drawn as Markov rules (train and unseen-test rules disjoint as single rules)
-and then given their markers by a stream keyed by the seed, the split and the rule's place, so the markers of
-the first I instructions do not depend on I. Inserting one marker is injective (removing it gives the rule
+and then given their markers by streams keyed by the seed and the split, read at the rule's place, so the markers
+of the first I instructions do not depend on I (from generator 2.1; in 2.0 they did). Inserting one marker is injective (removing it gives the rule
 back), so distinct rules stay distinct. An op row's input holds the pattern of one of its algorithm's rules that
 reads no marker; a no-op row's input holds none of them. The cipher (a bijection of A) leaves markers alone.
 
@@ -34,7 +34,14 @@ from generators.blocks import (
     string_block,
 )
 from generators.rng import generator, uniform01
-from generators.tasks.markov import MarkovPool, draw_markov_pools, noop_input, pool_texts, run_markov
+from generators.tasks.markov import (
+    MarkovPool,
+    draw_markov_pools,
+    noop_input,
+    pool_texts,
+    rule_places,
+    run_markov,
+)
 from generators.tasks.markov import sizes as markov_sizes
 from generators.tasks.markov import validate as markov_validate
 from generators.tasks.registry import Scorer, Task, TaskSizes, register, register_section
@@ -55,14 +62,25 @@ class MarkovAuxConfig(ConfigModel):
 register_section("markov_aux", MarkovAuxConfig)
 
 
-def with_markers(pool: MarkovPool, cfg, purpose: str) -> MarkovPool:
-    """The pool's algorithms with their writers and readers (see the module docstring)."""
+def with_markers(pool: MarkovPool, cfg, purpose: str, nested: bool = True) -> MarkovPool:
+    """The pool's algorithms with their writers and readers (see the module docstring).
+
+    A rule's role, marker and place come from the values at its place in the drawn rule sequence
+    (``pool.places``) of three keyed streams (nested, generator 2.1: an algorithm's markers are a function of
+    (seed, its id) alone), or, in generator 2.0, of one stream read in three consecutive parts whose boundaries
+    moved with the number of instructions."""
     aux = cfg.markov_aux
-    n = sum(len(rules) for rules in pool.instructions)
-    rng = generator(cfg.seed, "markov-aux", purpose)
-    role, which, where = uniform01(rng, n), uniform01(rng, n), uniform01(rng, n)
-    out, at = [], 0
-    for rules in pool.instructions:
+    places = pool.places if pool.places is not None else rule_places(
+        cfg, np.asarray([len(r) for r in pool.instructions]), nested)
+    n = max((a + len(r) for a, r in zip(places, pool.instructions)), default=0)
+    if nested:
+        role, which, where = (uniform01(generator(cfg.seed, "markov-aux", purpose, part), n)
+                              for part in ("role", "which", "where"))
+    else:
+        rng = generator(cfg.seed, "markov-aux", purpose)
+        role, which, where = uniform01(rng, n), uniform01(rng, n), uniform01(rng, n)
+    out = []
+    for rules, at in zip(pool.instructions, places):
         k = range(at, at + len(rules))
         written = []  # markers this algorithm's writers write
         new = list(rules)
@@ -78,14 +96,14 @@ def with_markers(pool: MarkovPool, cfg, purpose: str) -> MarkovPool:
                 x, y, term = rules[j]
                 new[j] = (written[int(which[i] * len(written))] + x, y, term)
         out.append(new)
-        at += len(rules)
-    return MarkovPool(out)
+    return MarkovPool(out, list(places))
 
 
-def draw_pools(cfg, train_space, test_space, n_test: int):
+def draw_pools(cfg, train_space, test_space, n_test: int, behaviour=None):
     """Markov pools (test first, single rules disjoint), then each split's markers."""
-    test_pool, train_pool, ex = draw_markov_pools(cfg, train_space, test_space, n_test)
-    return with_markers(test_pool, cfg, "test_unseen"), with_markers(train_pool, cfg, "train"), ex
+    nested = behaviour is None or behaviour.nested_markov
+    test_pool, train_pool, ex = draw_markov_pools(cfg, train_space, test_space, n_test, behaviour)
+    return with_markers(test_pool, cfg, "test_unseen", nested), with_markers(train_pool, cfg, "train", nested), ex
 
 
 def make_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
@@ -161,5 +179,6 @@ TASK = register(Task(
     pool_texts=pool_texts,
     make_block=make_block,
     sizes=sizes,
-    scorer=Scorer(rule_length="n_rules", breakdowns=("marker_in_output", "truncated")),
+    scorer=Scorer(rule_length="n_rules", breakdowns=("marker_in_output", "truncated"), difficulty=("n_rules", "steps"),
+                  partial="edit_similarity"),
 ))

@@ -150,7 +150,7 @@ def rewrite_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
     pool = split.pool
     x, xlen = pool.x[inst], pool.x_len[inst].astype(np.int64)
     y, ylen = pool.y[inst], pool.y_len[inst].astype(np.int64)
-    occ = np.asarray(cfg.occurrences, dtype=np.int64)[integers(rng, 0, len(cfg.occurrences) - 1, n)]
+    occ = np.asarray(split.occurrences, dtype=np.int64)[integers(rng, 0, len(split.occurrences) - 1, n)]
     z, pos = exact_inputs(rng, split, zlen, noop, x, xlen, occ, cfg.input_len.max)
     hit = pos >= 0
     if (xlen == ylen).all():  # output = input with y written over the match: same length as the input
@@ -174,24 +174,32 @@ def rewrite_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
 
 
 def validate(cfg) -> None:
-    """Inputs must hold ``max(occurrences)`` copies of the longest pattern of each space."""
-    for sp, where in ((cfg.space, "space"), (cfg.effective_test_space, "test_space")):
-        need = max(cfg.occurrences) * sp.x_len.max
+    """Inputs must hold ``max(occurrences)`` copies of the longest pattern of each space (and the test splits'
+    own ``occurrences``, when given, copies of the longest pattern of the space their rules come from)."""
+    checks = [("occurrences", cfg.occurrences, cfg.space, "space"),
+              ("occurrences", cfg.occurrences, cfg.effective_test_space, "test_space"),
+              ("splits.test_unseen.occurrences", cfg.splits.test_unseen.occurrences, cfg.effective_test_space,
+               "test_space"),
+              ("splits.test_seen.occurrences", cfg.splits.test_seen.occurrences, cfg.space, "space")]
+    for field, occ, sp, where in checks:
+        if not occ:
+            continue
+        need = max(occ) * sp.x_len.max
         if need > cfg.input_len.min:
             raise ConfigError(
                 "input_len",
-                f"inputs of {cfg.input_len.min} characters cannot hold {max(cfg.occurrences)} occurrence(s) "
+                f"inputs of {cfg.input_len.min} characters cannot hold {max(occ)} occurrence(s) "
                 f"of a {sp.x_len.max}-character pattern ({where}.x_len); raise input_len or lower "
-                f"occurrences / x_len",
+                f"{field} / x_len",
             )
 
 
-def draw_pools(cfg, train_space, test_space, n_test: int):
+def draw_pools(cfg, train_space, test_space, n_test: int, behaviour=None):
     """(test pool, train pool, the exclusion used): test rules first, then training rules that avoid them (and,
     with ``splits.test_unseen.novel_patterns``, their patterns or the test space's structured patterns)."""
     ex = Exclusion()
     test_pool = test_space.distinct(cfg.seed, "test_unseen", n_test, ex)
-    exclude_patterns(ex, test_pool, cfg.splits.test_unseen.novel_patterns, test_space)
+    exclude_patterns(ex, test_pool, cfg.splits.test_unseen, test_space)
     train_pool = train_space.distinct(cfg.seed, "train", cfg.instructions, ex)
     return test_pool, train_pool, ex
 
@@ -217,5 +225,6 @@ TASK = register(Task(
     pool_texts=pool_texts,
     make_block=rewrite_block,
     sizes=sizes,
-    scorer=Scorer(rule_length="pattern_len"),
+    scorer=Scorer(rule_length="pattern_len", difficulty=("pattern_len",), partial="edit_similarity"),
+    plants_occurrences=True,
 ))
