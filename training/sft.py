@@ -53,7 +53,7 @@ from publishing.loading import check_hub_reachable
 from training import hardware
 from training.args import DataArguments, RunArguments, ScratchModelArguments, settle_dataset
 from training.curves import use_portable_tensorboard
-from training.data import load_training_data, longest_example_chars
+from training.data import COLUMNS, load_training_data, longest_example_chars
 from training.hardware import (
     auto_defaults,
     check_attention,
@@ -78,17 +78,22 @@ class Recipe:
     name: str | None = None  # the recipe file's name
     text: str = ""  # the recipe file's text
     overrides: list[str] = field(default_factory=list)  # command-line arguments besides --config
+    extra: tuple = ()  # an entry point's own dataclasses (make_parser's ``extra``), parsed
 
 
-def make_parser():
-    """TrlParser over our fields and TRL's, with hardware-aware defaults for ``bf16`` and ``use_cpu``."""
-    parser = TrlParser((DataArguments, ScratchModelArguments, RunArguments, SFTConfig, ModelConfig))
+def make_parser(trainer_config=None, extra: tuple = ()):
+    """TrlParser over our fields and TRL's, with hardware-aware defaults for ``bf16`` and ``use_cpu``;
+    ``trainer_config``: TRL's config class (``SFTConfig`` unless another entry point, e.g. ``training/grpo.py``
+    with ``GRPOConfig``, passes its own), ``extra``: that entry point's own dataclasses."""
+    parser = TrlParser((DataArguments, ScratchModelArguments, RunArguments, trainer_config or SFTConfig, ModelConfig,
+                        *extra))
     parser.set_defaults(**auto_defaults())
     return parser
 
 
-def parse_recipe(argv: list[str] | None = None) -> Recipe:
-    """Read ``--config recipe.yaml`` and the command-line overrides into a :class:`Recipe`."""
+def parse_recipe(argv: list[str] | None = None, *, trainer_config=None, extra: tuple = ()) -> Recipe:
+    """Read ``--config recipe.yaml`` and the command-line overrides into a :class:`Recipe` (``trainer_config``
+    and ``extra``: see :func:`make_parser`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     name, text, overrides = None, "", list(argv)
     if "--config" in argv:
@@ -103,12 +108,12 @@ def parse_recipe(argv: list[str] | None = None) -> Recipe:
         check_unique_keys(text, path)
         name, overrides = path.name, argv[:i] + argv[i + 2 :]
     try:
-        parsed = make_parser().parse_args_and_config(argv)
+        parsed = make_parser(trainer_config, extra).parse_args_and_config(argv)
     except ValueError as exc:  # unknown keys, bad values, inconsistent TrainingArguments
         raise ConfigError(None, f"{name or 'command line'}: {exc}") from None
-    data, scratch, run, training, model = parsed
+    data, scratch, run, training, model, *own = parsed
     settle_dataset(data, {a[2:].split("=")[0] for a in overrides if a.startswith("--")})
-    return Recipe(data, scratch, run, training, model, name, text, overrides)
+    return Recipe(data, scratch, run, training, model, name, text, overrides, tuple(own))
 
 
 def check_unique_keys(text: str, path: Path) -> None:
@@ -144,18 +149,22 @@ def validate(recipe: Recipe) -> None:
     check_hub_reachable(recipe.model.model_name_or_path, "model_name_or_path", "model")
 
 
-def train(recipe: Recipe) -> dict:
-    """Run the recipe; returns a summary (steps, losses, output folder, where it was published)."""
+def train(recipe: Recipe, objective: Objective | None = None) -> dict:
+    """Run the recipe; returns a summary (steps, losses, output folder, where it was published). ``objective``: what
+    it trains for (default :class:`Objective`, supervised fine-tuning)."""
     validate(recipe)
+    objective = objective or Objective()
+    objective.validate(recipe)
     t, m, run = recipe.training, recipe.model, recipe.run
     if run.publish:  # a folder holding other files than a model's is refused now, not after the run
 
         check_output_dir(t.output_dir)
     resume = resolve_resume(t.resume_from_checkpoint, t.output_dir)
-    data = load_training_data(recipe.data)
+    data = load_training_data(recipe.data, objective.columns)
     if run.early_stopping_patience is not None and data.eval is None:
         raise ConfigError("early_stopping_patience", "needs a held-out split: the dataset has no validation split")
     model, tokenizer, base, tokenizer_note = _model_and_tokenizer(recipe, data)
+    objective.prepare(recipe, data, model, tokenizer)
     peft_config = get_peft_config(m)
     callbacks = []
     if run.early_stopping_patience is not None:
@@ -164,15 +173,7 @@ def train(recipe: Recipe) -> dict:
     # per-checkpoint uploads.
     push, t.push_to_hub = t.push_to_hub, False
 
-    trainer = SFTTrainer(
-        model=model,
-        args=t,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    trainer = objective.trainer(recipe, model, tokenizer, data, peft_config, callbacks)
     use_portable_tensorboard(trainer)  # its event files are published: no machine paths in them
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
@@ -192,15 +193,55 @@ def train(recipe: Recipe) -> dict:
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "total_parameters": sum(p.numel() for p in trainer.model.parameters()),
         "optimizer": _optimizer_name(trainer),
+        **objective.figures(trainer),
         "published": None,
     }
     if trainer.is_world_process_zero():
         record = _record(recipe, trainer, data, base, tokenizer_note, peft_config, result, eval_metrics, resume)
-        summary["published"] = _write_card_and_publish(recipe, record, push)
-        print(_summary_line(recipe, summary, time.perf_counter() - started), flush=True)
+        summary["published"] = _write_card_and_publish(recipe, objective.record(record, summary), push)
+        print(objective.summary_line(recipe, summary, time.perf_counter() - started), flush=True)
     trainer.accelerator.wait_for_everyone()
     trainer.end()
     return summary
+
+
+class Objective:
+    """What a run trains for: supervised fine-tuning (TRL's ``SFTTrainer`` on prompt-completion rows).
+
+    Another entry point subclasses it and replaces the pieces that differ (``training/grpo.py``: GRPO with the task
+    scorer's reward); :func:`train` does the rest the same for both (data, model, resuming, saving, card,
+    publishing)."""
+
+    name = "sft"
+    columns = COLUMNS  # the columns of the data it trains on (or a function of a split's columns naming them)
+
+    def validate(self, recipe: Recipe) -> None:
+        """Checks of its own fields, after :func:`validate` (nothing here)."""
+
+    def prepare(self, recipe: Recipe, data, model, tokenizer) -> None:
+        """Checks and changes that need the data and the model (nothing here)."""
+
+    def trainer(self, recipe: Recipe, model, tokenizer, data, peft_config, callbacks):
+        return SFTTrainer(
+            model=model,
+            args=recipe.training,
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
+
+    def figures(self, trainer) -> dict:
+        """What the run's summary adds to the losses (nothing here)."""
+        return {}
+
+    def record(self, record: TrainingRecord, summary: dict) -> TrainingRecord:
+        """The model card's record, with what this objective adds (as it is here)."""
+        return record
+
+    def summary_line(self, recipe: Recipe, summary: dict, seconds: float) -> str:
+        return _summary_line(recipe, summary, seconds)
 
 
 def _model_and_tokenizer(recipe: Recipe, data):
@@ -306,7 +347,7 @@ def _record(recipe, trainer, data, base, tokenizer_note, peft_config, result, ev
         overrides=recipe.overrides,
         stopped_early=bool(state.max_steps and state.global_step < state.max_steps),
         example_prompt=example,
-        max_new_tokens=min(t.max_length or 128, 256),
+        max_new_tokens=min(getattr(t, "max_length", None) or 128, 256),  # GRPOConfig has no max_length
         versions=versions,
         tags=["from-scratch"] if not recipe.model.model_name_or_path else (["lora"] if peft_config else []),
     )
