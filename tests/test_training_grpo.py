@@ -148,7 +148,7 @@ def test_accelerate_launch_trains_and_each_logged_reward_is_divevals_verdict(eas
     monkeypatch.setattr(rewrite_eval, "greedy_decode", lambda *a, **k: list(table["completion"]))
     _, records = evaluate_split(None, None, scored, max_new_tokens=1, settings=DecodeSettings())
     verdicts = [r["correct"] for r in records]
-    assert table["task_reward"] == [float(v) for v in verdicts]
+    assert list(table["task_reward"]) == [float(v) for v in verdicts]
     assert verdicts == [c == e for c, e in zip(table["completion"], scored["completion"], strict=True)]
     assert 0 < sum(verdicts) < len(verdicts)  # right and wrong answers both occur: the comparison can fail
 
