@@ -84,6 +84,7 @@ class GRPO(Objective):
     """GRPO with the task scorer's reward (see the module docstring); :func:`training.sft.train` runs it."""
 
     name = "grpo"
+    trainer_class = GRPOTrainer
 
     def __init__(self, recipe: Recipe):
         self.args: RewardArguments = recipe.extra[0]
@@ -134,17 +135,8 @@ class GRPO(Objective):
             data.train = data.train.select(curriculum_order(values, self.curriculum))
         check_fits(recipe.training, data, model, tokenizer)
 
-    def trainer(self, recipe: Recipe, model, tokenizer, data, peft_config, callbacks):
-        return GRPOTrainer(
-            model=model,
-            reward_funcs=[self.reward],
-            args=recipe.training,
-            train_dataset=data.train,
-            eval_dataset=data.eval,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=callbacks,
-        )
+    def trainer_arguments(self) -> dict:
+        return {"reward_funcs": [self.reward]}
 
     def figures(self, trainer) -> dict:
         key = f"rewards/{self.reward.__name__}/mean"  # TRL logs each reward function's mean reward so
@@ -221,16 +213,14 @@ def check_fits(t: GRPOConfig, data, model, tokenizer) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Parse the recipe and train with GRPO; a user error prints one line and exits with status 2."""
+    """Parse the recipe and train with GRPO (a user error raises :class:`ConfigError`)."""
+    recipe = parse(argv)
+    return train(recipe, GRPO(recipe))
+
+
+if __name__ == "__main__":  # the command: a user error is one line and exit status 2
     try:
-        recipe = parse(argv)
-        return train(recipe, GRPO(recipe))
+        main()
     except ConfigError as exc:
-        if __name__ != "__main__":
-            raise
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-if __name__ == "__main__":
-    main()

@@ -214,6 +214,7 @@ class Objective:
 
     name = "sft"
     columns = COLUMNS  # the columns of the data it trains on (or a function of a split's columns naming them)
+    trainer_class = SFTTrainer  # TRL's trainer (training/trainer.py's, without per-step host syncs)
 
     def validate(self, recipe: Recipe) -> None:
         """Checks of its own fields, after :func:`validate` (nothing here)."""
@@ -221,8 +222,12 @@ class Objective:
     def prepare(self, recipe: Recipe, data, model, tokenizer) -> None:
         """Checks and changes that need the data and the model (nothing here)."""
 
+    def trainer_arguments(self) -> dict:
+        """What its trainer takes besides the model, data, tokenizer, config, LoRA and callbacks (nothing here)."""
+        return {}
+
     def trainer(self, recipe: Recipe, model, tokenizer, data, peft_config, callbacks):
-        return SFTTrainer(
+        return self.trainer_class(
             model=model,
             args=recipe.training,
             train_dataset=data.train,
@@ -230,6 +235,7 @@ class Objective:
             processing_class=tokenizer,
             peft_config=peft_config,
             callbacks=callbacks,
+            **self.trainer_arguments(),
         )
 
     def figures(self, trainer) -> dict:
