@@ -198,6 +198,8 @@ def _error(argv, field):
     (["--task", "no-such-task"], "task", "unknown task"),
     (["--curriculum", "task"], "curriculum", "shuffle_dataset: false"),
     (["--use_vllm", "true"], "use_vllm", "vLLM"),
+    (["--temperature", "0"], "temperature", "positive"),
+    (["--max_completion_length", "0"], "max_completion_length", "at least 1"),
 ])  # fmt: skip
 def test_recipe_mistakes_name_the_field(tiny_dataset, tmp_path, extra, field, says):
     argv = ["--config", str(RECIPE), "--dataset", str(tiny_dataset), "--model_name_or_path", "no-model-needed",

@@ -43,6 +43,7 @@ quiet_dependency_notices()  # before bitsandbytes is imported (by transformers, 
 
 import dataclasses
 import importlib.util
+import math
 
 from trl import GRPOConfig, GRPOTrainer
 
@@ -103,6 +104,12 @@ class GRPO(Objective):
             if getattr(recipe.scratch, f.name) != f.default:
                 raise ConfigError(f.name, "builds a model from scratch (training/sft.py); GRPO trains the model of "
                                           "model_name_or_path")
+        if t.max_completion_length is None or t.max_completion_length < 1:
+            raise ConfigError("max_completion_length", f"must be at least 1, got {t.max_completion_length}")
+        if not (math.isfinite(t.temperature) and t.temperature > 0):
+            raise ConfigError("temperature", f"must be a positive number (GRPO samples), got {t.temperature}")
+        if not 0 < t.top_p <= 1:
+            raise ConfigError("top_p", f"must be within (0, 1], got {t.top_p}")
         self.settings = reward_settings(a)
         if a.task is not None:
             tasks.get(a.task)  # an unknown task names the field and the choices
