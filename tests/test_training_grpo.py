@@ -121,7 +121,7 @@ def test_accelerate_launch_trains_and_each_logged_reward_is_divevals_verdict(eas
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU),
            "--num_cpu_threads_per_process", "1", "training/grpo.py",
            *grpo_args(easy, warm_start, out, "--max_steps", "2", "--log_completions", "true",
-                                     "--num_completions_to_print", "1")]  # fmt: skip
+                                     "--num_completions_to_print", "1", "--publish", "true")]  # fmt: skip
     res = _launch(cmd, tmp_path / "logs")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "with GRPO: 2 steps" in res.stdout and "published local:run@v1.0.0" in res.stdout, res.stdout[-2000:]
