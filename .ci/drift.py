@@ -2,6 +2,7 @@
 
     python .ci/drift.py            # one line per difference: name known-good -> installed (or 'new' / 'absent')
     python .ci/drift.py --freeze   # rewrite .ci/known-good.txt from this environment (after a passing run)
+    python .ci/drift.py --check    # the pins that a requirement of an installed distribution refuses (exit 1)
 
 Used by .ci/run: before the tests, to show what a fresh install resolved differently; after a failure, to name
 the versions that may have caused it.
@@ -66,6 +67,31 @@ def differences() -> list[str]:
     return lines
 
 
+def refused_pins() -> list[str]:
+    """Pins of known-good.txt that a requirement of an installed distribution (ours with every extra) refuses:
+    such a file cannot be installed beside pyproject.toml (pip: ResolutionImpossible), so CI could not say whose
+    bug a failure is."""
+    from packaging.markers import UndefinedEnvironmentName
+    from packaging.requirements import Requirement
+
+    pins, lines = known_good(), []
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] or "?"
+        extras = [""] + (dist.metadata.get_all("Provides-Extra") or []) if canonical(name) == OURS else [""]
+        for text in dist.requires or []:
+            req = Requirement(text)
+            pinned = pins.get(canonical(req.name))
+            if pinned is None or req.specifier.contains(base_version(pinned), prereleases=True):
+                continue
+            try:
+                applies = req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras)
+            except UndefinedEnvironmentName:
+                applies = True
+            if applies:
+                lines.append(f"{req.name}=={pinned} is refused by {name} ({text})")
+    return sorted(set(lines))
+
+
 def freeze() -> None:
     out = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], check=True,
                          capture_output=True, text=True).stdout
@@ -78,6 +104,10 @@ def freeze() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--freeze"]:
         freeze()
+    elif sys.argv[1:] == ["--check"]:
+        refused = refused_pins()
+        print("\n".join(refused) if refused else "every pin satisfies the installed distributions' requirements")
+        sys.exit(1 if refused else 0)
     else:
         diffs = differences()
         print("\n".join(diffs) if diffs else "every installed version is the known-good one")

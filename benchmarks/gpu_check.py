@@ -70,6 +70,7 @@ import tempfile  # noqa: E402
 import traceback  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import fields as dataclasses_fields  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -618,9 +619,7 @@ def _training_runs(ctx: Context, sec: dict, deadline: float, data, base, tokeniz
         try:
             with matmul_settings():
                 if v.defaults:
-                    args = trl.SFTConfig(output_dir=str(ctx.work / "defaults"), max_steps=max_steps, save_strategy="no",
-                                         report_to="none", disable_tqdm=True,
-                                         **({} if ctx.gpu else {"use_cpu": True, "bf16": False}))  # fmt: skip
+                    args = trl_defaults(ctx, ctx.work / "defaults", max_steps)
                 else:
                     args = parse_recipe(["--config", str(PAPER_RECIPE), *common_overrides(ctx, ctx.work / "t", max_steps),
                                          *v.overrides]).training  # fmt: skip
@@ -652,6 +651,18 @@ def _training_runs(ctx: Context, sec: dict, deadline: float, data, base, tokeniz
         if v.name == "our recipe" and entry.get("status") == "ok":
             ctx.tokens_per_s = entry["tokens_per_s"]
         ctx.save()
+
+
+def trl_defaults(ctx: Context, out: Path, max_steps: int):
+    """``trl.SFTConfig(output_dir=...)``: TRL's defaults, with its activation-checkpointing default (on) passed
+    under transformers' current name. TRL sets the deprecated ``gradient_checkpointing`` field, on which
+    transformers warns (a FutureWarning about TRL's code) on every SFTConfig; the setting is the same."""
+    import trl  # the [train] extra: the check runs on images that may lack it, and says so
+
+    checkpointing = next(f.default for f in dataclasses_fields(trl.SFTConfig) if f.name == "gradient_checkpointing")
+    return trl.SFTConfig(output_dir=str(out), max_steps=max_steps, save_strategy="no", report_to="none",
+                         disable_tqdm=True, activation_checkpointing=checkpointing,
+                         **({} if ctx.gpu else {"use_cpu": True, "bf16": False}))
 
 
 def _precision(args) -> str:

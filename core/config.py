@@ -22,6 +22,7 @@ Nothing is written by a loader: every check runs before any work starts.
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 import typing
@@ -33,7 +34,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
 
-from core.documents import MAX_DEPTH, shown
+from core.documents import MAX_DEPTH, read_regular, shown
 from core.errors import ConfigError
 
 # ---- YAML ------------------------------------------------------------------------------------------------------
@@ -41,6 +42,8 @@ from core.errors import ConfigError
 
 #: How many values a document's aliases may add to it, beyond the values written out (see the module docstring).
 ALIAS_BUDGET = 100_000
+#: The largest config file read (ours are a few KB; YAML parses about 1.5 MB a second).
+CONFIG_LIMIT = 16 << 20
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -101,11 +104,35 @@ class UniqueKeyLoader(yaml.SafeLoader):
                                      f"{len(sizes)} written (refused: nothing could read it in bounded time)")
 
     def construct_yaml_int(self, node):
+        """An int of at most ``sys.get_int_max_str_digits()`` decimal digits, whatever base it is written in (a
+        hex or binary one would make the first error message that shows it fail; a sexagesimal ``1:59:59...``
+        converts in time quadratic in its length)."""
+        digits = sys.get_int_max_str_digits()
+        value = None
+        if not digits or len(node.value.lstrip("+-").replace("_", "")) <= digits:
+            try:
+                value = super().construct_yaml_int(node)
+            except ValueError:
+                if node.value.lstrip("+-").isdigit():
+                    value = None  # decimal, longer than Python converts
+                else:
+                    raise  # malformed: construct_object says so
+        if value is None or (digits and abs(value) >= _power_of_ten(digits)):
+            raise DocumentLimitError(f"an integer of more than {digits} digits (line {node.start_mark.line + 1})")
+        return value
+
+    def construct_object(self, node, deep=False):
+        """A value whose constructor fails (a date ``2001-13-01``, ``!!float abc``, ``!!bool maybe``) is a YAML
+        error naming its line, never the constructor's own exception."""
         try:
-            return super().construct_yaml_int(node)
-        except ValueError:  # longer than Python converts
-            raise DocumentLimitError(f"an integer of more than {sys.get_int_max_str_digits()} digits (line "
-                                     f"{node.start_mark.line + 1})") from None
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:
+            if isinstance(exc, yaml.YAMLError):
+                raise
+            value = node.value if isinstance(node, yaml.ScalarNode) else "?"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown(value, 60)} as {node.tag.rsplit(':', 1)[-1]} "
+                f"({type(exc).__name__}: {shown(str(exc), 80)})", node.start_mark) from None
 
     def _name_paths(self, node, path: str) -> None:
         if id(node) in self._paths:  # an alias of a node already named
@@ -140,6 +167,11 @@ class UniqueKeyLoader(yaml.SafeLoader):
 UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", UniqueKeyLoader.construct_yaml_int)
 
 
+@functools.cache
+def _power_of_ten(digits: int) -> int:
+    return 10**digits
+
+
 class DocumentRefused(ConfigError):
     """A YAML document refused for its shape (:class:`DocumentLimitError`), not its content."""
 
@@ -172,11 +204,13 @@ def read_yaml_config(path: str | Path, overrides: list[str] | tuple[str, ...] = 
     """The mapping in a YAML file (an empty file is ``{}``) with overrides applied; errors name the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(None, f"{kind} file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(None, f"{kind} file {path} cannot be read: {exc}") from None
+        raw = read_regular(path, CONFIG_LIMIT)  # a FIFO or /dev/zero at the name is refused, never read
+    except ConfigError as exc:
+        raise ConfigError(None, f"{kind} file {exc.message}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(None, f"{kind} file {path} cannot be read: not UTF-8 text (byte {exc.start})") from None
     data = load_yaml(text, path, kind)
     if data is None:
         data = {}

@@ -1,6 +1,8 @@
 """Reading JSON documents someone else may have written (``datagen.json``, results files, run records), and
 showing any value in an error without building an unbounded text.
 
+- :func:`read_regular`: the bytes of a regular file of bounded size (a FIFO or a device at the name is refused
+  without blocking);
 - :func:`parse_json` / :func:`read_json`: the document, or one :class:`~core.errors.ConfigError` naming the
   file for anything that is not a readable document of bounded shape: invalid JSON or UTF-8, an integer longer
   than Python converts (4,300 digits), nesting deeper than :data:`MAX_DEPTH` levels (the parser's own limit
@@ -77,9 +79,9 @@ def parse_json(raw: bytes | str, path: str | Path) -> Any:
     return data
 
 
-def read_json(path: str | Path, limit: int = 256 << 20) -> Any:
-    """The JSON document in the file ``path`` (at most ``limit`` bytes); ConfigError naming the file for a file
-    that is missing, not a regular file (a FIFO never blocks the open), too large or not such a document."""
+def read_regular(path: str | Path, limit: int = 256 << 20) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``limit``); ConfigError naming the file for a file that is
+    missing, not a regular file (a FIFO never blocks the open, ``/dev/zero`` is never read) or too large."""
     path = Path(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -93,4 +95,10 @@ def read_json(path: str | Path, limit: int = 256 << 20) -> Any:
         raw = f.read(limit + 1)
     if len(raw) > limit:
         raise ConfigError(None, f"{path} cannot be read: larger than {limit} bytes")
-    return parse_json(raw, path)
+    return raw
+
+
+def read_json(path: str | Path, limit: int = 256 << 20) -> Any:
+    """The JSON document in the file ``path`` (at most ``limit`` bytes, see :func:`read_regular`); ConfigError
+    naming the file for anything :func:`read_regular` or :func:`parse_json` refuses."""
+    return parse_json(read_regular(path, limit), path)

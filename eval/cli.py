@@ -18,7 +18,16 @@ from core.documents import parse_json
 from core.errors import ConfigError
 from eval import lineage
 from eval.loading import load_eval_splits, load_model
-from eval.plots import PLOT_FILES, PLOTS, check_row, default_series, plot_phase_transition, supported_plots
+from eval.plots import (
+    PLOT_FILES,
+    PLOTS,
+    SPLITS_FILE,
+    check_row,
+    default_series,
+    plot_phase_transition,
+    plot_splits,
+    supported_plots,
+)
 from eval.results import (
     SCHEMA,
     build_results,
@@ -189,7 +198,15 @@ def plot(tables: tuple[str, ...], kinds: tuple[str, ...], split: str, series: st
     Writes phase_transition.png (accuracy vs I, log scale), heatmap.png (I x S), power_law.png (accuracy vs alpha,
     Uniform as a reference line) and semantic.png (accuracy vs the training k range, one line per family mix), the
     file names a sweep's plots have. Runs that share a point (seeds) are averaged; the bars show their spread.
+    One results file alone (no --kind) is drawn as it is: accuracy per split, all rows, rewrites and no-ops, with
+    the Wilson intervals it records (splits.png).
     """
+    if not kinds and len(tables) == 1:  # one results file: what it holds, every split
+        data = _read_json(tables[0])
+        if isinstance(data, dict) and data.get("schema") == SCHEMA:
+            path = plot_splits(data, Path(output_dir) / SPLITS_FILE, where=tables[0])["path"]
+            click.echo(f"plotted {len(data['splits'])} splits of {tables[0]}: wrote {path}")
+            return
     rows = load_rows(tables, split)
     if not kinds:
         kinds = tuple(supported_plots(rows))
@@ -213,22 +230,7 @@ def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
     that is binary, cut short, of another shape or holding non-numeric values is an error naming it."""
     rows: list[dict] = []
     for table in tables:
-        path = Path(table)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise ConfigError(None, f"table {table} does not exist") from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(None, f"{table} is not a JSON text file (binary data at byte {exc.start})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            short = " (cut short?)" if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated") else ""
-            raise ConfigError(None, f"{table} is not valid JSON{short}: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-        except (RecursionError, ValueError):  # nested too deeply, an integer too long: parse_json raises the reason
-            data = parse_json(text, table)
+        data = _read_json(table)
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
             found = [_results_row(data, split, table)]
         elif isinstance(data, dict) and isinstance(data.get("rows"), list):
@@ -241,6 +243,25 @@ def load_rows(tables: tuple[str, ...], split: str) -> list[dict]:
             check_row(row, f"{table}: row {i}" if len(found) > 1 or not isinstance(data, dict) else table)
         rows.extend(found)
     return rows
+
+
+def _read_json(table: str):
+    """The JSON document in ``table``; a missing, binary or cut-short file is an error naming it."""
+    try:
+        raw = Path(table).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(None, f"table {table} does not exist") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(None, f"{table} is not a JSON text file (binary data at byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        short = " (cut short?)" if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated") else ""
+        raise ConfigError(None, f"{table} is not valid JSON{short}: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except (RecursionError, ValueError):  # nested too deeply, an integer too long: parse_json raises the reason
+        return parse_json(text, table)
 
 
 def _results_row(data: dict, split: str, table: str) -> dict:

@@ -15,6 +15,8 @@ check what was drawn without reading pixels:
   pattern-family mix, one panel per I; the unrestricted runs are dashed reference lines.
 - :func:`plot_variants`: the accuracy of a sweep's variants (e.g. restricted and unrestricted training spaces)
   side by side at equal I, where no other plot applies.
+- :func:`plot_splits`: what one ``diveval rewrite`` results file holds: accuracy per split (all rows, rewrites,
+  no-ops) with its Wilson intervals.
 
 Rows with the same coordinates (the seeds of one point) are averaged: the line goes through the mean, the bars
 span the seeds' minimum to maximum, and each seed is drawn as a faint dot; a point of one run shows that run's
@@ -417,11 +419,60 @@ def plot_variants(rows: Sequence[dict], path: str | Path, split: str = "test_uns
     return {"groups": groups, "seeds": seeds, "restricted": kinds, "note": note, "path": str(path)}
 
 
+def plot_splits(results: dict, path: str | Path, where: str = "results") -> dict:
+    """What one ``diveval rewrite`` results file holds: exact match per split, on all rows and, where the file has
+    them, on rewrites and no-ops apart; the bars are the Wilson intervals the file records (``where`` names the
+    file in errors).
+
+    Returns ``{"groups": {split: {"all" | "rewrites" | "no-ops": (accuracy, ci_low, ci_high, n)}}, "path"}``.
+    """
+    splits = results.get("splits") if isinstance(results, dict) else None
+    if not isinstance(splits, dict) or not splits:
+        raise ConfigError(None, f"{where}: no scored splits to plot")
+    groups: dict = {}
+    for name, s in splits.items():
+        if not isinstance(s, dict):
+            raise ConfigError(None, f"{where}: splits.{name} is not a mapping of scores")
+        parts = {"all": s, **{label: (s.get("by_kind") or {}).get(kind) for kind, label in (("op", "rewrites"),
+                                                                                          ("noop", "no-ops"))}}
+        groups[name] = {}
+        for label, g in parts.items():
+            if not isinstance(g, dict) or not g.get("n") or g.get("accuracy") is None:
+                continue  # an empty group (a split without no-ops) has nothing to draw
+            check_row({k: g.get(k) for k in ("accuracy", "ci_low", "ci_high")}, f"{where}: splits.{name}.{label}")
+            groups[name][label] = (g["accuracy"], g["ci_low"], g["ci_high"], g["n"])
+    plt = _figure()
+    labels = ["all", "rewrites", "no-ops"]
+    width = 0.8 / len(labels)
+    fig, ax = plt.subplots(figsize=(max(4.5, 2.2 * len(groups) + 1.5), 4.2))
+    colors = dict(zip(labels, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for gi, parts in enumerate(groups.values()):
+        for li, label in enumerate(labels):
+            if label not in parts:
+                continue
+            acc, low, high, n = parts[label]
+            x = gi + (li - 1) * width
+            ax.bar(x, 100 * acc, width * 0.9, color=colors[label], label=label if gi == 0 else None,
+                   yerr=[[max(0.0, 100 * (acc - low))], [max(0.0, 100 * (high - acc))]], capsize=3)
+            ax.text(x, 1, f"n={n}", ha="center", va="bottom", fontsize="x-small", rotation=90)
+    ax.set_xticks(range(len(groups)), [split_label(name) for name in groups])
+    ax.set_ylabel("exact match (%)")
+    ax.set_ylim(0, 103)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    model, data = (results.get(k, {}).get("name", "?") for k in ("model", "dataset"))
+    ax.set_title(f"{model} on {data}\nbars: Wilson 95% intervals", fontsize="medium")
+    _save(fig, path)
+    return {"groups": groups, "path": str(path)}
+
+
 PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law, "semantic": plot_semantic,
          "variants": plot_variants}
 #: The file each kind of plot is written to (by `diveval plot` and by a sweep's collect).
 PLOT_FILES = {"phase": "phase_transition.png", "heatmap": "heatmap.png", "power-law": "power_law.png",
               "semantic": "semantic.png", "variants": "variants.png"}
+#: The file :func:`plot_splits` is written to by `diveval plot` of one results file.
+SPLITS_FILE = "splits.png"
 
 
 SERIES_KEYS = ("variant", "alpha", "noop_fraction", "N", "S")

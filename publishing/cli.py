@@ -7,7 +7,8 @@
   lists, and checks the files against ``datagen.json`` (SHA-256 and rows) before the folder appears;
 - ``verify`` proves that a published version holds the data its card claims: it checks each file's SHA-256,
   re-fingerprints the published parquet files and re-makes the data from the recorded config;
-- ``list`` shows what the local hub holds (datasets, models, and collections of released studies).
+- ``list`` shows what the local hub holds (datasets, models, and collections of released studies);
+- ``remove`` removes versions from the local hub (never from the Hub): :mod:`publishing.remove`.
 
 What a push publishes is exactly ``datagen.json``, the data files it lists and the card rendered for the
 version: each file is read once, without following links, into a private staging folder; a symlink, a
@@ -45,6 +46,7 @@ from generators.verify import verify_folder
 from publishing.collections import local_collections
 from publishing.hubclient import failure_reason, hub_deadline, status_of
 from publishing.localhub import LocalHub, check_hub_repo_id, check_local_name, normalize_version
+from publishing.remove import remove
 from publishing.resolve import resolve
 from publishing.targets import HubTarget, LocalTarget, default_token, get_target, publish_folder
 
@@ -439,7 +441,7 @@ def list_(as_json: bool) -> None:
             click.echo(f"  {c.get('namespace', '?')}/{c['title']}  ({what})")
 
 
-COMMANDS = (push, pull, verify, list_)
+COMMANDS = (push, pull, verify, list_, remove)
 for _command in COMMANDS:
     main.add_command(_command)
 

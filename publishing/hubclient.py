@@ -18,8 +18,10 @@
   time left, and check it between the chunks of every request body sent and every answer received (in any
   thread: uploads run in huggingface_hub's thread pool); :func:`with_retries` retries nothing after it. So a
   command ends with :class:`DeadlineExceeded` at most one (cut) timeout, or one of huggingface_hub's own retry
-  pauses (8 s at most), after its deadline. The same hooks refuse an API answer, redirect or error body larger
-  than ``ANSWER_LIMIT`` (file bodies are capped by :mod:`publishing.download`, at the size the listing gives).
+  pauses (8 s at most), after its deadline. The same hooks refuse an answer that is not a file's content (API
+  JSON, an LFS batch answer, a redirect, an error body) larger than ``ANSWER_LIMIT``, and ask for every answer
+  uncompressed, refusing such an answer sent compressed anyway (the cap counts the bytes that arrive; gzip unpacks
+  1,000 to 1); file bodies are capped by :mod:`publishing.download`, at the size the listing gives.
 - **One line.** :func:`failure_reason` turns what the client raises (its HTTP error, an ``httpx2`` transport error,
   the ``RuntimeError`` it wraps a failed LFS upload in, an ``OSError``, the deadline) into one line for the CLIs.
 """
@@ -50,6 +52,7 @@ DEFAULT_DEADLINE_S = 3600.0
 #: The largest answer accepted that is not a file's content: API JSON (listings, infos), redirects, errors.
 ANSWER_LIMIT = 64 << 20
 RETRY_STATUS = (408, 412, 429, 500, 502, 503, 504)
+CONTENT = "datagen_file_content"  # a request's extension: it asks for a file's content (see install)
 
 T = TypeVar("T")
 _lock = threading.Lock()
@@ -65,7 +68,11 @@ class DeadlineExceeded(Exception):
         self.seconds = seconds
 
 
-class AnswerTooLarge(Exception):
+class AnswerRefused(Exception):
+    """An answer of the Hub (not a file's content) that is not read: too large, or compressed."""
+
+
+class AnswerTooLarge(AnswerRefused):
     """An answer of the Hub (not a file's content) larger than :data:`ANSWER_LIMIT`."""
 
 
@@ -163,7 +170,11 @@ def install() -> float:
 
         def bound(request) -> None:
             """Fill in the limits a call left open: many pass ``timeout=None`` explicitly, which httpx reads as
-            "no limit" rather than "the client's default"; none may outlast the deadline."""
+            "no limit" rather than "the client's default"; none may outlast the deadline. Ask for answers as they
+            are (a compressed one would be capped before it is unpacked), and mark a request for a file's content
+            (a ``/resolve/`` URL), which keeps the mark through redirects (to a CDN, whose paths say nothing)."""
+            request.headers["Accept-Encoding"] = "identity"
+            request.extensions.setdefault(CONTENT, request.method in ("GET", "HEAD") and "/resolve/" in request.url.path)
             left = time_left()
             limits = dict(request.extensions.get("timeout") or {})
             for key in ("connect", "read", "write", "pool"):
@@ -177,10 +188,16 @@ def install() -> float:
 
         def watch(response) -> None:
             """Check the deadline while the body arrives; cap what is not a file's content (a file's body is
-            capped by its reader, :mod:`publishing.download`, at its listed size)."""
+            capped by its reader, :mod:`publishing.download`, at its listed size), and refuse it compressed (the
+            cap counts the bytes that arrive: 64 MiB of gzip unpack to 64 GiB)."""
             path = response.request.url.path
-            content = 200 <= response.status_code < 300 and ("/api/" not in path or "/resolve/" in path)
+            content = 200 <= response.status_code < 300 and bool(response.request.extensions.get(CONTENT))
             where = f"{response.request.url.host}{path}"  # never the query: a signed URL's signature
+            encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if not content and encoding not in ("", "identity"):
+                response.close()
+                raise AnswerRefused(f"the Hub's answer to {where} is compressed ({encoding[:40]}), which was not asked "
+                                    "for: refused")
             response.stream = _Watched(response.stream, None if content else ANSWER_LIMIT, where)
 
         def factory():
@@ -220,7 +237,7 @@ def status_of(exc: BaseException) -> int | None:
 def transient(exc: BaseException) -> bool:
     """Whether trying again may succeed: no answer in time, a lost connection, a 5xx/429/412 answer (never
     once the deadline has passed)."""
-    if isinstance(exc, ConfigError) or any(isinstance(e, (DeadlineExceeded, AnswerTooLarge)) for e in _chain(exc)):
+    if isinstance(exc, ConfigError) or any(isinstance(e, (DeadlineExceeded, AnswerRefused)) for e in _chain(exc)):
         return False
     if any(isinstance(e, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)) for e in _chain(exc)):
         return True
@@ -260,7 +277,7 @@ def failure_reason(exc: BaseException, include_os: bool = False) -> str | None:
     if isinstance(exc, ConfigError):
         return None
     for e in chain:
-        if isinstance(e, (DeadlineExceeded, AnswerTooLarge)):
+        if isinstance(e, (DeadlineExceeded, AnswerRefused)):
             return str(e)
     for e in chain:
         if isinstance(e, httpx2.TimeoutException):

@@ -8,6 +8,8 @@ one :class:`~core.errors.ConfigError` naming the field (and the file, when known
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,38 +17,46 @@ from huggingface_hub import constants
 from huggingface_hub import utils as hf_utils
 
 from core.errors import ConfigError
+from core.metadata import read_metadata
 from publishing.localhub import LocalHub
 from publishing.resolve import Resolved, resolve
 
 HUB_PROBE_TIMEOUT_S = 5.0
 
 
-def load_splits(source: str, revision: str | None = None, splits: list[str] | None = None, field: str = "dataset"):
+def load_splits(source: str, revision: str | None = None, splits: list[str] | None = None, field: str = "dataset",
+                config: str | None = None):
     """A ``datasets.DatasetDict`` of the requested splits (all if None) of ``source`` (see
-    :mod:`publishing.resolve`); ``field`` is the option named in errors."""
-    return resolve_splits(source, revision, splits, field)[0]
+    :mod:`publishing.resolve`); ``field`` is the option named in errors. ``config`` picks one config of a
+    multi-config repository (a released study holds one per run: ``load_splits("org/study", "v1.0.0",
+    config="I8")``), as ``datasets.load_dataset(source, config)`` does."""
+    return resolve_splits(source, revision, splits, field, config)[0]
 
 
 def resolve_splits(source: str, revision: str | None = None, splits: list[str] | None = None,
-                   field: str = "dataset") -> tuple:
-    """``(DatasetDict, Resolved)``: the splits of :func:`load_splits` and where they were found."""
+                   field: str = "dataset", config: str | None = None) -> tuple:
+    """``(DatasetDict, Resolved)``: the splits of :func:`load_splits` and where they were found (for a ``config``
+    on this machine, its own folder and ``datagen.json``)."""
     import datasets  # deferred: slow to import, and only loading data needs it
     from datasets.exceptions import DatasetGenerationError
 
     check_hub_reachable(source, field)  # before anything asks the Hub: its clients retry for minutes
     try:
         r = resolve(source, revision, "dataset")
+        if config is not None:
+            r = _config_of(r, config)
         if r.path is not None:  # on this machine: name a bad shard before datasets trips over it
             bad = unreadable_shards(r)
             if bad:
                 raise ConfigError(field, f"cannot load {source!r}: {bad}")
         try:
             if r.kind == "hub":
-                dd = datasets.load_dataset(r.repo_id, revision=r.revision)
+                dd = datasets.load_dataset(r.repo_id, config, revision=r.revision)
             else:
                 dd = datasets.load_dataset(str(r.path), data_files=_data_files(r))
         except (FileNotFoundError, ValueError) as exc:
-            raise ConfigError(field, f"cannot load {source!r}: {exc}") from None
+            raise ConfigError("config" if config and str(config) in str(exc) else field,
+                              f"cannot load {source!r}{f' config {config!r}' if config else ''}: {exc}") from None
     except ConfigError:
         raise
     except (DatasetGenerationError, OSError, ValueError) as exc:  # an empty shard, ConnectionError, ArrowInvalid
@@ -57,6 +67,24 @@ def resolve_splits(source: str, revision: str | None = None, splits: list[str] |
             raise ConfigError("split", f"dataset {source!r} has no split {missing[0]!r} (it has: {', '.join(dd)})")
         dd = datasets.DatasetDict({s: dd[s] for s in splits})
     return dd, r
+
+
+_CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def _config_of(r: Resolved, config: str) -> Resolved:
+    """The config folder ``<version>/<config>`` of a multi-config dataset on this machine (a Hub one is left to
+    ``datasets``); ConfigError naming the configs there are."""
+    if not isinstance(config, str) or not _CONFIG_NAME.match(config) or ".." in config:
+        raise ConfigError("config", f"{config!r} is not a config name (letters, digits, '-', '_', '.')")
+    if r.path is None:
+        return r
+    folder = Path(r.path) / config
+    if folder.is_symlink() or not folder.is_dir():
+        have = sorted(p.name for p in Path(r.path).iterdir() if p.is_dir() and not p.is_symlink()
+                      and _CONFIG_NAME.match(p.name) and p.name != "data")
+        raise ConfigError("config", f"{r.source!r} has no config {config!r} (configs: {', '.join(have) or 'none'})")
+    return replace(r, path=folder, meta=read_metadata(folder, check=False, missing_ok=True))
 
 
 def _data_files(r: Resolved) -> dict[str, list[str]] | None:
@@ -101,12 +129,14 @@ def unreadable_shards(r: Resolved) -> str | None:
 
 def may_use_hub(source: str | None, repo_type: str = "dataset") -> bool:
     """Whether ``source`` would be looked up on the Hub (see :mod:`publishing.resolve`): a ``hub:`` prefix, or an
-    ``org/name`` that is neither a folder here nor in the local hub."""
+    ``org/name`` that is neither a folder here nor in the local hub, and whose ``org`` is no folder here (then it is
+    a missing folder, as ``runs/nosuch``)."""
     if not source or source.startswith(("local:", "local/")):
         return False
     if source.startswith("hub:"):
         return True
-    if source.startswith((".", "/", "~")) or source.count("/") != 1 or Path(source).expanduser().exists():
+    path = Path(source).expanduser()
+    if source.startswith((".", "/", "~")) or source.count("/") != 1 or path.exists() or path.parent.is_dir():
         return False
     return not LocalHub.default().exists(source, repo_type)
 

@@ -4,12 +4,15 @@ Layout (``$DATAGEN_HOME/hub``, default ``~/.cache/datagen/hub``)::
 
     datasets/<namespace>/<name>/versions/v1.0.0/README.md, data/<split>-*.parquet, datagen.json
     datasets/<namespace>/<name>/LATEST          (text: the newest complete version)
+    datasets/<namespace>/<name>/REMOVED         (text: versions removed with `datagen remove`, one a line)
     models/<namespace>/<name>/versions/v0.1.0/...
 
 A version folder is copied in under a temporary name (:func:`core.atomic.atomic_folder`) and renamed into place
 only once complete, then LATEST
 is replaced atomically: an interrupted publish leaves no version and no pointer at partial data, and a retry
-completes it. ``datasets.load_dataset(<version folder>)`` loads a dataset version (it ignores ``revision=``
+completes it. A removed version's number is recorded and never published again (a version names one content
+for good), and the folder is renamed out of ``versions/`` before it is deleted, so an interrupted removal leaves
+the version either whole or gone. ``datasets.load_dataset(<version folder>)`` loads a dataset version (it ignores ``revision=``
 for local folders, hence one folder per version).
 """
 
@@ -180,6 +183,9 @@ class LocalHub:
             final = vdir / version
             if final.exists():
                 raise ConfigError("version", f"{repo_type} {repo_id!r} already has version {version}")
+            if version in self.removed(repo_id, repo_type):
+                raise ConfigError("version", f"{repo_type} {repo_id!r} {version} was removed, and a version number "
+                                             f"is never given to other content: publish another version")
             with atomic_folder(final, data=False) as tmp:  # renamed into place once complete
                 tmp.rmdir()  # copytree makes it, with exactly the folder's files
                 shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(".*"))
@@ -187,8 +193,39 @@ class LocalHub:
         return final
 
     def _point_latest(self, repo_id: str, repo_type: str) -> None:
-        newest = self.versions(repo_id, repo_type)[-1]
-        write_text_atomic(self.repo_dir(repo_id, repo_type) / "LATEST", newest + "\n")
+        versions = self.versions(repo_id, repo_type)
+        pointer = self.repo_dir(repo_id, repo_type) / "LATEST"
+        if versions:
+            write_text_atomic(pointer, versions[-1] + "\n")
+        else:
+            pointer.unlink(missing_ok=True)
+
+    def removed(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
+        """Versions removed from this repository (their numbers are not published again)."""
+        path = self.repo_dir(repo_id, repo_type) / "REMOVED"
+        if not path.is_file():
+            return []
+        return [v for v in path.read_text(encoding="utf-8").split() if _VERSION.match(v)]
+
+    def remove_version(self, repo_id: str, version: str, repo_type: str = "dataset") -> None:
+        """Remove one version (under the repository's lock): its number is recorded in ``REMOVED`` first, then the
+        folder leaves ``versions/`` by a rename, LATEST points at the newest version left (none: no LATEST), and
+        the renamed folder is deleted. Links inside it are removed, never followed."""
+        version = normalize_version(version)
+        repo = self.repo_dir(repo_id, repo_type)
+        with self.lock(repo_id, repo_type):
+            folder = repo / "versions" / version
+            if folder.is_symlink() or not folder.is_dir():
+                have = ", ".join(self.versions(repo_id, repo_type)) or "none"
+                raise ConfigError("version", f"{repo_type} {repo_id!r} has no version {version} in the local hub "
+                                             f"(have: {have})")
+            removed = sorted(set(self.removed(repo_id, repo_type)) | {version}, key=parse_version)
+            write_text_atomic(repo / "REMOVED", "\n".join(removed) + "\n")
+            doomed = repo / "versions" / f".removed-{version}-{os.getpid()}"
+            folder.rename(doomed)
+            self._point_latest(repo_id, repo_type)
+            for stale in (repo / "versions").glob(".removed-*"):  # this one, and any an interrupted removal left
+                shutil.rmtree(stale)
 
     def repos(self, repo_type: str = "dataset") -> list[str]:
         base = self.root / f"{repo_type}s"

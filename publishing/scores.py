@@ -47,7 +47,7 @@ def push_card(resolved, mutate, message: str, *, token: str | None = None) -> st
         write_card(mutate(load_card(readme)), readme)
         if resolved.kind == "local":
             return f"local hub model {resolved.repo_id} {resolved.revision} (README.md)"
-        return f"{Path(resolved.path).name}/README.md"
+        return f"{str(resolved.source).rstrip('/')}/README.md"  # the folder as the user named it
     return _push_hub(resolved.repo_id, mutate, message, token=token)
 
 

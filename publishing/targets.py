@@ -104,6 +104,8 @@ class Target(Protocol):
 
     def versions(self, repo_id: str, repo_type: str = "dataset") -> list[str]: ...
 
+    def removed(self, repo_id: str, repo_type: str = "dataset") -> list[str]: ...
+
     def published_id(self, repo_id: str, version: str, repo_type: str = "dataset") -> str | None: ...
 
     def lock(self, repo_id: str, repo_type: str = "dataset") -> AbstractContextManager: ...
@@ -127,6 +129,9 @@ class LocalTarget:
 
     def versions(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
         return self.hub.versions(repo_id, repo_type)
+
+    def removed(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
+        return self.hub.removed(repo_id, repo_type)
 
     def published_id(self, repo_id: str, version: str, repo_type: str = "dataset") -> str | None:
         if version not in self.versions(repo_id, repo_type):
@@ -179,6 +184,10 @@ class HubTarget:
 
     def versions(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
         return with_retries(lambda: self._versions(repo_id, repo_type))
+
+    def removed(self, repo_id: str, repo_type: str = "dataset") -> list[str]:
+        """None recorded: a tag deleted on the Hub is the Hub's own business."""
+        return []
 
     def _versions(self, repo_id: str, repo_type: str) -> list[str]:
         try:
@@ -354,7 +363,7 @@ def choose_version(
     if version is None:
         if existing and target.published_id(repo_id, existing[-1], repo_type) == mine:
             return existing[-1], True
-        return next_version(existing, bump), False
+        return next_version(existing + target.removed(repo_id, repo_type), bump), False  # removed: not reused
     version = normalize_version(version)
     if version not in existing:
         return version, False

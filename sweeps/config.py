@@ -32,8 +32,9 @@ With ``compare`` every run is made once per method (the main one is named by ``t
 method (``grpo_I=16``, ``sft_I=16``) and the table and phase plot compare them at equal I. The warm start lives in
 ``<output>/warm_start/seed=N/`` (``base`` without a seed) and is trained once, by whichever run needs it first.
 
-Every run's generator config is built and validated when the file is loaded, so a bad value fails before
-anything starts.
+Every run's generator config and training recipes (each method's and the warm start's recipe file with its
+``recipe_set`` and the run's seed, read as its training command reads them) are built and checked when the file is
+loaded, so a bad value fails before anything starts, naming the sweep file and the run.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from core.imports import ROOT
 from eval.rewrite import DecodeSettings
 from generators.cli import resolve_config_path
 from generators.config import load_config
+from training.recipe import parse_recipe, validate
 
 SWEEPS_DIR = Path("runs") / "sweeps"  # default outputs: runs/sweeps/<name>, apart from single training runs in runs/
 
@@ -172,7 +174,7 @@ def load_sweep(path: str | Path) -> Sweep:
         find_file(sweep, sweep.warm_start.recipe, "warm_start.recipe")
     if sweep.accelerate_config:
         find_file(sweep, sweep.accelerate_config, "accelerate_config")
-    runs(sweep)  # every run's generator config must be valid before anything starts
+    check_recipes(sweep, runs(sweep))  # every run's generator config and recipe, before anything starts
     return sweep
 
 
@@ -335,3 +337,62 @@ def find_file(sweep: Sweep, p: str, field_name: str) -> Path:
         if (base / p).is_file():
             return (base / p).resolve()
     raise ConfigError(field_name, f"{p} (named in {sweep.path}) does not exist")
+
+
+def recipe_args(sweep: Sweep, run: Run, recipe: Path, data_dir: Path, model_dir: Path) -> list[str]:
+    """The training command's recipe arguments for one run: its data, output folder, ``recipe_set`` and seed."""
+    args = ["--config", str(recipe), "--dataset", str(data_dir), "--output_dir", str(model_dir),
+            "--resume_from_checkpoint", "auto"]
+    for k, v in sweep.recipe_set.items():
+        args += [f"--{k}", str(v)]
+    if run.seed is not None:  # the sweep's seed is the training seed too (weights, data order, dropout)
+        args += ["--seed", str(run.seed)]
+    return args
+
+
+def check_recipes(sweep: Sweep, todo: list[Run]) -> None:
+    """Read each run's recipe as its training command will (its method's recipe file and ``recipe_set``, the seed,
+    the warm start it starts from) and check it, and each seed's warm start recipe likewise, before any data is made:
+    an unknown or abbreviated field, a value that cannot be meant, a model folder that does not exist, a recipe that
+    would publish every run's model. Runs that differ only in their folders are read once."""
+    checked = set()
+    for run in todo:
+        view = method_sweep(sweep, run)
+        model = []
+        if sweep.warm_start:  # the run starts from its seed's warm start, trained before it
+            model = ["--model_name_or_path", str(warm_start_dir(sweep, run) / "model")]
+            wview, wrun = warm_start_sweep(sweep), warm_start_run(sweep, run)
+            if ("warm_start", run.seed) not in checked:
+                checked.add(("warm_start", run.seed))
+                _check_recipe(wview, wrun, "warm_start.", [], sweep)
+        if (run.method, run.seed) not in checked:
+            checked.add((run.method, run.seed))
+            prefix = f"compare.{run.method}." if run.method and run.method != sweep.trainer else ""
+            _check_recipe(view, run, prefix, model, sweep)
+
+
+def _check_recipe(view: Sweep, run: Run, prefix: str, model: list[str], sweep: Sweep) -> None:
+    """One recipe of the sweep as ``view`` (a method's or the warm start's) trains it; errors name the sweep file,
+    the run and, for a ``recipe_set`` key, the field under ``prefix`` (``compare.sft.``, ``warm_start.``)."""
+    path = find_file(view, view.recipe, f"{prefix}recipe")
+    args = recipe_args(view, run, path, sweep.out / run.run_id / "data", sweep.out / run.run_id / "model") + model
+    where = f"sweep {sweep.path}, run {run.run_id}"
+    try:
+        if view.trainer == "grpo":
+            from training.grpo import GRPO, parse  # deferred: it imports TRL's GRPO trainer (seconds)
+
+            recipe = parse(args, given=f"{prefix}recipe_set of {where}")
+            validate(recipe, data=False, hub=False, model=not model)
+            GRPO(recipe).validate(recipe, here=False)
+        else:
+            recipe = parse_recipe(args, given=f"{prefix}recipe_set of {where}")
+            validate(recipe, data=False, hub=False, model=not model)
+        if recipe.run.publish:
+            raise ConfigError("recipe_set.publish", f"the recipe publishes each trained model: set publish: false "
+                                                    f"in {prefix}recipe_set ({where}); `python -m sweeps release` "
+                                                    f"publishes a finished sweep's models together")
+    except ConfigError as exc:
+        name = f"{prefix}recipe_set.{exc.field}" if exc.field in view.recipe_set else exc.field
+        if exc.field == "recipe_set.publish":
+            name = f"{prefix}recipe_set.publish"
+        raise ConfigError(name, exc.message if where in exc.message else f"{exc.message} ({where})") from None

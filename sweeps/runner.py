@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import yaml
 
 from core.atomic import atomic_file, remove_stale, temp_name, write_text_atomic
 from core.documents import read_json
@@ -40,6 +39,7 @@ from sweeps.config import (
     find_file,
     generator_config,
     method_sweep,
+    recipe_args,
     warm_start_dir,
     warm_start_run,
     warm_start_sweep,
@@ -54,34 +54,14 @@ def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> li
     recipe = find_file(sweep, sweep.recipe, "recipe")
     script = str(ROOT / TRAINERS[sweep.trainer])
     if sweep.accelerate_config:
-        # `accelerate launch` of this interpreter's environment (not whichever `accelerate` is first on PATH)
+        # `accelerate launch` through training.launch (a user error is one line in train.log, the worker's exit
+        # status comes back), of this environment (not whichever `accelerate` is first on PATH)
         config = find_file(sweep, sweep.accelerate_config, "accelerate_config")
-        head = module_command("accelerate.commands.launch", "--config_file", str(config),
-                              *cpu_threads_args(config), script)
+        head = module_command("training.launch", "--config_file", str(config), script)
     else:
         head = [sys.executable, script]
     # resume: an interrupted run continues from its last checkpoint (a fresh one starts from scratch)
-    args = ["--config", str(recipe), "--dataset", str(data_dir), "--output_dir", str(model_dir),
-            "--resume_from_checkpoint", "auto"]
-    for k, v in sweep.recipe_set.items():
-        args += [f"--{k}", str(v)]
-    if run.seed is not None:  # the sweep's seed is the training seed too (weights, data order, dropout)
-        args += ["--seed", str(run.seed)]
-    return head + args
-
-
-def cpu_threads_args(accelerate_config: Path) -> list[str]:
-    """``--num_cpu_threads_per_process N`` for a CPU accelerate config, N being what ``accelerate launch`` picks
-    itself (physical cores / processes per machine) but then announces on every run; nothing when OMP_NUM_THREADS
-    is set (accelerate uses it silently) or the config is not a CPU one."""
-    cfg = yaml.safe_load(accelerate_config.read_text(encoding="utf-8")) or {}
-    if not cfg.get("use_cpu") or os.environ.get("OMP_NUM_THREADS"):
-        return []
-    # deferred: psutil (an accelerate requirement) counts physical cores as accelerate does; only for CPU configs
-    import psutil
-
-    per_machine = max(int(cfg.get("num_processes") or 1) // max(int(cfg.get("num_machines") or 1), 1), 1)
-    return ["--num_cpu_threads_per_process", str(max((psutil.cpu_count(logical=False) or 1) // per_machine, 1))]
+    return head + recipe_args(sweep, run, recipe, data_dir, model_dir)
 
 
 def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> list[str]:

@@ -75,3 +75,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(f"NOTE: {len(skipped)} sandboxed code-evaluation test(s) SKIPPED: bwrap "
                                     "(bubblewrap) is not installed, so code scoring was not tested here",
                                     red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def readme_run(tmp_path_factory):
+    """README.md's shell blocks, run once top to bottom in a fresh home and a copy of the checkout
+    (tests/readme_run.py); tests of what those commands leave behind read it instead of running them again."""
+    from readme_run import run_readme
+
+    return run_readme(tmp_path_factory.mktemp("readme"))

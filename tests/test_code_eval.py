@@ -505,6 +505,7 @@ EDGE_CASES = [
     ("collections.namedtuple('P', 'a b')(0.1 + 1e-7, 2.0)", "(0.1, 2.0)"), ("decimal.Decimal('0.5')", "0.5"),
     ("fractions.Fraction(1, 2)", "0.5"), ("range(3)", "range(3)"), ("{}.keys()", "set()"), ("iter([1])", "[1]"),
     ("[[1.0, float('nan')]]", "[[1.0, float('nan')]]"), ("'x'", "'x'"), ("[]", "()"),
+    ("numpy.array([[1.0], [1.0]])", "[1.0, 1.0]"), ("[[0.5], [0.5]]", "[0.5, 0.5]"),  # numpy broadcasts them
 ]
 
 

@@ -10,19 +10,23 @@ of the machine.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from test_code_forgery import bounded
 
 from core.config import ALIAS_BUDGET, read_yaml_config
 from core.documents import MAX_DEPTH, read_json, shown
 from core.errors import ConfigError
 from eval.cli import main as diveval
+from eval.code.cli import main as code_cli
 from eval.results import read_results
 from generators.config import load_config
 from publishing.cli import main as datagen
@@ -149,3 +153,89 @@ def test_an_error_message_is_one_bounded_line_whatever_is_put_in_it():
     err = ConfigError("field", "start\n" + "x" * 10_000 + "\nEND")
     assert "\n" not in str(err) and len(err.message) <= 2000
     assert err.message.startswith("start x") and err.message.endswith("x END") and "characters left out" in err.message
+
+
+SEXAGESIMAL = "1" + ":59" * 3000  # an int in base 60: 18,000 bits (and quadratic to convert in its length)
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("seed: 0x" + "f" * 4000, "cannot be read: an integer of more than 4300 digits (line"),  # 4,817 digits
+    ("seed: 0b" + "1" * 4300 * 4, "cannot be read: an integer of more than 4300 digits (line"),
+    (f"seed: {SEXAGESIMAL}", "cannot be read: an integer of more than 4300 digits (line"),
+    (f"noop_fraction: {SEXAGESIMAL}.5", "is not valid YAML: cannot read '1:59:59"),  # overflows a float
+    ("seed: 2001-13-01", "is not valid YAML: cannot read '2001-13-01' as timestamp"),  # a date, month 13
+    ("seed: !!bool maybe", "is not valid YAML: cannot read 'maybe' as bool"),
+    ("seed: !!float x", "is not valid YAML: cannot read 'x' as float"),
+    ("seed: !!int 12x", "is not valid YAML: cannot read '12x' as int"),  # not "more than 4300 digits"
+], ids=["hex", "binary", "sexagesimal", "sexagesimal-float", "date", "bool", "float", "int"])
+def test_numbers_and_dates_yaml_cannot_build_are_one_line_naming_the_file(tmp_path, line, reason):
+    """YAML 1.1 writes ints in hex, binary and base 60, and reads 2001-13-01 as a date: each, as a value no
+    Python object can hold (or one whose first error message could not show it), is one line naming the file
+    (they were tracebacks: int-to-str's limit, OverflowError, ValueError, KeyError from the constructors)."""
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"name: x\n{line}\n")
+    res = CliRunner().invoke(datagen, ["generate", str(config), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert f"config file {config} {reason}" in res.output, res.output
+    for written, value in (("0x1f", 31), ("1:30", 90), ("0x" + "f" * 3000, 16**3000 - 1)):  # 3,613 digits: fine
+        config.write_text(f"name: x\nseed: {written}\n")
+        assert load_config(config).seed == value
+
+
+def test_a_config_at_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path):
+    """Config files are read as JSON documents are: only a regular file (a FIFO blocked the read forever)."""
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/null")):
+        got: list = []
+        reader = threading.Thread(target=lambda p=path, out=got: out.append(_refusal(p)), daemon=True)
+        reader.start()
+        reader.join(30)
+        assert got == [f"config file {path} cannot be read: not a regular file"], (path, got)
+
+
+def _refusal(path: Path) -> str | None:
+    try:
+        read_yaml_config(path)
+    except ConfigError as exc:
+        return exc.message
+    return None
+
+
+PROBLEM = {"task_id": "T/0", "prompt": "def f(x):\n", "entry_point": "f", "canonical_solution": "    return 2 * x\n",
+           "base_input": [[1]], "plus_input": [], "atol": 0, "contract": ""}
+
+
+@pytest.mark.parametrize("problems, samples, reason", [
+    ("[1]", None, "problem ? lacks task_id"),
+    (json.dumps({**PROBLEM, "task_id": [1]}), None, "has task_id of the wrong type"),
+    (json.dumps({**PROBLEM, "prompt": 5}), None, "has prompt of the wrong type"),
+    (json.dumps({**PROBLEM, "base_input": [5]}), None, "has base_input of the wrong type"),
+    (json.dumps({**PROBLEM, "atol": "x"}), None, "has atol of the wrong type"),  # was scored, silently
+    (DEEP_JSON, None, "line 1 cannot be read: nested deeper than"),
+    (None, "[1]", "every line must be an object {task_id, solution}"),
+    (None, json.dumps({"task_id": [1], "solution": ""}), "every line must be an object {task_id, solution}"),
+    (None, DEEP_JSON, "line 1 cannot be read: nested deeper than"),
+    ("FIFO", None, "cannot be read: not a regular file"),
+    (None, "FIFO", "cannot be read: not a regular file"),
+], ids=["not-an-object", "task-id", "prompt", "inputs", "atol", "deep", "sample-not-an-object", "sample-task-id",
+        "sample-deep", "problems-fifo", "samples-fifo"])
+def test_malformed_code_score_files_are_one_line_naming_them(tmp_path, problems, samples, reason):
+    """``diveval code-score``'s problems and samples files: a line that is not a record of the right types, or
+    a file that is a FIFO, is one line naming it (they were tracebacks, a silent score, or a read that never
+    ended), before any sandbox is started."""
+    files = {}
+    for name, body, good in (("problems", problems, json.dumps(PROBLEM)),
+                             ("samples", samples, json.dumps({"task_id": "T/0", "solution": "def f(x): return 2*x"}))):
+        files[name] = tmp_path / f"{name}.jsonl"
+        if body == "FIFO":
+            os.mkfifo(files[name])
+        else:
+            files[name].write_text((body or good) + "\n")
+    res = bounded(lambda: CliRunner().invoke(code_cli, ["code-score", str(files["samples"]), "-b", "humaneval",
+                                                        "--humaneval-file", str(files["problems"]),
+                                                        "--unsafe-no-sandbox", "-o", str(tmp_path / "o")]), 30)
+    assert res.exit_code != 0 and res.output.count("\n") == 1 and "Traceback" not in res.output, res.output
+    named = files["problems"] if problems is not None else files["samples"]
+    assert f"{named.name}" in res.output and reason in res.output, res.output
+    assert not (tmp_path / "o").exists()

@@ -9,6 +9,7 @@ of blocking it; stopping the stand-in Hub then ends the thread).
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -183,3 +184,37 @@ def test_an_api_answer_is_capped_and_a_file_body_is_left_to_its_reader():
         assert f"hub.test/api/datasets/org/x/tree/main is larger than {hubclient.ANSWER_LIMIT} bytes" in str(err.value)
         assert "s3cret" not in str(err.value)
         assert len(client.get("http://hub.test/datasets/org/x/resolve/main/big.bin").content) == 100 << 20
+
+
+def test_answers_are_capped_as_they_unpack_and_lfs_batch_answers_are_capped(monkeypatch):
+    """A listing of 2 MiB gzipped into 2 KB got past a 1 MiB cap (the cap counted the bytes that arrived; 64 MiB of
+    gzip is 64 GiB unpacked), and an LFS batch answer (no ``/api/`` in its path) was not capped at all. Every
+    request now asks for answers uncompressed; one that is not a file's content and comes compressed anyway is
+    refused, in one line and not retried; the LFS batch answer is capped; a file's content is still left to its
+    reader, also after a redirect to a CDN whose path says nothing of a file."""
+    monkeypatch.setattr(hubclient, "ANSWER_LIMIT", 1 << 20)
+    body = b" " * (2 << 20)
+    asked = []
+
+    def server(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.headers.get("Accept-Encoding"))
+        path = request.url.path
+        if path.startswith("/api/"):
+            return httpx2.Response(200, headers={"Content-Encoding": "gzip"}, content=gzip.compress(body))
+        if path.endswith("/info/lfs/objects/batch"):
+            return httpx2.Response(200, content=(body[:1 << 16] for _ in range(32)))
+        if "/resolve/" in path:
+            return httpx2.Response(302, headers={"Location": "http://cdn.test/repos/ab/cd/0123abcd"})
+        return httpx2.Response(200, content=(body[:1 << 16] for _ in range(32)))
+
+    with _client(server) as client:
+        with pytest.raises(hubclient.AnswerRefused) as err:
+            client.get("http://hub.test/api/datasets/org/x/tree/main")
+        assert hubclient.failure_reason(err.value) == ("the Hub's answer to hub.test/api/datasets/org/x/tree/main is "
+                                                      "compressed (gzip), which was not asked for: refused")
+        assert not hubclient.transient(err.value)
+        with pytest.raises(hubclient.AnswerTooLarge):
+            client.post("http://hub.test/datasets/org/x.git/info/lfs/objects/batch", json={})
+        got = client.get("http://hub.test/datasets/org/x/resolve/main/big.bin", follow_redirects=True)
+        assert len(got.content) == 2 << 20 and got.url.host == "cdn.test"
+    assert asked and set(asked) == {"identity"}

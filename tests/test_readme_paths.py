@@ -46,5 +46,5 @@ def test_the_plot_example_reads_the_table_a_sweep_writes():
     from sweeps.config import load_sweep
 
     text = (ROOT / "README.md").read_text()
-    plot = next(w for w in commands(text) if w[:2] == ["diveval", "plot"])
+    plot = next(w for w in commands(text) if w[:2] == ["diveval", "plot"] and w[2].endswith("results.json"))
     assert Path(plot[2]) == load_sweep(ROOT / "sweeps" / "tiny_cpu.yaml").out / "results.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,10 +20,11 @@ SWEEPS = ROOT / "sweeps"
 
 
 @pytest.mark.slow
-def test_tiny_sweep_end_to_end_and_resume(tmp_path):
+def test_tiny_sweep_end_to_end_and_resume(readme_run, tmp_path):
+    """README runs `python -m sweeps run sweeps/tiny_cpu.yaml` (tests/test_readme_runs.py): its table is checked
+    here, then a copy of its output folder is run again (resumed, retrained, refused)."""
     out = tmp_path / "sweep"
-    res = CliRunner().invoke(main, ["run", str(SWEEPS / "tiny_cpu.yaml"), "-o", str(out)])
-    assert res.exit_code == 0, res.output
+    shutil.copytree(readme_run.require("runs/sweeps/tiny-cpu"), out)
     table = json.loads((out / "results.json").read_text())
     rows = table["rows"]
     assert [r["I"] for r in rows] == [2, 8, 40]
@@ -48,8 +50,6 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
     assert "evaluated" not in res.output, res.output
     assert "run 1/3: I=2: done, skipped" in res.output and res.output.count("done, skipped") == 3
     # removing a model retrains it, and its old evaluation goes with it (it scored the removed model)
-    import shutil
-
     shutil.rmtree(out / "I=2" / "model")
     res = CliRunner().invoke(main, ["run", str(SWEEPS / "tiny_cpu.yaml"), "-o", str(out), "--only", "I=2"])
     assert res.exit_code == 0 and "trained" in res.output and "evaluated" in res.output, res.output
@@ -76,7 +76,7 @@ def test_training_resumes_an_interrupted_run(tmp_path):
     cmd = train_command(s, runs(s)[0], tmp_path / "data", tmp_path / "model")
     # accelerate of the interpreter running the sweep, not whichever `accelerate` comes first on PATH (and not a
     # same-named package in the working directory: see test_subprocesses_ignore_packages_in_the_working_directory)
-    assert cmd[:2] == [sys.executable, "-c"] and cmd[3:5] == ["accelerate.commands.launch", "--config_file"]
+    assert cmd[:2] == [sys.executable, "-c"] and cmd[3:5] == ["training.launch", "--config_file"]  # divtrain
     assert cmd[5].endswith("single_gpu.yaml") and cmd[6].endswith("sft.py")
 
 

@@ -59,7 +59,7 @@ def test_a_failed_job_is_one_line_naming_the_run_and_its_log(tmp_path, monkeypat
     monkeypatch.chdir(ROOT)
     sweep = yaml.safe_load(TINY.read_text())
     sweep["recipe"] = str(ROOT / sweep["recipe"])
-    sweep["recipe_set"] = {**sweep["recipe_set"], "no_such_field": 1}  # the trainer refuses it at once
+    sweep["recipe_set"] = {**sweep["recipe_set"], "max_length": 8}  # the trainer refuses it once it sees the data
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(sweep))
     out = tmp_path / "sweep"
@@ -70,7 +70,7 @@ def test_a_failed_job_is_one_line_naming_the_run_and_its_log(tmp_path, monkeypat
     job = json.loads((out / "jobs.json").read_text())["I=2"]
     assert "run I=2" in lines[0] and job["stderr"] in lines[0] and Path(job["stderr"]).exists()
     assert str(out / "I=2" / "train.log") in lines[0]  # the run's own error: its training log
-    assert "no_such_field" in (out / "I=2" / "train.log").read_text()
+    assert "error: max_length: the longest training example" in (out / "I=2" / "train.log").read_text()
 
 
 FAKE_SBATCH = """#!/bin/sh

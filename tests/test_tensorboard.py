@@ -74,7 +74,7 @@ def test_a_sweeps_training_run_writes_and_publishes_curves_without_the_notices(t
     sweep = Sweep(name="tb", base_config="tiny", recipe="training/recipes/tiny-cpu.yaml",
                   accelerate_config="training/accelerate/cpu.yaml",
                   recipe_set={"max_steps": 4, "logging_steps": 1, "eval_strategy": "no", "save_strategy": "no",
-                              "disable_tqdm": "true", "model_name": "tb-run"})
+                              "disable_tqdm": "true", "model_name": "tb-run", "publish": "true"})
     out = tmp_path / "model"
     cmd = train_command(sweep, Run("I=24", {}, None), tiny_dataset, out)
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # accelerate's notice needs it unset
@@ -158,17 +158,20 @@ def test_importing_the_training_stack_asks_no_server_for_a_kernel(tmp_path):
 
 
 def test_cpu_threads_are_passed_explicitly_for_cpu_accelerate_configs(monkeypatch, tmp_path):
+    """divtrain (and so a sweep's training) passes the thread count accelerate would pick and announce: physical
+    cores / processes per machine, when that is more than one (accelerate launch's own rule)."""
     import psutil
 
-    from sweeps.runner import cpu_threads_args
+    from training.launch import cpu_threads
 
     accel = ROOT / "training" / "accelerate"
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores = psutil.cpu_count(logical=False) or 1
-    assert cpu_threads_args(accel / "cpu.yaml") == ["--num_cpu_threads_per_process", str(max(cores, 1))]
-    assert cpu_threads_args(accel / "single_gpu.yaml") == []
+    assert cpu_threads(accel / "cpu.yaml") == (cores if cores > 1 else None)
+    assert cpu_threads(accel / "single_gpu.yaml") is None
     two = tmp_path / "two.yaml"
     two.write_text((accel / "cpu.yaml").read_text().replace("num_processes: 1", "num_processes: 2"))
-    assert cpu_threads_args(two) == ["--num_cpu_threads_per_process", str(max(cores // 2, 1))]
+    assert cpu_threads(two) == (cores // 2 if cores // 2 > 1 else None)
+    assert cpu_threads(accel / "single_gpu.yaml", cpu=True, num_processes=1) == cpu_threads(accel / "cpu.yaml")
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # accelerate takes it silently: left to it
-    assert cpu_threads_args(accel / "cpu.yaml") == []
+    assert cpu_threads(accel / "cpu.yaml") is None

@@ -79,7 +79,8 @@ def test_explicit_precision_in_a_recipe_wins():
         (["--packing", "true"], "packing"),
         (["--early_stopping_patience", "2", "--eval_split", ""], "early_stopping_patience"),
         (["--early_stopping_patience", "2", "--eval_strategy", "no"], "early_stopping_patience"),
-        (["--push_to_hub", "true", "--hub_model_id", "just-a-name"], "hub_model_id"),
+        (["--push_to_hub", "true", "--hub_model_id", "just-a-name", "--publish", "true"], "hub_model_id"),
+        (["--push_to_hub", "true", "--hub_model_id", "org/name"], "push_to_hub"),  # tiny-cpu does not publish
     ],
 )
 def test_inconsistent_recipes_are_refused_by_field(extra, field):
@@ -90,7 +91,7 @@ def test_inconsistent_recipes_are_refused_by_field(extra, field):
 
 def test_early_stopping_sets_the_metric():
     r = parse_recipe(["--config", str(TINY), "--early_stopping_patience", "2"])
-    validate(r)
+    validate(r, data=False)
     assert r.training.metric_for_best_model == "eval_loss" and r.training.greater_is_better is False
 
 

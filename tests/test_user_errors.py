@@ -8,7 +8,6 @@ on binary, incomplete or non-numeric results files.
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import subprocess
@@ -182,16 +181,17 @@ def test_empty_parquet_in_training_names_the_file(empty_train, tmp_path):
     assert err.value.field == "dataset" and "data/train-00000-of-00001.parquet holds no rows" in str(err.value)
 
 
-def test_empty_parquet_with_python_and_accelerate_launch(empty_train, tmp_path):
+def test_empty_parquet_with_python_and_divtrain(empty_train, tmp_path):
+    """The worker finds the empty file (a check only the data allows): one line, exit status 2, with python alone
+    and under `accelerate launch` (divtrain), which adds nothing to the worker's line."""
     pytest.importorskip("trl")
     args = ["--config", str(TINY_RECIPE), "--dataset", str(empty_train), "--output_dir", str(tmp_path / "o")]
-    for launcher in ([], ["-m", "accelerate.commands.launch", "-q", "--config_file",
-                          str(ROOT / "training" / "accelerate" / "cpu.yaml")]):
-        proc = subprocess.run([sys.executable, *launcher, str(ROOT / "training" / "sft.py"), *args], cwd=tmp_path,
+    for launcher in ([sys.executable], [sys.executable, "-m", "training.launch", "--config_file",
+                                        str(ROOT / "training" / "accelerate" / "cpu.yaml")]):
+        proc = subprocess.run([*launcher, str(ROOT / "training" / "sft.py"), *args], cwd=tmp_path,
                               capture_output=True, text=True, timeout=600)
-        assert proc.returncode == (1 if launcher else 2), proc.stderr  # accelerate launch -q exits 1 on any failure
-        assert "Traceback" not in proc.stderr, proc.stderr
-        assert "error: dataset: cannot load" in proc.stderr and "holds no rows" in proc.stderr
+        assert proc.returncode == 2, proc.stderr
+        one_line_error(proc.stdout + proc.stderr, "error: dataset: cannot load", "holds no rows")
 
 
 def test_empty_parquet_in_diveval_rewrite(empty_train, tmp_path):
@@ -222,28 +222,58 @@ def test_empty_parquet_in_diveval_rewrite(empty_train, tmp_path):
         (["--learning_rate", "0"], "learning_rate"),
         (["--weight_decay", "nan"], "weight_decay"),
         (["--max_steps", "0"], "max_steps"),
+        (["--max_steps", "-5"], "max_steps"),  # issue 21.3: it trained by epochs (189 steps)
+        (["--max-steps", "-2"], "max_steps"),
+        (["--num_train_epochs", "0"], "num_train_epochs"),
+        (["--logging_steps", "0"], "logging_steps"),
+        (["--eval_steps", "-1"], "eval_steps"),
+        (["--save_total_limit", "-1"], "save_total_limit"),
+        (["--seed", "-1"], "seed"),
+        (["--max_length", "0"], "max_length"),
+        (["--n_layer", "0"], "n_layer"),
+        (["--n_head", "3"], "n_head"),  # 64 wide: not divisible
+        (["--dropout", "1"], "dropout"),
+        (["--lora_r", "0"], "lora_r"),
+        (["--lora_alpha", "0"], "lora_alpha"),
+        (["--save_steps", "0"], "save_steps"),
+        (["--lora_dropout", "-0.1"], "lora_dropout"),
+        (["--adam_beta2", "1"], "adam_beta2"),
+        (["--warmup_steps", "-1"], "warmup_steps"),
+        (["--max_train_samples", "0"], "max_train_samples"),
+        (["--early_stopping_patience", "0"], "early_stopping_patience"),
+        (["--max_steps", "abc"], "max_steps"),  # argparse's own refusal, as one error
+        (["--lr_scheduler_type", "linaer"], "lr_scheduler_type"),
     ],
 )
-def test_numeric_training_fields_are_checked_before_training(extra, field):
+def test_values_that_cannot_be_meant_are_refused_while_reading_the_recipe(extra, field):
     pytest.importorskip("trl")
-    from training.sft import parse_recipe, validate
+    from training.sft import parse_recipe
 
-    r = parse_recipe(["--config", str(TINY_RECIPE), *extra])
     with pytest.raises(ConfigError) as err:
-        validate(r)
+        parse_recipe(["--config", str(TINY_RECIPE), *extra])
     assert err.value.field == field
+    assert "\n" not in str(err.value)
 
 
-def test_a_nan_learning_rate_in_a_recipe_file(tmp_path):
+@pytest.mark.parametrize("extra", [["--max_steps", "-1"], ["--max_steps", "1"], ["--save_total_limit", "0"],
+                                   ["--seed", "0"], ["--dropout", "0"], ["--warmup_steps", "0.1"]])
+def test_the_edges_of_each_range_are_accepted(extra):
     pytest.importorskip("trl")
     from training.sft import parse_recipe, validate
+
+    validate(parse_recipe(["--config", str(TINY_RECIPE), *extra, "--dataset", str(ROOT)]), data=False)
+
+
+def test_a_value_in_the_recipe_file_is_named_with_the_file(tmp_path):
+    pytest.importorskip("trl")
+    from training.sft import parse_recipe
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(TINY_RECIPE.read_text().replace("learning_rate: 3.0e-3", "learning_rate: .nan"))
-    r = parse_recipe(["--config", str(recipe)])
-    assert math.isnan(r.training.learning_rate)
-    with pytest.raises(ConfigError, match="learning_rate: must be a finite number"):
-        validate(r)
+    with pytest.raises(ConfigError, match=rf"^learning_rate: must be a finite number, got nan \(recipe {recipe}\)$"):
+        parse_recipe(["--config", str(recipe)])
+    with pytest.raises(ConfigError, match=r"^learning_rate: must be positive, got 0.0 \(on the command line\)$"):
+        parse_recipe(["--config", str(recipe), "--learning_rate", "0"])
 
 
 # ---- an unreachable Hub -------------------------------------------------------------------------------------
@@ -298,7 +328,7 @@ def test_an_unreachable_hub_id_is_one_error_naming_the_field(hub, extra, field, 
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(data, "HUB_PROBE_TIMEOUT_S", 0.5)
-    r = parse_recipe(["--config", str(TINY_RECIPE), *extra])
+    r = parse_recipe(["--config", str(TINY_RECIPE), "--dataset", str(ROOT), *extra])  # the dataset: a folder here
     with pytest.raises(ConfigError) as err:
         validate(r)
     assert err.value.field == field and endpoint in str(err.value) and "HF_HUB_OFFLINE" in str(err.value)
@@ -314,6 +344,8 @@ def test_local_sources_never_probe_the_hub(tiny_dataset, monkeypatch):
     for source in (str(tiny_dataset), "local/x", "local:org/x", "name-only", "./rel/x", "a/b/c", None):
         data.check_hub_reachable(source, "dataset")
     assert data.may_use_hub("org/x") and data.may_use_hub("hub:org/x") and not data.may_use_hub(str(tiny_dataset))
+    monkeypatch.chdir(ROOT)
+    assert not data.may_use_hub("training/nosuch")  # its parent is a folder here: a missing folder, not a Hub id
 
 
 # ---- diveval plot -------------------------------------------------------------------------------------------

@@ -77,8 +77,9 @@ class RunArguments:
         default=0.0, metadata={"help": "Smallest eval-loss improvement that counts for early stopping."}
     )
     publish: bool = field(
-        default=True,
-        metadata={"help": "Publish the final model: to the Hub with push_to_hub (hub_model_id), else to the local hub."},
+        default=False,
+        metadata={"help": "Publish the final model as a new version: to the Hub with push_to_hub (hub_model_id), else "
+                          "to the local hub. Off unless the recipe or the command line says so."},
     )
     model_name: str | None = field(
         default=None,

@@ -4,7 +4,7 @@
     accelerate launch --config_file training/accelerate/<hw>.yaml -m training.grpo --config ...   # the same
     python training/grpo.py --config training/recipes/tiny-grpo-cpu.yaml --max_steps 4      # any field on the CLI
 
-The recipe is read as ``training/sft.py`` reads its recipes (:func:`training.sft.parse_recipe`: one YAML mapping,
+The recipe is read as ``training/sft.py`` reads its recipes (:func:`training.recipe.parse_recipe`: one YAML mapping,
 unknown keys are errors, any field on the command line), into TRL's ``GRPOConfig`` and ``ModelConfig``, the data
 and publishing fields of :mod:`training.args` and :class:`~training.args.RewardArguments`. Everything else is
 ``training/sft.py``'s :func:`~training.sft.train` too (data, model loading, LoRA, precision, resuming, card,
@@ -53,13 +53,15 @@ from generators.curriculum import TASK_DEFAULT, curriculum_columns, curriculum_o
 from generators.reward import RewardSettings, TaskReward, message_text
 from training.args import RewardArguments, ScratchModelArguments
 from training.model import context_length
-from training.sft import Objective, Recipe, _logged, _model_name, parse_recipe, train
+from training.recipe import Recipe, parse_recipe
+from training.sft import Objective, _logged, _model_name, run_command, train
 from training.tokenizer import unencodable_characters
 
 
-def parse(argv: list[str] | None = None) -> Recipe:
-    """Read a GRPO recipe (``--config recipe.yaml`` and command-line overrides)."""
-    recipe = parse_recipe(argv, trainer_config=GRPOConfig, extra=(RewardArguments,))
+def parse(argv: list[str] | None = None, given: str = "on the command line") -> Recipe:
+    """Read a GRPO recipe (``--config recipe.yaml`` and command-line overrides; ``given``: see
+    :func:`training.recipe.parse_recipe`)."""
+    recipe = parse_recipe(argv, given, trainer_config=GRPOConfig, extra=(RewardArguments,))
     t = recipe.training
     if recipe.run.early_stopping_patience is not None and t.metric_for_best_model is None:
         t.metric_for_best_model, t.greater_is_better = "eval_reward", True  # GRPO's held-out figure: the reward
@@ -94,7 +96,7 @@ class GRPO(Objective):
         self.reward: TaskReward | None = None
         self.curriculum: tuple[str, ...] = ()
 
-    def validate(self, recipe: Recipe) -> None:
+    def validate(self, recipe: Recipe, here: bool = True) -> None:
         t, m, a = recipe.training, recipe.model, self.args
         if not m.model_name_or_path:
             raise ConfigError("model_name_or_path", "GRPO starts from a trained model: give an SFT output folder "
@@ -116,7 +118,7 @@ class GRPO(Objective):
         if curriculum_by(a.curriculum) and t.shuffle_dataset:
             raise ConfigError("curriculum", "needs shuffle_dataset: false (TRL's sampler would shuffle the ordered "
                                             "prompts)")
-        if t.use_vllm:
+        if t.use_vllm and here:
             check_vllm()
         if str(getattr(t.eval_strategy, "value", t.eval_strategy)) == "no":
             recipe.data.eval_split = None  # a held-out split is only used by evaluations: none are asked for
@@ -225,9 +227,5 @@ def main(argv: list[str] | None = None) -> dict:
     return train(recipe, GRPO(recipe))
 
 
-if __name__ == "__main__":  # the command: a user error is one line and exit status 2
-    try:
-        main()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+if __name__ == "__main__":  # the command: a user error is one line and exit status 2 (as training/sft.py's)
+    sys.exit(run_command(main=main))

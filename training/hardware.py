@@ -6,15 +6,12 @@
 - :func:`check_quantization` refuses 8-bit / 4-bit *loading* without bitsandbytes and a CUDA GPU, with a
   message that says what to do instead; the 8-bit optimizer (``optim: adamw_bnb_8bit``) needs only bitsandbytes.
 - :func:`check_attention` refuses padding-free batches without a varlen (flash) attention kernel.
-- :func:`check_numbers` refuses batch sizes, step counts and rates that the Trainer or the optimizer would
-  reject deep inside (a batch size of 0, a NaN or negative learning rate) or train nonsense with (an infinite one).
 - :func:`describe` names the hardware for the model card and the summary line.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 
 from core.errors import ConfigError
@@ -82,33 +79,6 @@ def check_optimizer(training_args) -> None:
     optim = str(getattr(training_args.optim, "value", training_args.optim))
     if "bnb" in optim and importlib.util.find_spec("bitsandbytes") is None:
         raise ConfigError("optim", f"{optim} needs bitsandbytes (pip install bitsandbytes), which is not installed")
-
-
-POSITIVE_INTS = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
-POSITIVE_FLOATS = ("learning_rate", "num_train_epochs", "adam_epsilon")
-NON_NEGATIVE_FLOATS = ("weight_decay", "max_grad_norm", "warmup_steps")
-
-
-def check_numbers(training_args) -> None:
-    """Raise ConfigError naming the first numeric training field out of range (each must be finite)."""
-    for name in POSITIVE_INTS:
-        value = getattr(training_args, name, None)
-        if value is not None and value < 1:
-            raise ConfigError(name, f"must be at least 1, got {value}")
-    for name in POSITIVE_FLOATS + NON_NEGATIVE_FLOATS:
-        value = getattr(training_args, name, None)
-        if value is None:
-            continue
-        if not math.isfinite(value):
-            raise ConfigError(name, f"must be a finite number, got {value}")
-        if value < 0 or (value == 0 and name in POSITIVE_FLOATS):
-            raise ConfigError(name, f"must be {'positive' if name in POSITIVE_FLOATS else '>= 0'}, got {value}")
-    for name in ("adam_beta1", "adam_beta2"):
-        value = getattr(training_args, name, None)
-        if value is not None and not (0.0 <= value < 1.0):
-            raise ConfigError(name, f"must be within [0, 1), got {value}")
-    if training_args.max_steps is not None and training_args.max_steps == 0:
-        raise ConfigError("max_steps", "must be -1 (train for num_train_epochs) or at least 1, got 0")
 
 
 def check_attention(training_args, model_args) -> None:

@@ -16,7 +16,7 @@ recipes run no 4-bit CPU matmul. Any other message of that logger, and the same 
 shows. A user who points ``kernels`` at local builds (``LOCAL_KERNELS``) gets bitsandbytes' own behaviour.
 
 accelerate's ``--num_cpu_threads_per_process was set to N`` notice comes from ``accelerate launch`` itself, before
-our code runs; the sweep runner passes that value explicitly instead (:func:`sweeps.runner.train_command`).
+our code runs; ``divtrain`` (:mod:`training.launch`, which the sweep runner also uses) passes that value explicitly.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def resolve_resume(value: str | bool | None, output_dir: str | Path) -> str | No
         if found:
             raise ConfigError(
                 "resume_from_checkpoint",
-                f"output_dir {Path(output_dir).name!r} already holds checkpoints ({Path(found).name}); pass "
+                f"output_dir {str(output_dir)!r} already holds checkpoints ({Path(found).name}); pass "
                 "--resume_from_checkpoint true to continue that run, or choose another output_dir",
             )
         return None
@@ -44,9 +44,9 @@ def resolve_resume(value: str | bool | None, output_dir: str | Path) -> str | No
     if text.lower() in TRUE:
         if not found:
             raise ConfigError(
-                "resume_from_checkpoint", f"no checkpoint-N folder in output_dir {Path(output_dir).name!r} to resume from"
+                "resume_from_checkpoint", f"no checkpoint-N folder in output_dir {str(output_dir)!r} to resume from"
             )
         return found
     if not Path(text).is_dir():
-        raise ConfigError("resume_from_checkpoint", f"checkpoint folder {Path(text).name!r} does not exist")
+        raise ConfigError("resume_from_checkpoint", f"checkpoint folder {text!r} does not exist")
     return text

@@ -37,116 +37,26 @@ from training.quiet import quiet_dependency_notices
 
 quiet_dependency_notices()  # before bitsandbytes is imported (by transformers, trl, peft): one harmless notice
 
+import os
 import time
-from dataclasses import dataclass, field
 
 import torch
 import transformers
 import trl
 from transformers import EarlyStoppingCallback
-from trl import ModelConfig, SFTConfig, TrlParser, get_peft_config
+from trl import get_peft_config
 
 from cards.model_card import TrainingRecord, write_model_card
-from core.config import DocumentRefused, load_yaml
 from core.errors import ConfigError
-from publishing.loading import check_hub_reachable
 from training import hardware
-from training.args import DataArguments, RunArguments, ScratchModelArguments, settle_dataset
 from training.curves import use_portable_tensorboard
 from training.data import COLUMNS, load_training_data, longest_example_chars
-from training.hardware import (
-    auto_defaults,
-    check_attention,
-    check_numbers,
-    check_optimizer,
-    check_quantization,
-)
 from training.model import build_gpt2, load_pretrained
 from training.publish import check_output_dir, publish_model
+from training.recipe import Recipe, one_line, parse_recipe, validate
 from training.resume import resolve_resume
 from training.tokenizer import SPECIALS, build_char_tokenizer, dataset_charset, mark_portable
 from training.trainer import SFTTrainer
-
-
-@dataclass
-class Recipe:
-    data: object  # training.args.DataArguments
-    scratch: object  # training.args.ScratchModelArguments
-    run: object  # training.args.RunArguments
-    training: object  # trl.SFTConfig
-    model: object  # trl.ModelConfig
-    name: str | None = None  # the recipe file's name
-    text: str = ""  # the recipe file's text
-    overrides: list[str] = field(default_factory=list)  # command-line arguments besides --config
-    extra: tuple = ()  # an entry point's own dataclasses (make_parser's ``extra``), parsed
-
-
-def make_parser(trainer_config=None, extra: tuple = ()):
-    """TrlParser over our fields and TRL's, with hardware-aware defaults for ``bf16`` and ``use_cpu``;
-    ``trainer_config``: TRL's config class (``SFTConfig`` unless another entry point, e.g. ``training/grpo.py``
-    with ``GRPOConfig``, passes its own), ``extra``: that entry point's own dataclasses."""
-    parser = TrlParser((DataArguments, ScratchModelArguments, RunArguments, trainer_config or SFTConfig, ModelConfig,
-                        *extra))
-    parser.set_defaults(**auto_defaults())
-    return parser
-
-
-def parse_recipe(argv: list[str] | None = None, *, trainer_config=None, extra: tuple = ()) -> Recipe:
-    """Read ``--config recipe.yaml`` and the command-line overrides into a :class:`Recipe` (``trainer_config``
-    and ``extra``: see :func:`make_parser`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    name, text, overrides = None, "", list(argv)
-    if "--config" in argv:
-        i = argv.index("--config")
-        if i + 1 >= len(argv):
-            raise ConfigError("config", "--config needs a recipe file")
-        path = Path(argv[i + 1])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError:
-            raise ConfigError("config", f"recipe file {path} does not exist or cannot be read") from None
-        check_unique_keys(text, path)
-        name, overrides = path.name, argv[:i] + argv[i + 2 :]
-    try:
-        parsed = make_parser(trainer_config, extra).parse_args_and_config(argv)
-    except ValueError as exc:  # unknown keys, bad values, inconsistent TrainingArguments
-        raise ConfigError(None, f"{name or 'command line'}: {exc}") from None
-    data, scratch, run, training, model, *own = parsed
-    settle_dataset(data, {a[2:].split("=")[0] for a in overrides if a.startswith("--")})
-    return Recipe(data, scratch, run, training, model, name, text, overrides, tuple(own))
-
-
-def check_unique_keys(text: str, path: Path) -> None:
-    """A key given twice in a recipe is an error naming it (TrlParser's YAML reading keeps the last silently)."""
-    try:
-        load_yaml(text, path, kind="recipe")
-    except ConfigError as exc:
-        # a duplicate key, or a document refused for its shape (too deep, an alias bomb) before TrlParser walks
-        # it; other malformed YAML (no field) is reported by TrlParser itself
-        if exc.field is not None or isinstance(exc, DocumentRefused):
-            raise
-
-
-def validate(recipe: Recipe) -> None:
-    """Checks that need the whole recipe (each names the field at fault)."""
-    t, run = recipe.training, recipe.run
-    check_numbers(t)
-    check_quantization(recipe.model)
-    check_optimizer(t)
-    check_attention(t, recipe.model)
-    if run.early_stopping_patience is not None:
-        if run.early_stopping_patience < 1:
-            raise ConfigError("early_stopping_patience", f"must be at least 1, got {run.early_stopping_patience}")
-        if not recipe.data.eval_split:
-            raise ConfigError("early_stopping_patience", "needs a held-out split: set eval_split (e.g. validation)")
-        if str(getattr(t.eval_strategy, "value", t.eval_strategy)) == "no":
-            raise ConfigError("early_stopping_patience", "needs evaluations: set eval_strategy to steps or epoch")
-        if t.metric_for_best_model is None:
-            t.metric_for_best_model, t.greater_is_better = "eval_loss", False
-    if t.push_to_hub and recipe.run.publish and (not t.hub_model_id or "/" not in t.hub_model_id):
-        raise ConfigError("hub_model_id", "push_to_hub needs the Hub repository as org/name")
-    check_hub_reachable(recipe.data.dataset, "dataset")  # before anything loads: the Hub clients retry for minutes
-    check_hub_reachable(recipe.model.model_name_or_path, "model_name_or_path", "model")
 
 
 def train(recipe: Recipe, objective: Objective | None = None) -> dict:
@@ -216,8 +126,9 @@ class Objective:
     columns = COLUMNS  # the columns of the data it trains on (or a function of a split's columns naming them)
     trainer_class = SFTTrainer  # TRL's trainer (training/trainer.py's, without per-step host syncs)
 
-    def validate(self, recipe: Recipe) -> None:
-        """Checks of its own fields, after :func:`validate` (nothing here)."""
+    def validate(self, recipe: Recipe, here: bool = True) -> None:
+        """Checks of its own fields, after :func:`validate` (nothing here); ``here=False`` leaves out what depends
+        on this machine (a sweep file is checked where it is written, perhaps not where it trains)."""
 
     def prepare(self, recipe: Recipe, data, model, tokenizer) -> None:
         """Checks and changes that need the data and the model (nothing here)."""
@@ -401,15 +312,22 @@ def _summary_line(recipe: Recipe, summary: dict, seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Parse the recipe and train; a user error prints one line and exits with status 2."""
+    """Parse the recipe and train (a user error raises :class:`ConfigError`)."""
+    return train(parse_recipe(argv))
+
+
+def run_command(argv: list[str] | None = None, main=main) -> int:
+    """The command (``main``: this module's, or another entry point's): train, or print a user error as one line
+    and return 2. Under ``accelerate launch`` every process checks the recipe and fails alike: only each machine's
+    first process prints the line."""
     try:
-        return train(parse_recipe(argv))
+        main(argv)
     except ConfigError as exc:
-        if __name__ != "__main__":
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        if os.environ.get("LOCAL_RANK", "0") == "0":
+            print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command())

@@ -14,7 +14,7 @@ import click
 from cards.eval_card import update_card_with_code
 from core.atomic import write_text_atomic
 from core.errors import ConfigError
-from eval.code.data import BENCHMARKS, Problems, load_problems
+from eval.code.data import BENCHMARKS, Problems, load_problems, read_jsonl
 from eval.code.generate import generate_samples, load_model
 from eval.code.prompts import DEFAULT_TEMPLATE, STYLES, validate_template
 from eval.code.results import eval_results, write_results
@@ -161,12 +161,15 @@ def code_score(samples, benchmarks, humaneval_file, mbpp_file, limit, parallel, 
     try:
         if len(samples) != len(benchmarks):
             raise ConfigError("samples", f"give one samples file per benchmark ({', '.join(benchmarks)}), got {len(samples)}")
-        sandbox = find_sandbox(unsafe_no_sandbox)
         problem_sets = _problems(benchmarks, humaneval_file, mbpp_file, limit)
         by_bench = {}
         for bench, path, problems in zip(benchmarks, samples, problem_sets, strict=True):
-            rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-            by_bench[bench] = [r for r in rows if r.get("task_id") in problems.records]
+            rows, _ = read_jsonl(Path(path), "samples")
+            if not all(isinstance(r, dict) and isinstance(r.get("task_id"), str) for r in rows):
+                raise ConfigError("samples", f"{path}: every line must be an object {{task_id, solution}} with a "
+                                             "string task_id")
+            by_bench[bench] = [r for r in rows if r["task_id"] in problems.records]
+        sandbox = find_sandbox(unsafe_no_sandbox)  # after the files: a mistake in them is reported at once
         benchmarks_out = _score_all(problem_sets, by_bench, Path(output), sandbox, parallel, min_time_limit,
                                     gt_time_limit_factor, scoring_deadline)
     except (ConfigError, ScoringError) as exc:

@@ -21,18 +21,23 @@ from __future__ import annotations
 import copy
 import gzip
 import hashlib
+import io
 import json
+import math
 import os
 import random
+import zlib
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
+from core.documents import parse_json, read_regular
 from core.errors import ConfigError
 
 BENCHMARKS = ("humaneval", "mbpp")
 OVERRIDE_VARS = {"humaneval": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH"}
 FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "base_input", "plus_input", "atol", "contract")
+FILE_LIMIT = 4 << 30  # the largest problems or samples file read (MbppPlus.jsonl is some hundred MB)
 #: The original HumanEval test for find_zero accepts |poly(x)| < 1e-4; evalplus's oracle for it compares to atol.
 FIND_ZERO_ATOL = 1e-4
 
@@ -73,29 +78,56 @@ def load_problems(benchmark: str, path: str | Path | None = None) -> Problems:
     )
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def read_jsonl(path: Path, where: str, limit: int = FILE_LIMIT) -> tuple[list, str]:
+    """The values of the JSON lines file ``path`` (plain or ``.gz``), and the MD5 of its bytes: ConfigError naming
+    ``where``, the file and the line for a file that is not a regular one (a FIFO never blocks), larger than
+    ``limit`` bytes (unpacked), or a line that is not a JSON document of bounded shape."""
+    try:
+        raw = read_regular(path, limit)
+        digest = hashlib.md5(raw).hexdigest()
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                raw = f.read(limit + 1)
+            if len(raw) > limit:
+                raise ConfigError(None, f"{path} cannot be read: larger than {limit} bytes unpacked")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ConfigError(where, f"{path} cannot be read: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(where, exc.message) from None
+    try:
+        values = [parse_json(line, f"{path} line {n}") for n, line in enumerate(raw.split(b"\n"), 1) if line.strip()]
+    except ConfigError as exc:
+        raise ConfigError(where, exc.message) from None
+    return values, digest
+
+
+def check_problem(r, path: Path, where: str) -> dict:
+    """``r`` if it is an evalplus problem record of the right types, else ConfigError naming the problem."""
+    missing = [k for k in FIELDS if k not in r] if isinstance(r, dict) else list(FIELDS)
+    name = r["task_id"][:200] if isinstance(r, dict) and isinstance(r.get("task_id"), str) else "?"
+    if missing:
+        raise ConfigError(where, f"{path}: problem {name} lacks {', '.join(missing)} (evalplus format)")
+    wrong = [k for k in ("task_id", "prompt", "entry_point", "canonical_solution") if not isinstance(r[k], str)]
+    wrong += [k for k in ("base_input", "plus_input")
+              if not (isinstance(r[k], list) and all(isinstance(args, list) for args in r[k]))]
+    if not (type(r["atol"]) in (int, float) and math.isfinite(r["atol"]) and r["atol"] >= 0):
+        wrong.append("atol")
+    if wrong:
+        raise ConfigError(where, f"{path}: problem {name} has {', '.join(wrong)} of the wrong type (evalplus "
+                                 "format: strings, lists of argument lists, a number >= 0)")
+    return r
 
 
 def read_problems_file(benchmark: str, path: Path, where: str) -> Problems:
     path = path.expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(where, f"{path} does not exist")
-    try:
-        records = read_jsonl(path)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(where, f"{path} is not an evalplus jsonl file: {exc}") from None
+    values, digest = read_jsonl(path, where)
+    records = [check_problem(r, path, where) for r in values]
     if not records:
         raise ConfigError(where, f"{path} holds no problems")
-    for r in records:
-        missing = [k for k in FIELDS if k not in r] if isinstance(r, dict) else list(FIELDS)
-        if missing:
-            raise ConfigError(where, f"{path}: problem {r.get('task_id', '?')} lacks {', '.join(missing)} (evalplus format)")
     by_id = {r["task_id"]: r for r in records}
     plus = any(r["plus_input"] for r in records)
-    digest = hashlib.md5(path.read_bytes()).hexdigest()
     notes = [] if plus else ["the file has no plus inputs: plus tests were not run"]
     return Problems(benchmark, by_id, plus, f"file {path.name} (md5 {digest})", notes)
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eval.code.wire import WireError, decode
+from eval.code.wire import WireError, check_broadcast, decode
 
 PASS, FAIL, TIMEOUT = "pass", "fail", "timeout"  # evalplus.eval's statuses
+DEFAULT_LIMIT = 64 << 20  # the most bytes of arrays one output may decode into, unless the caller says
 _SUCCESS, _FAILED, _UNKNOWN = 0, 1, 3
 #: evalplus reads EVALPLUS_TIMEOUT_PER_TASK, default 60 s (setting it crashes 0.3.1: it is never set).
 TIMEOUT_PER_TASK = 60.0
@@ -40,10 +41,12 @@ def join_seconds(limits: Sequence[float]) -> float:
 class Judge:
     """One solution on one test set: feed the worker's records (:meth:`feed`), then :meth:`result`."""
 
-    def __init__(self, dataset: str, entry_point: str, inputs: list, expected: list, atol: float) -> None:
+    def __init__(self, dataset: str, entry_point: str, inputs: list, expected: list, atol: float,
+                 limit: int = DEFAULT_LIMIT) -> None:
         if len(inputs) != len(expected):
             raise ValueError("one expected output per input")
         self.dataset, self.entry_point = dataset, entry_point
+        self.limit = limit  # bytes of arrays an output may decode into (the worker's cap on its records)
         self.inputs, self.expected, self.atol = inputs, expected, atol
         self.stat = _UNKNOWN
         self.details = [False] * len(inputs)
@@ -73,7 +76,7 @@ class Judge:
                 self._fail_here()
             elif "ok" in record:
                 try:
-                    value = decode(record["ok"])
+                    value = decode(record["ok"], limit=self.limit)
                 except WireError:
                     return self._fail_here()
                 self._check(value)
@@ -131,7 +134,7 @@ class Judge:
                 elif "digit_distance_nums" == entry_point:  # Mbpp/558 special oracle
                     exact_match = exact_match or out == _digit_distance_nums(*inp)
                 elif entry_point in MBPP_OUTPUT_SET_EQ_TASKS:
-                    exact_match = set(out) == set(exp)
+                    exact_match = _same_set(out, exp)
                 elif entry_point in MBPP_OUTPUT_NOT_NONE_TASKS:
                     if isinstance(out, bool):
                         exact_match = out == exp
@@ -147,6 +150,7 @@ class Judge:
                 assert type(out) == type(exp)  # noqa: E721 - evalplus's exact type check
                 if isinstance(exp, (list, tuple)):
                     assert len(out) == len(exp)
+                check_broadcast(out, exp)  # a list of N one-item lists against M floats: N x M, refused
                 assert np.allclose(out, exp, rtol=1e-07, atol=self.atol)
             else:
                 assert exact_match
@@ -157,3 +161,17 @@ class Judge:
             return
         self.details[i] = True
         self.progress += 1
+
+
+def _same_set(out, exp) -> bool:
+    """``set(out) == set(exp)`` (MBPP's set-equal tasks), without building a set of ``out``: its items are only
+    looked up among the expected ones, so a ``range(10**18)`` (never materialized) or items forged to share one
+    hash cost no more than ``len(out)`` lookups, and at most ``len(set(exp)) + 1`` distinct ones. An unhashable
+    item raises TypeError, as ``set(out)`` does (unless an unexpected item came first: both then fail)."""
+    wanted = set(exp)
+    seen = set()  # items equal to expected ones, so hashed as those are
+    for item in out:
+        if item not in wanted:
+            return False
+        seen.add(item)
+    return len(seen) == len(wanted)

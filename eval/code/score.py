@@ -113,7 +113,8 @@ def score_samples(
                 job = {"code": by_task[task_id], "entry_point": r["entry_point"],
                        "inputs": encode(inputs[task_id][part]), "time_limits": limits, "join": join_seconds(limits),
                        "cap": 4 * len(json.dumps([encode(v) for v in wanted])) + OUTPUT_SLACK}
-                judge = Judge(problems.benchmark, r["entry_point"], inputs[task_id][part], wanted, r["atol"])
+                judge = Judge(problems.benchmark, r["entry_point"], inputs[task_id][part], wanted, r["atol"],
+                              limit=job["cap"])
                 out[part] = run_set(job, judge)[0]
             return out
 

@@ -27,6 +27,14 @@ A value is JSON ``null``/``true``/``false``, a JSON integer in [-2**63, 2**63), 
 ``["o", name]``        anything else (instances of the code's own classes, generators, ...): equal to nothing
 ====================  =======================================================================================
 
+What the host builds from a sample's data is bounded by the data's size, not by what it describes
+(:func:`decode`): numpy arrays may take at most ``limit`` bytes in all (a ``<U9999999`` array of a few empty
+strings would be 40 MB each), a set's or dict's items may share one hash at most :data:`MAX_SAME_HASH` times (a
+set of 30,000 ints equal modulo 2**61 - 1 takes minutes to build, in one call that holds the GIL), a fraction's
+terms at most :data:`MAX_FRACTION_BITS` bits (their gcd is quadratic), and arrays are :class:`HostArray`, whose
+operations refuse to broadcast into far more elements than their operands hold. Anything that does not decode
+is a :class:`WireError`, never another exception.
+
 Frames: a 4-byte big-endian length, then that many bytes (:func:`frame`, :class:`FrameReader`).
 """
 
@@ -36,6 +44,7 @@ import base64
 import collections
 import decimal
 import fractions
+import math
 import struct
 
 try:  # numpy is optional here: the worker imports it anyway (evalplus does), the host has it with evalplus
@@ -44,6 +53,13 @@ except ImportError:  # pragma: no cover - numpy is a dependency of evalplus
     _np = None
 
 MAX_DEPTH = 100  # nesting deeper than this is opaque (encoding) or refused (decoding)
+#: The most items of one decoded set or dict (or its keys) that may share one hash: an honest value's distinct
+#: items share a hash only by accident (or as ints equal modulo 2**61 - 1), a forged one makes building it quadratic.
+MAX_SAME_HASH = 64
+#: The most bits of a decoded fraction's numerator or denominator (its gcd is computed on the host).
+MAX_FRACTION_BITS = 1 << 16
+#: A decoded array's operations may broadcast into at most this many elements, or as many as their largest operand.
+BROADCAST_FLOOR = 1 << 20
 SMALL_INT = 1 << 63
 HEADER = struct.Struct(">I")
 NUMPY_KINDS = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8), "c": (8, 16)}
@@ -104,6 +120,41 @@ class SubSet(set):
 
 class SubFrozenset(frozenset):
     """... of ``frozenset``."""
+
+
+def check_broadcast(*operands) -> None:
+    """MemoryError when numpy would broadcast ``operands`` into more than ``max(BROADCAST_FLOOR``, the largest
+    operand's size``)`` elements (an array of shape (N, 1) against a list of M items makes N x M); ValueError
+    when their shapes do not broadcast (numpy raises the same)."""
+    shapes = [_np.shape(x) for x in operands]
+    _check_growth(math.prod(_np.broadcast_shapes(*shapes)), shapes)
+
+
+def _check_growth(size: int, shapes: list) -> None:
+    if size > max(BROADCAST_FLOOR, *(math.prod(s) for s in shapes)):
+        raise MemoryError(f"operands of shapes {' and '.join(map(str, shapes))} would make {size} elements")
+
+
+if _np is not None:
+
+    class HostArray(_np.ndarray):
+        """A decoded numpy array: numpy's own operations and results, except that one which would broadcast its
+        operands into far more elements than they hold (:func:`check_broadcast`) raises MemoryError, as it would
+        under evalplus's memory limit, instead of taking the host's memory."""
+
+        def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+            if method == "__call__":
+                check_broadcast(*inputs)
+            elif method == "outer":
+                shapes = [_np.shape(x) for x in inputs]
+                _check_growth(math.prod(math.prod(s) for s in shapes), shapes)
+
+            def plain(x):
+                return x.view(_np.ndarray) if isinstance(x, HostArray) else x
+
+            if "out" in kwargs:
+                kwargs["out"] = tuple(plain(x) for x in kwargs["out"])
+            return getattr(ufunc, method)(*(plain(x) for x in inputs), **kwargs)
 
 
 # base type, its tag in a "sub" value, the host's stand-in
@@ -239,15 +290,28 @@ def _encode_subclass(v, base: type, tag: str, depth: int, budget: _Budget):
 # -- decoding (on the host) -------------------------------------------------------------------------------------
 
 
-def decode(data, depth: int = 0):
+class _Limit:
+    """The bytes that the arrays of one decoded value may still take (None: no limit)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def take(self, n: int) -> None:
+        if self.left is not None:
+            self.left -= n
+            _need(self.left >= 0, "arrays larger than the output may be")
+
+
+def decode(data, depth: int = 0, *, limit: int | None = None):
     """The value ``data`` (from :func:`encode`, after a JSON round trip) stands for; :class:`WireError` if it is
-    not exactly of this format."""
+    not exactly of this format, and never another exception. ``limit``: the most bytes its numpy arrays may take
+    in all (the encoder gives up on a value larger than its own limit, so the same limit here refuses only what
+    it never sends)."""
     try:
-        return _decode(data, depth)
+        return _decode(data, depth, _Limit(limit))
     except WireError:
         raise
-    except (ValueError, TypeError, OverflowError, KeyError, IndexError, decimal.InvalidOperation, MemoryError,
-            RecursionError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Fraction(1, 0), unhashable keys, ...: whatever fails, the data is bad
         raise WireError(f"malformed value: {type(exc).__name__}") from None
 
 
@@ -268,14 +332,32 @@ def _dec_float(x) -> float:
     return float.fromhex(x)
 
 
-def _dec_list(x, depth: int) -> list:
+def _dec_list(x, depth: int, limit: _Limit) -> list:
     _need(type(x) is list, "a list of values")
-    return [_decode(v, depth + 1) for v in x]
+    return [_decode(v, depth + 1, limit) for v in x]
 
 
-def _dec_pairs(x, depth: int) -> list:
+def _dec_pairs(x, depth: int, limit: _Limit) -> list:
     _need(type(x) is list and all(type(p) is list and len(p) == 2 for p in x), "a list of pairs")
-    return [(_decode(k, depth + 1), _decode(v, depth + 1)) for k, v in x]
+    pairs = [(_decode(k, depth + 1, limit), _decode(v, depth + 1, limit)) for k, v in x]
+    _distinct_hashes([k for k, _v in pairs])
+    return pairs
+
+
+def _dec_keys(x, depth: int, limit: _Limit) -> list:
+    items = _dec_list(x, depth, limit)
+    _distinct_hashes(items)
+    return items
+
+
+def _distinct_hashes(keys: list) -> None:
+    """Refuse keys of which more than MAX_SAME_HASH share one hash, before a set or dict is built of them (sorted,
+    not hashed again: the hashes themselves may collide)."""
+    hashes = sorted(hash(k) for k in keys)
+    run = 1
+    for a, b in zip(hashes, hashes[1:]):
+        run = run + 1 if a == b else 1
+        _need(run <= MAX_SAME_HASH, f"more than {MAX_SAME_HASH} keys of one set or dict with the same hash")
 
 
 def _dec_b64(x) -> bytes:
@@ -283,7 +365,13 @@ def _dec_b64(x) -> bytes:
     return base64.b64decode(x.encode("ascii"), validate=True)
 
 
-def _decode(x, depth: int):  # noqa: C901 - one branch per tag
+def _dec_fraction(args: list) -> fractions.Fraction:
+    n, d = _dec_int(args[0]), _dec_int(args[1])
+    _need(max(n.bit_length(), d.bit_length()) <= MAX_FRACTION_BITS, f"a fraction of at most {MAX_FRACTION_BITS} bits")
+    return fractions.Fraction(n, d)
+
+
+def _decode(x, depth: int, limit: _Limit):  # noqa: C901 - one branch per tag
     _need(depth <= MAX_DEPTH + 2, "nested too deeply")
     t = type(x)
     if x is None or t is bool or t is str:
@@ -304,13 +392,15 @@ def _decode(x, depth: int):  # noqa: C901 - one branch per tag
         return _dec_b64(args[0])
     if tag == "Y" and n == 1:
         return bytearray(_dec_b64(args[0]))
-    if tag in ("l", "t", "s", "S", "k") and n == 1:
-        items = _dec_list(args[0], depth)
+    if tag in ("l", "t") and n == 1:
+        return {"l": list, "t": tuple}[tag](_dec_list(args[0], depth, limit))
+    if tag in ("s", "S", "k") and n == 1:
+        items = _dec_keys(args[0], depth, limit)
         if tag == "k":
             return dict.fromkeys(items).keys()
-        return {"l": list, "t": tuple, "s": set, "S": frozenset}[tag](items)
+        return {"s": set, "S": frozenset}[tag](items)
     if tag in ("d", "od", "dd", "C", "di") and n == 1:
-        pairs = _dec_pairs(args[0], depth)
+        pairs = _dec_pairs(args[0], depth, limit)
         if tag == "dd":
             return collections.defaultdict(None, pairs)
         if tag == "di":
@@ -320,18 +410,18 @@ def _decode(x, depth: int):  # noqa: C901 - one branch per tag
         return {"d": dict, "od": collections.OrderedDict}[tag](pairs)
     if tag == "q" and n == 2:
         _need(args[1] is None or (type(args[1]) is int and args[1] >= 0), "a deque's maxlen")
-        return collections.deque(_dec_list(args[0], depth), args[1])
+        return collections.deque(_dec_list(args[0], depth, limit), args[1])
     if tag == "r" and n == 3:
         return range(_dec_int(args[0]), _dec_int(args[1]), _dec_int(args[2]))
     if tag == "D" and n == 1:
         _need(type(args[0]) is str and len(args[0]) <= 1 << 20, "a decimal")
         return decimal.Decimal(args[0])
     if tag == "Q" and n == 2:
-        return fractions.Fraction(_dec_int(args[0]), _dec_int(args[1]))
+        return _dec_fraction(args)
     if tag in ("ns", "na"):
-        return _decode_numpy(tag, args, depth)
+        return _decode_numpy(tag, args, depth, limit)
     if tag == "sub" and n == 2:
-        return _decode_subclass(args[0], args[1], depth)
+        return _decode_subclass(args[0], args[1], depth, limit)
     if tag == "o" and n == 1 and type(args[0]) is str:
         return Opaque(args[0][:200])
     raise WireError(f"unknown tag {tag[:20]!r} with {n} argument(s)")
@@ -342,28 +432,28 @@ def _numpy_dtype(text):
     return _np.dtype(text)
 
 
-def _decode_numpy(tag: str, args: list, depth: int):
+def _decode_numpy(tag: str, args: list, depth: int, limit: _Limit):
     if tag == "ns" and len(args) == 2:
         dtype = _numpy_dtype(args[0])
         _need(_numpy_dtype_ok(dtype, arrays=False), "a numpy scalar type")
-        value = _decode(args[1], depth + 1)
+        value = _decode(args[1], depth + 1, limit)
         _need(type(value) in (bool, int, float, complex), "a numpy scalar's value")
         return dtype.type(value)
     _need(tag == "na" and len(args) == 3, "a numpy array")
     dtype = _numpy_dtype(args[0])
     _need(_numpy_dtype_ok(dtype, arrays=True), "a numpy array type")
-    shape, flat = args[1], _dec_list(args[2], depth)
+    shape = args[1]
     _need(type(shape) is list and len(shape) <= 32 and all(type(s) is int and s >= 0 for s in shape), "a shape")
-    size = 1
-    for s in shape:
-        size *= s
+    size = math.prod(shape)
+    limit.take(size * dtype.itemsize)  # before anything is built: a "<U9999999" item is 40 MB
+    flat = _dec_list(args[2], depth, limit)
     _need(size == len(flat), "a shape that fits the items")
     kinds = (str,) if dtype.kind == "U" else (bytes,) if dtype.kind == "S" else (bool, int, float, complex)
     _need(all(type(v) in kinds for v in flat), "array items of the array's kind")
-    return _np.array(flat, dtype=dtype).reshape(shape)
+    return _np.array(flat, dtype=dtype).reshape(shape).view(HostArray)
 
 
-def _decode_subclass(tag, payload, depth: int):
+def _decode_subclass(tag, payload, depth: int, limit: _Limit):
     _need(tag in _STAND_INS, "a subclassable base")
     cls = _STAND_INS[tag]
     if tag == "i":
@@ -379,8 +469,10 @@ def _decode_subclass(tag, payload, depth: int):
     if tag == "y":
         return cls(_dec_b64(payload))
     if tag == "d":
-        return cls(_dec_pairs(payload, depth))
-    return cls(_dec_list(payload, depth))
+        return cls(_dec_pairs(payload, depth, limit))
+    if tag in ("s", "S"):
+        return cls(_dec_keys(payload, depth, limit))
+    return cls(_dec_list(payload, depth, limit))
 
 
 # -- frames -----------------------------------------------------------------------------------------------------

@@ -26,11 +26,39 @@ import logging
 import datasets
 from lm_eval.api.task import ConfigurableTask
 
+from eval.lm_eval_tasks import TASKS
 from eval.loading import load_eval_splits
 from generators.tasks import scorer_for
 from publishing.resolve import resolve
 
 log = logging.getLogger(__name__)
+
+#: lm-eval's notice to every task with a ``custom_dataset`` (``lm_eval/api/task.py``, ``download``), also when
+#: ``--metadata`` was given: for our tasks a missing dataset is an error naming ``--metadata`` (:func:`_load`).
+METADATA_NOTICE = ": Custom kwargs can be passed to `--metadata`"
+LM_EVAL_TASK_LOGGER = "lm_eval.api.task"
+
+
+class _OurMetadataNotice(logging.Filter):
+    """Drops :data:`METADATA_NOTICE` for the instruction_diversity tasks only; every other record passes.
+
+    lm-eval imports this file again by path (``include_path``), as a second module with its own class: the filter is
+    recognised by :attr:`marker`, not by ``isinstance``, so the two imports install one filter between them."""
+
+    marker = "instruction_diversity:metadata_notice"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(tuple(task + METADATA_NOTICE for task in TASKS))
+
+
+def quiet_metadata_notice() -> None:
+    """Install the filter on lm-eval's task logger (idempotent); done when lm-eval imports this module."""
+    logger = logging.getLogger(LM_EVAL_TASK_LOGGER)
+    if not any(getattr(f, "marker", None) == _OurMetadataNotice.marker for f in logger.filters):
+        logger.addFilter(_OurMetadataNotice())
+
+
+quiet_metadata_notice()
 
 REQUIRED_COLUMNS = ("prompt", "completion")
 TOKEN_LIMIT_KEYS = ("max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens", "max_length")
