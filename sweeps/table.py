@@ -56,6 +56,8 @@ def summarize(sweep: Sweep, run: Run) -> dict:
     for k in sweep.axes:  # axis values not already a column above (e.g. a structure parameter)
         if k not in ROW_COLUMNS:
             row[k] = run.overrides[k]
+    if sweep.compare or sweep.trainer != "sft":  # how it was trained (a compared method, or RL)
+        row["method"] = run.method or sweep.trainer
     ev = rdir / "eval.json"
     if ev.exists():
         results = read_json(ev)
@@ -162,7 +164,10 @@ ROW_KEYS = {"distribution.alpha": "alpha", "distribution": "alpha", "noop_fracti
 
 
 def series_key(sweep: Sweep) -> str | None:
-    """One line per variant, else per value of the first axis other than I (seeds are averaged)."""
+    """One line per method a sweep compares, per variant, else per value of the first axis other than I (seeds
+    are averaged)."""
+    if sweep.compare:
+        return "method"
     if sweep.variants:
         return "variant"
     for k in sweep.axes:
