@@ -160,6 +160,15 @@ def test_a_warm_start_that_saw_the_unseen_rules_is_refused(tmp_path):
     ({"warm_start": {"recipe": "training/recipes/tiny-cpu.yaml", "recipe_set": {"seed": 3}}},
      "warm_start.recipe_set.seed"),
     ({"warm_start": {"recipe": "training/recipes/no-such.yaml"}}, "warm_start.recipe"),
+    # every method's and the warm start's recipe is read as its training reads it, before anything starts
+    ({"recipe_set": {"max_step": 2, "publish": False}}, "recipe_set.max_step"),
+    ({"recipe_set": {"max_steps": 2, "publish": False, "temperature": 0}}, "recipe_set.temperature"),
+    ({"compare": {"sft": {"recipe": "training/recipes/tiny-cpu.yaml", "recipe_set": {"max_stepz": 2}}}},
+     "compare.sft.recipe_set.max_stepz"),
+    ({"warm_start": {"recipe": "training/recipes/tiny-cpu.yaml", "recipe_set": {"max_steps": -5, "publish": False}}},
+     "warm_start.recipe_set.max_steps"),
+    ({"warm_start": {"recipe": "training/recipes/tiny-cpu.yaml", "recipe_set": {"publish": True}}},
+     "warm_start.recipe_set.publish"),
 ])  # fmt: skip
 def test_bad_rl_sweep_files_name_the_field(tmp_path, change, field):
     with pytest.raises(ConfigError) as err:

@@ -53,7 +53,7 @@ from training.curves import use_portable_tensorboard
 from training.data import COLUMNS, load_training_data, longest_example_chars
 from training.model import build_gpt2, load_pretrained
 from training.publish import check_output_dir, publish_model
-from training.recipe import Recipe, one_line, parse_recipe, validate
+from training.recipe import Recipe, check_sources, one_line, parse_recipe, validate
 from training.resume import resolve_resume
 from training.tokenizer import SPECIALS, build_char_tokenizer, dataset_charset, mark_portable
 from training.trainer import SFTTrainer
@@ -62,9 +62,10 @@ from training.trainer import SFTTrainer
 def train(recipe: Recipe, objective: Objective | None = None) -> dict:
     """Run the recipe; returns a summary (steps, losses, output folder, where it was published). ``objective``: what
     it trains for (default :class:`Objective`, supervised fine-tuning)."""
-    validate(recipe)
     objective = objective or Objective()
+    validate(recipe, data=False, hub=False, model=False)  # every field first, the objective's too,
     objective.validate(recipe)
+    check_sources(recipe)  # then the dataset and model they name (folders, the local hub, the Hub)
     t, m, run = recipe.training, recipe.model, recipe.run
     if run.publish:  # a folder holding other files than a model's is refused now, not after the run
 
