@@ -53,6 +53,7 @@ from core.imports import ROOT
 from eval.rewrite import DecodeSettings
 from generators.cli import resolve_config_path
 from generators.config import load_config
+from generators.real.pool_config import is_pool_config, load_pool_config
 from training.recipe import parse_recipe, validate
 
 SWEEPS_DIR = Path("runs") / "sweeps"  # default outputs: runs/sweeps/<name>, apart from single training runs in runs/
@@ -85,13 +86,19 @@ def _overrides(value: Any) -> dict:
     return value
 
 
-class EvalSettings(ConfigModel):
-    """How each run is evaluated (`diveval rewrite` options)."""
+EVAL_KINDS = ("exact_match", "loss")
 
+
+class EvalSettings(ConfigModel):
+    """How each run is evaluated: ``kind: exact_match`` (`diveval rewrite` options) or ``kind: loss`` (`diveval
+    loss`: held-out completion loss, e.g. of a pool's unseen and seen clusters; ``resamples`` bootstrap resamples)."""
+
+    kind: Str = "exact_match"
     splits: Annotated[list[str], PlainValidator(_split_names)] = Field(default_factory=lambda: ["test_unseen", "test_seen"])
     batch_size: Int = 128
     max_new_tokens: OptInt = None
     limit: OptInt = None
+    resamples: Int = 1000
 
 
 #: The training entry point of each trainer a sweep may name.
@@ -196,6 +203,10 @@ def check_sweep(sweep: Sweep) -> None:
                                              "is the training seed too")
     check_methods(sweep)
     ev = sweep.eval
+    if ev.kind not in EVAL_KINDS:
+        raise ConfigError("eval.kind", f"must be one of {', '.join(EVAL_KINDS)}, got {ev.kind!r}")
+    if ev.resamples < 1:
+        raise ConfigError("eval.resamples", f"must be >= 1, got {ev.resamples}")
     try:
         DecodeSettings(batch_size=ev.batch_size, max_new_tokens=ev.max_new_tokens, limit=ev.limit).validate()
     except ConfigError as exc:
@@ -318,11 +329,13 @@ def _slug(v: Any) -> str:
 
 
 def generator_config(sweep: Sweep, run: Run):
-    """The generator config of one run: the base config with the sweep's, variant's and axes' overrides."""
+    """The generator config of one run: the base config (a synthetic task's or a pool's) with the sweep's, variant's
+    and axes' overrides."""
     base = sweep.base_config
     candidate = (sweep.path.parent / base) if not Path(base).is_absolute() else Path(base)
     path = candidate if candidate.exists() else resolve_config_path(base)
-    cfg = load_config(path, [f"{k}={_yaml(v)}" for k, v in run.overrides.items()])
+    overrides = [f"{k}={_yaml(v)}" for k, v in run.overrides.items()]
+    cfg = load_pool_config(path, overrides) if is_pool_config(path) else load_config(path, overrides)
     cfg.name = f"{sweep.name}-{run.run_id}".replace("=", "").replace(".", "p")[:90]
     return cfg
 

@@ -29,7 +29,7 @@ from core.errors import ConfigError
 from core.imports import ROOT, module_command
 from core.metadata import has_metadata, read_metadata
 from core.safeio import copy_tree, read_bytes_inside
-from generators.build import generate
+from generators.make import make_from, recorded_config
 from publishing.loading import load_splits
 from publishing.localhub import _locked
 from sweeps.config import (
@@ -66,6 +66,10 @@ def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> li
 
 def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> list[str]:
     ev = sweep.eval
+    if ev.kind == "loss":  # held-out completion loss (a pool's unseen and seen clusters)
+        cmd = module_command("eval", "loss", str(model_dir), "--dataset", str(data_dir), "-o", str(out), "--splits",
+                             ",".join(ev.splits), "--batch-size", str(ev.batch_size), "--resamples", str(ev.resamples))
+        return cmd + (["--limit", str(ev.limit)] if ev.limit is not None else [])
     cmd = module_command("eval", "rewrite", str(model_dir), "--dataset", str(data_dir), "-o", str(out),
                          "--splits", ",".join(ev.splits), "--batch-size", str(ev.batch_size))
     if ev.max_new_tokens is not None:
@@ -78,9 +82,9 @@ def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> li
 def _check_data(run: Run, cfg, rdir: Path) -> None:
     """Refuse a run folder whose data was made from another generator config."""
     data_dir = rdir / "data"
-    made = read_metadata(data_dir, check=False)["config"]
-    if made != cfg.to_dict():
-        changed = sorted(k for k in set(made) | set(cfg.to_dict()) if made.get(k) != cfg.to_dict().get(k))
+    made, wanted = read_metadata(data_dir, check=False)["config"], recorded_config(cfg)
+    if made != wanted:
+        changed = sorted(k for k in set(made) | set(wanted) if made.get(k) != wanted.get(k))
         raise ConfigError(None, f"run {run.run_id}: its data in {data_dir} was made from another generator config "
                                 f"(differs in: {', '.join(changed)}); remove {rdir} (data, model and evaluation) "
                                 f"or pick another output folder")
@@ -131,7 +135,7 @@ def ensure_warm_start(sweep: Sweep, run: Run, log=print) -> Path:
         if has_metadata(data_dir):
             _check_data(wrun, cfg, wdir)
         else:
-            generate(cfg, data_dir, progress=False, overwrite=data_dir.exists())
+            make_from(cfg, data_dir, progress=False, overwrite=data_dir.exists())
             log(f"[{wrun.run_id}] data ready")
         signature = _warm_start_signature(sweep, run)
         _guard(wdir, "train", signature, model_dir.exists(), wrun, model_dir)
@@ -227,7 +231,7 @@ def run_one(sweep: Sweep, run: Run, log=print, reuse_from: Sequence[Path] = ()) 
         _check_data(run, cfg, rdir)
     else:
         t = time.perf_counter()
-        generate(cfg, data_dir, progress=False, overwrite=data_dir.exists())
+        make_from(cfg, data_dir, progress=False, overwrite=data_dir.exists())
         timings["data_s"] = time.perf_counter() - t
         log(f"[{run.run_id}] data ready ({timings['data_s']:.1f}s)")
     train_sig, eval_sig = _signatures(sweep, run, data_dir)
