@@ -65,6 +65,8 @@ WHEELS = [
     ("pydantic_core", "2.50.5", "pydantic's compiled core, the version pydantic pins; not on the image"),
     ("annotated_types", "0.8.0", "needed by pydantic; not on the image"),
     ("typing_inspection", "0.4.5", "needed by pydantic; not on the image"),
+    ("rapidfuzz", "3.14.6", "the task scorers' edit similarity (generators/tasks/registry.py, imported by every "
+     "generator); not on the image"),
 ]
 
 # The image's Python packages (the device README's KINDS.md, as read on a machine on 2026-11-17): requirements

@@ -21,10 +21,15 @@ d. **sweep**: a mini phase transition sized from (b)'s measured tokens/s to fit 
    of I at a fixed N on ``reduced_rewrite`` rows, one seed, the same number of steps (tokens) per run, scored on
    the same unseen rules (checked by fingerprint); table and plot;
 e. **peft**: a LoRA run, LoRA on 8-bit weights (bitsandbytes) and 8-bit AdamW, two steps each through
-   ``training/sft.py``'s own entry point on a small Llama built from a config (no download).
+   ``training/sft.py``'s own entry point on a small Llama built from a config (no download);
+f. **grpo**: reinforcement learning: rollout tokens/s of sampling as TRL's GRPOTrainer samples without vLLM
+   (``num_generations`` completions per prompt, temperature 1, no top-k / top-p) for the tiny warm start and for
+   the paper's GPT-2 shape (untrained: it seldom stops early, the worst case), rewards/s of the task reward
+   (``generators.reward.TaskReward``), and a few steps of the tiny RL run (``training/recipes/tiny-grpo-cpu.yaml``
+   through ``training/grpo.py``'s own entry point) from a short SFT warm start (``tiny-cpu.yaml``).
 
 It writes 4 files into ``--out`` (default ``out/gpu-check``): ``gpu_check.json`` (everything, sections
-``check``, ``environment``, ``training``, ``decoding``, ``sweep``, ``peft``; rewritten after every step, so a kill
+``check``, ``environment``, ``training``, ``decoding``, ``sweep``, ``peft``, ``grpo``; rewritten after every step, so a kill
 leaves the steps done so far), ``gpu_check.log`` (everything printed), ``gpu_check.md`` (the tables) and
 ``phase_transition.png``. Scratch data, models and caches go to a temporary folder that is removed at the end.
 Nothing needs the network (Hugging Face libraries are put offline). ``--dry-run`` runs every step at tiny sizes
@@ -33,7 +38,7 @@ Nothing needs the network (Hugging Face libraries are put offline). ``--dry-run`
 On this project's lent GPU machine (the device tool; Python 3.12 there lacks trl and datasets and has
 huggingface_hub 1.x, so the packages travel as wheels, see ``benchmarks/fetch_gpu_wheels.py``)::
 
-    python benchmarks/fetch_gpu_wheels.py          # here, in the checkout the tool sends: 18 wheels, ~25 MiB, .whl/
+    python benchmarks/fetch_gpu_wheels.py          # here, in the checkout the tool sends: 23 wheels, .whl/
     # then the device tool's run with carry [".whl"], timeout_s 360 and this command (5 minutes of checking plus
     # installing and imports fits twice, a rerun included, in the 15 minutes of device time a task gets):
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -77,10 +82,12 @@ PAPER_RECIPE = ROOT / "training" / "recipes" / "gpt2-scratch-paper.yaml"
 REDUCED_RECIPE = ROOT / "training" / "recipes" / "gpt2-scratch-reduced.yaml"
 LORA_RECIPE = ROOT / "training" / "recipes" / "llama2-7b-lora-encrypted.yaml"
 ADAM8_RECIPE = ROOT / "training" / "recipes" / "deepseek-coder-6.7b-code-mix.yaml"
+TINY_RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"
+TINY_GRPO_RECIPE = ROOT / "training" / "recipes" / "tiny-grpo-cpu.yaml"
 
 FILES = {"json": "gpu_check.json", "log": "gpu_check.log", "table": "gpu_check.md", "plot": "phase_transition.png"}
-STEPS = ("environment", "training", "decoding", "sweep", "peft")
-SHARES = {"environment": 0.04, "training": 0.36, "decoding": 0.07, "sweep": 0.45, "peft": 0.08}
+STEPS = ("environment", "training", "decoding", "sweep", "peft", "grpo")
+SHARES = {"environment": 0.04, "training": 0.34, "decoding": 0.07, "sweep": 0.42, "peft": 0.07, "grpo": 0.06}
 # Packages carried to the GPU machine as wheels (and the ones they are checked against): their requirements are
 # checked in the environment step.
 CHECKED = ("trl", "datasets", "huggingface_hub", "transformers", "accelerate", "peft", "bitsandbytes", "httpx2",
@@ -118,6 +125,12 @@ class Sizes:
     eval_batch: int
     llama: dict = field(default_factory=dict)
     peft_rows: int = 64
+    grpo_warm_steps: int = 300  # SFT steps of the tiny warm start (tiny-cpu.yaml)
+    grpo_steps: int = 10  # GRPO steps of the tiny RL run (tiny-grpo-cpu.yaml)
+    grpo_prompts: int = 64  # prompts sampled at once in the rollout measurement
+    grpo_generations: int = 8  # completions per prompt (the recipes' num_generations)
+    grpo_new_tokens: int = 40  # longest completion (the recipes' max_completion_length)
+    grpo_rewards: int = 100_000  # completions scored in the rewards/s measurement
     floors: dict = field(default_factory=dict)  # seconds each step gets before the shares of the rest
 
 
@@ -130,7 +143,7 @@ FULL = Sizes(
     sweep_unseen=(200, 1000), sweep_seen=500, eval_batch=512,
     llama={"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 4,
            "num_key_value_heads": 2},
-    floors={"environment": 15, "training": 60, "decoding": 15, "sweep": 60, "peft": 20},
+    floors={"environment": 15, "training": 60, "decoding": 15, "sweep": 60, "peft": 20, "grpo": 40},
 )  # fmt: skip
 DRY = Sizes(
     model={"n_layer": 2, "n_embd": 64, "n_head": 2}, train_rows=96, batch=16, warmup=1, max_timed_steps=2,
@@ -142,7 +155,8 @@ DRY = Sizes(
     llama={"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
            "num_key_value_heads": 2},
     peft_rows=16,
-    floors={"environment": 20, "training": 40, "decoding": 15, "sweep": 40, "peft": 25},
+    grpo_warm_steps=20, grpo_steps=2, grpo_prompts=4, grpo_generations=4, grpo_new_tokens=12, grpo_rewards=2000,
+    floors={"environment": 20, "training": 40, "decoding": 15, "sweep": 40, "peft": 25, "grpo": 20},
 )  # fmt: skip
 
 
@@ -981,6 +995,127 @@ def weights_moved(out: Path, initial: Path) -> dict:
             "changed": sum(m > 0 for m in moved), "max_abs_change": max(moved, default=None)}  # fmt: skip
 
 
+# ----------------------------------------------------------------------------------------------- f. grpo
+
+
+def step_grpo(ctx: Context, sec: dict, deadline: float) -> None:
+    from bench_training import preset_folder
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from publishing.loading import load_splits
+    from training.model import build_gpt2
+    from training.sft import parse_recipe, train
+
+    sz = ctx.sizes
+    data = preset_folder("tiny", 1000, ctx.work / "data", instructions=40, unseen=(20, 16), seen=16, name="grpo")
+    warm = ctx.work / "grpo-warm-start"
+    began = time.monotonic()
+    train(parse_recipe([
+        "--config", str(TINY_RECIPE), "--dataset", str(data), "--output_dir", str(warm), "--max_steps",
+        str(sz.grpo_warm_steps), "--eval_split", "", "--eval_strategy", "no", "--save_strategy", "no",
+        "--publish", "false", "--report_to", "none", "--disable_tqdm", "true",
+    ]))  # fmt: skip
+    sec["warm_start"] = {"recipe": TINY_RECIPE.name, "steps": sz.grpo_warm_steps, "seconds": round(time.monotonic() - began, 2)}
+    say(f"warm start: {sz.grpo_warm_steps} SFT steps of {TINY_RECIPE.name} in {sec['warm_start']['seconds']} s")
+    ctx.save()
+
+    tok = AutoTokenizer.from_pretrained(warm)
+    rows = load_splits(str(data), None, ["train"])["train"].select(range(sz.grpo_prompts))
+    sec["sampling"] = []
+    models = [("tiny warm start", lambda: AutoModelForCausalLM.from_pretrained(warm)),
+              ("paper GPT-2 shape, untrained", lambda: build_gpt2(tok, **sz.model, n_positions=128, dropout=0.0, seed=0))]
+    texts: list[str] = []
+    for name, load in models:
+        res = sample_rate(ctx, load(), tok, rows["prompt"], sz.grpo_generations, sz.grpo_new_tokens)
+        texts = texts or res.pop("texts")
+        res.pop("texts", None)
+        sec["sampling"].append({"model": name, **res})
+        say(f"rollouts, {name}: {res['tokens_per_s']:,.0f} sampled tokens/s ({res['completions']} completions of "
+            f"<= {sz.grpo_new_tokens} tokens, {res['seconds']:.2f} s)")
+        free_memory()
+        ctx.save()
+
+    sec["rewards"] = reward_rate(rows, texts, sz.grpo_generations, sz.grpo_rewards)
+    say(f"rewards: {sec['rewards']['rewards_per_s']:,.0f} completions scored per second (TaskReward, exact match)")
+    ctx.save()
+
+    from training import grpo
+
+    out = ctx.work / "grpo-run"
+    began = time.monotonic()
+    summary = grpo.main([
+        "--config", str(TINY_GRPO_RECIPE), "--dataset", str(data), "--model_name_or_path", str(warm),
+        "--output_dir", str(out), "--max_steps", str(sz.grpo_steps), "--logging_steps", "1", "--save_strategy", "no",
+        "--publish", "false", "--report_to", "none", "--disable_tqdm", "true",
+    ])  # fmt: skip
+    seconds = time.monotonic() - began
+    sec["run"] = {
+        "recipe": TINY_GRPO_RECIPE.name, "steps": summary["global_step"], "seconds": round(seconds, 2),
+        "rewards": summary["rewards"], "tokens": summary["num_tokens"],
+        "tokens_per_s": summary["num_tokens"] / seconds if summary["num_tokens"] else None,
+        "first_reward": summary["first_reward"], "final_reward": summary["final_reward"],
+    }  # fmt: skip
+    say(f"tiny RL run: {summary['global_step']} GRPO steps in {seconds:.1f} s (set-up included), "
+        f"{_num(sec['run']['tokens_per_s'])} prompt + completion tokens/s, mean reward "
+        f"{_num(summary['first_reward'], '.3f')} -> {_num(summary['final_reward'], '.3f')}")
+
+
+def sample_rate(ctx: Context, model, tok, prompts: list[str], generations: int, new_tokens: int) -> dict:
+    """Sampled tokens/s of ``generations`` completions per prompt in one left-padded batch, as TRL's GRPOTrainer
+    samples without vLLM (``do_sample``, temperature 1, no top-k / top-p, up to ``new_tokens`` tokens; bf16
+    autocast on a GPU); a completion's tokens count up to and including its EOS. Best of two timed runs, after
+    one untimed."""
+    import torch
+    from transformers import GenerationConfig
+
+    device = "cuda" if ctx.gpu else "cpu"
+    model.to(device).eval()
+    batch = [p for p in prompts for _ in range(generations)]
+    encoded = [tok(p)["input_ids"] for p in batch]
+    width = max(map(len, encoded))
+    ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, e in enumerate(encoded):
+        ids[i, width - len(e):], mask[i, width - len(e):] = torch.tensor(e), 1
+    config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=new_tokens,
+                              eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)  # fmt: skip
+    ids, mask = ids.to(device), mask.to(device)
+    best, out = None, None
+    for timed in (False, True, True):
+        torch.manual_seed(0)
+        sync()
+        t = time.perf_counter()
+        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=ctx.gpu):
+            out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+        sync()
+        if timed:
+            best = min(best or math.inf, time.perf_counter() - t)
+    new = out[:, width:].tolist()
+    lengths = [seq.index(tok.eos_token_id) + 1 if tok.eos_token_id in seq else len(seq) for seq in new]
+    texts = tok.batch_decode([seq[: n - 1] if tok.eos_token_id in seq else seq for seq, n in zip(new, lengths)],
+                             skip_special_tokens=True)  # fmt: skip
+    return {"completions": len(batch), "tokens": sum(lengths), "seconds": best, "tokens_per_s": sum(lengths) / best,
+            "completions_per_s": len(batch) / best, "stopped_at_eos": sum(n < len(s) or tok.eos_token_id in s
+                                                                        for n, s in zip(lengths, new)),
+            "texts": texts}  # fmt: skip
+
+
+def reward_rate(rows, texts: list[str], generations: int, n: int) -> dict:
+    """Completions scored per second by the RL reward, called as TRL calls it (prompts, completions and the
+    dataset's other columns), on the sampled completions repeated to ``n``."""
+    from generators.reward import TaskReward
+
+    reward = TaskReward("rewrite")
+    prompts = [p for p in rows["prompt"] for _ in range(generations)]
+    answers = [a for a in rows["output"] for _ in range(generations)]
+    reps = max(1, n // max(len(texts), 1))
+    began = time.perf_counter()
+    scores = reward(prompts=prompts * reps, completions=texts * reps, output=answers * reps)
+    seconds = time.perf_counter() - began
+    return {"completions": len(scores), "seconds": seconds, "rewards_per_s": len(scores) / seconds,
+            "mean_reward": sum(scores) / len(scores)}  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------- tables, main
 
 
@@ -1056,6 +1191,21 @@ def tables(report: dict) -> str:
                          f"{r.get('total_parameters', '-')} | {r.get('optimizer', r.get('reason') or r.get('error'))} | "
                          f"{r.get('int8_layers', '-')} |")  # fmt: skip
         lines.append("")
+    gr = report["grpo"]
+    if gr.get("sampling") or gr.get("run"):
+        lines += ["## GRPO (reinforcement learning)", "", "| what | model | rate | detail |", "|---|---|---|---|"]
+        for r in gr.get("sampling", []):
+            lines.append(f"| rollouts (sampling) | {r['model']} | {_num(r['tokens_per_s'])} tokens/s | "
+                         f"{r['completions']} completions, {r['stopped_at_eos']} ended by EOS |")  # fmt: skip
+        if gr.get("rewards"):
+            lines.append(f"| rewards | TaskReward (rewrite) | {_num(gr['rewards']['rewards_per_s'])} completions/s | "
+                         f"{gr['rewards']['completions']:,} scored |")  # fmt: skip
+        if gr.get("run"):
+            r = gr["run"]
+            lines.append(f"| tiny RL run | {r['recipe']} | {_num(r['tokens_per_s'])} tokens/s | {r['steps']} steps in "
+                         f"{r['seconds']} s, mean reward {_num(r['first_reward'], '.3f')} -> "
+                         f"{_num(r['final_reward'], '.3f')} |")  # fmt: skip
+        lines.append("")
     for name in STEPS:
         sec = report[name]
         if sec.get("error") or sec.get("cut"):
@@ -1064,7 +1214,7 @@ def tables(report: dict) -> str:
 
 
 STEP_FUNCTIONS = {"environment": step_environment, "training": step_training, "decoding": step_decoding,
-                  "sweep": step_sweep, "peft": step_peft}  # fmt: skip
+                  "sweep": step_sweep, "peft": step_peft, "grpo": step_grpo}  # fmt: skip
 
 
 def step_limit(floors: dict, steps: tuple[str, ...], left: float) -> float:
@@ -1111,7 +1261,7 @@ def offline_environment(work: Path) -> None:
 
 
 def summary_lines(report: dict) -> list[str]:
-    c, tr, dec, sw, pe = (report[k] for k in ("check", "training", "decoding", "sweep", "peft"))
+    c, tr, dec, sw, pe, gr = (report[k] for k in ("check", "training", "decoding", "sweep", "peft", "grpo"))
     lines = [f"GPU check on {c.get('device')}: " + ", ".join(f"{k} {v}" for k, v in c["steps"].items())]
     if tr.get("ratio") is not None:
         ours = next(r for r in tr["runs"] if r["run"] == "our recipe")
@@ -1125,6 +1275,10 @@ def summary_lines(report: dict) -> list[str]:
         lines.append("sweep (unseen accuracy by I): " + ", ".join(f"{r['I']}: {_pct(r['accuracy'])}" for r in sw["rows"]))
     if pe.get("runs"):
         lines.append("peft: " + ", ".join(f"{r['run']} {r.get('status')}" for r in pe["runs"]))
+    if gr.get("run"):
+        rollouts = ", ".join(f"{r['model']} {r['tokens_per_s']:,.0f}" for r in gr["sampling"])
+        lines.append(f"grpo: rollout tokens/s {rollouts}; {gr['rewards']['rewards_per_s']:,.0f} rewards/s; tiny RL run "
+                     f"{gr['run']['steps']} steps in {gr['run']['seconds']} s")  # fmt: skip
     lines.append(f"wall {c.get('wall_s')} s of {c.get('budget_s')} s; files: {', '.join(c.get('files', []))}")
     return lines
 

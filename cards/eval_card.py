@@ -48,10 +48,8 @@ def eval_results_from(results: dict) -> list[EvalResult]:
     dataset that is not on the Hub."""
     ds = results["dataset"]
     dataset_id = hub_id(ds.get("source"), ds.get("repo_id"))
-    if dataset_id is None:
-        return []
-    out = []
-    for split, s in results["splits"].items():
+    out: list[EvalResult] = []
+    for split, s in results["splits"].items() if dataset_id is not None else ():
         if s["accuracy"] is None:
             continue
         label = SPLIT_LABELS.get(split, split)
@@ -229,4 +227,71 @@ def update_card_with_code(card: ModelCard, code_results: dict, entries: Sequence
         lines += ["", f"Generated code ran under: {sandbox}."]
     lines.append(CODE_END)
     card.text = replace_section(card.text, "\n".join(lines), CODE_START, CODE_END)
+    return card
+
+
+LOSS_START = "<!-- diveval:loss:start -->"
+LOSS_END = "<!-- diveval:loss:end -->"
+LOSS_TASK_NAME = "Held-out completion loss"
+LOSS_KEY = "diveval_loss"
+
+
+def loss_eval_results(results: dict) -> list[EvalResult]:
+    """``EvalResult`` entries of a ``diveval loss`` results document: the loss (nats per completion token) and
+    the perplexity of each split; none for a dataset that is not on the Hub."""
+    ds = results["dataset"]
+    dataset_id = hub_id(ds.get("source"), ds.get("repo_id"))
+    out: list[EvalResult] = []
+    for split, s in results["splits"].items() if dataset_id is not None else ():
+        if s["loss"] is None:
+            continue
+        label = SPLIT_LABELS.get(split, split).replace("instructions", "clusters")
+        for metric, name, value in (("loss", f"Completion loss (nats/token), {label}", s["loss"]),
+                                    ("perplexity", f"Perplexity, {label}", s["perplexity"])):
+            out.append(EvalResult(task_type=TASK_TYPE, task_name=LOSS_TASK_NAME, dataset_type=dataset_id,
+                                  dataset_name=ds["name"], dataset_config=DATASET_CONFIG, dataset_split=split,
+                                  dataset_revision=ds.get("revision"), metric_type=metric, metric_name=name,
+                                  metric_value=value))
+    return out
+
+
+def update_card_with_loss(card: ModelCard, results: dict, *, model_name: str | None = None) -> ModelCard:
+    """Put ``diveval loss`` scores into ``card``: model-index entries (merged as the exact-match ones are) and a
+    table between ``<!-- diveval:loss:start -->`` and ``<!-- diveval:loss:end -->``, kept per (dataset, split)
+    under the ``diveval_loss`` metadata key so results for several datasets accumulate."""
+    data = card.data
+    if not getattr(data, "model_name", None):
+        data.model_name = model_name or results["model"]["name"]
+    data.eval_results = merge_eval_results(getattr(data, "eval_results", None), loss_eval_results(results)) or None
+    ds = results["dataset"]
+    rows = {(r["dataset"], r["split"]): r for r in (data.get(LOSS_KEY) or {}).get("results", [])}
+    for split, s in results["splits"].items():
+        rows[(ds["name"], split)] = {
+            "dataset": ds["name"], "dataset_revision": ds.get("revision"), "fingerprint": ds.get("fingerprint"),
+            "split": split, "n": s["n"], "tokens": s["tokens"], "loss": s["loss"], "loss_ci_low": s.get("loss_ci_low"),
+            "loss_ci_high": s.get("loss_ci_high"), "perplexity": s["perplexity"],
+            "confidence": results["settings"]["confidence"], "evaluated": results["created"],
+            "model_revision": results["model"].get("revision"),
+        }
+    data[LOSS_KEY] = {"results": list(rows.values())}
+    conf = round(100 * results["settings"]["confidence"])
+    lines = [LOSS_START, "## Held-out loss", "",
+             f"Completion-only loss (mean NLL per completion token, nats) of the reference completions (`diveval loss`), "
+             f"with {conf}% bootstrap intervals. *Unseen clusters*: semantic clusters of the pool that never occur "
+             f"in the training data.", "",
+             "| dataset | split | rows | tokens | loss | interval | perplexity | model revision | evaluated |",
+             "|---|---|---:|---:|---:|---|---:|---|---|"]
+    for r in data[LOSS_KEY]["results"]:
+        rev = f"@{r['dataset_revision']}" if r.get("dataset_revision") else ""
+        ci = "–" if r["loss_ci_low"] is None else f"[{r['loss_ci_low']:.4f}, {r['loss_ci_high']:.4f}]"
+        loss = "–" if r["loss"] is None else f"{r['loss']:.4f}"
+        ppl = "–" if r["perplexity"] is None else f"{r['perplexity']:.3f}"
+        lines.append(f"| {r['dataset']}{rev} | {r['split']} | {r['n']} | {r['tokens']} | {loss} | {ci} | {ppl} | "
+                     f"{r.get('model_revision') or '–'} | {r['evaluated'][:10]} |")
+    gap = results.get("gap")
+    if gap:
+        lines += ["", f"Latest evaluation ({ds['name']}): unseen minus seen clusters {gap['unseen_minus_seen']:+.4f} "
+                      f"nats/token [{gap['ci_low']:+.4f}, {gap['ci_high']:+.4f}]."]
+    lines.append(LOSS_END)
+    card.text = replace_section(card.text, "\n".join(lines), LOSS_START, LOSS_END)
     return card

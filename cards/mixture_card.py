@@ -19,13 +19,33 @@ from cards.dataset_card import content_configs, first_rows, load_section, size_c
 TEMPLATE = Path(__file__).parent / "templates" / "mixture_card.md"
 
 
-def _where(origin: dict) -> str:
+def source_where(origin: dict) -> str:
+    """How a card names where a source came from (a Hub id with revision and commit, or a local file)."""
     if origin.get("kind") == "hub":
         rev = f" @ `{origin['revision']}`" if origin.get("revision") else ""
         commit = f" (commit `{origin['commit'][:12]}`)" if origin.get("commit") else ""
         subset = f", subset `{origin['subset']}`" if origin.get("subset") else ""
         return f"[`{origin['id']}`](https://huggingface.co/datasets/{origin['id']}){rev}{commit}{subset}, split `{origin['split']}`"
     return f"local {origin.get('kind', 'file')} `{origin.get('name')}`, split `{origin.get('split')}`"
+
+
+def real_card_data(meta: dict, rows: int, tags: list[str], license: str | None, version: str | None) -> DatasetCardData:
+    """The YAML header of a card of real data (a mixture or a pool): license, task, size, tags, the ``configs``
+    that ``load_dataset`` reads, and the datagen identity (version, seed, fingerprint)."""
+    card_data = DatasetCardData(
+        license=license or meta["config"].get("license", "other"),
+        task_categories=["text-generation"],
+        language=["en"],
+        size_categories=[size_category(rows)],
+        pretty_name=meta["name"],
+        tags=["instruction-diversity", "datagen", *tags],
+    )
+    card_data["configs"] = content_configs(meta)
+    card_data["datagen"] = {"generator_version": meta["generator_version"], "seed": meta["seed"],
+                            "fingerprint": meta["fingerprint"]}
+    if version:
+        card_data["datagen"]["version"] = version
+    return card_data
 
 
 def render_mixture_card(
@@ -39,24 +59,9 @@ def render_mixture_card(
     """Render the card of a mixture from its ``datagen.json`` metadata (``repo_id``, ``version``, ``local``: where
     it is published, as for :func:`cards.dataset_card.render_dataset_card`)."""
     rows = meta["splits"]["train"]["rows"]
-    card_data = DatasetCardData(
-        license=license or meta["config"].get("license", "other"),
-        task_categories=["text-generation"],
-        language=["en"],
-        size_categories=[size_category(rows)],
-        pretty_name=meta["name"],
-        tags=["instruction-diversity", "datagen", "task-mixture", "code"],
-    )
-    card_data["configs"] = content_configs(meta)
-    card_data["datagen"] = {
-        "generator_version": meta["generator_version"],
-        "seed": meta["seed"],
-        "fingerprint": meta["fingerprint"],
-    }
-    if version:
-        card_data["datagen"]["version"] = version
+    card_data = real_card_data(meta, rows, ["task-mixture", "code"], license, version)
     sources = [
-        {**s, "where": _where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
+        {**s, "where": source_where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
         for s in meta["sources"]
     ]
     report = meta["report"]["train"]
@@ -84,9 +89,15 @@ def render_mixture_card(
 
 def write_mixture_card(folder: str | Path, meta: dict, **kwargs) -> Path:
     """Write README.md (the card) into a mixture folder; returns its path."""
+    return save_card(render_mixture_card, folder, meta, **kwargs)
+
+
+def save_card(render, folder: str | Path, meta: dict, **kwargs) -> Path:
+    """Write ``render(meta, **kwargs)`` as ``folder/README.md`` (with the first row of each split as an example,
+    unless the metadata holds one); returns its path."""
     folder = Path(folder)
     if "example" not in meta:
         meta = {**meta, "example": first_rows(folder, meta)}
     path = folder / "README.md"
-    render_mixture_card(meta, **kwargs).save(path)
+    render(meta, **kwargs).save(path)
     return path

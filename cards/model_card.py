@@ -61,6 +61,9 @@ class TrainingRecord:
     max_new_tokens: int = 128
     versions: dict = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    objective: str = "sft"  # "sft" (training/sft.py) or "grpo" (training/grpo.py: reinforcement learning)
+    reward: str | None = None  # GRPO: how a completion is rewarded
+    mean_reward: tuple[float | None, float | None] | None = None  # GRPO: the first and last logged mean reward
 
 
 def redact_paths(text: str) -> str:
@@ -136,7 +139,7 @@ def render_model_card(
 ) -> ModelCard:
     """The card of a trained model (``repo_id``/``version``: where it is published, for the usage snippet)."""
     ds = record.dataset
-    tags = ["instruction-diversity", "trl", "sft", *record.tags]
+    tags = ["instruction-diversity", "trl", record.objective, *record.tags]
     card_data = ModelCardData(
         model_name=record.model_name,
         base_model=hub_id(record.base_model_source, record.base_model),
@@ -186,6 +189,11 @@ def render_model_card(
         eval_loss=_loss(record.eval_loss),
         versions=", ".join(f"{k} {v}" for k, v in record.versions.items()) or "not recorded",
         recipe_name=record.recipe_name,
+        script=OBJECTIVES[record.objective][0],
+        trainer_class=OBJECTIVES[record.objective][1],
+        grpo=record.objective == "grpo",
+        reward=record.reward,
+        mean_reward=" -> ".join(_loss(r) for r in record.mean_reward) if record.mean_reward else None,
         overrides=overrides,
         recipe_yaml=redact(record.recipe_yaml.rstrip()) or "# (no recipe file: every field from the command line)",
     )
@@ -198,9 +206,16 @@ def write_model_card(folder: str | Path, record: TrainingRecord, **kwargs) -> Pa
     return path
 
 
+#: What each objective's card names: the entry point, TRL's trainer class, and how the summary calls it.
+OBJECTIVES = {
+    "sft": ("training/sft.py", "SFTTrainer", "supervised fine-tuning"),
+    "grpo": ("training/grpo.py", "GRPOTrainer", "reinforcement learning (GRPO, verifiable rewards)"),
+}
+
+
 def _summary(record: TrainingRecord) -> str:
     base = f"`{record.base_model}` fine-tuned" if record.base_model else "A model trained from scratch"
-    return f"{base} on {dataset_label(record.dataset)} with supervised fine-tuning ({record.method})."
+    return f"{base} on {dataset_label(record.dataset)} with {OBJECTIVES[record.objective][2]} ({record.method})."
 
 
 def _loss(value: float | None) -> str:

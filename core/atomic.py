@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.metadata import METADATA_FILE
+from core.metadata import METADATA_FILE, read_metadata
 
 #: What ``datagen generate`` writes into a dataset folder: ``--overwrite`` replaces nothing else.
 DATASET_FILES = (METADATA_FILE, "README.md")
@@ -149,7 +149,14 @@ def clean_stale(out_dir: Path) -> None:
 
 def unexpected_files(folder: Path) -> list[str]:
     """What a folder holds besides what ``datagen generate`` writes there (``datagen.json``, ``README.md``,
-    ``data/*.parquet``), as relative names; symbolic links always count as unexpected."""
+    ``data/*.parquet`` and the extra files its ``datagen.json`` lists, e.g. a pool's ``clusters/``), as relative
+    names; symbolic links always count as unexpected."""
+    try:
+        listed = {f for f in read_metadata(folder, check=False, missing_ok=True).get("extra_files") or {}
+                  if isinstance(f, str)}
+    except (ConfigError, AttributeError, TypeError):  # a damaged datagen.json lists nothing
+        listed = set()
+    parents = {f.split("/", 1)[0] for f in listed if "/" in f}
     extra = []
     for p in sorted(folder.iterdir()):
         if p.is_symlink():
@@ -158,7 +165,10 @@ def unexpected_files(folder: Path) -> list[str]:
             for q in sorted(p.iterdir()):
                 if q.is_symlink() or not q.is_file() or q.suffix != ".parquet":
                     extra.append(f"data/{q.name}")
-        elif p.name not in DATASET_FILES or not p.is_file():
+        elif p.name in parents and p.is_dir():
+            extra += [q.relative_to(folder).as_posix() for q in sorted(p.rglob("*"))
+                      if q.is_symlink() or (q.is_file() and q.relative_to(folder).as_posix() not in listed)]
+        elif (p.name not in DATASET_FILES and p.name not in listed) or not p.is_file():
             extra.append(p.name + ("/" if p.is_dir() else ""))
     return extra
 

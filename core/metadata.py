@@ -127,3 +127,22 @@ def check_metadata(meta, path: Path) -> None:
         if sha is not None and (not isinstance(sha, dict) or set(sha) != set(s["files"])
                                 or not all(isinstance(v, str) and _SHA256.fullmatch(v) for v in sha.values())):
             bad(f"split {shown(name)}", "has a sha256 record that does not give one SHA-256 per listed file")
+    extra = meta.get("extra_files", {})
+    if not isinstance(extra, dict) or not all(isinstance(v, str) and _SHA256.fullmatch(v) for v in extra.values()):
+        bad("'extra_files'", "does not map each file to its SHA-256")
+    for f in extra:  # the published-name rules of data files (core.safeio.name_problem), outside data/
+        problem = name_problem(f) or (
+            "data/, datagen.json and the card are not extra files"
+            if f.startswith("data/") or f in (METADATA_FILE, "README.md", ".gitattributes") else None)
+        if problem:
+            bad("'extra_files'", f"lists the file {shown(f)} ({problem})")
+    collide = case_collisions(listed_files(meta))
+    if collide:
+        bad("the listed files", f"include names that differ only in letter case ({', '.join(map(shown, collide))}), "
+                                f"one of which a case-insensitive file system loses")
+
+
+def listed_files(meta: dict) -> list[str]:
+    """Every file a dataset's ``datagen.json`` lists: its splits' data files, then its extra files (a pool's
+    recorded clusters), in order."""
+    return [f for s in meta["splits"].values() for f in s["files"]] + list(meta.get("extra_files") or {})

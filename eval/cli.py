@@ -18,6 +18,8 @@ from core.documents import parse_json
 from core.errors import ConfigError
 from eval import lineage
 from eval.loading import load_eval_splits, load_model
+from eval.loss import evaluate_loss
+from eval.loss_results import build_loss_results, format_loss_table, loss_summary_line
 from eval.plots import (
     PLOT_FILES,
     PLOTS,
@@ -41,7 +43,7 @@ from eval.results import (
 from eval.rewrite import DecodeSettings, evaluate_rewrite, train_frequency
 from generators.tasks import scorer_for
 from publishing.resolve import resolve
-from publishing.scores import push_results
+from publishing.scores import push_loss_results, push_results
 from publishing.targets import default_token
 
 DEFAULT_SPLITS = "test_unseen,test_seen"
@@ -50,7 +52,7 @@ DEFAULT_SPLITS = "test_unseen,test_seen"
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="instruction-diversity")
 def main() -> None:
-    """Evaluate trained models: exact match on seen and unseen instructions, plots, model cards.
+    """Evaluate trained models: exact match on seen and unseen instructions, held-out loss, plots, model cards.
 
     MODEL and --dataset take a folder, a local hub name (org/name) or a Hub id; prefixes `local:` and `hub:`
     force one.
@@ -113,19 +115,8 @@ def rewrite(
     settings = DecodeSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, match=match, limit=limit)
     settings.validate()
     wanted = parse_splits(splits)
-    if hub and not model.startswith(("hub:", "local:")):
-        model = f"hub:{model}"
-    model_src = resolve(model, model_revision, repo_type="model")
-    card = lineage.card_training_data(model_src)
-    if dataset is None:
-        dataset, revision = _training_dataset(model, model_src, card, revision)
-    data, data_src = load_eval_splits(dataset, revision, None)  # all splits: the train split gives the seen-rule frequencies
-    missing = [s for s in wanted if s not in data]
-    if missing:
-        raise ConfigError("split", f"dataset {dataset!r} has no split {missing[0]!r} (it has: {', '.join(data)})")
-    training = lineage.training_for(card, model_src, data_src, data)
-    if training.warning:
-        click.echo(f"warning: {training.warning}", err=True)
+    # all splits are loaded: the train split gives the seen-rule frequencies
+    model, data, data_src, training = _model_and_data(model, model_revision, dataset, revision, wanted, hub)
     loaded = load_model(model, model_revision, device)
     total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
     with tqdm(total=total, desc="decoding", unit="ex", disable=quiet, file=sys.stderr) as bar:
@@ -145,6 +136,76 @@ def rewrite(
         where = push_results(loaded.resolved, results, token=default_token() if loaded.resolved.kind == "hub" else None)
     written = ", ".join(x for x in (output, predictions, where and f"card of {where}") if x)
     click.echo(summary_line(results, written or None))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--dataset", "dataset", default=None,
+              help="Dataset to score (folder, local hub name or Hub id) [default: the one the model card says the model was trained on].")
+@click.option("--revision", default=None, help="Dataset version / tag / commit [default: the training data's, else latest].")
+@click.option("--model-revision", default=None, help="Model version / tag / commit (latest if omitted).")
+@click.option("--splits", default=DEFAULT_SPLITS, show_default=True, help="Comma-separated splits to score.")
+@click.option("--batch-size", default=32, show_default=True, help="Rows per forward pass.")
+@click.option("--limit", type=int, default=None, help="Score a fixed random sample of N rows per split.")
+@click.option("--resamples", default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
+@click.option("--confidence", default=0.95, show_default=True, help="Coverage of the bootstrap intervals.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the results JSON here.")
+@click.option("--push", is_flag=True, help="Write the scores into the model's card where the model came from.")
+@click.option("--hub", is_flag=True, help="Look MODEL up on the Hub (same as the hub: prefix).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def loss(model: str, dataset: str | None, revision: str | None, model_revision: str | None, splits: str,
+         batch_size: int, limit: int | None, resamples: int, confidence: float, device: str, output: str | None,
+         push: bool, hub: bool, quiet: bool) -> None:
+    """Held-out completion-only loss and perplexity of MODEL per split, with bootstrap intervals.
+
+    For a pool dataset (`task: pool`), test_unseen holds clusters never in training and test_seen held-out rows
+    of training clusters: their gap is how much worse the model does on unseen kinds of instruction. The loss is
+    the mean negative log-likelihood per completion token (EOS included), as TRL's SFTTrainer trains it.
+    """
+    if batch_size < 1:
+        raise ConfigError("batch-size", f"must be at least 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise ConfigError("limit", f"must be at least 1, got {limit}")
+    wanted = parse_splits(splits)
+    model, data, data_src, training = _model_and_data(model, model_revision, dataset, revision, wanted, hub)
+    loaded = load_model(model, model_revision, device)
+    total = sum(min(len(data[s]), limit or len(data[s])) for s in wanted)
+    with tqdm(total=total, desc="scoring", unit="ex", disable=quiet, file=sys.stderr) as bar:
+        scores = evaluate_loss(loaded.model, loaded.tokenizer, {s: data[s] for s in wanted}, batch_size=batch_size,
+                               confidence=confidence, resamples=resamples, limit=limit, progress=bar.update)
+    results = build_loss_results(scores, loaded.describe(), dataset_provenance(data_src), training_provenance(training))
+    click.echo(format_loss_table(results))
+    if output:
+        write_results(results, output)
+    where = None
+    if push:
+        where = push_loss_results(loaded.resolved, results,
+                                  token=default_token() if loaded.resolved.kind == "hub" else None)
+    written = ", ".join(x for x in (output, where and f"card of {where}") if x)
+    click.echo(loss_summary_line(results, written or None))
+
+
+def _model_and_data(model: str, model_revision: str | None, dataset: str | None, revision: str | None,
+                    wanted: list[str], hub: bool):
+    """(the model source to load, every split of the data, where it came from, the training data's lineage): the
+    data named, else the data the model card says the model was trained on; a missing split is a user error and a
+    mismatch with the training data a printed warning."""
+    if hub and not model.startswith(("hub:", "local:")):
+        model = f"hub:{model}"
+    model_src = resolve(model, model_revision, repo_type="model")
+    card = lineage.card_training_data(model_src)
+    if dataset is None:
+        dataset, revision = _training_dataset(model, model_src, card, revision)
+    data, data_src = load_eval_splits(dataset, revision, None)
+    missing = [s for s in wanted if s not in data]
+    if missing:
+        raise ConfigError("split", f"dataset {dataset!r} has no split {missing[0]!r} (it has: {', '.join(data)})")
+    training = lineage.training_for(card, model_src, data_src, data)
+    if training.warning:
+        click.echo(f"warning: {training.warning}", err=True)
+    return model, data, data_src, training
 
 
 def _training_dataset(model: str, model_src, card: dict | None, revision: str | None) -> tuple[str, str | None]:

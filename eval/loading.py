@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from core.errors import ConfigError
 from publishing.loading import resolve_splits
 from publishing.resolve import Resolved, resolve
+from training.model import context_length  # noqa: F401 - re-exported: eval.rewrite plans decoding with it
+from training.tokenizer import unencodable_characters
 
 MODEL_FILES = ("config.json", "adapter_config.json")
 
@@ -91,21 +93,6 @@ def load_eval_splits(source: str, revision: str | None, splits: list[str] | None
     return resolve_splits(source, revision, splits, field="dataset")
 
 
-def unencodable_characters(tokenizer, texts: Iterable[str]) -> list[str]:
-    """The characters of ``texts`` that ``tokenizer`` maps to its unknown token, sorted.
-
-    A tokenizer without an unknown token (byte-level BPE, byte fallback) can write anything: none.
-    """
-    unk = tokenizer.unk_token_id
-    if unk is None:
-        return []
-    chars = sorted(set().union(*(set(t) for t in texts)))
-    if not chars:
-        return []
-    encoded = tokenizer(chars, add_special_tokens=False)["input_ids"]
-    return [c for c, ids in zip(chars, encoded, strict=True) if unk in ids or not ids]
-
-
 def check_alphabet(tokenizer, texts: Iterable[str], what: str = "dataset") -> None:
     """Refuse (before any decoding) a tokenizer that cannot write every character of ``texts``."""
     bad = unencodable_characters(tokenizer, texts)
@@ -116,13 +103,3 @@ def check_alphabet(tokenizer, texts: Iterable[str], what: str = "dataset") -> No
             f"cannot encode {len(bad)} character(s) of the {what} (they map to {tokenizer.unk_token!r}): {shown}; "
             f"was the model trained on a dataset with another alphabet?",
         )
-
-
-def context_length(model) -> int | None:
-    """The longest sequence the model's position embeddings allow (None when the config does not say)."""
-    cfg = model.config
-    for attr in ("n_positions", "max_position_embeddings"):
-        value = getattr(cfg, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None

@@ -466,6 +466,54 @@ def plot_splits(results: dict, path: str | Path, where: str = "results") -> dict
     return {"groups": groups, "path": str(path)}
 
 
+LOSS_SPLITS = (("test_unseen", "unseen clusters"), ("test_seen", "seen clusters"))
+
+
+def plot_heldout_loss(rows: Sequence[dict], path: str | Path) -> dict:
+    """Held-out loss (``diveval loss``, nats per completion token) against I (log x): one line for the unseen
+    clusters, one for the seen ones; runs of one I (seeds) are averaged with min-max bars, a single run shows its
+    bootstrap interval. Rows need ``I`` and ``<split>_loss`` (with ``_loss_ci_low`` / ``_loss_ci_high``).
+
+    Returns ``{"lines": {label: [(I, mean, low, high), ...]}, "path"}``."""
+    _need(rows, ["I", "test_unseen_loss"], "held-out loss plot")
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    lines, counts = {}, []
+    for split, label in LOSS_SPLITS:
+        cells: dict = defaultdict(list)
+        for r in rows:
+            if r.get(f"{split}_loss") is not None:
+                cells[r["I"]].append(r)
+        points = []
+        for i, group in sorted(cells.items()):
+            losses = [g[f"{split}_loss"] for g in group]
+            if len(group) > 1:
+                points.append((i, _mean(losses), min(losses), max(losses)))
+            else:
+                g = group[0]
+                points.append((i, losses[0], g.get(f"{split}_loss_ci_low", losses[0]), g.get(f"{split}_loss_ci_high", losses[0])))
+            counts.append(len(group))
+        if points:
+            ax.errorbar([p[0] for p in points], [p[1] for p in points],
+                        yerr=[[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]],
+                        marker="o", capsize=3, label=label, linestyle="-" if split == "test_unseen" else "--")
+            lines[label] = points
+    _log_ticks(ax, sorted({r["I"] for r in rows}))
+    ax.set_xlabel("semantic clusters in training I (log scale)")
+    ax.set_ylabel("held-out completion loss (nats / token)")
+    note = _seed_note(counts, rows).replace("95% Wilson interval", "95% bootstrap interval").replace(
+        "Wilson interval", "bootstrap interval")
+    ax.set_title(f"Held-out loss on unseen and seen clusters\n{note}" if note else "Held-out loss", fontsize="medium")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    _save(fig, path)
+    return {"lines": lines, "note": note, "path": str(path)}
+
+
+#: The file the held-out loss plot is written to (by a sweep's collect).
+LOSS_PLOT_FILE = "heldout_loss.png"
+
+
 PLOTS = {"phase": plot_phase_transition, "heatmap": plot_heatmap, "power-law": plot_power_law, "semantic": plot_semantic,
          "variants": plot_variants}
 #: The file each kind of plot is written to (by `diveval plot` and by a sweep's collect).

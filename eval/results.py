@@ -111,6 +111,11 @@ def training_provenance(training) -> dict:
     return {**training.describe(), "diversity": diversity_of(training.meta)}
 
 
+def versions() -> dict:
+    """The versions of the packages that decide a score (recorded in every results file)."""
+    return {d: _version(d) for d in ("instruction-diversity", "transformers", "torch")}
+
+
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -134,7 +139,7 @@ def build_results(scores: dict, model: dict, dataset: dict, training: dict | Non
         "examples": scores["examples"],
         "seconds": scores["seconds"],
         "examples_per_s": scores["examples_per_s"],
-        "versions": {d: _version(d) for d in ("instruction-diversity", "transformers", "torch")},
+        "versions": versions(),
     }
 
 
@@ -142,14 +147,15 @@ def write_results(results: dict, path: str | Path) -> Path:
     return write_text_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_results(path: str | Path) -> dict:
-    """A results document written by :func:`write_results` (refuses other JSON with a clear message)."""
+def read_results(path: str | Path, schema: str = SCHEMA, what: str = "rewrite") -> dict:
+    """A results document written by :func:`write_results` with ``schema`` (refuses other JSON with a clear
+    message naming ``what`` kind of results it should be)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(None, f"results file {path} does not exist")
     data = read_json(path)  # one line naming the file: invalid JSON, too deep, an endless integer
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ConfigError(None, f"{path} is not a diveval rewrite results file (schema {SCHEMA})")
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise ConfigError(None, f"{path} is not a diveval {what} results file (schema {schema})")
     return data
 
 

@@ -3,11 +3,11 @@ data, and no deep-learning imports (generating data must not need torch).
 
 The string-rewrite tasks of arXiv 2405.19787 (rules ``x -> y`` applied to the leftmost match), Markov
 algorithms (ordered rule lists) and the other task families of :mod:`generators.tasks` (one module each, a
-registry), the cipher wrapper, instruction mixtures of real data, and the ``datagen`` commands that make and
-inspect data (:mod:`generators.cli`). Every row is a pure function of (config, seed, row index). For
-reinforcement learning: each task's scorer as a reward (:mod:`generators.reward`), the same rows as
-reasoning-gym-style datasets and a TRL environment (:mod:`generators.gym`), and a difficulty order
-(:mod:`generators.curriculum`).
+registry), the cipher wrapper, real instruction data (sources, dedup, decontamination, mixtures, pools:
+:mod:`generators.real`), and the ``datagen`` commands that make and inspect data (:mod:`generators.cli`). Every
+row is a pure function of (config, seed, row index). For reinforcement learning: each task's scorer as a reward
+(:mod:`generators.reward`), the same rows as reasoning-gym-style datasets and a TRL environment
+(:mod:`generators.gym`), and a difficulty order (:mod:`generators.curriculum`).
 
 Read top-down, ``datagen generate`` -> parquet is: :mod:`generators.cli` -> :mod:`generators.make` (which kind)
 -> :mod:`generators.config` (the typed config) -> :mod:`generators.build` (:func:`generate`: limits, plan,

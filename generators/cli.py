@@ -17,7 +17,7 @@ from core.atomic import sigterm_exits
 from core.cli import user_errors
 from core.errors import ConfigError
 from core.metadata import METADATA_FILE, read_metadata
-from generators.make import describe, is_mixture_meta, make_dataset, sources_text
+from generators.make import describe, is_synthetic_meta, make_dataset, sources_text
 from generators.version import GENERATOR_VERSION, REMAKEABLE_VERSIONS
 
 PRESETS = Path(__file__).parent / "configs"
@@ -72,7 +72,8 @@ def generate(
 ) -> None:
     """Generate the dataset described by CONFIG into a datasets-loadable folder.
 
-    CONFIG may also be an instruction-mixture config (`task: mixture`, e.g. mix_oss_alpaca_10). The request's
+    CONFIG may also be an instruction-mixture config (`task: mixture`, e.g. mix_oss_alpaca_10) or an instruction
+    pool (`task: pool`: I semantic clusters x S rows of real data, unseen clusters held out). The request's
     rows, bytes and memory are estimated first: one that cannot fit this machine is refused before any work.
     SIGTERM stops the run cleanly (its workers and temporary folder are removed).
     """
@@ -122,7 +123,7 @@ def _inspect_lines(meta: dict) -> list[str]:
         f"{meta['name']}  task={meta['task']}  seed={meta['seed']}  generator {meta['generator_version']}",
         f"fingerprint {meta['fingerprint']}",
     ]
-    if is_mixture_meta(meta):
+    if not is_synthetic_meta(meta):
         return lines + [describe(meta)]
     return lines + [
         f"instruction space: {meta['instruction_space']['train_size']} rules; "

@@ -1,7 +1,8 @@
-"""One entry point for every kind of dataset config: synthetic tasks (the task registry) and instruction mixtures.
+"""One entry point for every kind of dataset config: synthetic tasks (the task registry), instruction mixtures
+and instruction pools.
 
-The CLIs (`datagen generate`, `push`, `verify`, `inspect`) go through here, so a mixture config is generated,
-published, re-made and described like any other dataset. What differs between the two kinds is one table,
+The CLIs (`datagen generate`, `push`, `verify`, `inspect`) go through here, so a mixture or pool config is
+generated, published, re-made and described like any other dataset. What differs between the kinds is one table,
 :data:`KINDS`; :func:`kind_of_config` and :func:`kind_of_meta` are the one place that decides which applies.
 """
 
@@ -13,17 +14,28 @@ from pathlib import Path
 
 from cards.dataset_card import write_dataset_card
 from cards.mixture_card import write_mixture_card
+from cards.pool_card import write_pool_card
 from core.errors import ConfigError
 from generators import tasks
 from generators.build import generate
 from generators.config import config_from_dict, load_config
-from generators.mixture import MIXTURE_VERSION, build_mixture, format_mixture_report
-from generators.mixture_config import (
+from generators.real.mixture import MIXTURE_VERSION, build_mixture, format_mixture_report
+from generators.real.mixture_config import (
     MIXTURE_TASK,
+    MixtureConfig,
     is_mixture_config,
     load_mixture_config,
     mixture_config_from_dict,
 )
+from generators.real.pool import AGREEMENT_SAMPLE, POOL_VERSION, build_pool
+from generators.real.pool_config import (
+    POOL_TASK,
+    PoolConfig,
+    is_pool_config,
+    load_pool_config,
+    pool_config_from_dict,
+)
+from generators.real.pool_report import format_pool_report
 from generators.report import format_report
 from generators.version import GENERATOR_VERSION, REMAKEABLE_VERSIONS
 
@@ -36,7 +48,7 @@ class Kind:
     version: str  # the generator version that makes it here
     versions: tuple[str, ...]  # the generator versions whose datasets it re-makes here
     make: Callable[..., dict]  # (config path, overrides, out_dir, **options) -> metadata
-    remake: Callable[..., dict]  # (metadata, out_dir, workers, progress) -> metadata
+    remake: Callable[..., dict]  # (metadata, out_dir, workers, progress, folder) -> metadata (folder: the one re-made)
     card: Callable[..., Path]  # (folder, metadata, **card options) -> README.md
     describe: Callable[[dict], str]  # the terminal report (``datagen inspect``)
     sources: Callable[[dict], str]  # what the one-line summary adds after the row count
@@ -60,6 +72,21 @@ def _make_mixture(config_path, overrides, out_dir, *, workers, overwrite, progre
     return build_mixture(load_mixture_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
 
 
+def _make_pool(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force,
+               version) -> dict:
+    if compression != "zstd":
+        raise ConfigError("compression", "pools are written with zstd parquet")
+    if version is not None:
+        raise ConfigError("generator_version", "applies to synthetic tasks: a pool has one builder version")
+    return build_pool(load_pool_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
+
+
+def _pool_sources(meta: dict) -> str:
+    cl = meta["clusters"]
+    return (f" (from {cl['pool_rows']} pool rows in {cl['clusters']} clusters: {len(cl['train'])} training, "
+            f"{len(cl['test_unseen'])} unseen-test)")
+
+
 def _synthetic_card(folder, meta: dict, **kwargs) -> Path:
     return write_dataset_card(folder, meta, **tasks.card_texts(meta), **kwargs)
 
@@ -72,30 +99,38 @@ def _mixture_sources(meta: dict) -> str:
 KINDS = {
     "synthetic": Kind(
         "synthetic", GENERATOR_VERSION, REMAKEABLE_VERSIONS, _make_synthetic,
-        lambda meta, out_dir, workers, progress: generate(
+        lambda meta, out_dir, workers, progress, folder: generate(
             config_from_dict(meta["config"]), out_dir, workers=workers, progress=progress, card=False,
             version=meta["generator_version"]),
         _synthetic_card, lambda meta: format_report(meta["report"]), lambda meta: "",
     ),
     "mixture": Kind(
         "mixture", MIXTURE_VERSION, (MIXTURE_VERSION,), _make_mixture,
-        lambda meta, out_dir, workers, progress: build_mixture(
+        lambda meta, out_dir, workers, progress, folder: build_mixture(
             mixture_config_from_dict(meta["config"]), out_dir, progress=progress),
         write_mixture_card, format_mixture_report, _mixture_sources,
+    ),
+    "pool": Kind(
+        "pool", POOL_VERSION, (POOL_VERSION,), _make_pool,
+        lambda meta, out_dir, workers, progress, folder: build_pool(
+            pool_config_from_dict(meta["config"]), out_dir, progress=progress, recorded=folder,
+            agreement_sample=AGREEMENT_SAMPLE),
+        write_pool_card, format_pool_report, _pool_sources,
     ),
 }
 
 
 def kind_of_meta(meta: dict) -> Kind:
-    return KINDS["mixture" if meta.get("task") == MIXTURE_TASK else "synthetic"]
+    return KINDS[{MIXTURE_TASK: "mixture", POOL_TASK: "pool"}.get(meta.get("task"), "synthetic")]
 
 
 def kind_of_config(config_path: str | Path) -> Kind:
-    return KINDS["mixture" if is_mixture_config(config_path) else "synthetic"]
+    return KINDS["mixture" if is_mixture_config(config_path) else "pool" if is_pool_config(config_path) else "synthetic"]
 
 
-def is_mixture_meta(meta: dict) -> bool:
-    return kind_of_meta(meta).name == "mixture"
+def is_synthetic_meta(meta: dict) -> bool:
+    """Whether the metadata is a synthetic task's (not a mixture or pool of real data)."""
+    return kind_of_meta(meta).name == "synthetic"
 
 
 def make_dataset(
@@ -111,18 +146,34 @@ def make_dataset(
     force: bool = False,
     version: str | None = None,
 ) -> dict:
-    """Generate (synthetic task) or build (mixture) the dataset a config file describes (``force``: lift the
-    soft size caps of :mod:`generators.limits`; ``version``: an earlier generator version's rows, synthetic tasks
-    only)."""
+    """Generate (synthetic task) or build (mixture, pool) the dataset a config file describes (``force``: lift
+    the soft size caps of :mod:`generators.limits`; ``version``: an earlier generator version's rows, synthetic
+    tasks only)."""
     return kind_of_config(config_path).make(
         config_path, overrides, out_dir, workers=workers, overwrite=overwrite, progress=progress, card=card,
         compression=compression, force=force, version=version,
     )
 
 
-def remake(meta: dict, out_dir: str | Path, *, workers: int = 1, progress: bool = True) -> dict:
-    """Make a published dataset again from the config its metadata records (for ``datagen verify``)."""
-    return kind_of_meta(meta).remake(meta, out_dir, workers, progress)
+def make_from(cfg, out_dir: str | Path, *, progress: bool = True, overwrite: bool = False) -> dict:
+    """Make the dataset of a loaded config object (generator, mixture or pool config), e.g. one run of a sweep."""
+    if isinstance(cfg, PoolConfig):
+        return build_pool(cfg, out_dir, overwrite=overwrite, progress=progress)
+    if isinstance(cfg, MixtureConfig):
+        return build_mixture(cfg, out_dir, overwrite=overwrite, progress=progress)
+    return generate(cfg, out_dir, progress=progress, overwrite=overwrite)
+
+
+def recorded_config(cfg) -> dict:
+    """The ``config`` entry ``datagen.json`` records for a loaded config object (local paths as file names)."""
+    return cfg.to_public_dict() if isinstance(cfg, (PoolConfig, MixtureConfig)) else cfg.to_dict()
+
+
+def remake(meta: dict, out_dir: str | Path, *, workers: int = 1, progress: bool = True,
+           folder: str | Path | None = None) -> dict:
+    """Make a published dataset again from the config its metadata records (for ``datagen verify``); a pool also
+    reads the cluster assignment recorded in ``folder`` (the dataset being verified)."""
+    return kind_of_meta(meta).remake(meta, out_dir, workers, progress, folder)
 
 
 def current_version(meta: dict) -> str:
@@ -142,7 +193,7 @@ def remakeable(meta: dict) -> bool:
 
 
 def write_card(folder: str | Path, meta: dict, **kwargs) -> Path:
-    """Render the right card (dataset or mixture) into ``folder/README.md``."""
+    """Render the right card (dataset, mixture or pool) into ``folder/README.md``."""
     return kind_of_meta(meta).card(folder, meta, **kwargs)
 
 

@@ -9,7 +9,9 @@ Two independent checks, per split:
    written before datagen recorded file hashes has only its rows checked (a note says so);
 2. a fresh re-make: the recorded config is generated again with the recorded generator version's behaviour (a
    version this code keeps, :data:`generators.version.REMAKEABLE_VERSIONS`) and its fingerprints are compared
-   with the recorded ones.
+   with the recorded ones. A pool is re-made from its recorded cluster assignment (an extra file whose SHA-256
+   ``datagen.json`` records, checked like the data files), and a note says how far re-embedding here agrees with
+   that record.
 
 The card's ``datagen.fingerprint`` (when there is a card) must agree with ``datagen.json`` too.
 """
@@ -122,12 +124,32 @@ def check_files(folder: Path, meta: dict, result: Verification, private: bool = 
             check.files = "sha256 differs"
         else:
             check.files = "ok"
+    check_extra_files(folder, meta, result, entries)
     if len(recomputed) == len(meta["splits"]) and dataset_fingerprint(recomputed) != meta["fingerprint"]:
         result.problems.append(
             f"the dataset fingerprint of the published files ({_short(dataset_fingerprint(recomputed))}) differs "
             f"from the recorded one ({_short(meta['fingerprint'])})"
         )
     return recomputed
+
+
+def check_extra_files(folder: Path, meta: dict, result: Verification, entries: dict) -> None:
+    """The extra files ``datagen.json`` lists (a pool's recorded clusters): each a regular file in the folder
+    (a symlink is not followed) whose SHA-256 is the recorded one."""
+    for f, recorded in (meta.get("extra_files") or {}).items():
+        if f not in entries:
+            result.problems.append(f"{f}: missing (datagen.json lists it with its SHA-256)")
+        elif entries[f].kind != "file":
+            result.problems.append(f"{f}: not a regular file (not read)")
+        else:
+            try:
+                sha, _ = read_hashed(folder, f)
+            except (ConfigError, OSError) as exc:
+                result.problems.append(f"{f}: {exc}")
+                continue
+            if sha != recorded:
+                result.problems.append(f"{f}: its SHA-256 {_short(sha)} differs from the {_short(recorded)} "
+                                       f"datagen.json records (the file's bytes changed)")
 
 
 def _read_split(folder: Path, files: list[str], copy_into: Path | None) -> dict[str, tuple[str, Path]]:
@@ -164,9 +186,11 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
         )
 
 
-def check_remake(meta: dict, result: Verification, workers: int = 1, progress: bool = True) -> None:
+def check_remake(meta: dict, result: Verification, workers: int = 1, progress: bool = True,
+                 folder: Path | None = None) -> None:
     """Generate the recorded config again, with the behaviour of the recorded generator version, and compare
-    fingerprints."""
+    fingerprints (a pool re-makes its rows from the cluster assignment recorded in ``folder``, and notes how far
+    re-embedding here agrees with it)."""
     if not remakeable(meta):
         for c in result.splits:
             c.remade = "not re-made (generator version)"
@@ -178,7 +202,22 @@ def check_remake(meta: dict, result: Verification, workers: int = 1, progress: b
         )
         return
     with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:
-        again = remake(meta, Path(tmp) / "remade", workers=workers, progress=progress)
+        try:
+            again = remake(meta, Path(tmp) / "remade", workers=workers, progress=progress, folder=folder)
+        except ConfigError as exc:
+            if folder is None or not meta.get("extra_files"):
+                raise
+            for c in result.splits:
+                c.remade = "not re-made"
+            result.problems.append(f"the data cannot be re-made: {exc.message}")
+            return
+    agreement = again.get("reembedding")
+    if agreement is not None:
+        result.notes.append(
+            f"re-embedding here: {agreement['agree']} of {agreement['sample']} sampled pool rows are nearest to the "
+            f"centroid of their recorded cluster ({agreement['model']}); the rows were re-made from the recorded "
+            f"clusters" if "share" in agreement
+            else f"re-embedding here: {agreement['skipped']}")
     checks = {c.name: c for c in result.splits}
     for name, s in meta["splits"].items():
         new = again["splits"].get(name)
@@ -220,5 +259,5 @@ def verify_folder(
     check_card(folder, meta, result)
     check_files(folder, meta, result, private=private)
     if remake:
-        check_remake(meta, result, workers=workers, progress=progress)
+        check_remake(meta, result, workers=workers, progress=progress, folder=folder)
     return result

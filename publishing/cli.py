@@ -38,7 +38,14 @@ from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundErro
 from core.atomic import atomic_folder, owned_tempdir
 from core.cli import user_errors as core_user_errors
 from core.errors import ConfigError
-from core.metadata import METADATA_FILE, has_metadata, read_metadata, read_metadata_bytes, write_metadata
+from core.metadata import (
+    METADATA_FILE,
+    has_metadata,
+    listed_files,
+    read_metadata,
+    read_metadata_bytes,
+    write_metadata,
+)
 from core.safeio import read_hashed, scan
 from generators.cli import main, resolve_config_path
 from generators.make import make_dataset, write_card
@@ -85,7 +92,7 @@ def staging_folder(kind: str = "push") -> Iterator[Path]:
 def stage_dataset(src: Path, dest: Path) -> dict:
     """Copy exactly what a dataset folder publishes into ``dest`` (a private staging folder); return its metadata.
 
-    That is ``datagen.json`` and the data files it lists, each read once through
+    That is ``datagen.json`` and the data (and extra) files it lists, each read once through
     :func:`core.safeio.read_hashed` (no link followed, the copy is what was hashed). Anything else in the
     folder refuses the push, every one named: a symlink anywhere (also one with a listed name), a special file,
     a file or folder the metadata does not list. The card (README.md) is left out: it is rendered afresh for the
@@ -93,7 +100,7 @@ def stage_dataset(src: Path, dest: Path) -> dict:
     recorded in the staged ``datagen.json`` (its rows are then checked against the recorded fingerprints).
     """
     meta, raw = read_metadata_bytes(src)
-    listed = {f for s in meta["splits"].values() for f in s["files"]}
+    listed = set(listed_files(meta))
     parents = {"/".join(f.split("/")[:i]) for f in listed for i in range(1, f.count("/") + 1)}
     refused, skip = [], ()
     entries = scan(src)
@@ -139,10 +146,11 @@ def _lfs_problems(folder: Path, lfs: dict[str, str]) -> list[str]:
     if not lfs:
         return []
     out = []
-    for s in read_metadata(folder)["splits"].values():
-        for f, sha in (s.get("sha256") or {}).items():
-            if f in lfs and lfs[f] != sha:
-                out.append(f"{f}: the Hub lists SHA-256 {lfs[f][:16]} for it, datagen.json records {sha[:16]}")
+    meta = read_metadata(folder)
+    recorded = [(f, sha) for s in meta["splits"].values() for f, sha in (s.get("sha256") or {}).items()]
+    for f, sha in recorded + list((meta.get("extra_files") or {}).items()):  # extra: a pool's recorded clusters
+        if f in lfs and lfs[f] != sha:
+            out.append(f"{f}: the Hub lists SHA-256 {lfs[f][:16]} for it, datagen.json records {sha[:16]}")
     return out
 
 

@@ -21,7 +21,7 @@ import huggingface_hub
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
 
-from cards.eval_card import empty_card, load_card, update_card, write_card
+from cards.eval_card import empty_card, load_card, update_card, update_card_with_loss, write_card
 from core.errors import ConfigError
 
 
@@ -34,6 +34,12 @@ def push_results(resolved, results: dict, *, token: str | None = None, images: S
         f"Evaluation results on {results['dataset']['name']} ({splits})",
         token=token,
     )
+
+
+def push_loss_results(resolved, results: dict, *, token: str | None = None) -> str:
+    """Write ``diveval loss`` results into the card of the model at ``resolved``; where it went."""
+    return push_card(resolved, lambda card: update_card_with_loss(card, results),
+                     f"Held-out loss on {results['dataset']['name']} ({', '.join(results['splits'])})", token=token)
 
 
 def push_card(resolved, mutate, message: str, *, token: str | None = None) -> str:

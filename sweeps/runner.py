@@ -29,8 +29,21 @@ from core.errors import ConfigError
 from core.imports import ROOT, module_command
 from core.metadata import has_metadata, read_metadata
 from core.safeio import copy_tree, read_bytes_inside
-from generators.build import generate
-from sweeps.config import Run, Sweep, find_file, generator_config, recipe_args
+from generators.make import make_from, recorded_config
+from publishing.loading import load_splits
+from publishing.localhub import _locked
+from sweeps.config import (
+    TRAINERS,
+    Run,
+    Sweep,
+    find_file,
+    generator_config,
+    method_sweep,
+    recipe_args,
+    warm_start_dir,
+    warm_start_run,
+    warm_start_sweep,
+)
 from sweeps.table import REUSED, summarize
 
 # ---------------------------------------------------------------------------------------------------------
@@ -39,7 +52,7 @@ from sweeps.table import REUSED, summarize
 
 def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> list[str]:
     recipe = find_file(sweep, sweep.recipe, "recipe")
-    script = str(ROOT / "training" / "sft.py")
+    script = str(ROOT / TRAINERS[sweep.trainer])
     if sweep.accelerate_config:
         # `accelerate launch` through training.launch (a user error is one line in train.log, the worker's exit
         # status comes back), of this environment (not whichever `accelerate` is first on PATH)
@@ -53,6 +66,10 @@ def train_command(sweep: Sweep, run: Run, data_dir: Path, model_dir: Path) -> li
 
 def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> list[str]:
     ev = sweep.eval
+    if ev.kind == "loss":  # held-out completion loss (a pool's unseen and seen clusters)
+        cmd = module_command("eval", "loss", str(model_dir), "--dataset", str(data_dir), "-o", str(out), "--splits",
+                             ",".join(ev.splits), "--batch-size", str(ev.batch_size), "--resamples", str(ev.resamples))
+        return cmd + (["--limit", str(ev.limit)] if ev.limit is not None else [])
     cmd = module_command("eval", "rewrite", str(model_dir), "--dataset", str(data_dir), "-o", str(out),
                          "--splits", ",".join(ev.splits), "--batch-size", str(ev.batch_size))
     if ev.max_new_tokens is not None:
@@ -65,25 +82,82 @@ def eval_command(sweep: Sweep, model_dir: Path, data_dir: Path, out: Path) -> li
 def _check_data(run: Run, cfg, rdir: Path) -> None:
     """Refuse a run folder whose data was made from another generator config."""
     data_dir = rdir / "data"
-    made = read_metadata(data_dir, check=False)["config"]
-    if made != cfg.to_dict():
-        changed = sorted(k for k in set(made) | set(cfg.to_dict()) if made.get(k) != cfg.to_dict().get(k))
+    made, wanted = read_metadata(data_dir, check=False)["config"], recorded_config(cfg)
+    if made != wanted:
+        changed = sorted(k for k in set(made) | set(wanted) if made.get(k) != wanted.get(k))
         raise ConfigError(None, f"run {run.run_id}: its data in {data_dir} was made from another generator config "
                                 f"(differs in: {', '.join(changed)}); remove {rdir} (data, model and evaluation) "
                                 f"or pick another output folder")
 
 
 def _signatures(sweep: Sweep, run: Run, data_dir: Path) -> tuple[str, str]:
-    """The inputs of the train and eval stages, hashed (a finished stage made from others is refused)."""
+    """The inputs of the train and eval stages, hashed (a finished stage made from others is refused): the run's
+    method's recipe, ``recipe_set`` and trainer, and the warm start it starts from."""
     fingerprint = read_metadata(data_dir, check=False)["fingerprint"]
-    inputs = {"recipe": find_file(sweep, sweep.recipe, "recipe").read_text(), "recipe_set": sweep.recipe_set,
+    view = method_sweep(sweep, run)
+    inputs = {"recipe": find_file(view, view.recipe, "recipe").read_text(), "recipe_set": view.recipe_set,
               "accelerate": find_file(sweep, sweep.accelerate_config, "accelerate_config").read_text()
               if sweep.accelerate_config else None,
               "data": fingerprint}
     if run.seed is not None:  # only then: runs of sweeps without a seed keep their signatures
         inputs["train_seed"] = run.seed
+    if view.trainer != "sft":  # likewise: SFT runs keep theirs
+        inputs["trainer"] = view.trainer
+    if sweep.warm_start:
+        inputs["warm_start"] = _warm_start_signature(sweep, run)
     train_sig = _signature(inputs)
     return train_sig, _signature({"train": train_sig, "eval": sweep.eval.model_dump()})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The warm start: one SFT run per seed that every run of that seed starts from
+
+
+def _warm_start_signature(sweep: Sweep, run: Run) -> str:
+    """The inputs of ``run``'s warm start, hashed: its generator config, recipe, ``recipe_set``, accelerate config
+    and seed."""
+    view, wrun = warm_start_sweep(sweep), warm_start_run(sweep, run)
+    return _signature({"data": generator_config(sweep, wrun).to_dict(), "seed": wrun.seed,
+                       "recipe": find_file(view, view.recipe, "warm_start.recipe").read_text(),
+                       "recipe_set": view.recipe_set,
+                       "accelerate": find_file(sweep, sweep.accelerate_config, "accelerate_config").read_text()
+                       if sweep.accelerate_config else None})
+
+
+def ensure_warm_start(sweep: Sweep, run: Run, log=print) -> Path:
+    """Make and train ``run``'s warm start unless it is complete (under a lock: jobs of one seed running at once
+    train it once, the others wait); its model folder. A warm start made from other settings is refused."""
+    wdir, wrun, view = warm_start_dir(sweep, run), warm_start_run(sweep, run), warm_start_sweep(sweep)
+    data_dir, model_dir = wdir / "data", wdir / "model"
+    wdir.mkdir(parents=True, exist_ok=True)
+    with _locked(wdir / ".lock"):
+        cfg = generator_config(sweep, wrun)
+        if has_metadata(data_dir):
+            _check_data(wrun, cfg, wdir)
+        else:
+            make_from(cfg, data_dir, progress=False, overwrite=data_dir.exists())
+            log(f"[{wrun.run_id}] data ready")
+        signature = _warm_start_signature(sweep, run)
+        _guard(wdir, "train", signature, model_dir.exists(), wrun, model_dir)
+        if not training_done(model_dir):
+            t = time.perf_counter()
+            _record(wdir, "train", signature)
+            _call(train_command(view, wrun, data_dir, model_dir), wdir / "train.log")
+            log(f"[{wrun.run_id}] trained ({time.perf_counter() - t:.1f}s)")
+    return model_dir
+
+
+def check_unseen_after_warm_start(sweep: Sweep, run: Run, data_dir: Path) -> None:
+    """The run's unseen rules must be unseen by its warm start too: no ``test_unseen`` instruction of the run is a
+    training instruction of the warm start (the same seed draws the same unseen rules first, so this holds by
+    construction; checked, as the generator checks its own splits)."""
+    warm = load_splits(str(warm_start_dir(sweep, run) / "data"), None, ["train"])["train"]
+    unseen = load_splits(str(data_dir), None, ["test_unseen"])["test_unseen"]
+    shared = set(warm.unique("instruction")) & set(unseen.unique("instruction"))
+    if shared:
+        raise ConfigError("warm_start", f"run {run.run_id}: {len(shared)} of its unseen test rules are training "
+                                        f"rules of its warm start (e.g. {sorted(shared)[0]!r}): they would not be "
+                                        f"unseen; give the warm start the runs' seed and base config")
 
 
 def run_state(sweep: Sweep, run: Run) -> str:
@@ -157,7 +231,7 @@ def run_one(sweep: Sweep, run: Run, log=print, reuse_from: Sequence[Path] = ()) 
         _check_data(run, cfg, rdir)
     else:
         t = time.perf_counter()
-        generate(cfg, data_dir, progress=False, overwrite=data_dir.exists())
+        make_from(cfg, data_dir, progress=False, overwrite=data_dir.exists())
         timings["data_s"] = time.perf_counter() - t
         log(f"[{run.run_id}] data ready ({timings['data_s']:.1f}s)")
     train_sig, eval_sig = _signatures(sweep, run, data_dir)
@@ -178,10 +252,14 @@ def run_one(sweep: Sweep, run: Run, log=print, reuse_from: Sequence[Path] = ()) 
             log(f"[{run.run_id}] trained: reused the model of {source.parent.name}/{source.name} (the same data "
                 f"fingerprint and training inputs)")
         else:
+            warm_args = []
+            if sweep.warm_start:  # every run of this seed starts from the same SFT model
+                warm_args = ["--model_name_or_path", str(ensure_warm_start(sweep, run, log))]
+                check_unseen_after_warm_start(sweep, run, data_dir)
             t = time.perf_counter()
             (rdir / REUSED).unlink(missing_ok=True)
             _record(rdir, "train", train_sig)
-            _call(train_command(sweep, run, data_dir, model_dir), rdir / "train.log")
+            _call(train_command(method_sweep(sweep, run), run, data_dir, model_dir) + warm_args, rdir / "train.log")
             timings["train_s"] = time.perf_counter() - t
             log(f"[{run.run_id}] trained ({timings['train_s']:.1f}s)")
     _guard(rdir, "eval", eval_sig, eval_json.exists(), run, eval_json)

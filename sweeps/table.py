@@ -19,6 +19,7 @@ from core.errors import ConfigError
 from core.metadata import read_metadata
 from core.safeio import read_hashed
 from eval import plots
+from eval.loss_results import loss_columns
 from eval.results import diversity_of, frequency_columns, power_law_alpha, semantic_columns
 from sweeps.config import ROW_COLUMNS, Run, Sweep, runs
 
@@ -41,12 +42,14 @@ def summarize(sweep: Sweep, run: Run) -> dict:
         "S": n / cfg["instructions"],
         "distribution": cfg["distribution"]["kind"],
         "alpha": power_law_alpha(cfg["distribution"]),  # None for uniform: its own point, not alpha = 1
-        "noop_fraction": cfg["noop_fraction"],
+        "noop_fraction": cfg.get("noop_fraction"),  # none for a pool of real data
         "seed": cfg["seed"],
         **semantic_columns(diversity_of(meta) or {}),
-        # I as configured (above) and the instructions that drew at least one row (fewer under a skewed power law)
+        # I as configured (above) and the instructions that drew at least one row (fewer under a skewed power law);
+        # a pool's instructions are clusters: its effective number of clusters
         "I_with_rows": meta["report"]["train"].get("distinct_instructions"),
-        "effective_instructions": meta["report"]["train"].get("effective_instructions"),
+        "effective_instructions": meta["report"]["train"].get("effective_instructions",
+                                                              meta["report"]["train"].get("effective_clusters")),
         **data_columns(meta.get("patterns") or {}),
         "dataset_fingerprint": meta["fingerprint"],
         # the scored splits' own fingerprints: runs with equal ones were scored on the same rows (a paired comparison)
@@ -56,8 +59,12 @@ def summarize(sweep: Sweep, run: Run) -> dict:
     for k in sweep.axes:  # axis values not already a column above (e.g. a structure parameter)
         if k not in ROW_COLUMNS:
             row[k] = run.overrides[k]
+    if sweep.compare or sweep.trainer != "sft":  # how it was trained (a compared method, or RL)
+        row["method"] = run.method or sweep.trainer
     ev = rdir / "eval.json"
-    if ev.exists():
+    if ev.exists() and sweep.eval.kind == "loss":
+        row.update(loss_columns(read_json(ev), sweep.eval.splits))
+    elif ev.exists():
         results = read_json(ev)
         for split in sweep.eval.splits:
             s = results.get("splits", {}).get(split)
@@ -96,13 +103,13 @@ def _run_only(key: str) -> bool:
     return key in RUN_ONLY or key.endswith("_fingerprint")
 
 
-AVERAGED = {"effective_instructions", "I_with_rows", "unseen_replacements_in_train"}
+AVERAGED = {"effective_instructions", "I_with_rows", "unseen_replacements_in_train", "loss_gap"}
 
 
 def _aggregated(key: str) -> bool:
-    """Columns averaged over a point's seeds: accuracies, the effective number of instructions, the instructions
-    with rows and the share of unseen replacements seen in training (each seed draws its own)."""
-    return key == "accuracy" or key.endswith("_accuracy") or key in AVERAGED
+    """Columns averaged over a point's seeds: accuracies, held-out losses, the effective number of instructions, the
+    instructions with rows and the share of unseen replacements seen in training (each seed draws its own)."""
+    return key == "accuracy" or key.endswith(("_accuracy", "_loss")) or key in AVERAGED
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
@@ -162,7 +169,10 @@ ROW_KEYS = {"distribution.alpha": "alpha", "distribution": "alpha", "noop_fracti
 
 
 def series_key(sweep: Sweep) -> str | None:
-    """One line per variant, else per value of the first axis other than I (seeds are averaged)."""
+    """One line per method a sweep compares, per variant, else per value of the first axis other than I (seeds
+    are averaged)."""
+    if sweep.compare:
+        return "method"
     if sweep.variants:
         return "variant"
     for k in sweep.axes:
@@ -181,6 +191,9 @@ def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
     what it records (:func:`recorded_plots`), never another PNG that lies in the folder."""
     have = [r for r in rows if r.get("accuracy") is not None]
     kinds = plots.supported_plots(have)
+    if sweep.eval.kind == "loss":  # held-out loss against I, unseen and seen clusters
+        have = [r for r in rows if r.get("test_unseen_loss") is not None]
+        kinds = ["heldout_loss"] if len({r["I"] for r in have}) >= 2 else []
     knobs = len([k for k in sweep.axes if k not in ("instructions", "seed")]) + bool(sweep.variants)
     if "semantic" in kinds and "phase" in kinds and knobs > 1:
         kinds.remove("phase")  # its lines (one knob) would average over the other (k ranges or families)
@@ -189,9 +202,11 @@ def make_plots(sweep: Sweep, rows: list[dict]) -> list[Path]:
     sweep.out.mkdir(parents=True, exist_ok=True)
     with owned_tempdir(".plots-", sweep.out) as tmp:  # beside the plots: renamed into place, never copied
         for kind in kinds:
-            name = plots.PLOT_FILES[kind]
+            name = plots.LOSS_PLOT_FILE if kind == "heldout_loss" else plots.PLOT_FILES[kind]
             if kind == "phase":
                 plots.plot_phase_transition(have, tmp / name, series=series_key(sweep))
+            elif kind == "heldout_loss":
+                plots.plot_heldout_loss(have, tmp / name)
             else:
                 plots.PLOTS[kind](have, tmp / name)
             record[name] = read_hashed(tmp, name)[0]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import ConfigError
-from generators.decontam import (
+from generators.real.decontam import (
     Decontaminator,
     humaneval_benchmark,
     load_benchmarks,
@@ -17,7 +17,7 @@ from generators.decontam import (
     ngrams,
     words,
 )
-from generators.dedup import ExactIndex, MinHashIndex, normalize, shingles
+from generators.real.dedup import ExactIndex, MinHashIndex, normalize, shingles
 
 
 def test_words_and_ngrams():

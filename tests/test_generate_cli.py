@@ -71,11 +71,15 @@ def test_unknown_preset_lists_the_presets():
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in Path(PRESETS).glob("*.yaml")))
 def test_every_preset_is_a_valid_request(preset):
-    from generators.mixture_config import is_mixture_config, load_mixture_config
+    from generators.real.mixture_config import is_mixture_config, load_mixture_config
+    from generators.real.pool_config import is_pool_config, load_pool_config
 
     if is_mixture_config(Path(PRESETS) / preset):
         cfg = load_mixture_config(Path(PRESETS) / preset)
         assert cfg.size > 0 and all(s.hub for s in cfg.sources), "the paper's mixes name Hub datasets"
+        return
+    if is_pool_config(Path(PRESETS) / preset):
+        assert load_pool_config(Path(PRESETS) / preset).train_examples > 0  # tests/test_pool_sweep.py checks more
         return
     cfg = load_config(Path(PRESETS) / preset)
     # The instruction pools of the paper-scale presets are drawn too: a preset must never ask for the impossible.

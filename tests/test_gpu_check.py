@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import fetch_gpu_wheels  # noqa: E402
 import gpu_check  # noqa: E402
 
-SECTIONS = ("environment", "training", "decoding", "sweep", "peft")
+SECTIONS = ("environment", "training", "decoding", "sweep", "peft", "grpo")
 
 
 def measured(x) -> bool:
@@ -126,6 +126,26 @@ def test_dry_run_peft_steps_move_weights(dry_run):
     assert skipped["status"] == "skipped" and "CUDA" in skipped["reason"]
 
 
+@pytest.mark.slow
+def test_dry_run_grpo_measures_rollouts_rewards_and_a_few_rl_steps(dry_run):
+    gr = dry_run[1]["grpo"]
+    assert gr["status"] == "ok" and gr["warm_start"]["steps"] == gpu_check.DRY.grpo_warm_steps
+    sz = gpu_check.DRY
+    assert [r["model"] for r in gr["sampling"]] == ["tiny warm start", "paper GPT-2 shape, untrained"]
+    for r in gr["sampling"]:
+        assert r["completions"] == sz.grpo_prompts * sz.grpo_generations and measured(r["tokens_per_s"])
+        assert r["completions"] <= r["tokens"] <= r["completions"] * sz.grpo_new_tokens  # EOS counted, capped
+        assert r["tokens_per_s"] == pytest.approx(r["tokens"] / r["seconds"])
+    rewards = gr["rewards"]
+    assert rewards["completions"] >= sz.grpo_rewards // 2 and measured(rewards["rewards_per_s"])
+    assert fraction(rewards["mean_reward"])
+    run = gr["run"]
+    assert run["steps"] == sz.grpo_steps and len(run["rewards"]) == sz.grpo_steps
+    assert all(fraction(r) for r in run["rewards"]) and measured(run["tokens_per_s"])
+    table = (dry_run[0] / "gpu_check.md").read_text()
+    assert "## GRPO (reinforcement learning)" in table and "| tiny RL run | tiny-grpo-cpu.yaml |" in table
+
+
 # ------------------------------------------------------------------------------------------------ the budget
 
 
@@ -141,7 +161,7 @@ def test_step_limits_give_floors_then_shares():
     extra = [lim - 10 for lim in limits]
     assert extra[1] / extra[3] == pytest.approx(gpu_check.SHARES["training"] / gpu_check.SHARES["sweep"])
     # less time than the floors: the floors' proportions
-    assert gpu_check.step_limit(floors, steps, 25.0) == pytest.approx(5.0)
+    assert gpu_check.step_limit(floors, steps, 5.0 * len(steps)) == pytest.approx(5.0)
     assert gpu_check.step_limit(floors, steps, -3.0) == 0.0
 
 

@@ -18,7 +18,8 @@ from core.errors import ConfigError
 from generators import build, config_from_dict, limits
 from generators.cli import PRESETS, main
 from generators.config import load_config
-from generators.mixture_config import is_mixture_config
+from generators.real.mixture_config import is_mixture_config
+from generators.real.pool_config import is_pool_config
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -49,7 +50,7 @@ def generate(out: Path, *sets: str, extra=()):
 
 
 def synthetic_presets():
-    return sorted(p.stem for p in Path(PRESETS).glob("*.yaml") if not is_mixture_config(p))
+    return sorted(p.stem for p in Path(PRESETS).glob("*.yaml") if not is_mixture_config(p) and not is_pool_config(p))
 
 
 @pytest.mark.parametrize("preset", synthetic_presets())

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from core.errors import ConfigError
 from generators.fingerprint import split_fingerprint_of_files
-from generators.mixture import build_mixture, source_targets
-from generators.mixture_config import is_mixture_config, load_mixture_config, mixture_config_from_dict
+from generators.real.mixture import build_mixture, source_targets
+from generators.real.mixture_config import is_mixture_config, load_mixture_config, mixture_config_from_dict
 from generators.rng import derive_key, feistel_permute
 from publishing.cli import main as datagen
 

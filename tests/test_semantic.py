@@ -7,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from generators import semantic
-from generators.semantic import mean_pairwise_cosine_distance, sample_indices, semantic_report
+from generators.real import semantic
+from generators.real.semantic import mean_pairwise_cosine_distance, sample_indices, semantic_report
 
 HAVE_MODEL = semantic.unavailable_reason() is None
 
@@ -61,8 +61,8 @@ def test_paraphrases_are_less_diverse_than_different_topics():
 def test_a_mixture_reports_the_metric_in_datagen_json_and_the_card(tmp_path):
     import json
 
-    from generators.mixture import build_mixture
-    from generators.mixture_config import mixture_config_from_dict
+    from generators.real.mixture import build_mixture
+    from generators.real.mixture_config import mixture_config_from_dict
 
     topics = ["sorting", "recursion", "parsing dates", "regular expressions", "binary search", "file input",
               "string formatting", "dictionaries", "classes", "generators", "decorators", "unit tests"]

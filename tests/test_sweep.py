@@ -110,16 +110,27 @@ def test_every_shipped_sweep_is_valid(sweep):
     assert len(runs(s)) >= 3
 
 
-@pytest.mark.parametrize("sweep", sorted(p.name for p in SWEEPS.glob("*.yaml")))
+@pytest.mark.parametrize("sweep", sorted(p.name for p in SWEEPS.glob("*.yaml") if not p.name.startswith("pool_")))
 def test_rows_fit_the_recipes_context(sweep):
-    """Every run's rows (prompt + completion + EOS, one token per character) fit the recipe's max_length."""
+    """Every run's rows (prompt + completion + EOS, one token per character) fit the recipe's max_length; with GRPO,
+    every completion (+ EOS) fits max_completion_length and the longest prompt plus that fits the warm start's
+    context (its max_length); with a warm start, each SFT method's max_length fits that context too (pool sweeps:
+    tests/test_pool_sweep.py)."""
     from generators.build import block_batch
     from generators.plan import make_plan
     from sweeps.config import generator_config
 
     s = load_sweep(SWEEPS / sweep)
-    recipe = yaml.safe_load((ROOT / s.recipe).read_text())
-    max_length = s.recipe_set.get("max_length", recipe["max_length"])
+
+    def field(recipe: str, recipe_set: dict, key: str):
+        return recipe_set.get(key, yaml.safe_load((ROOT / recipe).read_text()).get(key))
+
+    methods = [(s.trainer, s.recipe, s.recipe_set), *((m.trainer, m.recipe, m.recipe_set) for m in s.compare.values())]
+    context = field(s.warm_start.recipe, s.warm_start.recipe_set, "max_length") if s.warm_start else None
+    sft = [field(r, rs, "max_length") for t, r, rs in methods if t == "sft"]
+    grpo = [field(r, rs, "max_completion_length") for t, r, rs in methods if t == "grpo"]
+    assert context is None or all(m <= context for m in sft), f"{sweep}: an SFT max_length beyond the warm start's"
+    max_length = min(sft, default=None)
     smallest = {}
     for r in runs(s):  # one run per variant (lengths do not depend on I), the cheapest to plan
         v = smallest.get(r.variant)
@@ -129,8 +140,13 @@ def test_rows_fit_the_recipes_context(sweep):
         plan = make_plan(generator_config(s, r))
         for split in plan.splits.values():
             batch = block_batch(plan, split, 0)
-            longest = max(len(p) + len(c) for p, c in zip(batch.column("prompt").to_pylist(), batch.column("completion").to_pylist()))
-            assert longest + 1 <= max_length, f"{sweep} {r.run_id} {split.name}: rows of {longest + 1} tokens > {max_length}"
+            prompts, completions = batch.column("prompt").to_pylist(), batch.column("completion").to_pylist()
+            longest = max(len(p) + len(c) for p, c in zip(prompts, completions))
+            if max_length is not None:
+                assert longest + 1 <= max_length, f"{sweep} {r.run_id} {split.name}: rows of {longest + 1} tokens > {max_length}"
+            for mcl in grpo:
+                assert max(map(len, completions)) + 1 <= mcl, f"{sweep} {r.run_id}: completions beyond {mcl}"
+                assert context is None or max(map(len, prompts)) + mcl <= context, f"{sweep}: prompt + {mcl} > {context}"
 
 
 def test_phase_transition_sweeps_cover_at_least_eight_values_of_I():

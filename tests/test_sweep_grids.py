@@ -133,8 +133,8 @@ CODE_ROWS = {5: (19000, 1000), 10: (18000, 2000), 15: (17000, 3000), 20: (16000,
 
 @pytest.mark.parametrize("pct", sorted(CODE_ROWS))
 def test_cot_collection_presets_beside_the_alpaca_ones(pct):
-    from generators.mixture import source_targets
-    from generators.mixture_config import is_mixture_config, load_mixture_config, mapping_columns
+    from generators.real.mixture import source_targets
+    from generators.real.mixture_config import is_mixture_config, load_mixture_config, mapping_columns
 
     presets = Path(__file__).resolve().parent.parent / "generators" / "configs"
     path = presets / f"mix_oss_cot_{pct}.yaml"

@@ -76,7 +76,7 @@ def test_merge_keys_may_still_be_overridden(tmp_path):
 
 
 def test_duplicate_keys_in_mixture_sweep_and_recipe_files(tmp_path):
-    from generators.mixture_config import load_mixture_config
+    from generators.real.mixture_config import load_mixture_config
     from sweeps.config import load_sweep
 
     mix = tmp_path / "mix.yaml"

@@ -89,3 +89,34 @@ class RunArguments:
         default=None, metadata={"help": "Version to publish (v1.2.0); default: the next minor version."}
     )
     license: str | None = field(default=None, metadata={"help": "License for the model card (e.g. apache-2.0)."})
+
+
+@dataclass
+class RewardArguments:
+    """How ``training/grpo.py`` rewards a completion (:class:`generators.reward.RewardSettings`, the task scorer's
+    verdict that ``diveval rewrite`` gives) and in which order it takes the prompts."""
+
+    task: str | None = field(
+        default=None,
+        metadata={"help": "Task family whose scorer rewards (rewrite, markov, ...); default: the dataset's own "
+                          "(datagen.json), else the one its columns name, as diveval rewrite finds it."},
+    )
+    reward_match: str = field(
+        default="exact", metadata={"help": "exact: the completion must be the answer; strip: up to surrounding whitespace."}
+    )
+    reward_partial_credit: float = field(
+        default=0.0,
+        metadata={"help": "A wrong answer earns this times the task's similarity (edit similarity for string tasks); "
+                          "0: reward 1 or 0."},
+    )
+    reward_max_length_ratio: float = field(
+        default=2.0, metadata={"help": "Length guard: a completion longer than this times the answer earns the penalty."}
+    )
+    reward_guard_penalty: float = field(
+        default=0.0, metadata={"help": "Reward (<= 0) of a completion that fails the length/format guard."}
+    )
+    curriculum: str | None = field(
+        default=None,
+        metadata={"help": "Order the prompts easiest first: 'task' (the task's difficulty columns) or comma-separated "
+                          "integer columns; needs shuffle_dataset: false. Off by default."},
+    )

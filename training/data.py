@@ -7,6 +7,7 @@ tokenizer's vocabulary is built from all of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pyarrow.compute as pc
@@ -27,17 +28,20 @@ class TrainingData:
     meta: dict  # the dataset's datagen.json ({} for other datasets)
 
 
-def load_training_data(args) -> TrainingData:
-    """Load ``args.dataset`` (a ``DataArguments``) and return the train / eval splits ready for SFTTrainer."""
+def load_training_data(args, columns: Sequence[str] | Callable[[list[str]], Sequence[str]] = COLUMNS) -> TrainingData:
+    """Load ``args.dataset`` (a ``DataArguments``) and return the train / eval splits ready for the trainer, holding
+    ``columns`` (SFTTrainer's prompt and completion by default), or the columns ``columns(split's columns)``
+    names (training/grpo.py: the prompt and the expected answer)."""
     if not args.dataset:
         raise ConfigError("dataset", "no dataset given: set `dataset:` (or TRL's `dataset_name:`) in the recipe or pass --dataset")
     splits, resolved = resolve_splits(args.dataset, args.dataset_revision)
-    train = _pick(splits, args.train_split, "train_split", args.max_train_samples, "max_train_samples", args.dataset)
+    train = _pick(splits, args.train_split, "train_split", args.max_train_samples, "max_train_samples", args.dataset,
+                  columns)
     args.eval_split = eval_split_name(args.eval_split, splits)  # the record names the split really used
     evaluation = None
     if args.eval_split:
         evaluation = _pick(
-            splits, args.eval_split, "eval_split", args.max_eval_samples, "max_eval_samples", args.dataset
+            splits, args.eval_split, "eval_split", args.max_eval_samples, "max_eval_samples", args.dataset, columns
         )
     return TrainingData(splits, train, evaluation, resolved.describe(), resolved.meta)
 
@@ -54,16 +58,18 @@ def eval_split_name(name: str | None, splits) -> str | None:
     return name or None
 
 
-def _pick(splits, name: str, field: str, limit: int | None, limit_field: str, source: str):
+def _pick(splits, name: str, field: str, limit: int | None, limit_field: str, source: str, columns=COLUMNS):
     if name not in splits:
         raise ConfigError(field, f"dataset {source!r} has no split {name!r} (it has: {', '.join(splits)})")
     ds = splits[name]
-    missing = [c for c in COLUMNS if c not in ds.column_names]
+    keep = list(columns(ds.column_names) if callable(columns) else columns)
+    missing = [c for c in keep if c not in ds.column_names]
     if missing:
+        need = "prompt-completion data" if keep == list(COLUMNS) else f"the columns {', '.join(keep)}"
         raise ConfigError(
             "dataset",
-            f"split {name!r} of {source!r} has no {', '.join(missing)} column: training needs prompt-completion "
-            f"data (columns: {', '.join(ds.column_names)})",
+            f"split {name!r} of {source!r} has no {', '.join(missing)} column: training needs {need} "
+            f"(columns: {', '.join(ds.column_names)})",
         )
     if limit is not None:
         if limit < 1:
@@ -71,7 +77,7 @@ def _pick(splits, name: str, field: str, limit: int | None, limit_field: str, so
         ds = ds.select(range(min(limit, len(ds))))
     if len(ds) == 0:
         raise ConfigError(field, f"split {name!r} of {source!r} is empty")
-    return ds.select_columns(list(COLUMNS))
+    return ds.select_columns(keep)
 
 
 def longest_example_chars(dataset) -> int:

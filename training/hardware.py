@@ -88,8 +88,8 @@ def check_attention(training_args, model_args) -> None:
     batch, which is quadratic in the batch size: use length bucketing
     (``train_sampling_strategy: group_by_length``) there instead.
     """
-    padding_free = training_args.padding_free or (
-        training_args.packing and training_args.packing_strategy in ("bfd", "bfd_split")
+    padding_free = getattr(training_args, "padding_free", False) or (  # SFTConfig's (GRPOConfig has neither)
+        getattr(training_args, "packing", False) and training_args.packing_strategy in ("bfd", "bfd_split")
     )
     if padding_free and (model_args.attn_implementation or "sdpa") not in FLASH_ATTENTION:
         what = "padding_free" if training_args.padding_free else "packing"

@@ -90,3 +90,13 @@ def load_pretrained(model_args, training_args):
 def _revision(revision: str | None) -> str | None:
     """ModelConfig defaults ``model_revision`` to ``main``: that means "latest", which the local hub calls None."""
     return None if revision in (None, "", "main") else revision
+
+
+def context_length(model) -> int | None:
+    """The longest sequence the model's position embeddings allow (None when the config does not say)."""
+    cfg = model.config
+    for attr in ("n_positions", "max_position_embeddings"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

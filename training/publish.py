@@ -44,8 +44,9 @@ MODEL_FILES = re.compile(
 EVENT_FILES = re.compile(r"^runs/(?:[^/.][^/]*/)*events\.out\.tfevents\.[^/]+$")
 """TensorBoard event files, in ``runs/`` or its sub-folders (the Trainer writes ``runs/<date>_<host>/``)."""
 EVENT_FOLDERS = re.compile(r"^runs(?:/[^/.][^/]*)*$")
-RUN_FILES = re.compile(r"^(checkpoint-\d+|training_args\.bin|trainer_state\.json|\.gitattributes)$")
-"""Trainer by-products (and a pulled model's ``.gitattributes``, the Hub's own file) never published nor read."""
+RUN_FILES = re.compile(r"^(checkpoint-\d+|training_args\.bin|trainer_state\.json|\.gitattributes|completions)$")
+"""Trainer by-products (and a pulled model's ``.gitattributes``, the Hub's own file) never published nor read;
+``completions/`` holds GRPO's sampled completions and rewards (``log_completions: true``)."""
 
 
 def model_files(output_dir: str | Path) -> list[str]:

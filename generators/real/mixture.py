@@ -2,12 +2,12 @@
 
 How a mixture is built (all deterministic: the same config and sources give the same rows and bytes):
 
-1. Each source is loaded and mapped to (instruction, response) pairs (:mod:`generators.sources`).
+1. Each source is loaded and mapped to (instruction, response) pairs (:mod:`generators.real.sources`).
 2. ``size`` rows are split over the sources by weight with the largest-remainder rule, so each source's
    count is within one row of ``size * weight / sum(weights)`` and the counts add up to ``size``.
 3. Sources are walked in config order; each source's rows are visited in the order of a keyed permutation
-   (``seed``, source name) and a row is kept unless it is empty, contaminated (:mod:`generators.decontam`),
-   an exact or near duplicate of a row kept before it, from this or an earlier source (:mod:`generators.dedup`),
+   (``seed``, source name) and a row is kept unless it is empty, contaminated (:mod:`generators.real.decontam`),
+   an exact or near duplicate of a row kept before it, from this or an earlier source (:mod:`generators.real.dedup`),
    until the source's count is reached. Removal counts are over the rows visited. A source that runs out of
    usable rows is an error naming it.
 4. The kept rows are put in the order of another keyed permutation (sources interleaved), numbered by ``id``
@@ -35,14 +35,14 @@ from core.atomic import atomic_folder, check_output
 from core.errors import ConfigError
 from core.metadata import write_metadata
 from generators.build import file_hashes
-from generators.decontam import Decontaminator, load_benchmarks
-from generators.dedup import ExactIndex, MinHashIndex, normalize
 from generators.fingerprint import block_digest, combine, dataset_fingerprint
-from generators.mixture_config import MixtureConfig
+from generators.real.decontam import Decontaminator, load_benchmarks
+from generators.real.dedup import ExactIndex, MinHashIndex, normalize
+from generators.real.mixture_config import MixtureConfig
+from generators.real.semantic import sample_indices, semantic_report
+from generators.real.sources import LoadedSource, load_source
 from generators.report import count_stats, distinct_ngrams
 from generators.rng import BLOCK, derive_key, feistel_permute
-from generators.semantic import sample_indices, semantic_report
-from generators.sources import LoadedSource, load_source
 from generators.version import __version__
 
 #: Bumped whenever the rows built for a given config and sources change.
@@ -63,6 +63,15 @@ _VISIT_CHUNK = 1024
 NGRAM_SAMPLE = 5000
 
 
+def load_decontamination(dc) -> tuple[list, dict, Decontaminator | None]:
+    """(benchmarks checked, those not checked with why, the decontaminator or None) for a ``decontamination``
+    section; an MBPP file named by ``MBPP_OVERRIDE_PATH`` is recorded in the section, so a re-make uses it too."""
+    if dc.enabled and dc.mbpp is None and os.environ.get("MBPP_OVERRIDE_PATH"):
+        dc.mbpp = os.environ["MBPP_OVERRIDE_PATH"]
+    benchmarks, not_checked = load_benchmarks(dc.humaneval, dc.mbpp, dc.ngram) if dc.enabled else ([], {})
+    return benchmarks, not_checked, Decontaminator(benchmarks, dc.ngram) if benchmarks else None
+
+
 def source_targets(size: int, weights: list[float]) -> list[int]:
     """Split ``size`` over ``weights`` by the largest-remainder rule (ties go to the earlier source)."""
     total = float(sum(weights))
@@ -74,8 +83,9 @@ def source_targets(size: int, weights: list[float]) -> list[int]:
     return counts
 
 
-class _Filters:
-    """The row filters shared by all sources, in the order applied: empty, contaminated, exact, near."""
+class RowFilters:
+    """The row filters shared by all sources, in the order applied: empty, contaminated, exact, near (pools use
+    them too, :mod:`generators.real.pool`)."""
 
     def __init__(self, cfg: MixtureConfig, decontaminator: Decontaminator | None) -> None:
         self.decontaminator = decontaminator
@@ -115,7 +125,7 @@ class _Filters:
         return kept, len(rows)
 
 
-def _select(cfg: MixtureConfig, sources: list[LoadedSource | None], targets: list[int], filters: _Filters, bar) -> tuple[list[tuple[int, int]], list[dict]]:
+def _select(cfg: MixtureConfig, sources: list[LoadedSource | None], targets: list[int], filters: RowFilters, bar) -> tuple[list[tuple[int, int]], list[dict]]:
     """Walk the sources and keep ``targets[s]`` rows of each; returns (source, row) pairs and per-source stats."""
     picked: list[tuple[int, int]] = []
     report = []
@@ -149,18 +159,14 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite)
     t0 = time.perf_counter()
-    dc = cfg.decontamination
-    if dc.enabled and dc.mbpp is None and os.environ.get("MBPP_OVERRIDE_PATH"):
-        dc.mbpp = os.environ["MBPP_OVERRIDE_PATH"]  # recorded in the config, so a re-make uses the same file
-    benchmarks, not_checked = load_benchmarks(dc.humaneval, dc.mbpp, dc.ngram) if dc.enabled else ([], {})
-    decontaminator = Decontaminator(benchmarks, dc.ngram) if benchmarks else None
+    benchmarks, not_checked, decontaminator = load_decontamination(cfg.decontamination)
     targets = source_targets(cfg.size, [s.weight for s in cfg.sources])
     sources: list[LoadedSource | None] = [
         load_source(src, f"sources[{i}]", progress) if targets[i] > 0 else None for i, src in enumerate(cfg.sources)
     ]
     bar = tqdm(total=cfg.size, unit="rows", disable=not progress, desc="mix")
     try:
-        picked, walk = _select(cfg, sources, targets, _Filters(cfg, decontaminator), bar)
+        picked, walk = _select(cfg, sources, targets, RowFilters(cfg, decontaminator), bar)
     finally:
         bar.close()
     order = feistel_permute(derive_key(cfg.seed, "mixture-order"), len(picked), np.arange(len(picked), dtype=np.uint64))
@@ -168,7 +174,7 @@ def build_mixture(cfg: MixtureConfig, out_dir: str | Path, overwrite: bool = Fal
     table = _table(cfg, sources, picked)
 
     with atomic_folder(out_dir) as tmp:
-        split = _write(table, tmp, cfg.shard_rows)
+        split = write_split(table, tmp, cfg.shard_rows)
         meta = _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table, split, progress)
         meta["generation_seconds"] = round(time.perf_counter() - t0, 3)
         file_hashes(tmp, meta)  # the SHA-256 of each data file, in datagen.json
@@ -196,16 +202,16 @@ def _table(cfg: MixtureConfig, sources: list[LoadedSource | None], picked: list[
     )
 
 
-def _write(table: pa.Table, root: Path, shard_rows: int) -> dict:
-    """Write ``data/train-*.parquet`` (row groups of BLOCK rows); returns the split's entry for datagen.json."""
+def write_split(table: pa.Table, root: Path, shard_rows: int, split: str = "train") -> dict:
+    """Write ``data/<split>-*.parquet`` (row groups of BLOCK rows); returns the split's entry for datagen.json."""
     per = max(1, -(-shard_rows // BLOCK)) * BLOCK
     count = max(1, -(-table.num_rows // per))
     files, digests, size = [], [], 0
     for k in range(count):
         shard = table.slice(k * per, per)
-        name = f"data/train-{k:05d}-of-{count:05d}.parquet"
+        name = f"data/{split}-{k:05d}-of-{count:05d}.parquet"
         pq.write_table(shard, root / name, row_group_size=BLOCK, compression="zstd",
-                       use_dictionary=["source"], write_statistics=["id", "source_index"])
+                       use_dictionary=["source"], write_statistics=[c for c in ("id", "source_index") if c in table.column_names])
         digests.extend(block_digest(shard.slice(b, BLOCK)) for b in range(0, shard.num_rows, BLOCK))
         files.append(name)
         size += (root / name).stat().st_size
@@ -239,7 +245,7 @@ def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Ta
         contaminated[src_cfg.name] = removed_c
         source_meta.append({
             "name": src_cfg.name,
-            "origin": src.origin if src is not None else _declared_origin(src_cfg),
+            "origin": src.origin if src is not None else declared_origin(src_cfg),
             "weight": src_cfg.weight,
             "target": target,
             "rows_available": src.rows if src is not None else None,
@@ -250,18 +256,34 @@ def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Ta
                         "exact_duplicate": st.get("exact_duplicate", 0), "near_duplicate": st.get("near_duplicate", 0)},
             "unmappable_rows": src.unmappable if src is not None else 0,
         })
-    dc, dd = cfg.decontamination, cfg.dedup
+    return {
+        **metadata_head(cfg, MIXTURE_VERSION, splits, source_meta),
+        **filter_meta(cfg, source_meta, benchmarks, not_checked, contaminated),
+        "report": {"train": stats},
+    }
+
+
+def metadata_head(cfg, version: str, splits: dict, source_meta: list[dict]) -> dict:
+    """The first entries of a mixture's or pool's ``datagen.json``: who made it, from which config, its
+    fingerprint, splits and sources."""
     return {
         "generator": "instruction-diversity",
-        "generator_version": MIXTURE_VERSION,
+        "generator_version": version,
         "package_version": __version__,
-        "task": "mixture",
+        "task": cfg.task,
         "name": cfg.name,
         "seed": cfg.seed,
         "config": cfg.to_public_dict(),
         "fingerprint": dataset_fingerprint(splits),
         "splits": splits,
         "sources": source_meta,
+    }
+
+
+def filter_meta(cfg, source_meta: list[dict], benchmarks: list, not_checked: dict, contaminated: dict) -> dict:
+    """The ``dedup`` and ``decontamination`` entries of ``datagen.json`` (mixtures and pools)."""
+    dc, dd = cfg.decontamination, cfg.dedup
+    return {
         "dedup": {
             "exact": dd.exact,
             "near": dd.near,
@@ -278,11 +300,10 @@ def _metadata(cfg, sources, targets, walk, benchmarks, not_checked, table: pa.Ta
             "removed": contaminated,
             "total_removed": sum(sum(v.values()) for v in contaminated.values()),
         },
-        "report": {"train": stats},
     }
 
 
-def _declared_origin(src) -> dict:
+def declared_origin(src) -> dict:
     if src.hub is not None:
         return {"kind": "hub", "id": src.hub, "revision": src.revision, "subset": src.subset, "split": src.split, "commit": None}
     return {"kind": "path", "name": Path(src.path).name, "split": src.split}

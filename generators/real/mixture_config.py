@@ -66,10 +66,10 @@ class ColumnsConfig(ConfigModel):
     completion: Str = ""
 
 
-class SourceConfig(ConfigModel):
+class SourceBase(ConfigModel):
     """One source of instructions: ``hub`` (a Hub dataset id, with ``revision``) or ``path`` (a local
-    jsonl/json/parquet file or a dataset folder), its ``split`` (and Hub ``subset``), the column mapping, and
-    its ``weight`` (the mixture's rows are split over the sources in proportion to their weights)."""
+    jsonl/json/parquet file or a dataset folder), its ``split`` (and Hub ``subset``) and the column mapping
+    (a pool's source, :mod:`generators.real.pool_config`)."""
 
     name: Str = ""
     hub: OptStr = None
@@ -78,6 +78,12 @@ class SourceConfig(ConfigModel):
     subset: OptStr = None
     split: Str = "train"
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+
+
+class SourceConfig(SourceBase):
+    """A mixture's source: a :class:`SourceBase` and its ``weight`` (the mixture's rows are split over the
+    sources in proportion to their weights)."""
+
     weight: Float = 1.0
 
 
@@ -133,24 +139,34 @@ class MixtureConfig(ConfigModel):
     shard_rows: Int = 262_144
 
     def to_public_dict(self) -> dict[str, Any]:
-        """:meth:`to_dict` with local paths cut to their file names: what ``datagen.json`` and the card record
-        (no machine paths in published files; a source is identified by its content fingerprint)."""
-        out = self.to_dict()
-        for src in out["sources"]:
-            if src["path"]:
-                src["path"] = Path(src["path"]).name
-        if out["decontamination"]["mbpp"]:
-            out["decontamination"]["mbpp"] = Path(out["decontamination"]["mbpp"]).name
-        return out
+        return public_dict(self)
+
+
+def public_dict(cfg: ConfigModel) -> dict[str, Any]:
+    """``cfg.to_dict()`` with local paths cut to their file names: what ``datagen.json`` and the card record
+    (no machine paths in published files; a source is identified by its content fingerprint)."""
+    out = cfg.to_dict()
+    for src in out["sources"]:
+        if src["path"]:
+            src["path"] = Path(src["path"]).name
+    if out["decontamination"]["mbpp"]:
+        out["decontamination"]["mbpp"] = Path(out["decontamination"]["mbpp"]).name
+    return out
+
+
+def declared_task(path: str | Path) -> str | None:
+    """The ``task`` a YAML config file declares (None when it cannot be read or names none)."""
+    try:  # the limited loader: a deep or alias-bomb document is refused, one line, when read as a config
+        data = load_yaml(Path(path).read_text(encoding="utf-8"), path)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return None
+    task = data.get("task") if isinstance(data, dict) else None
+    return task if isinstance(task, str) else None
 
 
 def is_mixture_config(path: str | Path) -> bool:
     """Whether a YAML config file declares ``task: mixture`` (so ``datagen`` can route it)."""
-    try:  # the limited loader: a deep or alias-bomb document is refused, one line, when read as a config
-        data = load_yaml(Path(path).read_text(encoding="utf-8"), path)
-    except (OSError, UnicodeDecodeError, ConfigError):
-        return False
-    return isinstance(data, dict) and data.get("task") == MIXTURE_TASK
+    return declared_task(path) == MIXTURE_TASK
 
 
 def load_mixture_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> MixtureConfig:
@@ -195,10 +211,21 @@ def validate_mixture(cfg: MixtureConfig) -> None:
     check_seed(cfg.seed)
     if cfg.size < 1:
         raise ConfigError("size", f"must be >= 1, got {cfg.size}")
-    if not cfg.sources:
+    validate_sources(cfg.sources)
+    for i, src in enumerate(cfg.sources):
+        if not (src.weight >= 0 and math.isfinite(src.weight)):
+            raise ConfigError(f"sources[{i}].weight", f"must be a finite number >= 0, got {src.weight}")
+    if sum(s.weight for s in cfg.sources) <= 0:
+        raise ConfigError("sources", "the weights must not all be zero")
+    validate_shared(cfg)
+
+
+def validate_sources(sources: list[SourceBase]) -> None:
+    """Each source's name, where it is (hub or path), its revision and split, and its column mapping."""
+    if not sources:
         raise ConfigError("sources", "must list at least one source")
     names = set()
-    for i, src in enumerate(cfg.sources):
+    for i, src in enumerate(sources):
         where = f"sources[{i}]"
         check_name(src.name, f"{where}.name")
         if src.name in names:
@@ -220,10 +247,11 @@ def validate_mixture(cfg: MixtureConfig) -> None:
             raise ConfigError(f"{where}.split", "must not be empty")
         mapping_columns(src.columns.prompt, f"{where}.columns.prompt")
         mapping_columns(src.columns.completion, f"{where}.columns.completion")
-        if not (src.weight >= 0 and math.isfinite(src.weight)):
-            raise ConfigError(f"{where}.weight", f"must be a finite number >= 0, got {src.weight}")
-    if sum(s.weight for s in cfg.sources) <= 0:
-        raise ConfigError("sources", "the weights must not all be zero")
+
+
+def validate_shared(cfg) -> None:
+    """What mixtures and pools share: the prompt template, license, dedup, decontamination, the semantic sample
+    and the shard size."""
     fields = template_fields(cfg.prompt_template, "prompt_template")
     if fields != ["instruction"]:
         raise ConfigError("prompt_template", "must contain {instruction} exactly once and no other placeholder")

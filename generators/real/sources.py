@@ -18,25 +18,27 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from core.errors import ConfigError
-from generators.mixture_config import FILE_SUFFIXES, SourceConfig, mapping_columns
+from generators.real.mixture_config import FILE_SUFFIXES, SourceBase, mapping_columns
 
 
 @dataclass
 class LoadedSource:
-    cfg: SourceConfig
+    cfg: SourceBase
     instructions: list[str]
     completions: list[str]
     fingerprint: str
     origin: dict = field(default_factory=dict)  # what the card shows: Hub id/revision/commit, or a file name
     unmappable: int = 0  # rows whose template could not be filled (e.g. an index past a list's end)
+    labels: list | None = None  # the values of a label column, when asked for (a pool's clusters)
 
     @property
     def rows(self) -> int:
         return len(self.instructions)
 
 
-def load_source(src: SourceConfig, where: str, progress: bool = True) -> LoadedSource:
-    """Load ``src`` and map its rows; ``where`` (e.g. ``sources[0]``) names it in errors."""
+def load_source(src: SourceBase, where: str, progress: bool = True, label_column: str | None = None) -> LoadedSource:
+    """Load ``src`` and map its rows; ``where`` (e.g. ``sources[0]``) names it in errors; ``label_column``: also
+    read that column's values (named as ``label_field`` in errors)."""
     # deferred: datasets is slow to import; only loading a source needs it
     from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
@@ -50,12 +52,15 @@ def load_source(src: SourceConfig, where: str, progress: bool = True) -> LoadedS
             enable_progress_bars()
     prompt_cols = mapping_columns(src.columns.prompt, f"{where}.columns.prompt")
     completion_cols = mapping_columns(src.columns.completion, f"{where}.columns.completion")
-    for col, key in [(c, "prompt") for c in prompt_cols] + [(c, "completion") for c in completion_cols]:
+    wanted = [(c, f"{where}.columns.prompt") for c in prompt_cols] + [(c, f"{where}.columns.completion") for c in completion_cols]
+    if label_column is not None:
+        wanted.append((label_column, "clusters.column"))
+    for col, field_name in wanted:
         if col not in ds.column_names:
             raise ConfigError(
-                f"{where}.columns.{key}", f"column {col!r} is not in source {src.name!r} (it has: {', '.join(ds.column_names)})"
+                field_name, f"column {col!r} is not in source {src.name!r} (it has: {', '.join(ds.column_names)})"
             )
-    data = ds.select_columns(sorted(set(prompt_cols + completion_cols))).to_dict()
+    data = ds.select_columns(sorted({c for c, _ in wanted})).to_dict()
     n = ds.num_rows
     instructions, bad_p = _render(src.columns.prompt, data, n)
     completions, bad_c = _render(src.columns.completion, data, n)
@@ -63,10 +68,11 @@ def load_source(src: SourceConfig, where: str, progress: bool = True) -> LoadedS
     for a, b in zip(instructions, completions, strict=True):
         ab, bb = a.encode(), b.encode()
         h.update(len(ab).to_bytes(8, "little") + ab + len(bb).to_bytes(8, "little") + bb)
-    return LoadedSource(src, instructions, completions, h.hexdigest(), origin, len(bad_p | bad_c))
+    labels = data[label_column] if label_column is not None else None
+    return LoadedSource(src, instructions, completions, h.hexdigest(), origin, len(bad_p | bad_c), labels)
 
 
-def _load(src: SourceConfig, where: str):
+def _load(src: SourceBase, where: str):
     # deferred: datasets is slow to import; only loading a source needs it
     import datasets
     from datasets.exceptions import DatasetsError
