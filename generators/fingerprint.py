@@ -4,8 +4,9 @@ Parquet files record the writer's version, so two environments can write differe
 The fingerprint hashes the rows instead: each split is cut into blocks of :data:`~generators.rng.BLOCK` rows
 (the generator's own blocks, so shard sizes and process counts do not matter), each block is serialized column
 by column (name, type, then int64 little-endian lengths and UTF-8 bytes for strings, int64 values for integers,
-one byte per boolean), and the block digests are hashed in order. A dataset's fingerprint hashes its splits'
-``name:rows:digest`` lines in split order.
+one byte per boolean, float64 values for floats; a column with nulls first adds ``nulls`` and one byte per row,
+1 for a null, which then counts as an empty string, 0 or false), and the block digests are hashed in order. A
+dataset's fingerprint hashes its splits' ``name:rows:digest`` lines in split order.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def block_digest(batch: pa.RecordBatch | pa.Table) -> bytes:
         if arr.null_count:
             h.update(b"nulls")
             h.update(np.asarray(arr.is_null(), dtype=np.uint8).tobytes())
-            arr = arr.fill_null("" if kind == "string" else 0)
+            arr = arr.fill_null({"string": "", "bool": False}.get(kind, 0))
         if kind == "string":
             arr = arr.cast(pa.large_string())
             offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[arr.offset : arr.offset + len(arr) + 1]

@@ -192,7 +192,7 @@ def make_plan(cfg: GeneratorConfig, version: str = GENERATOR_VERSION) -> Plan:
 
     n_train = cfg.train_examples
     weights = instruction_weights(cfg)
-    counts = example_counts(n_train, cfg.instructions, weights)
+    counts = example_counts(n_train, cfg.instructions, weights, instruction_log_weights(cfg))
     train = SplitPlan(
         "train", n_train, train_pool, train_text, 0, "cycle" if weights is None else "exact", train_alpha,
         noops(n_train), split_occurrences(cfg, "train", how), counts=counts, weights=weights,
@@ -244,24 +244,40 @@ def instruction_weights(cfg: GeneratorConfig) -> np.ndarray | None:
         return None
     if d.kind == "explicit":
         return np.asarray(d.weights, dtype=np.float64)
-    u = 1.0 - uniform01(generator(cfg.seed, "instruction-weights"), cfg.instructions)  # (0, 1]
     with np.errstate(under="ignore"):
-        return u ** (1.0 / d.alpha)
+        return _draws(cfg) ** (1.0 / d.alpha)
 
 
-def example_counts(n: int, instructions: int, weights: np.ndarray | None) -> np.ndarray:
+def _draws(cfg: GeneratorConfig) -> np.ndarray:
+    """The power law's u_i, uniform on (0, 1]."""
+    return 1.0 - uniform01(generator(cfg.seed, "instruction-weights"), cfg.instructions)
+
+
+def instruction_log_weights(cfg: GeneratorConfig) -> np.ndarray | None:
+    """``ln(w_i) = ln(u_i) / alpha`` of the power law's weights, exact where ``w_i`` itself underflows (a tiny
+    alpha); None for the other distributions."""
+    d = cfg.distribution
+    return np.log(_draws(cfg)) / d.alpha if d.kind == "power_law" else None
+
+
+def example_counts(n: int, instructions: int, weights: np.ndarray | None,
+                   log_weights: np.ndarray | None = None) -> np.ndarray:
     """Examples per instruction, summing to n exactly.
 
     Uniform (no weights): ``n // I`` each and one more for the first ``n mod I`` (S each when n = I x S).
     Weighted: proportional to the weights, rounded by the largest-remainder rule (ties to the lower index);
-    an instruction whose share rounds to zero keeps its place in the pool with no examples.
+    an instruction whose share rounds to zero keeps its place in the pool with no examples. Weights all below
+    1e-250 (a tiny alpha: subnormal or 0 in floating point, their proportions lost) are taken in log space:
+    ``log_weights`` (their exact natural logs) when given, else the logs of the weights.
     """
     if weights is None:
         base, extra = divmod(n, instructions)
         return np.full(instructions, base, dtype=np.int64) + (np.arange(instructions) < extra)
     w = np.asarray(weights, dtype=np.float64)
-    if w.size and w.max() < 1e-250:  # tiny alpha: every u ** (1 / alpha) underflows: rescale in log space
-        w = np.exp(np.log(np.maximum(w, np.finfo(np.float64).tiny)) - np.log(w.max()))
+    if w.size and w.max() < 1e-250:
+        with np.errstate(divide="ignore"):  # a weight of 0 has log -inf: no examples
+            logs = np.log(w) if log_weights is None else np.asarray(log_weights, dtype=np.float64)
+        w = np.exp(logs - logs.max())
     total = math.fsum(w.tolist())
     quota = n * (w / total)
     base = np.floor(quota).astype(np.int64)

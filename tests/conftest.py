@@ -22,12 +22,16 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("HF_TOKEN", None)
 
 import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
+from hypothesis import Phase, settings  # noqa: E402
 from sandboxkit import SKIP_REASON, sandbox_or_skip  # noqa: E402
 
 # No per-example deadline: timings on a loaded CI machine must not fail a property test.
 settings.register_profile("project", deadline=None)
-settings.load_profile("project")
+# mutation/run.py sets HYPOTHESIS_PROFILE=mutation: the same examples on every run (a mutant is caught or not,
+# never by luck), and a failure is not shrunk (only whether a test fails counts there).
+settings.register_profile("mutation", deadline=None, derandomize=True, database=None,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "project"))
 
 TINY = {
     "name": "tiny-test",

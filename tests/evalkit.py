@@ -6,6 +6,9 @@
 - :class:`CopyModel`: a known-answer causal LM: for a prompt ``"<rule>\\n<input>\\n"`` its greedy output is
   ``<input>`` followed by EOS. It goes through ``model.generate`` with the KV cache like any other model: the
   token history lives in the cache (as one-dimensional "keys"), so it sees the whole sequence at each step.
+  :func:`copy_model` ``(after=..., stops=False)`` makes one that, like a real model, does not stop at the answer:
+  it writes ``after`` behind the input, then EOS, or (``stops=False``) repeats the last token of ``after`` until
+  the token limit.
 """
 
 from __future__ import annotations
@@ -59,9 +62,12 @@ def tiny_gpt2(tokenizer, seed: int = 0, n_positions: int = 128, init_std: float 
 class CopyConfig(PretrainedConfig):
     model_type = "evalkit-copy"
 
-    def __init__(self, vocab_size: int = 32, newline_id: int = 3, eos_token_id: int = 1, pad_token_id: int = 0, **kw):
+    def __init__(self, vocab_size: int = 32, newline_id: int = 3, eos_token_id: int = 1, pad_token_id: int = 0,
+                 after: list[int] | None = None, stops: bool = True, **kw):
         self.vocab_size = vocab_size
         self.newline_id = newline_id
+        self.after = list(after or [])  # tokens written behind the copied input
+        self.stops = stops  # False: no EOS, the last token of ``after`` again and again
         self.num_hidden_layers = 1
         super().__init__(eos_token_id=eos_token_id, pad_token_id=pad_token_id, **kw)
 
@@ -98,21 +104,26 @@ class CopyModel(PreTrainedModel, GenerationMixin):
         nl = [i for i, t in enumerate(seq) if t == self.config.newline_id]
         if len(nl) < 2:
             return self.config.eos_token_id
-        source = seq[nl[0] + 1 : nl[1]]
+        source = seq[nl[0] + 1 : nl[1]] + self.config.after
         done = len(seq) - nl[1] - 1
-        return source[done] if done < len(source) else self.config.eos_token_id
+        if done < len(source):
+            return source[done]
+        return self.config.eos_token_id if self.config.stops or not source else source[-1]
 
 
 AutoConfig.register(CopyConfig.model_type, CopyConfig, exist_ok=True)
 AutoModelForCausalLM.register(CopyConfig, CopyModel, exist_ok=True)
 
 
-def copy_model(tokenizer) -> CopyModel:
+def copy_model(tokenizer, after: str = "", stops: bool = True) -> CopyModel:
+    """The copy model; ``after``: text it writes behind the input; ``stops=False``: it never writes EOS."""
     cfg = CopyConfig(
         vocab_size=len(tokenizer),
         newline_id=tokenizer.convert_tokens_to_ids("\n"),
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        after=tokenizer(after, add_special_tokens=False)["input_ids"],
+        stops=stops,
     )
     return CopyModel(cfg).eval()
 

@@ -16,7 +16,7 @@ import pytest
 
 from generators import config_from_dict
 from generators.build import split_table
-from generators.plan import make_plan
+from generators.plan import example_counts, make_plan
 
 PAPER_AXIS = [None, 2.0, 1.0, 0.5, 0.2, 0.1, 0.07, 0.03]  # None: uniform
 
@@ -77,11 +77,45 @@ def test_counts_are_proportional_to_the_weights_and_sum_to_N(alpha):
     assert [got.get(i, 0) for i in range(400)] == expected  # the rows realize the exact counts
 
 
+@pytest.mark.filterwarnings("error")  # and without a numpy warning (log of 0, underflow) on the way
+@pytest.mark.parametrize("log_top", [-600, -720, -5000], ids=["below 1e-250", "subnormal", "zero"])
+def test_the_most_skewed_requests_keep_their_proportions(log_top):
+    """At a tiny alpha every weight u ** (1 / alpha) is below 1e-250: all tiny, or subnormal (few bits), or 0 in
+    floating point. The counts must still be proportional to u ** (1 / alpha), computed here in log space from
+    the draws u (the weights at alpha = 1), so the largest draw takes (nearly) everything, not an even share.
+    alpha is chosen so that the largest weight is e ** log_top."""
+    raw = base(instructions=15, budget=10_000)
+    u = make_plan(config_from_dict({**raw, "distribution": dist(1.0)})).splits["train"].weights.tolist()
+    top = max(math.log(x) for x in u)
+    alpha = top / log_top
+    shares = [math.exp((math.log(x) - top) / alpha) for x in u]  # u_i ** (1/alpha), scaled by the largest
+    expected = largest_remainder(10_000, shares)
+    got = row_counts({**raw, "distribution": dist(alpha)})
+    assert [got.get(i, 0) for i in range(15)] == expected
+    assert max(expected) >= 0.5 * 10_000  # the extreme skew the request asks for
+
+
+def test_hand_computed_counts():
+    """The largest-remainder rounding worked by hand: quotas 10/3 each (one left over, to the lowest index),
+    1:2:3 of 12 (nothing left over), 5 rows over 2 equal weights and a zero weight."""
+    assert example_counts(10, 3, np.array([1.0, 1.0, 1.0])).tolist() == [4, 3, 3]
+    assert example_counts(12, 3, np.array([1.0, 2.0, 3.0])).tolist() == [2, 4, 6]
+    assert example_counts(5, 3, np.array([2.0, 0.0, 2.0])).tolist() == [3, 0, 2]
+    assert example_counts(7, 3, np.array([0.1, 0.6, 0.3])).tolist() == [1, 4, 2]  # quotas 0.7, 4.2, 2.1
+    assert example_counts(10, 4, None).tolist() == [3, 3, 2, 2]  # uniform: n // I, one more for the first n mod I
+    assert example_counts(8, 4, None).tolist() == [2, 2, 2, 2]
+    assert example_counts(7, 3, np.array([0.1, 0.6, 0.3])).dtype.kind == example_counts(8, 4, None).dtype.kind == "i"
+
+
+@pytest.mark.filterwarnings("error")  # a weight of 0 among tiny ones: no numpy warning either
 def test_explicit_weights_use_the_same_exact_counts():
     w = [50.0] * 10 + [1.0] * 490 + [0.0] * 0
     raw = base(distribution={"kind": "explicit", "weights": w})
     got = row_counts(raw)
     assert [got.get(i, 0) for i in range(500)] == largest_remainder(20_000, w)
+    tiny = [3e-310, 1e-310, 0.0, 2e-312] * 125  # subnormal weights (few bits), and 0: proportions still hold
+    got = row_counts(base(distribution={"kind": "explicit", "weights": tiny}))
+    assert [got.get(i, 0) for i in range(500)] == largest_remainder(20_000, tiny)
 
 
 @pytest.mark.parametrize("budget", [20_000, 20_123])

@@ -57,6 +57,40 @@ def test_copy_model_scores_noop_only(splits, tok):
     assert scores["decode"]["max_new_tokens"] == max(len(c) for ds in dd.values() for c in ds["completion"]) + 1 + 8
 
 
+GOES_ON = [  # (text written behind the input, whether EOS then comes): a model that does not stop at its answer
+    ("\n", True),  # a newline, then EOS
+    ("a", True),  # one character too many
+    ("\nab -> c", True),  # a newline and a made-up next example
+    ("", False),  # no EOS at all: the input's last character again until the token limit
+]
+
+
+@pytest.mark.parametrize(("after", "stops"), GOES_ON)
+def test_an_answer_followed_by_more_text_is_wrong(splits, tok, after, stops):
+    """Exact match is string equality with the whole completion: the right answer with anything behind it (the
+    commonest failure of a real model: it does not stop) is wrong, in both match modes unless all that follows is
+    whitespace and the mode is "strip"."""
+    dd = {name: ds.select(range(24)) for name, ds in splits[0].items()}
+    model = copy_model(tok, after, stops)
+    for match in ("exact", "strip"):
+        scores, preds = evaluate_rewrite(model, tok, dd, settings=DecodeSettings(batch_size=16, match=match))
+        limit = scores["decode"]["max_new_tokens"]
+        for name, ds in dd.items():
+            noop = [r for r, row in zip(preds[name], ds, strict=True) if row["is_noop"] and r["expected"] == row["input"]]
+            assert len(noop) == sum(ds["is_noop"]) > 0
+            for r in noop:  # the model wrote the expected answer, then more
+                wrote = r["expected"] + after if stops else (r["expected"] + r["expected"][-1] * limit)[:limit]
+                assert r["predicted"] == wrote != r["expected"]
+            forgiven = match == "strip" and not after.strip() and stops
+            assert [r["correct"] for r in noop] == [forgiven] * len(noop)
+            for r in preds[name]:  # op rows too: right only if the whole prediction is the completion
+                assert r["correct"] == (r["predicted"].strip() == r["expected"].strip() if match == "strip"
+                                        else r["predicted"] == r["expected"])
+            s = scores["splits"][name]
+            assert s["by_kind"]["noop"]["correct"] == (len(noop) if forgiven else 0)
+            assert s["correct"] == sum(r["correct"] for r in preds[name])
+
+
 def test_results_document_and_table(splits, tok):
     dd, resolved = splits
     scores, _ = evaluate_rewrite(copy_model(tok), tok, dd)

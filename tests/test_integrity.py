@@ -18,8 +18,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import TINY
 from hub_server import serve
 
+from generators import config_from_dict
+from generators.build import generate
 from publishing.cli import main
 from publishing.localhub import LocalHub
 from publishing.targets import HubTarget
@@ -81,6 +84,39 @@ def damage(path: Path, how: str) -> None:
     data = bytearray(path.read_bytes())
     DAMAGE[how](data)
     path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory) -> Path:
+    """A train split of 33,600 rows in shards of 3 x 8,192: a first shard whose one row group holds three
+    8,192-row blocks, and a second shard of 9,024 rows (the layout is checked from the parquet files)."""
+    out = tmp_path_factory.mktemp("sharded") / "ds"
+    generate(config_from_dict({**TINY, "name": "sharded", "examples_per_instruction": 1400, "shard_rows": 3 * 8192}),
+             out, progress=False)
+    files = sorted((out / "data").glob("train-*.parquet"))
+    groups = [[pq.ParquetFile(f).metadata.row_group(i).num_rows for i in range(pq.ParquetFile(f).num_row_groups)]
+              for f in files]
+    assert groups == [[3 * 8192], [9024]]
+    return out
+
+
+def test_several_shards_and_row_groups_of_several_blocks_verify(sharded):
+    """An intact dataset verifies whatever its layout: the rows of a row group are re-cut into the fingerprint's
+    8,192-row blocks, across row groups and shards."""
+    res = run("verify", sharded, "--no-remake", "--quiet")
+    assert "verified" in res.output and "MISMATCH" not in res.output
+
+
+def test_every_shard_of_a_split_is_hashed(sharded, tmp_path):
+    """Damage in the last shard of a split is found as surely as in the first."""
+    folder = tmp_path / "ds"
+    shutil.copytree(sharded, folder)
+    last = "data/train-00001-of-00002.parquet"
+    damage(folder / last, "footer")
+    res = run("verify", folder, "--no-remake", "--quiet", ok=False)
+    assert res.exit_code == 1
+    named = [ln for ln in res.output.splitlines() if "SHA-256" in ln]
+    assert len(named) == 1 and last in named[0] and "differs" in named[0]
 
 
 def test_datagen_json_records_each_data_file_sha256(tiny_dataset):

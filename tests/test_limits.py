@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from core.errors import ConfigError
-from generators import config_from_dict, limits
+from generators import build, config_from_dict, limits
 from generators.cli import PRESETS, main
 from generators.config import load_config
 from generators.real.mixture_config import is_mixture_config
@@ -65,7 +65,6 @@ def test_every_preset_fits_a_modest_machine(preset, tmp_path, monkeypatch):
 @pytest.mark.parametrize("field", sorted(UNBOUNDED))
 def test_the_unbounded_requests_are_refused_naming_the_field(field, tmp_path, monkeypatch):
     """Before the fix these grew memory with no output, started writing terabytes, or died in numpy."""
-    from generators import build
 
     def never(cfg):
         raise AssertionError("the instruction pools were drawn for a refused request")
@@ -85,10 +84,22 @@ def test_the_unbounded_requests_are_refused_naming_the_field(field, tmp_path, mo
     assert list(tmp_path.iterdir()) == [], "nothing written"
 
 
+class StartedGenerating(Exception):
+    """Raised in place of drawing the instruction pools: the request got past every limit."""
+
+
 @pytest.mark.parametrize("field", sorted(UNBOUNDED))
 def test_force_never_lifts_a_hard_limit(field, tmp_path, monkeypatch):
+    """Bounded in time whatever the code does: were a hard limit lifted, the 10^11-row request would start and
+    stop at once on the first step of generation (drawing the pools), failing this test instead of hanging it."""
+
+    def started(cfg):
+        raise StartedGenerating(f"--force let {field} through: generation started")
+
+    monkeypatch.setattr(build, "make_plan", started)
     machine(monkeypatch, disk=50 * 10**9, memory=16 * 2**30)
     res = generate(tmp_path / "x", *UNBOUNDED[field], extra=["--force"])
+    assert not isinstance(res.exception, StartedGenerating), res.exception
     assert res.exit_code == 2 and res.output.startswith(f"Error: {field}: "), res.output
     assert "--force" not in res.output  # a hard limit does not suggest it
 

@@ -141,6 +141,22 @@ def test_copy_model_scores_as_diveval_on_a_generated_dataset(tmp_path, tiny_data
     assert lm_scores["test_unseen"] == pytest.approx(sum(expected["test_unseen"]) / len(expected["test_unseen"]))
 
 
+def test_a_model_that_does_not_stop_is_wrong_in_both(tmp_path, tiny_dataset):
+    """The commonest failure of a real model: it writes the answer and goes on (here: the input, then its last
+    character again, never EOS). Each tool cuts it at its token limit, past the longest answer, so every row,
+    the no-ops whose answer it did write included, is wrong in both."""
+    tok = char_tokenizer(CHARS)
+    model = tmp_path / "endless-model"
+    save_model(copy_model(tok, stops=False), tok, model)
+    rows = read_split(tiny_dataset, "test_unseen")
+    assert any(r["completion"] == r["prompt"].split("\n")[1] for r in rows)  # rows whose answer it writes first
+
+    lm_scores, lm_rows = run_lm_eval(model, {"dataset": str(tiny_dataset)}, tasks=["instruction_diversity_unseen"])
+    dv_scores, dv_rows = run_diveval(model, tiny_dataset, tmp_path)
+    assert lm_rows["test_unseen"] == dv_rows["test_unseen"] == [False] * len(rows)
+    assert lm_scores["test_unseen"] == dv_scores["test_unseen"] == 0.0
+
+
 SCRIPT_ROWS = [  # (prompt, completion): ScriptModel writes script_answer(prompt)
     ("abc\n", "abc"),  # right
     ("ab|cd\n", "ab"),  # the answer, a newline and more: wrong (a stop at "\n" would call it right)

@@ -115,6 +115,28 @@ def test_same_data_is_a_noop_and_other_data_is_refused(hub, tiny_dataset, other_
     assert set(old) == set(new)  # no stale shard left next to the new ones
 
 
+def test_a_new_version_holds_only_its_own_files(hub, tmp_path):
+    """One commit holding exactly the folder: files of the previous version that the new folder lacks (a shard
+    that is gone, a renamed file) are deleted in that commit, not left beside the new files; the previous
+    version keeps its own."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    (one / "data").mkdir(parents=True)
+    (one / "data" / "train-00000-of-00002.parquet").write_bytes(b"first shard")
+    (one / "data" / "train-00001-of-00002.parquet").write_bytes(b"second shard")
+    (one / "config.json").write_text("{}")
+    (two / "data").mkdir(parents=True)
+    (two / "data" / "train-00000-of-00001.parquet").write_bytes(b"the only shard")
+    (two / "config.json").write_text('{"v": 2}')
+    target = HubTarget()
+    assert publish_folder(one, "org/m", target=target, repo_type="model").version == "v1.0.0"
+    assert publish_folder(two, "org/m", target=target, repo_type="model").version == "v1.1.0"
+    files = hub.files("org/m", "v1.1.0", repo_type="model")
+    assert set(files) == {"config.json", "data/train-00000-of-00001.parquet", ".gitattributes"}
+    assert files["config.json"] == b'{"v": 2}'
+    assert set(hub.files("org/m", "v1.0.0", repo_type="model")) == {
+        "config.json", "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet", ".gitattributes"}
+
+
 def test_interrupted_push_leaves_no_tag_and_a_retry_completes(hub, tiny_dataset, monkeypatch):
     monkeypatch.setenv("DATAGEN_HUB_RETRIES", "0")  # the failure ends this push (see test_hub_failures for retries)
     hub.fail_next("commit")

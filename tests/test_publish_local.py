@@ -222,6 +222,25 @@ def test_local_target_versions_models_too(tmp_path):
     assert resolve("local/tiny-gpt2", repo_type="model").path == Path(first.location)
 
 
+def test_adding_a_version_that_exists_never_replaces_it(tmp_path):
+    """The local hub's last guard of immutability (a publish that lost a race with another reaches it after
+    choosing its version): the existing version keeps its files, however the version is written."""
+    hub = LocalHub(tmp_path / "hub")
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, text in ((first, "first"), (second, "second")):  # laid out as datasets: datagen.json, data/
+        (folder / "data").mkdir(parents=True)
+        (folder / "datagen.json").write_text(json.dumps({"name": text}))
+        (folder / "data" / "train-00000-of-00001.parquet").write_text(text)
+    hub.add_version(first, "org/d", "v1.0.0")
+    for version in ("v1.0.0", "1.0.0"):
+        with pytest.raises(ConfigError, match="already has version v1.0.0"):
+            hub.add_version(second, "org/d", version)
+    kept = hub.path("org/d", "v1.0.0")
+    assert {p.relative_to(kept).as_posix(): p.read_text() for p in kept.rglob("*") if p.is_file()} == {
+        "datagen.json": '{"name": "first"}', "data/train-00000-of-00001.parquet": "first"}
+    assert hub.versions("org/d") == ["v1.0.0"]
+
+
 def test_same_named_version_folders_do_not_share_a_datasets_cache_entry(tiny_dataset, other_config):
     """datasets keys its cache of a card-configured folder by folder name + config: the card's config names the
     fingerprint so that every local hub folder called v1.0.0 is not served the first one's rows."""

@@ -1,0 +1,63 @@
+"""mutation/run.py stays runnable as the code moves: every group names files, functions and tests that exist, the
+list of accepted survivors is well formed and names existing functions, and mutmut's names are read right.
+(The mutation run itself is not part of the suite: python mutation/run.py.)"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("mutation_run", ROOT / "mutation" / "run.py")
+run = sys.modules["mutation_run"] = importlib.util.module_from_spec(_spec)  # a script, not a package
+_spec.loader.exec_module(run)
+
+
+def functions_of(module: str) -> set[str]:
+    """``f`` and ``Class.method`` of every function a file defines at top level or in a top-level class."""
+    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
+    out = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            out |= {f"{node.name}.{n.name}" for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(run.GROUPS))
+def test_each_group_names_what_exists(name):
+    group = run.GROUPS[name]
+    for module, functions in group.modules.items():
+        assert (ROOT / module).is_file(), module
+        assert set(functions) <= functions_of(module), (module, set(functions) - functions_of(module))
+    for test in group.tests:
+        path, _, node = test.partition("::")
+        assert (ROOT / path).is_file(), test
+        if node:
+            assert node in functions_of(path), test
+    assert group.isolation in ("fork", "forkserver")
+
+
+def test_the_accepted_survivors_are_well_formed():
+    entries = run.load_accepted()
+    mutated = {m for g in run.GROUPS.values() for m in g.modules}
+    for e in entries:
+        assert e["module"] in mutated and e["function"] in functions_of(e["module"]), e
+        assert e["before"] != e["after"] and len(e["why"]) > 20, e
+    keys = [(e["module"], e["function"], e["before"], e["after"]) for e in entries]
+    assert len(keys) == len(set(keys)), "an entry is listed twice"
+
+
+def test_mutmut_names_and_diffs_are_read_right():
+    assert run.function_of("generators.plan.x_example_counts__mutmut_12", "generators/plan.py") == "example_counts"
+    assert run.function_of("generators.tasks.rewrite.x__remake__mutmut_3", "generators/tasks/rewrite.py") == "_remake"
+    assert run.function_of("publishing.targets.xǁHubTargetǁ_commit__mutmut_2", "publishing/targets.py") == "HubTarget._commit"
+    group = run.Group("g", {"a/b.py": ["f", "C.m"], "a/c.py": []}, [])
+    assert run.mutant_patterns(group) == ["a.b.x_f__mutmut_*", "a.b.xǁCǁm__mutmut_*", "a.c.x*__mutmut_*"]
+    diff = "--- a/b.py\n+++ a/b.py\n@@ -1,3 +1,3 @@\n def f(x):\n-    return x + 1\n+    return x - 1\n"
+    assert run.change(diff) == ("return x + 1", "return x - 1")
