@@ -85,20 +85,21 @@ GROUPS: dict[str, Group] = {
         {"generators/tasks/rewrite.py": ["apply_rule", "exact_inputs", "_remake", "_plant_on", "avoid_first_char",
                                          "rewrite_block"],
          "generators/blocks.py": ["_match_positions", "count_matches", "write_rows", "plant"]},
-        ["tests/test_rewrite_semantics.py", "tests/test_generation_blocks.py", "tests/test_heldout.py", GOLDEN],
+        ["tests/test_rewrite_semantics.py", "tests/test_generation_blocks.py", "tests/test_heldout.py",
+         "tests/test_paper_fidelity.py", GOLDEN],
     ),
     "markov": Group(
         "Markov algorithms: rules applied in order, terminal rules, the step limit",
         {"generators/tasks/markov.py": []},
         ["tests/test_cipher_markov.py", "tests/test_markov_aux.py", "tests/test_config_errors.py",
-         "tests/test_disjointness.py", "tests/test_novel_patterns.py", "tests/test_paper_fidelity.py",
-         "tests/test_determinism.py::test_golden_fingerprints"],
+         "tests/test_disjointness.py", "tests/test_novel_patterns.py", "tests/test_paper_fidelity.py", GOLDEN],
     ),
     "splits": Group(
         "splits: unseen-test rules disjoint from training ones, validation and test_seen rows held out",
         {"generators/plan.py": ["check_disjoint", "pattern_report", "_space_overlap"], "generators/heldout.py": [],
          "generators/tasks/rewrite.py": ["draw_pools"]},
-        ["tests/test_disjointness.py", "tests/test_heldout.py", "tests/test_novel_patterns.py"],
+        ["tests/test_disjointness.py", "tests/test_heldout.py", "tests/test_novel_patterns.py",
+         "tests/test_paper_fidelity.py", "tests/test_space.py", "tests/test_dataset_card.py"],
     ),
     "distribution": Group(
         "the instruction-frequency distribution: power-law weights, exact counts, which rows get which rule",
@@ -122,7 +123,8 @@ GROUPS: dict[str, Group] = {
                                    "_check_name", "checked_tree", "choose_version"],
          "publishing/localhub.py": ["LocalHub.add_version"],
          "publishing/cli.py": ["stage_dataset", "_lfs_problems"]},
-        ["tests/test_publish_safety.py", "tests/test_publish_local.py", "tests/test_publish_hub.py"],
+        ["tests/test_publish_safety.py", "tests/test_publish_local.py", "tests/test_publish_hub.py",
+         "tests/test_published_names.py"],
     ),
     "exact-match": Group(
         "exact-match scoring of rewrite tasks: decoding budget, match modes, breakdowns, training frequency",
@@ -145,7 +147,12 @@ GROUPS: dict[str, Group] = {
     "report": Group(
         "the results report of a sweep: accuracy cells, intervals, the distribution column",
         {"sweeps/report.py": []},
-        ["tests/test_results_tables.py"],
+        ["tests/test_results_tables.py", "tests/test_results_claims.py"],
+    ),
+    "code-verdict": Group(
+        "the code score's verdict: what a sample's worker reports, read as plain data, compared by evalplus's checks",
+        {"eval/code/wire.py": [], "eval/code/oracle.py": []},
+        ["tests/test_code_forgery.py", "tests/test_code_hostile_records.py", "tests/test_code_eval.py"],
     ),
 }
 

@@ -157,6 +157,8 @@ def test_presets_files_and_refusals(tmp_path):
         create_dataset("no_such_preset")
     with pytest.raises(ConfigError, match="mixture"):
         create_dataset("mix_oss_alpaca_5")
+    with pytest.raises(ConfigError, match="an instruction pool"):
+        create_dataset("pool_kinds")
     with pytest.raises(ConfigError, match="no rows"):
         create_dataset({**TINY, "splits": {"test_seen": {"examples": 0}}}, split="test_seen")
     gym = create_dataset(TINY, split="test_unseen")

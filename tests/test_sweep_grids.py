@@ -161,8 +161,8 @@ BLOCK_ROWS = {"mix_oss_60k": {"oss-instruct": 60_000}, "mix_oss_75k": {"oss-inst
 
 @pytest.mark.parametrize("preset", sorted(BLOCK_ROWS))
 def test_code_mix_block_presets(preset):
-    from generators.mixture import source_targets
-    from generators.mixture_config import load_mixture_config
+    from generators.real.mixture import source_targets
+    from generators.real.mixture_config import load_mixture_config
 
     presets = Path(__file__).resolve().parent.parent / "generators" / "configs"
     cfg = load_mixture_config(presets / f"{preset}.yaml")

@@ -46,7 +46,8 @@ from generators.build import block_batch
 from generators.cli import resolve_config_path
 from generators.config import GeneratorConfig, config_from_dict
 from generators.curriculum import TASK_DEFAULT, curriculum_columns, curriculum_order, easiest
-from generators.mixture_config import MIXTURE_TASK
+from generators.real.mixture_config import MIXTURE_TASK
+from generators.real.pool_config import POOL_TASK
 from generators.plan import SPLITS, make_plan
 from generators.reward import RewardSettings, completion_reward
 from generators.rng import BLOCK
@@ -109,9 +110,10 @@ class GymConfig:
             data = apply_overrides(copy.deepcopy(dict(self.generator)), list(self.overrides))
         else:
             data = read_yaml_config(resolve_config_path(str(self.preset)), list(self.overrides))
-        if data.get("task") == MIXTURE_TASK:
-            raise ConfigError("preset", "is an instruction mixture (real data with no verifier): the gym serves the "
-                                        f"synthetic task families ({', '.join(tasks.names())})")
+        if data.get("task") in (MIXTURE_TASK, POOL_TASK):
+            kind = "an instruction mixture" if data["task"] == MIXTURE_TASK else "an instruction pool"
+            raise ConfigError("preset", f"is {kind} (real data with no verifier): the gym serves the synthetic task "
+                                        f"families ({', '.join(tasks.names())})")
         if self.seed is not None:
             data["seed"] = int(self.seed)
         if self.size is not None:
