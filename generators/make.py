@@ -63,21 +63,23 @@ def _make_synthetic(config_path, overrides, out_dir, *, workers, overwrite, prog
     )
 
 
+def _real_data_options(kind: str, compression: str, version: str | None) -> None:
+    """Options that only synthetic tasks take: a mixture or pool is zstd parquet, made by one builder version."""
+    if compression != "zstd":
+        raise ConfigError("compression", f"{kind}s are written with zstd parquet")
+    if version is not None:
+        raise ConfigError("generator_version", f"applies to synthetic tasks: a {kind} has one builder version")
+
+
 def _make_mixture(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force,
                   version) -> dict:
-    if compression != "zstd":
-        raise ConfigError("compression", "mixtures are written with zstd parquet")
-    if version is not None:
-        raise ConfigError("generator_version", "applies to synthetic tasks: a mixture has one builder version")
+    _real_data_options("mixture", compression, version)
     return build_mixture(load_mixture_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
 
 
 def _make_pool(config_path, overrides, out_dir, *, workers, overwrite, progress, card, compression, force,
                version) -> dict:
-    if compression != "zstd":
-        raise ConfigError("compression", "pools are written with zstd parquet")
-    if version is not None:
-        raise ConfigError("generator_version", "applies to synthetic tasks: a pool has one builder version")
+    _real_data_options("pool", compression, version)
     return build_pool(load_pool_config(config_path, overrides), out_dir, overwrite=overwrite, progress=progress)
 
 
