@@ -54,6 +54,7 @@ from eval.rewrite import DecodeSettings
 from generators.cli import resolve_config_path
 from generators.config import load_config
 from generators.real.pool_config import is_pool_config, load_pool_config
+from training import grpo_recipe
 from training.recipe import parse_recipe, validate
 
 SWEEPS_DIR = Path("runs") / "sweeps"  # default outputs: runs/sweeps/<name>, apart from single training runs in runs/
@@ -392,11 +393,9 @@ def _check_recipe(view: Sweep, run: Run, prefix: str, model: list[str], sweep: S
     where = f"sweep {sweep.path}, run {run.run_id}"
     try:
         if view.trainer == "grpo":
-            from training.grpo import GRPO, parse  # deferred: it imports TRL's GRPO trainer (seconds)
-
-            recipe = parse(args, given=f"{prefix}recipe_set of {where}")
+            recipe = grpo_recipe.parse(args, given=f"{prefix}recipe_set of {where}")
             validate(recipe, data=False, hub=False, model=not model)
-            GRPO(recipe).validate(recipe, here=False)
+            grpo_recipe.check_fields(recipe, here=False)
         else:
             recipe = parse_recipe(args, given=f"{prefix}recipe_set of {where}")
             validate(recipe, data=False, hub=False, model=not model)

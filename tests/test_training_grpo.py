@@ -236,11 +236,11 @@ def test_run_as_a_script_a_mistake_is_one_line_and_status_2(tmp_path, monkeypatc
 
 
 def test_shipped_grpo_recipes_parse(tmp_path):
-    from training import grpo
+    from training import grpo, grpo_recipe
 
     for path in sorted((ROOT / "training" / "recipes").glob("*grpo*.yaml")):
         recipe = grpo.parse(["--config", str(path)])
         assert recipe.model.model_name_or_path, path.name
         assert recipe.training.per_device_train_batch_size % recipe.training.num_generations == 0
         assert recipe.training.use_vllm is False, f"{path.name}: vLLM is a choice, off by default"
-    assert json.loads(json.dumps(grpo.reward_settings(grpo.parse(["--config", str(RECIPE)]).extra[0]).__dict__))
+    assert json.loads(json.dumps(grpo_recipe.reward_settings(grpo.parse(["--config", str(RECIPE)]).extra[0]).__dict__))

@@ -46,9 +46,9 @@ from generators.build import block_batch
 from generators.cli import resolve_config_path
 from generators.config import GeneratorConfig, config_from_dict
 from generators.curriculum import TASK_DEFAULT, curriculum_columns, curriculum_order, easiest
+from generators.plan import SPLITS, make_plan
 from generators.real.mixture_config import MIXTURE_TASK
 from generators.real.pool_config import POOL_TASK
-from generators.plan import SPLITS, make_plan
 from generators.reward import RewardSettings, completion_reward
 from generators.rng import BLOCK
 
