@@ -199,3 +199,72 @@ def test_seen_accuracy_by_training_frequency_on_a_hand_built_example():
     freq = train_frequency(other, counts, text_ids)
     assert freq["matched_by"] == "instruction" and freq["rows_not_in_training"] == 1 and freq["rules"] == 2
     assert (freq["head"]["n"], freq["middle"]["n"], freq["tail"]["n"]) == (2, 1, 0)
+
+
+# Each decode setting at its documented bound: the smallest value allowed passes, one below is refused by field
+BOUNDS = [("batch_size", 1, 0), ("max_new_tokens", 1, 0), ("margin", 0, -1), ("limit", 1, 0)]
+
+
+@pytest.mark.parametrize(("field", "lowest", "below"), BOUNDS)
+def test_each_decode_setting_is_refused_just_below_its_bound_by_name(field, lowest, below):
+    DecodeSettings(**{field: lowest}).validate()
+    with pytest.raises(ConfigError) as err:
+        DecodeSettings(**{field: below}).validate()
+    assert err.value.field == field
+    least = "at least 0" if field == "margin" else "at least 1"
+    assert str(err.value) == f"{field}: must be {least}, got {below}"
+
+
+def test_a_split_without_a_needed_column_or_rows_is_named(splits, tok):
+    dd, _ = splits
+    seen = dd["test_seen"]
+    for column in ("prompt", "completion"):
+        with pytest.raises(ConfigError) as err:
+            evaluate_rewrite(copy_model(tok), tok, {"mine": seen.remove_columns(column)})
+        assert err.value.field == "dataset"
+        assert str(err.value).startswith(f"dataset: split 'mine' has no column '{column}' (it has: ")
+    with pytest.raises(ConfigError) as err:
+        evaluate_rewrite(copy_model(tok), tok, {"mine": seen.select([])})
+    assert (err.value.field, str(err.value)) == ("dataset", "dataset: split 'mine' is empty")
+
+
+def test_each_record_is_its_row_and_the_throughput_is_rows_per_second(splits, tok):
+    """The predictions file's records, field by field, from the rows themselves (the definition in
+    ``evaluate_split``'s docstring), and rows/s as rows over seconds."""
+    dd, _ = splits
+    scores, preds = evaluate_rewrite(copy_model(tok), tok, dd, settings=DecodeSettings(batch_size=4))
+    total = 0
+    for name, ds in dd.items():
+        rows = ds.to_list()
+        assert [r["instruction_id"] for r in preds[name]] == [row["instruction_id"] for row in rows]
+        assert [r["instruction"] for r in preds[name]] == [row["instruction"] for row in rows]
+        assert [r["is_noop"] for r in preds[name]] == [bool(row["is_noop"]) for row in rows]
+        assert [r["prompt"] for r in preds[name]] == [row["prompt"] for row in rows]
+        assert [r["expected"] for r in preds[name]] == [row["completion"] for row in rows]
+        s = scores["splits"][name]
+        assert s["seconds"] > 0 and s["examples_per_s"] == pytest.approx(len(rows) / s["seconds"], rel=0.02)
+        total += len(rows)
+    assert scores["examples"] == total
+    assert scores["examples_per_s"] == pytest.approx(total / scores["seconds"], rel=0.02)
+    assert scores["seconds"] >= max(s["seconds"] for s in scores["splits"].values())
+    # a split without the optional columns still scores, its records saying None
+    bare = dd["test_seen"].remove_columns(["instruction_id", "instruction"])
+    _, preds = evaluate_rewrite(copy_model(tok), tok, {"bare": bare})
+    assert {r["instruction_id"] for r in preds["bare"]} == {None} and {r["instruction"] for r in preds["bare"]} == {None}
+
+
+def test_the_results_record_how_completions_were_decoded(splits, tok):
+    """The ``decode`` entry of a results file says exactly what was done: greedy, KV cache, left padding, every
+    setting, the token budget and whether it was given, the sample a limit took, the device and dtype."""
+    dd, _ = splits
+    scores, _ = evaluate_rewrite(copy_model(tok), tok, dd, settings=DecodeSettings(batch_size=3, limit=7, margin=2))
+    longest = max(len(c) for ds in dd.values() for c in ds["completion"])
+    assert scores["decode"] == {
+        "strategy": "greedy", "kv_cache": True, "padding": "left", "batch_size": 3, "max_new_tokens": longest + 1 + 2,
+        "margin": 2, "match": "exact", "limit": 7, "confidence": 0.95, "max_new_tokens_given": False,
+        "limit_sample": "shuffle(seed=0)", "device": "cpu", "dtype": "float32",
+    }  # fmt: skip
+    assert all(s["n"] == 7 for s in scores["splits"].values())
+    given, _ = evaluate_rewrite(copy_model(tok), tok, dd, settings=DecodeSettings(max_new_tokens=40))
+    assert (given["decode"]["max_new_tokens"], given["decode"]["max_new_tokens_given"]) == (40, True)
+    assert given["decode"]["limit_sample"] is None
