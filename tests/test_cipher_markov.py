@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import ConfigError
 from generators import config_from_dict
 from generators.build import split_table
 from generators.cipher import CipherConfig, make_cipher
@@ -83,3 +85,41 @@ def test_markov_rows_follow_the_reference():
                 train_rules.add(r["instruction"])
             if split == "test_unseen":
                 assert r["instruction"] not in train_rules
+
+
+MARKOV_OK = {"task": "markov", "seed": 4, "instructions": 15, "examples_per_instruction": 6, "input_len": [10, 14],
+             "space": {"alphabet": "abcdefg", "x_len": [2, 3], "y_len": [0, 3]},
+             "markov": {"rules": [1, 4], "terminal_fraction": 0.5, "max_steps": 5, "max_len": 14},
+             "splits": {"test_unseen": {"instructions": 4, "examples": 20}, "test_seen": {"examples": 12}}}
+
+
+def _markov(**change):
+    raw = {**MARKOV_OK, **{k: v for k, v in change.items() if k != "markov"}}
+    raw["markov"] = {**MARKOV_OK["markov"], **change.get("markov", {})}
+    return raw
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"occurrences": [1, 2]}, "occurrences", "is a rewrite-task setting: Markov inputs get one planted pattern"),
+    ({"splits": {"test_unseen": {"instructions": 4, "examples": 20, "occurrences": [2]}, "test_seen": {"examples": 12}}},
+     "splits.test_unseen.occurrences", "is a rewrite-task setting: Markov inputs get one planted pattern"),
+    ({"splits": {"test_unseen": {"instructions": 4, "examples": 20}, "test_seen": {"examples": 12, "occurrences": [2]}}},
+     "splits.test_seen.occurrences", "is a rewrite-task setting: Markov inputs get one planted pattern"),
+    ({"input_len": [2, 14]}, "input_len", "inputs of 2 characters cannot hold a 3-character pattern"),
+    ({"markov": {"rules": [0, 4]}}, "markov.rules", "must be >= 1, got [0, 4]"),
+    ({"markov": {"terminal_fraction": 1.01}}, "markov.terminal_fraction", "must be within [0, 1], got 1.01"),
+    ({"markov": {"terminal_fraction": -0.01}}, "markov.terminal_fraction", "must be within [0, 1], got -0.01"),
+    ({"markov": {"max_steps": 0}}, "markov.max_steps", "must be >= 1, got 0"),
+    ({"markov": {"max_len": 13}}, "markov.max_len", "must be >= input_len (14), got 13"),
+])  # fmt: skip
+def test_markov_settings_are_refused_at_their_bounds_by_field(change, field, message):
+    """Each Markov setting just past its bound fails naming the field; at the bound it is accepted (MARKOV_OK: one
+    rule at the least, max_len equal to the longest input; inputs as long as the longest pattern; fractions 0 and
+    1; one step)."""
+    make_plan(config_from_dict(_markov()))  # the bounds themselves pass: rules 1, max_len = longest input
+    make_plan(config_from_dict(_markov(input_len=[3, 14])))  # inputs just long enough for the longest pattern
+    make_plan(config_from_dict(_markov(markov={"terminal_fraction": 0.0, "max_steps": 1})))
+    make_plan(config_from_dict(_markov(markov={"terminal_fraction": 1.0})))
+    with pytest.raises(ConfigError) as err:
+        make_plan(config_from_dict(_markov(**change)))
+    assert (err.value.field, str(err.value)) == (field, f"{field}: {message}")
