@@ -136,6 +136,20 @@ def test_markov_rows_break_down_by_number_of_rules(tok):
     s = scores["splits"]["test_unseen"]
     assert s["rule_length_column"] == "n_rules"
     assert {k: (v["n"], v["correct"]) for k, v in s["by_rule_length"].items()} == {"2": (2, 1), "3": (2, 1)}
+    assert "breakdowns" not in s  # no column the Markov scorer breaks down by (truncated)
+    # the scorer's breakdown column, every interval at the requested confidence, and progress for every row
+    seen = []
+    truncated = ds.add_column("truncated", [False, False, True, True])
+    scores, _ = evaluate_rewrite(copy_model(tok), tok, {"test_unseen": truncated}, progress=seen.append,
+                                 settings=DecodeSettings(confidence=0.5, batch_size=3))
+    s = scores["splits"]["test_unseen"]
+    assert {k: (v["n"], v["correct"]) for k, v in s["breakdowns"]["truncated"].items()} == {"False": (2, 1),
+                                                                                           "True": (2, 1)}
+    half = wilson_interval(1, 2, 0.5)
+    assert (s["ci_low"], s["ci_high"]) == wilson_interval(2, 4, 0.5)
+    for group in (*s["by_kind"].values(), *s["by_rule_length"].values(), *s["breakdowns"]["truncated"].values()):
+        assert (group["ci_low"], group["ci_high"]) in (half, wilson_interval(0, 2, 0.5), wilson_interval(2, 2, 0.5))
+    assert sum(seen) == 4
 
 
 def test_limit_is_a_fixed_sample(splits, tok):
