@@ -92,3 +92,18 @@ def test_no_validation_when_asked_for_none(tmp_path):
     raw["splits"]["validation"] = {"examples": 0}
     meta = generate(config_from_dict(raw), tmp_path / "o", progress=False, card=False)
     assert list(meta["splits"]) == ["train", "test_unseen", "test_seen"]
+
+
+def test_without_test_seen_validation_counts_only_its_repeats_of_train(tmp_path):
+    """No test_seen split: nothing to avoid (no redraws), nothing to match, and the repeats of train are still
+    counted, row for row, in that small space."""
+    raw = small_space()
+    raw["splits"] = {**raw["splits"], "test_seen": {"examples": 0}}
+    meta = generate(config_from_dict(raw), tmp_path / "o", progress=False, card=False)
+    train, val = rows(tmp_path / "o", meta, "train"), rows(tmp_path / "o", meta, "validation")
+    train_prompts = {r["prompt"] for r in train}
+    assert "test_seen" not in meta["splits"] and "test_seen" not in meta["heldout"]
+    assert meta["heldout"]["validation"] == {
+        "rows": 300, "rows_matching_train": sum(r["prompt"] in train_prompts for r in val), "requested": 300,
+        "redrawn": 0, "dropped": 0, "rows_matching_test_seen": 0}  # fmt: skip
+    assert meta["heldout"]["validation"]["rows_matching_train"] > 0
