@@ -138,6 +138,9 @@ def _line(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
+_FORMS = {"range": "min-max", "each": "a, b and c"}  # how a marker's numbers are written
+
+
 def _fill(md: Path, text: str, root: Path, cache: dict[str, list[dict]]) -> str:
     """Each value marker's number(s), just before it, rewritten from the rows at their written precision."""
     out, last = [], 0
@@ -153,7 +156,7 @@ def _fill(md: Path, text: str, root: Path, cache: dict[str, list[dict]]) -> str:
                            text[last:m.start()])
         if before is None:
             raise ConfigError(where, f"the value marker names {k} number(s); write them just before it "
-                                     f"({'min-max' if m['spec'].split()[0] == 'range' else 'a, b and c'})")
+                                     f"({_FORMS.get(m['spec'].split()[0], 'one number')})")
         quote = before.group(0)
         nums = list(re.finditer(NUM, quote))
         new_quote, end = [], 0

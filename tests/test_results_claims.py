@@ -384,3 +384,4 @@ def test_the_quoted_training_times_are_the_rows_train_s(sweep):
     text = " ".join((ROOT / "results" / sweep / "COMMAND.md").read_text().split())
     assert f"took {lo}-{hi} minutes per run" in text or f"vary from {lo} to {hi} minutes" in text, (lo, hi)
     assert re.search(rf"sweeps/{sweep}\.yaml +#[^\n]* {lo}-{hi} min each", README), (lo, hi)
+

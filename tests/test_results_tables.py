@@ -192,8 +192,9 @@ def test_a_value_marker_rewrites_the_numbers_before_it_at_their_precision(tmp_pa
 
 
 @pytest.mark.parametrize("text,error", [
-    ("seeds 0.0%<!-- value: toy range test_unseen_accuracy variant=a -->", "names 2 number(s)"),
-    ("<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),
+    ("seeds 0.0%<!-- value: toy range test_unseen_accuracy variant=a -->", "names 2 number(s); write them just before it (min-max)"),
+    ("<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s); write them just before it (one number)"),
+    ("seeds 1.0%<!-- value: toy each test_unseen_accuracy variant=a -->", "names 2 number(s); write them just before it (a, b and c)"),
     ("about 1,000<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),  # not "000"
     ("81.0-91.8%<!-- value: toy mean test_unseen_accuracy variant=a -->", "names 1 number(s)"),  # a range
     ("1.0%<!-- value: toy mean test_unseen_accuracy variant=zz -->", "no run has variant=zz"),
