@@ -78,6 +78,7 @@ class Group:
 # the random streams' keys and the bytes they give are part of the output format: a published dataset is
 # re-made from its config, so a change that leaves the rows valid but different is a bug these pins catch
 GOLDEN = "tests/test_determinism.py::test_golden_fingerprints"
+GOLDEN_2_0 = "tests/test_determinism.py::test_the_2_0_rows_are_still_made_and_a_2_0_dataset_verifies"  # 2.0 rows
 
 GROUPS: dict[str, Group] = {
     "rewrite": Group(
@@ -86,13 +87,14 @@ GROUPS: dict[str, Group] = {
                                          "rewrite_block"],
          "generators/blocks.py": ["_match_positions", "count_matches", "write_rows", "plant"]},
         ["tests/test_rewrite_semantics.py", "tests/test_generation_blocks.py", "tests/test_heldout.py",
-         "tests/test_paper_fidelity.py", GOLDEN],
+         "tests/test_paper_fidelity.py", GOLDEN, GOLDEN_2_0],
     ),
     "markov": Group(
         "Markov algorithms: rules applied in order, terminal rules, the step limit",
         {"generators/tasks/markov.py": []},
         ["tests/test_cipher_markov.py", "tests/test_markov_aux.py", "tests/test_config_errors.py",
-         "tests/test_disjointness.py", "tests/test_novel_patterns.py", "tests/test_paper_fidelity.py", GOLDEN],
+         "tests/test_disjointness.py", "tests/test_novel_patterns.py", "tests/test_paper_fidelity.py", GOLDEN,
+         GOLDEN_2_0],
     ),
     "splits": Group(
         "splits: unseen-test rules disjoint from training ones, validation and test_seen rows held out",
@@ -105,7 +107,7 @@ GROUPS: dict[str, Group] = {
         "the instruction-frequency distribution: power-law weights, exact counts, which rows get which rule",
         {"generators/plan.py": ["instruction_weights", "_draws", "instruction_log_weights", "example_counts"],
          "generators/blocks.py": ["assign_instructions", "noop_mask"]},
-        ["tests/test_distribution.py", "tests/test_generation_blocks.py", GOLDEN],
+        ["tests/test_distribution.py", "tests/test_generation_blocks.py", GOLDEN, GOLDEN_2_0],
     ),
     "fingerprint": Group(
         "the content fingerprint: canonical serialization, blocks across row groups and shards",
