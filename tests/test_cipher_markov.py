@@ -123,3 +123,42 @@ def test_markov_settings_are_refused_at_their_bounds_by_field(change, field, mes
     with pytest.raises(ConfigError) as err:
         make_plan(config_from_dict(_markov(**change)))
     assert (err.value.field, str(err.value)) == (field, f"{field}: {message}")
+
+
+def test_a_noop_input_avoids_every_pattern_or_the_error_names_what_to_raise(monkeypatch):
+    """A no-op row's input holds none of the instruction's patterns: kept as drawn when it holds none, redrawn
+    until it does, and after MAX_NOOP_REDRAWS redraws an error saying what to raise."""
+    import numpy as np
+
+    from generators import blocks
+    from generators.tasks import markov
+
+    alphabet = np.frombuffer(b"ab", dtype=np.uint8)
+    rng, zlen = np.random.default_rng(0), np.array([4])
+    draws = []
+    real = markov.random_inputs
+    monkeypatch.setattr(markov, "random_inputs", lambda *a: draws.append(1) or real(*a))
+    assert markov.noop_input(rng, alphabet, [("aa", "b", False)], "abab", zlen, 4) == "abab" and not draws
+    redrawn = markov.noop_input(rng, alphabet, [("bb", "a", False)], "abbb", zlen, 4)
+    assert "bb" not in redrawn and len(redrawn) == 4 and draws
+    draws.clear()
+    with pytest.raises(blocks.GenerationError) as err:  # every 4-letter string over a, b holds a or b
+        markov.noop_input(rng, alphabet, [("a", "b", False), ("b", "a", True)], "abab", zlen, 4)
+    assert len(draws) == blocks.MAX_NOOP_REDRAWS
+    assert str(err.value) == ("could not make a no-op input that avoids every pattern of a Markov instruction; "
+                              "raise space.x_len or the alphabet size")
+
+
+def test_markov_columns_have_their_published_types(tmp_path):
+    """n_rules and steps are 32-bit integers and truncated a boolean in the parquet files (the dataset card and
+    load_dataset see these types)."""
+    import pyarrow.parquet as pq
+
+    from generators.build import generate
+
+    meta = generate(config_from_dict(MARKOV_OK), tmp_path / "m", progress=False, card=False)
+    schema = pq.read_schema(tmp_path / "m" / meta["splits"]["train"]["files"][0])
+    import pyarrow as pa
+
+    assert (schema.field("n_rules").type, schema.field("steps").type, schema.field("truncated").type) == (
+        pa.int32(), pa.int32(), pa.bool_())
