@@ -1,6 +1,6 @@
 """Mutation testing of the code where a silent bug hurts users most: do the tests fail when the code is wrong?
 
-    python mutation/run.py                    # every group below (about 30 minutes on 2 cores)
+    python mutation/run.py                    # every group below (two hours or more on 2 shared cores)
     python mutation/run.py fingerprint lineage  # some groups
     python mutation/run.py --list             # the groups, their modules and covering tests
 
@@ -25,7 +25,8 @@ launcher and probe run inside bubblewrap with a cleared environment) cannot be a
 to a mutant there, so those files are not mutated; their weakening is tested by tests/test_sandbox.py directly.
 Why mutmut and not cosmic-ray: cosmic-ray starts the test command afresh for every mutant, and importing this
 project's stack (datasets, pyarrow, torch) takes seconds each time; mutmut forks a warmed process and runs
-only the tests that call the mutated function, which makes the whole run fit in about half an hour.
+only the tests that call the mutated function (still two hours or more for every group here: 3 to 20 minutes
+each).
 """
 
 from __future__ import annotations
