@@ -68,15 +68,19 @@ def differences() -> list[str]:
 
 
 def refused_pins() -> list[str]:
-    """Pins of known-good.txt that a requirement of an installed distribution (ours with every extra) refuses:
-    such a file cannot be installed beside pyproject.toml (pip: ResolutionImpossible), so CI could not say whose
-    bug a failure is."""
+    """Pins of known-good.txt that a requirement of a pinned distribution (ours with every extra) refuses: such a
+    file cannot be installed beside pyproject.toml (pip: ResolutionImpossible), so CI could not say whose bug a
+    failure is. The requirements read are those of the installed distributions at their pinned version (and ours):
+    one installed at another version (a fresh install's newer release) says nothing of its pinned version's."""
     from packaging.markers import UndefinedEnvironmentName
     from packaging.requirements import Requirement
 
     pins, lines = known_good(), []
     for dist in metadata.distributions():
         name = dist.metadata["Name"] or "?"
+        pinned_self = pins.get(canonical(name))
+        if canonical(name) != OURS and (pinned_self is None or base_version(pinned_self) != base_version(dist.version)):
+            continue
         extras = [""] + (dist.metadata.get_all("Provides-Extra") or []) if canonical(name) == OURS else [""]
         for text in dist.requires or []:
             req = Requirement(text)

@@ -29,6 +29,13 @@ def source_where(origin: dict) -> str:
     return f"local {origin.get('kind', 'file')} `{origin.get('name')}`, split `{origin.get('split')}`"
 
 
+def card_sources(meta: dict) -> list[dict]:
+    """Each source of a mixture's or pool's ``datagen.json`` as its card shows it: where it came from and how many
+    of its rows decontamination removed."""
+    return [{**s, "where": source_where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
+            for s in meta["sources"]]
+
+
 def real_card_data(meta: dict, rows: int, tags: list[str], license: str | None, version: str | None) -> DatasetCardData:
     """The YAML header of a card of real data (a mixture or a pool): license, task, size, tags, the ``configs``
     that ``load_dataset`` reads, and the datagen identity (version, seed, fingerprint)."""
@@ -60,10 +67,7 @@ def render_mixture_card(
     it is published, as for :func:`cards.dataset_card.render_dataset_card`)."""
     rows = meta["splits"]["train"]["rows"]
     card_data = real_card_data(meta, rows, ["task-mixture", "code"], license, version)
-    sources = [
-        {**s, "where": source_where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
-        for s in meta["sources"]
-    ]
+    sources = card_sources(meta)
     report = meta["report"]["train"]
     example = meta.get("example", {}).get("train") or {}
     return DatasetCard.from_template(

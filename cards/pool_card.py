@@ -22,7 +22,7 @@ import yaml
 from huggingface_hub import DatasetCard
 
 from cards.dataset_card import load_section
-from cards.mixture_card import real_card_data, save_card, source_where
+from cards.mixture_card import card_sources, real_card_data, save_card
 
 TEMPLATE = Path(__file__).parent / "templates" / "pool_card.md"
 ROLE_STYLE = ((0, "unused", "#b8b8b8"), (1, "training", "#1f77b4"), (2, "unseen test", "#d62728"))
@@ -71,8 +71,7 @@ def render_pool_card(meta: dict, *, repo_id: str | None = None, version: str | N
     rows = sum(s["rows"] for s in meta["splits"].values())
     card_data = real_card_data(meta, rows, ["instruction-pool", "semantic-clusters"], license, version)
     cfg = meta["config"]
-    sources = [{**s, "where": source_where(s["origin"]), "contaminated": sum(s["removed"]["contaminated"].values())}
-               for s in meta["sources"]]
+    sources = card_sources(meta)
     return DatasetCard.from_template(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),

@@ -5,6 +5,7 @@ known-good held 0.10.0, so pip answered ResolutionImpossible and no verdict was 
 from __future__ import annotations
 
 import importlib.util
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +30,19 @@ def test_a_pin_that_our_own_requirements_refuse_is_named(tmp_path, monkeypatch):
     refused = drift.refused_pins()
     assert any(line.startswith("click==0.1 is refused by instruction-diversity") for line in refused), refused
     assert any(line.startswith("pytest==1.0 is refused by instruction-diversity") for line in refused), refused
+
+
+def test_a_distribution_installed_at_another_version_than_pinned_is_not_read(tmp_path, monkeypatch):
+    """A fresh install's newer release may require other versions than its pinned one did: its requirements say
+    nothing of the pinned environment, so they refuse nothing (drift.py lists the version change instead)."""
+    drift = _drift()
+    pins = tmp_path / "known-good.txt"
+    # pytest installed at another version than pinned: its requirement on pluggy is not the pinned pytest's
+    pins.write_text("pytest==0.0.1\npluggy==0.1\n")
+    monkeypatch.setattr(drift, "KNOWN_GOOD", pins)
+    refused = drift.refused_pins()
+    assert not any(line.startswith("pluggy==0.1 is refused by pytest") for line in refused), refused
+    assert any(line.startswith("pytest==0.0.1 is refused by instruction-diversity") for line in refused), refused
+    # pinned at its installed version, the same requirement is read
+    pins.write_text(f"pytest=={metadata.version('pytest')}\npluggy==0.1\n")
+    assert any(line.startswith("pluggy==0.1 is refused by pytest") for line in drift.refused_pins())
