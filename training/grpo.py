@@ -72,6 +72,9 @@ class GRPO(Objective):
 
     def validate(self, recipe: Recipe, here: bool = True) -> None:
         self.settings = check_fields(recipe, here)
+        t = recipe.training
+        if str(getattr(t.eval_strategy, "value", t.eval_strategy)) == "no":
+            recipe.data.eval_split = None  # a held-out split is only used by evaluations: none are asked for
 
     def columns(self, have: list[str]) -> tuple[str, ...]:
         """A split's prompt, expected answer and (with a curriculum) difficulty columns."""

@@ -59,8 +59,6 @@ def check_fields(recipe: Recipe, here: bool = True) -> RewardSettings:
                                         "prompts)")
     if t.use_vllm and here:
         check_vllm()
-    if str(getattr(t.eval_strategy, "value", t.eval_strategy)) == "no":
-        recipe.data.eval_split = None  # a held-out split is only used by evaluations: none are asked for
     return settings
 
 
