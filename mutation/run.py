@@ -3,6 +3,7 @@
     python mutation/run.py                    # every group below (two hours or more on 2 shared cores)
     python mutation/run.py fingerprint lineage  # some groups
     python mutation/run.py --list             # the groups, their modules and covering tests
+    python mutation/run.py markov --again     # after adding tests: only the last run's survivors again
 
 A *mutant* is the code with one small change a tired developer could make (``<`` for ``<=``, a dropped ``not``,
 a constant off by one, an argument left out). Each mutant is run against the tests that cover its module; a
@@ -192,6 +193,22 @@ def tree_files() -> list[str]:
     return [f for f in out.stdout.decode().split("\0") if f and (ROOT / f).is_file()]
 
 
+def refresh(name: str) -> Path:
+    """Bring the earlier run's copy in .mutation/<name> up to the working tree: a file whose content changed is
+    copied with a new modification time (mutmut re-makes the mutants of a changed function from that)."""
+    work = WORK / name
+    if not (work / "mutants").is_dir():
+        raise UsageError(f"no earlier run of {name} in {work.relative_to(ROOT)}: run it first")
+    for f in tree_files():
+        if f == "pyproject.toml":  # the copy's has the [tool.mutmut] section prepare() added
+            continue
+        src, dst = ROOT / f, work / f
+        if not dst.is_file() or dst.read_bytes() != src.read_bytes():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+    return work
+
+
 def prepare(name: str, group: Group) -> Path:
     """A fresh copy of the working tree in .mutation/<name> with the group's mutmut settings."""
     work = WORK / name
@@ -220,14 +237,16 @@ def prepare(name: str, group: Group) -> Path:
 MUTMUT = "import sys; from mutmut.__main__ import cli; sys.argv[0] = 'mutmut'; cli()"
 
 
-def run_mutmut(work: Path, group: Group, workers: int, niceness: int, timeout: float, log) -> bool:
-    """``mutmut run`` in ``work``; False when it was stopped at ``timeout`` seconds (results so far are kept)."""
+def run_mutmut(work: Path, group: Group, workers: int, niceness: int, timeout: float, log,
+               names: list[str] | None = None) -> bool:
+    """``mutmut run`` in ``work`` (of the mutants ``names`` only, when given: mutmut runs those again even when
+    they have a result); False when it was stopped at ``timeout`` seconds (results so far are kept)."""
     # Subprocesses a test starts (a CLI, a worker) import the mutants too. The folder must exist before Python
     # starts: a sys.path entry that does not exist yet is cached as empty and never looked at again.
     (work / "mutants").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(work / "mutants"), "PYTHONDONTWRITEBYTECODE": "1",
            "HYPOTHESIS_PROFILE": "mutation"}  # tests/conftest.py: fixed examples, no shrinking
-    cmd = [sys.executable, "-c", MUTMUT, "run", "--max-children", str(workers), *mutant_patterns(group)]
+    cmd = [sys.executable, "-c", MUTMUT, "run", "--max-children", str(workers), *(names or mutant_patterns(group))]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=lambda: os.nice(niceness))  # noqa: PLW1509 (only sets the priority)
     try:
@@ -330,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--no-run", action="store_true",
                         help="report the last run's results in .mutation/<group> again (after editing survivors.yaml)")
+    parser.add_argument("--again", action="store_true",
+                        help="after changing tests: run the last run's survivors again in .mutation/<group> (and the "
+                             "mutants of functions changed since), not every mutant: minutes instead of a full run")
     parser.add_argument("--draft-entries", action="store_true",
                         help="print each NEW survivor as a survivors.yaml entry to fill in (after checking it)")
     args = parser.parse_args(argv)
@@ -373,6 +395,15 @@ def run_groups(chosen: list[str], accepted: list[dict], args: argparse.Namespace
             work, finished = WORK / name, True
             if not (work / "mutants").is_dir():
                 raise UsageError(f"no earlier run of {name} in {work.relative_to(ROOT)}: run it first")
+        elif args.again:
+            work = refresh(name)
+            again = [m for by_mutant in statuses(work, group).values() for m, s in by_mutant.items()
+                     if s in UNDETECTED]
+            with open(work / "mutmut.log", "a") as log:
+                # first the mutants of changed functions (they have no result), then the earlier survivors
+                finished = run_mutmut(work, group, args.workers, args.nice, args.timeout, log)
+                if finished and again:
+                    finished = run_mutmut(work, group, args.workers, args.nice, args.timeout, log, names=again)
         else:
             work = prepare(name, group)
             with open(work / "mutmut.log", "w") as log:

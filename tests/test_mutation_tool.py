@@ -61,3 +61,34 @@ def test_mutmut_names_and_diffs_are_read_right():
     assert run.mutant_patterns(group) == ["a.b.x_f__mutmut_*", "a.b.xǁCǁm__mutmut_*", "a.c.x*__mutmut_*"]
     diff = "--- a/b.py\n+++ a/b.py\n@@ -1,3 +1,3 @@\n def f(x):\n-    return x + 1\n+    return x - 1\n"
     assert run.change(diff) == ("return x + 1", "return x - 1")
+
+
+def test_again_brings_changed_files_into_the_copy_with_a_new_time(tmp_path, monkeypatch):
+    """--again re-uses .mutation/<group>: a changed file must land there with a modification time newer than the
+    mutants made from it (mutmut keeps a mutant file newer than its source), the copy's own settings stay."""
+    import os
+
+    root = tmp_path / "tree"
+    work = root / ".mutation"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "m.py").write_text("x = 2\n")
+    (root / "pkg" / "same.py").write_text("y = 1\n")
+    (root / "pyproject.toml").write_text("[project]\n")
+    (work / "g" / "mutants").mkdir(parents=True)
+    (work / "g" / "pkg").mkdir()
+    (work / "g" / "pkg" / "m.py").write_text("x = 1\n")
+    (work / "g" / "pkg" / "same.py").write_text("y = 1\n")
+    (work / "g" / "pyproject.toml").write_text("[project]\n[tool.mutmut]\n")
+    for f in ("pkg/m.py", "pkg/same.py"):
+        os.utime(root / f, (1_000_000, 1_000_000))  # sources older than anything in the copy
+        os.utime(work / "g" / f, (2_000_000, 2_000_000))
+    monkeypatch.setattr(run, "ROOT", root)
+    monkeypatch.setattr(run, "WORK", work)
+    monkeypatch.setattr(run, "tree_files", lambda: ["pkg/m.py", "pkg/same.py", "pyproject.toml"])
+    run.refresh("g")
+    assert (work / "g" / "pkg" / "m.py").read_text() == "x = 2\n"
+    assert (work / "g" / "pkg" / "m.py").stat().st_mtime > 2_000_000
+    assert (work / "g" / "pkg" / "same.py").stat().st_mtime == 2_000_000  # unchanged: left alone
+    assert "[tool.mutmut]" in (work / "g" / "pyproject.toml").read_text()
+    with pytest.raises(run.UsageError, match="run it first"):
+        run.refresh("other")
