@@ -126,11 +126,9 @@ def assign_instructions(plan, split, idx: np.ndarray) -> np.ndarray:
     if split.assignment == "cycle":
         local = (idx % split.n_instructions).astype(np.int64)
         return local if split.order is None else split.order[local]
-    if split.assignment == "exact":
-        slots = split.slots
-        pos = feistel_permute(plan.key("assign", split.name), slots, idx % slots).astype(np.int64)
-        return np.searchsorted(split.cum, pos, side="right").astype(np.int64)
-    raise ValueError(split.assignment)
+    slots = split.slots  # "exact", the only other assignment make_plan gives
+    pos = feistel_permute(plan.key("assign", split.name), slots, idx % slots).astype(np.int64)
+    return np.searchsorted(split.cum, pos, side="right").astype(np.int64)
 
 
 def noop_mask(plan, split, idx: np.ndarray) -> np.ndarray:

@@ -43,17 +43,16 @@ def block_digest(batch: pa.RecordBatch | pa.Table) -> bytes:
         h.update(f"{name}\x00{kind}\x00".encode())
         if arr.null_count:
             h.update(b"nulls")
-            h.update(np.asarray(arr.is_null(), dtype=np.uint8).tobytes())
+            h.update(np.asarray(arr.is_null()).tobytes())  # numpy bool: one byte, 0 or 1, per row
             arr = arr.fill_null({"string": "", "bool": False}.get(kind, 0))
         if kind == "string":
             arr = arr.cast(pa.large_string())
             offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[arr.offset : arr.offset + len(arr) + 1]
             h.update(np.diff(offsets).astype("<i8").tobytes())
-            data = arr.buffers()[2]
-            if data is not None and len(arr):
-                h.update(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+            data = arr.buffers()[2]  # pyarrow allocates it even for zero rows (then the slice is empty)
+            h.update(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
         elif kind == "bool":
-            h.update(np.asarray(arr, dtype=np.uint8).tobytes())
+            h.update(np.asarray(arr).tobytes())  # numpy bool: one byte, 0 or 1, per row
         elif kind == "int":
             h.update(np.asarray(arr).astype("<i8").tobytes())
         else:
@@ -99,7 +98,7 @@ def split_fingerprint_of_files(files: list[Path]) -> tuple[int, str]:
                 table = pa.concat_tables(pending)
                 digests.append(block_digest(table.slice(0, BLOCK)))
                 rest = table.slice(BLOCK)
-                pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+                pending, pending_rows = [rest], rest.num_rows  # rest may be empty: it adds no rows
     if pending_rows:
         digests.append(block_digest(pa.concat_tables(pending)))
     return rows, combine(digests)

@@ -243,9 +243,8 @@ def instruction_weights(cfg: GeneratorConfig) -> np.ndarray | None:
     if d.kind == "uniform":
         return None
     if d.kind == "explicit":
-        return np.asarray(d.weights, dtype=np.float64)
-    with np.errstate(under="ignore"):
-        return _draws(cfg) ** (1.0 / d.alpha)
+        return np.asarray(d.weights)  # the config's floats (core.config.Float): a float64 array
+    return _draws(cfg) ** (1.0 / d.alpha)  # may underflow to 0 at a tiny alpha: example_counts takes the logs
 
 
 def _draws(cfg: GeneratorConfig) -> np.ndarray:
@@ -272,23 +271,22 @@ def example_counts(n: int, instructions: int, weights: np.ndarray | None,
     """
     if weights is None:
         base, extra = divmod(n, instructions)
-        return np.full(instructions, base, dtype=np.int64) + (np.arange(instructions) < extra)
-    w = np.asarray(weights, dtype=np.float64)
-    if w.size and w.max() < 1e-250:
+        return base + (np.arange(instructions) < extra)  # an int64 array
+    w = weights
+    if w.max() < 1e-250:  # instructions >= 1 (validated), so there is a largest weight
         with np.errstate(divide="ignore"):  # a weight of 0 has log -inf: no examples
-            logs = np.log(w) if log_weights is None else np.asarray(log_weights, dtype=np.float64)
+            logs = np.log(w) if log_weights is None else log_weights
         w = np.exp(logs - logs.max())
     total = math.fsum(w.tolist())
     quota = n * (w / total)
     base = np.floor(quota).astype(np.int64)
     rest = quota - base
+    # never negative: the floors sum to at most sum(quota) <= n (1 + 3 * 2^-53) < n + 1 below 2^51 rows (far
+    # beyond what datagen's disk and memory limits let through)
     short = n - int(base.sum())
+    assert short >= 0
     order = np.lexsort((np.arange(w.size), -rest))  # largest remainder first, ties to the lower index
-    if short > 0:
-        base[order[:short]] += 1
-    elif short < 0:  # float rounding overshot: take from the smallest remainders that have one to give
-        give = [i for i in order[::-1] if base[i] > 0][:-short]
-        base[give] -= 1
+    base[order[:short]] += 1
     return base
 
 

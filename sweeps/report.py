@@ -70,7 +70,7 @@ def accuracy_cell(point: dict, key: str) -> str:
     mean = point.get(key)
     if mean is None:
         return "-"
-    if (point.get(f"{key}_seeds") or 0) < 2:
+    if point[f"{key}_seeds"] < 2:  # sweeps.table.aggregate: how many seeds have it
         return _pct(mean)
     return (f"{_pct(mean)} ± {_pct(point[f'{key}_sd'])} "
             f"({_pct(point[f'{key}_min'])}-{_pct(point[f'{key}_max'])})")
@@ -98,11 +98,10 @@ def render(results: dict) -> str:
     cols.append(("seeds", lambda p: ", ".join(str(s) for s in p["seeds"])))
     skewed = any(p.get("distribution") not in (None, "uniform") for p in points)
     for key, header in ACCURACIES:
-        if "third" in header and not skewed:
-            continue  # equal training frequencies: the thirds are arbitrary cuts of the same thing
-        if any(p.get(key) is not None for p in points):
+        # under equal training frequencies the thirds are arbitrary cuts of the same thing: not shown
+        if (skewed or "third" not in header) and any(p.get(key) is not None for p in points):
             cols.append((header, lambda p, key=key: accuracy_cell(p, key)))
-    spread = " ± sample sd (min-max) over seeds" if any(p.get("n_seeds", 1) > 1 for p in points) else ""
+    spread = " ± sample sd (min-max) over seeds" if any(p["n_seeds"] > 1 for p in points) else ""
     shared = claims.sharing(results.get("rows") or [])
     lines = [f"Exact-match accuracy in %: the mean{spread}.", *([shared] if shared else []), "",
              "| " + " | ".join(h for h, _ in cols) + " |", "|" + "---|" * len(cols)]
@@ -110,14 +109,14 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _source(md: Path, src: str, root: Path) -> Path:
-    """A block's results file: relative to the repository root (``root``), and inside it (no ``..``, no absolute
-    path, no link out of it)."""
+def _source(where: Path | str, src: str, root: Path) -> Path:
+    """A block's or marker's results file: relative to the repository root (``root``), and inside it (no ``..``,
+    no absolute path, no link out of it). An error names ``where`` (the Markdown file, or its file:line)."""
     path = root / src
     if not path.resolve().is_relative_to(root.resolve()):
-        raise ConfigError(str(md), f"results-table block names {src}, which is outside {root.name or '.'}")
+        raise ConfigError(str(where), f"{src} is outside the --root folder {root}")
     if not path.is_file():
-        raise ConfigError(str(md), f"results-table block names {src}, which is not a file under {root.name or '.'}")
+        raise ConfigError(str(where), f"{src} is not a file under the --root folder {root}")
     return path
 
 
@@ -125,20 +124,27 @@ def blocks(text: str) -> list[re.Match]:
     return list(BLOCK.finditer(text))
 
 
-def _sweep_rows(md: Path, sweep: str, root: Path, cache: dict[str, list[dict]]) -> list[dict]:
-    """The per-run rows of ``results/<sweep>/results.json`` under ``root``."""
+def _sweep_rows(where: str, sweep: str, root: Path, cache: dict[str, list[dict]]) -> list[dict]:
+    """The per-run rows of ``results/<sweep>/results.json`` under ``root``; an error names ``where`` (the
+    marker's file:line)."""
     if sweep not in cache:
         if sweep in (".", ".."):
-            raise ConfigError(str(md), f"{sweep!r} is not a sweep's folder under results/")
-        cache[sweep] = json.loads(_source(md, f"results/{sweep}/results.json", root).read_text())["rows"]
+            raise ConfigError(where, f"{sweep!r} is not a sweep's folder under results/")
+        cache[sweep] = json.loads(_source(where, f"results/{sweep}/results.json", root).read_text())["rows"]
     return cache[sweep]
 
 
 def _line(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
+    return text[:pos].count("\n") + 1
 
 
 _FORMS = {"range": "min-max", "each": "a, b and c"}  # how a marker's numbers are written
+
+
+def _requote(quote: str, values: list[float]) -> str:
+    """``quote`` with its numbers (as many as ``values``) replaced by ``values``, each at the decimals it has."""
+    new = iter(values)
+    return re.sub(NUM, lambda num: f"{next(new):.{len(num.group(0).partition('.')[2])}f}", quote)
 
 
 def _fill(md: Path, text: str, root: Path, cache: dict[str, list[dict]]) -> str:
@@ -146,8 +152,9 @@ def _fill(md: Path, text: str, root: Path, cache: dict[str, list[dict]]) -> str:
     out, last = [], 0
     for m in VALUE.finditer(text):
         where = f"{md}:{_line(text, m.start())}"
+        rows = _sweep_rows(where, m["sweep"], root, cache)
         try:
-            values = claims.quoted_values(_sweep_rows(md, m["sweep"], root, cache), m["spec"])
+            values = claims.quoted_values(rows, m["spec"])
         except ConfigError as exc:
             raise ConfigError(where, exc.message) from None
         k = len(values)
@@ -157,15 +164,7 @@ def _fill(md: Path, text: str, root: Path, cache: dict[str, list[dict]]) -> str:
         if before is None:
             raise ConfigError(where, f"the value marker names {k} number(s); write them just before it "
                                      f"({_FORMS.get(m['spec'].split()[0], 'one number')})")
-        quote = before.group(0)
-        nums = list(re.finditer(NUM, quote))
-        new_quote, end = [], 0
-        for num, v in zip(nums, values):
-            decimals = len(num.group(0).partition(".")[2])
-            new_quote += [quote[end:num.start()], f"{v:.{decimals}f}"]
-            end = num.end()
-        new_quote.append(quote[end:])
-        out += [text[last:last + before.start()], "".join(new_quote), m.group(0)]
+        out += [text[last:last + before.start()], _requote(before.group(0), values), m.group(0)]
         last = m.end()
     out.append(text[last:])
     return "".join(out)
@@ -178,15 +177,20 @@ def rendered(md: Path, root: Path) -> str:
 
     def table(m: re.Match) -> str:
         results = json.loads(_source(md, m["src"], root).read_text())
-        return m.group(1) + render(results) + m.group(4)
+        try:
+            return m.group(1) + render(results) + m.group(4)
+        except ConfigError as exc:  # name the Markdown file and the results file too
+            raise ConfigError(f"{md}: {m['src']}", str(exc)) from None
 
     tabled = BLOCK.sub(table, text)
 
     def comparison(m: re.Match) -> str:
+        where = f"{md}:{_line(tabled, m.start())}"
+        rows = _sweep_rows(where, m["sweep"], root, cache)
         try:
-            said = claims.sentence(claims.compare(_sweep_rows(md, m["sweep"], root, cache), m["spec"]))
+            said = claims.sentence(claims.compare(rows, m["spec"]))
         except ConfigError as exc:
-            raise ConfigError(f"{md}:{_line(tabled, m.start())}", exc.message) from None
+            raise ConfigError(where, exc.message) from None
         return m.group(1) + said + m.group(5)
 
     return _fill(md, COMPARE.sub(comparison, tabled), root, cache)

@@ -107,6 +107,15 @@ def test_hand_computed_counts():
     assert example_counts(7, 3, np.array([0.1, 0.6, 0.3])).dtype.kind == example_counts(8, 4, None).dtype.kind == "i"
 
 
+def test_tied_remainders_of_unequal_weights_go_to_the_lower_index():
+    """Weights below 1 (as the power law's are) whose quotas tie exactly: 0.75 : 0.25 of 2 rows is 1.5 and 0.5,
+    equal remainders, so the one row left over goes to instruction 0; 0.625 : 0.375 of 4 rows is 2.5 and 1.5.
+    (Binary fractions: every quota is exact in floating point, so the tie is real, not a rounding artefact.)"""
+    assert example_counts(2, 2, np.array([0.75, 0.25])).tolist() == [2, 0]
+    assert example_counts(4, 2, np.array([0.625, 0.375])).tolist() == [3, 1]
+    assert example_counts(6, 2, np.array([0.1875, 0.0625])).tolist() == [5, 1]  # 4.5 and 1.5
+
+
 @pytest.mark.filterwarnings("error")  # a weight of 0 among tiny ones: no numpy warning either
 def test_explicit_weights_use_the_same_exact_counts():
     w = [50.0] * 10 + [1.0] * 490 + [0.0] * 0

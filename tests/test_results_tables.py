@@ -61,6 +61,48 @@ def test_no_finished_run_is_an_error():
         report.render({"points": []})
 
 
+def test_a_table_of_results_without_a_finished_run_is_a_one_line_error_naming_both_files(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "results.json").write_text(json.dumps({"rows": [], "points": []}))
+    md = tmp_path / "NOTE.md"
+    md.write_text("<!-- results-table: r/results.json -->\nold\n<!-- /results-table -->\n")
+    res = CliRunner().invoke(report.main, [str(md), "--root", str(tmp_path)])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    line = res.output.strip()
+    # the Markdown file, the results file, its field (the key ``points``), then what is wrong
+    assert f"{md}: r/results.json: points: " in line and line.endswith("no finished run")
+    assert md.read_text().endswith("old\n<!-- /results-table -->\n")  # nothing written
+
+
+def test_a_cell_a_point_does_not_record_is_a_dash():
+    """The knobs shown are those any point has; a point without one (older or hand-made results) shows ``-``."""
+    rows = (_rows([0.5], point="a", variant="skewed", distribution="power_law", alpha=0.5, effective_instructions=10.0)
+            + [{"run": "b", "point": "b", "seed": 0, "I": 4, "test_unseen_accuracy": 0.25}])
+    lines = [line for line in report.render({"points": aggregate(rows)}).splitlines() if line.startswith("|")]
+    assert lines[0] == "| variant | I | distribution | effective instructions | seeds | unseen: all |"
+    assert lines[2] == "| skewed | 4 | power law, alpha 0.5 | 10 | 0 | 50.0 |"
+    assert lines[3] == "| - | 4 | - | - | 0 | 25.0 |"
+
+
+@pytest.mark.parametrize("knobs,shown", [
+    ([{"distribution": "uniform"}, {"distribution": "explicit"}], ["uniform", "explicit"]),  # no alpha, two kinds
+    ([{"distribution": "power_law", "alpha": 0.5}, {"distribution": "power_law", "alpha": 0.1}],
+     ["power law, alpha 0.5", "power law, alpha 0.1"]),  # one kind: alpha is the knob that varies
+    ([{"distribution": "power_law", "alpha": 2.0}], ["power law, alpha 2"]),  # one point, still a power law
+    ([{"distribution": "uniform"}, {"distribution": "uniform"}], None),  # nothing to tell apart: no column
+])
+def test_the_distribution_column_shows_whenever_the_distribution_is_not_all_uniform(knobs, shown):
+    rows = [{"run": f"r{i}", "point": f"p{i}", "seed": 0, "I": 4 + i, "test_unseen_accuracy": 0.5, **k}
+            for i, k in enumerate(knobs)]
+    table = [line for line in report.render({"points": aggregate(rows)}).splitlines() if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    if shown is None:
+        assert "distribution" not in header
+    else:
+        col = header.index("distribution")
+        assert [line.strip("|").split("|")[col].strip() for line in table[2:]] == shown
+
+
 def test_a_block_naming_a_missing_file_names_the_markdown_file(tmp_path):
     md = tmp_path / "NOTE.md"
     md.write_text("<!-- results-table: results/nosuch/results.json -->\nold\n<!-- /results-table -->\n")
@@ -75,8 +117,9 @@ def test_a_block_naming_a_file_outside_the_root_is_refused(tmp_path):
     for src in ("../results.json", str(tmp_path / "results.json"), "link.json"):
         md = tmp_path / "repo" / "NOTE.md"
         md.write_text(f"<!-- results-table: {src} -->\nold\n<!-- /results-table -->\n")
-        with pytest.raises(ConfigError, match="outside"):
+        with pytest.raises(ConfigError, match="outside") as exc:
             report.rendered(md, tmp_path / "repo")
+        assert str(exc.value).startswith(f"{md}: ") and src in str(exc.value)
 
 
 def test_check_reports_a_stale_block_and_changes_nothing_then_update_fixes_it(tmp_path):
@@ -202,6 +245,9 @@ def test_a_value_marker_rewrites_the_numbers_before_it_at_their_precision(tmp_pa
     ("1.0%<!-- value: toy median test_unseen_accuracy -->", "STAT one of"),
     ("1.0%<!-- value: nosuch mean test_unseen_accuracy -->", "results/nosuch/results.json"),
     ("1.0%<!-- value: .. mean test_unseen_accuracy -->", "not a sweep's folder"),
+    ("1.0%<!-- value: . mean test_unseen_accuracy -->", "not a sweep's folder"),  # results/results.json exists
+    ("<!-- compare: nosuch test_unseen_accuracy variant=a vs variant=b --><!-- /compare -->", "results/nosuch"),
+    ("<!-- compare: .. test_unseen_accuracy variant=a vs variant=b --><!-- /compare -->", "not a sweep's folder"),
     ("<!-- compare: toy test_unseen_accuracy variant=a vs variant=b --><!-- /compare -->", "seeds [0, 1] and [0]"),
     ("<!-- compare: toy test_unseen_accuracy vs variant=b --><!-- /compare -->", "two runs of seed 0"),
     ("<!-- compare: toy test_unseen_accuracy - test_seen_accuracy variant=a --><!-- /compare -->", "test_seen_n"),
@@ -212,11 +258,13 @@ def test_a_value_marker_rewrites_the_numbers_before_it_at_their_precision(tmp_pa
 def test_a_bad_marker_is_a_one_line_error_naming_the_file_and_line(tmp_path, text, error):
     not_a_count = dict(_run(0, "c", 0), test_unseen_accuracy=0.3)
     root = _sweep(tmp_path, [_run(0, "a", 3), _run(1, "a", 5), _run(0, "b", 11), not_a_count])
+    for stray in ("results/results.json", "results.json"):  # what the sweeps "." and ".." would read
+        (root / stray).write_text((root / "results" / "toy" / "results.json").read_text())
     md = root / "NOTE.md"
     md.write_text("intro\n\n" + text + "\n")
     with pytest.raises(ConfigError, match=re.escape(error)) as exc:
         report.rendered(md, root)
-    assert str(exc.value).startswith(f"{md}:3: ") or "results/nosuch" in str(exc.value), str(exc.value)
+    assert str(exc.value).startswith(f"{md}:3: "), str(exc.value)
     res = CliRunner().invoke(report.main, [str(md), "--root", str(root)])
     assert res.exit_code == 2 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
     assert md.read_text() == "intro\n\n" + text + "\n"  # nothing written
