@@ -400,10 +400,17 @@ def run_groups(chosen: list[str], accepted: list[dict], args: argparse.Namespace
             again = [m for by_mutant in statuses(work, group).values() for m, s in by_mutant.items()
                      if s in UNDETECTED]
             with open(work / "mutmut.log", "a") as log:
-                # first the mutants of changed functions (they have no result), then the earlier survivors
-                finished = run_mutmut(work, group, args.workers, args.nice, args.timeout, log)
-                if finished and again:
-                    finished = run_mutmut(work, group, args.workers, args.nice, args.timeout, log, names=again)
+                # Named mutants are run again even when they have a result (a pattern counts as names: the
+                # group's patterns would re-run every mutant). mutmut re-makes the mutants of changed functions
+                # before it runs anything, clearing their results; those unchecked ones are run next, by name.
+                if not again:
+                    raise UsageError(f"the last run of {name} left no survivor to run again: for changed code, "
+                                     f"run the group in full")
+                finished = run_mutmut(work, group, args.workers, args.nice, args.timeout, log, names=again)
+                unchecked = [m for by_mutant in statuses(work, group).values() for m, s in by_mutant.items()
+                             if s == "not checked"]
+                if finished and unchecked:
+                    finished = run_mutmut(work, group, args.workers, args.nice, args.timeout, log, names=unchecked)
         else:
             work = prepare(name, group)
             with open(work / "mutmut.log", "w") as log:
