@@ -321,7 +321,7 @@ def _metadata(plan: Plan, jobs: list[ShardJob], results: list[dict], elapsed: fl
         "occurrences": ({name: list(sp.occurrences) for name, sp in plan.splits.items()}
                         if tasks.get(cfg.task).plants_occurrences else None),
         "test_unseen_first_id": plan.splits["test_unseen"].id_offset if "test_unseen" in plan.splits else None,
-        "heldout": heldout_report(plan, [r["watch_hits"] for r in results if r["split"] == "train"]),
+        "heldout": heldout_report(plan, [r["watch_hits"] for r in results]),  # only train shards have hits (TrainWatch)
         "cipher": {"kind": cfg.cipher.kind, "image": plan.cipher.image} if cfg.cipher.kind != "none" else None,
         "report": report,
         "generation_seconds": round(elapsed, 3),

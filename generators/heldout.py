@@ -66,8 +66,7 @@ def validation_table(plan, split, make, avoid: pa.Array | None) -> tuple[pa.Tabl
     table = pa.Table.from_batches([make(plan, split, b) for b in range(split.blocks)])
     n = table.num_rows
     stats = {"requested": n, "redrawn": 0, "dropped": 0}
-    if avoid is None or n == 0:
-        stats["rows"] = n
+    if avoid is None:
         return table.combine_chunks(), stats
     bad = np.flatnonzero(np.asarray(pc.is_in(table.column(PROMPT), value_set=avoid)))
     stats["redrawn"] = int(bad.size)
@@ -88,15 +87,15 @@ def validation_table(plan, split, make, avoid: pa.Array | None) -> tuple[pa.Tabl
         bad = bad[~ok]
     keep = np.setdiff1d(np.arange(n), bad)
     stats["dropped"] = int(bad.size)
-    stats["rows"] = int(keep.size)
     return pa.concat_tables(pieces).take(pa.array(source[keep])).combine_chunks(), stats
 
 
 class TrainWatch:
-    """Which held-out prompts (``plan.watch``) occur among the rows of one train shard."""
+    """Which held-out prompts (``plan.watch``) occur among the rows of one train shard (none, for a shard of
+    another split: a held-out row counts as repeating train only if a train row has its prompt)."""
 
     def __init__(self, plan, split):
-        self.watch = plan.watch if split.name == "train" and plan.watch is not None and len(plan.watch) else None
+        self.watch = plan.watch if split.name == "train" else None  # None too when there is no held-out split
         self.found: list[np.ndarray] = []
 
     def see(self, batch: pa.RecordBatch) -> None:
@@ -114,8 +113,8 @@ def heldout_report(plan, train_hits: list[np.ndarray]) -> dict:
     if plan.watch is None:
         return {}
     hit = np.zeros(len(plan.watch), dtype=bool)
-    for h in train_hits:
-        hit[np.asarray(h, dtype=np.int64)] = True
+    for h in train_hits:  # TrainWatch.hits: integer indices into plan.watch
+        hit[h] = True
     out: dict = {"guarantee": GUARANTEE}
     rows = plan.watch_rows
     for name in ("validation", "test_seen"):
@@ -124,12 +123,12 @@ def heldout_report(plan, train_hits: list[np.ndarray]) -> dict:
             continue
         entry = {"rows": int(idx.size), "rows_matching_train": int(hit[idx].sum())}
         if name == "validation":
-            entry.update({k: v for k, v in plan.heldout["validation"].items() if k != "rows"})
-            entry["rows_matching_test_seen"] = int(np.isin(idx, rows["test_seen"]).sum()) if "test_seen" in rows else 0
+            entry.update(plan.heldout["validation"])
+            entry["rows_matching_test_seen"] = 0  # prepare_heldout raises before a validation row repeats a test_seen prompt
         out[name] = entry
     return out
 
 
 def _concat(arrays: list) -> pa.Array:
     chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
-    return pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
+    return pa.concat_arrays(chunks)  # never empty: prepare_heldout runs only for a split with rows

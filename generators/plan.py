@@ -309,7 +309,7 @@ def check_disjoint(train_pool: Any, test_pool: Any) -> dict:
     train_rules, test_rules = set(train_pool.rule_keys()), set(test_pool.rule_keys())
     shared = train_rules & test_rules
     if shared:
-        example = sorted(shared)[0].decode("ascii", "replace").replace("\x00", " -> ")
+        example = sorted(shared)[0].decode().replace("\x00", " -> ")  # rules are ASCII (the alphabet is)
         raise DisjointnessError(
             f"internal error: {len(shared)} single rules of the unseen test set are also training rules (e.g. {example})"
         )
@@ -327,7 +327,7 @@ def pattern_report(
     in_test_space = 0
     if any(c.structured for c in test_space.classes):  # else no pattern can lie in a structured test class
         x, xl = train_pool.pattern_matrix()
-        in_test_space = int(test_space.contains(x, xl, structured_only=True).sum()) if x.size else 0
+        in_test_space = int(test_space.contains(x, xl, structured_only=True).sum())  # a pool is never empty
     out = {
         "novel_patterns": mode,
         "train_patterns": len(train_x),
@@ -337,7 +337,7 @@ def pattern_report(
     }
     if any(c.structured for c in train_space.classes):
         out["train_patterns_literal"] = literal_patterns(train_pool, train_space)
-    if any(c.structured for c in train_space.classes) and test_space.where == "test_space":  # a test space of its own
+    if test_space.where == "test_space":  # a test space of its own: which training classes lie wholly inside it
         within = train_space.classes_within(test_space)
         lengths = len(train_space.cfg.x_len.values()) > 1
         out["train_classes"] = class_labels([c for c in train_space.classes if c not in within], lengths)
@@ -354,7 +354,7 @@ def pattern_report(
         out["train_space_patterns_excluded"] = _space_overlap(train_space, test_space, ex.patterns)
     else:
         tx, txl = test_pool.pattern_matrix()
-        out["train_space_patterns_excluded"] = int(train_space.contains(tx, txl).sum()) if tx.size else 0
+        out["train_space_patterns_excluded"] = int(train_space.contains(tx, txl).sum())
     return out
 
 
@@ -402,5 +402,5 @@ def _space_overlap(train_space: InstructionSpace, test_space: InstructionSpace, 
         return None
     x, xl, _ = train_space.all_patterns()
     inside = test_space.contains(x, xl, structured_only=True)
-    listed = np.asarray([x[i, : xl[i]].tobytes() in patterns for i in np.flatnonzero(~inside)], dtype=bool)
-    return int(inside.sum() + listed.sum())
+    listed = sum(x[i, : xl[i]].tobytes() in patterns for i in np.flatnonzero(~inside))
+    return int(inside.sum()) + listed

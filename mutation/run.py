@@ -103,7 +103,7 @@ GROUPS: dict[str, Group] = {
         {"generators/plan.py": ["check_disjoint", "pattern_report", "_space_overlap"], "generators/heldout.py": [],
          "generators/tasks/rewrite.py": ["draw_pools"]},
         ["tests/test_disjointness.py", "tests/test_heldout.py", "tests/test_novel_patterns.py",
-         "tests/test_paper_fidelity.py", "tests/test_space.py", "tests/test_dataset_card.py"],
+         "tests/test_paper_fidelity.py", "tests/test_space.py", "tests/test_dataset_card.py", GOLDEN],
     ),
     "distribution": Group(
         "the instruction-frequency distribution: power-law weights, exact counts, which rows get which rule",

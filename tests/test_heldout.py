@@ -7,11 +7,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+import generators.heldout as heldout
 from generators import config_from_dict
 from generators.build import generate
+from generators.plan import make_plan
+from generators.rng import BLOCK
 
 
 def rows(folder: Path, meta: dict, split: str) -> list[dict]:
@@ -38,6 +44,7 @@ def test_validation_never_repeats_a_test_seen_prompt_and_the_counts_are_true(tmp
     assert h["validation"]["rows"] == len(val) == meta["splits"]["validation"]["rows"]
     assert h["validation"]["requested"] == 300 and h["validation"]["redrawn"] > 0  # collisions were likely here
     assert h["validation"]["requested"] - h["validation"]["dropped"] == len(val)
+    assert h["validation"]["dropped"] <= h["validation"]["redrawn"] // 10  # a redraw finds most a new prompt
     assert h["validation"]["rows_matching_test_seen"] == 0
     assert h["validation"]["rows_matching_train"] == sum(r["prompt"] in train_prompts for r in val)
     assert h["test_seen"]["rows_matching_train"] == sum(r["prompt"] in train_prompts for r in seen)
@@ -92,6 +99,10 @@ def test_no_validation_when_asked_for_none(tmp_path):
     raw["splits"]["validation"] = {"examples": 0}
     meta = generate(config_from_dict(raw), tmp_path / "o", progress=False, card=False)
     assert list(meta["splits"]) == ["train", "test_unseen", "test_seen"]
+    train, seen = rows(tmp_path / "o", meta, "train"), rows(tmp_path / "o", meta, "test_seen")
+    train_prompts = {r["prompt"] for r in train}
+    assert "validation" not in meta["heldout"]  # test_seen's repeats of train are still counted
+    assert meta["heldout"]["test_seen"] == {"rows": 300, "rows_matching_train": sum(r["prompt"] in train_prompts for r in seen)}
 
 
 def test_without_test_seen_validation_counts_only_its_repeats_of_train(tmp_path):
@@ -107,3 +118,35 @@ def test_without_test_seen_validation_counts_only_its_repeats_of_train(tmp_path)
         "rows": 300, "rows_matching_train": sum(r["prompt"] in train_prompts for r in val), "requested": 300,
         "redrawn": 0, "dropped": 0, "rows_matching_test_seen": 0}  # fmt: skip
     assert meta["heldout"]["validation"]["rows_matching_train"] > 0
+
+
+def test_a_colliding_validation_row_is_redrawn_up_to_max_redraws_times_then_dropped():
+    """The promise in generators.heldout, on a stand-in task whose prompts name (row, attempt): a row whose prompt
+    is a test_seen one is made again from the stream of attempt 1, 2, ... MAX_REDRAWS (attempt 0 is the row as
+    first made) until it is new, in place; a row that never is gets dropped. Two blocks, so that a row of the
+    second block is redrawn from its own block."""
+    n, last = BLOCK + 3, heldout.MAX_REDRAWS
+    made: list[tuple[int, int]] = []
+
+    def make(plan, split, block, attempt=0):
+        made.append((block, attempt))
+        ids = range(block * BLOCK, min(n, (block + 1) * BLOCK))
+        prompts = pa.array([f"{r}@{attempt}" for r in ids])
+        return pa.RecordBatch.from_arrays([prompts] * 5, ["a", "b", "c", "d", "prompt"])  # prompt: column 4
+
+    first_ok = {5: 1, 7: 3, BLOCK + 1: last, BLOCK + 2: last + 1}  # the attempt whose prompt is new (else avoided)
+    avoid = pa.array([f"{r}@{a}" for r, ok in first_ok.items() for a in range(ok)])
+    table, stats = heldout.validation_table(None, SimpleNamespace(blocks=2), make, avoid)
+    assert stats == {"requested": n, "redrawn": 4, "dropped": 1}
+    want = [f"{r}@{first_ok.get(r, 0)}" for r in range(n) if first_ok.get(r, 0) <= last]
+    assert table.column("prompt").to_pylist() == want
+    assert sorted(made) == sorted(set(made))  # each block made once per attempt, not once per colliding row
+    assert {a for b, a in made} == set(range(last + 1))
+
+
+def test_a_validation_prompt_that_repeats_test_seen_is_an_error_not_a_row(monkeypatch):
+    """The guarantee is checked once more after the redraws: were they skipped, making the plan fails."""
+    skip_redraws = heldout.validation_table
+    monkeypatch.setattr(heldout, "validation_table", lambda plan, split, make, avoid: skip_redraws(plan, split, make, None))
+    with pytest.raises(RuntimeError, match=r"^internal error: .*validation.*test_seen"):
+        make_plan(config_from_dict(small_space()))

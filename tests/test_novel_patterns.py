@@ -3,6 +3,7 @@ space) out of training. Checked from the written rows against a plain-Python rea
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -12,12 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import generators.plan as plan_module
 from core.errors import ConfigError
 from generators import config_from_dict
 from generators.build import generate
 from generators.config import load_config
 from generators.fields import Range, SpaceConfig
-from generators.space import InstructionSpace
+from generators.plan import DisjointnessError, make_plan, pattern_report
+from generators.space import Exclusion, InstructionSpace
+from generators.tasks.markov import MarkovPool
 
 CONFIGS = Path(__file__).parents[1] / "generators" / "configs"
 
@@ -92,9 +96,11 @@ def test_test_patterns_mode_on_a_toy_with_room(tmp_path):
     train, test = patterns(tmp_path / "o", meta, "train"), patterns(tmp_path / "o", meta, "test_unseen")
     assert not train & test
     assert meta["patterns"]["train_space_patterns_excluded"] == len(test)
+    assert meta["patterns"]["train_patterns_in_test_space"] == 0  # a random space has no structured class
     raw["splits"]["test_unseen"]["novel_patterns"] = "none"
     meta = generate(config_from_dict(raw), tmp_path / "p", progress=False, card=False)
     assert patterns(tmp_path / "p", meta, "train") & patterns(tmp_path / "p", meta, "test_unseen")  # else: shared
+    assert meta["patterns"]["train_patterns_in_test_space"] == 0
 
 
 def test_markov_novel_patterns(tmp_path):
@@ -128,6 +134,57 @@ def test_too_many_novel_patterns_is_a_clear_error():
     with pytest.raises(ConfigError, match="usable rules") as err:  # 2 patterns: the 4 test rules use both
         make_plan(config_from_dict(raw))
     assert err.value.field == "space"
+
+
+def paired_test_space(n_test: int = 20) -> dict:
+    """Patterns of length 4 or 5 over abc (324 of them: every string); the test space's structured class is
+    repeated k = 2 (``aabb``, ``aabbc``), which test_space mode keeps out of training with the test patterns."""
+    both = {"alphabet": "abc", "x_len": [4, 5], "y_len": 1, "structures": ["repeated"], "k": [1, 2]}
+    return {"instructions": 60, "examples_per_instruction": 1, "input_len": 8, "space": both, "test_space": both,
+            "splits": {"test_unseen": {"instructions": n_test, "examples": n_test, "novel_patterns": "test_space"},
+                       "test_seen": {"examples": 0}, "validation": {"examples": 0}}}
+
+
+def test_test_space_mode_counts_every_training_space_pattern_it_excluded(monkeypatch):
+    """``train_space_patterns_excluded`` (datagen.json, the card) counted from the definitions: the patterns of
+    the training space that lie in the test space's structured classes or are an unseen-test pattern. The class
+    lists name each class with its length, as the space has two."""
+    plan = make_plan(config_from_dict(paired_test_space()))
+    rec = plan.novel_patterns
+    test = {t.split(" -> ")[0] for t in plan.splits["test_unseen"].pool_text.to_pylist()}
+    every = ["".join(p) for n in (4, 5) for p in itertools.product("abc", repeat=n)]
+    paired = {p for p in every if has_structure(p, "repeated", 2)}
+    assert len(every) == 324 and len(paired) == 9 + 27
+    assert test - paired and test & paired  # both kinds of test pattern, so each part of the count matters
+    assert rec["train_space_patterns_excluded"] == len(paired | test)
+    assert rec["checked"] and rec["test_patterns_in_training"] == 0 == rec["train_patterns_in_test_space"]
+    assert rec["train_classes"] == ["random, L=4", "random, L=5"]
+    assert rec["train_classes_within_test_space"] == ["repeated k=2, L=4", "repeated k=2, L=5"]
+    # a training space of more than DENSE_LIMIT patterns (counted class by class: the random classes and the
+    # repeated k = 2 ones, 81 + 243 + 9 + 27) is not listed: the count is then unknown (None)
+    monkeypatch.setattr(plan_module, "DENSE_LIMIT", 360)
+    assert make_plan(config_from_dict(paired_test_space())).novel_patterns["train_space_patterns_excluded"] == len(paired | test)
+    monkeypatch.setattr(plan_module, "DENSE_LIMIT", 359)
+    assert make_plan(config_from_dict(paired_test_space())).novel_patterns["train_space_patterns_excluded"] is None
+
+
+def test_a_training_pattern_the_mode_forbids_is_an_error_naming_how_many():
+    """The check after the draw, whatever the draw did: under ``test_patterns`` a training pattern that is an
+    unseen-test one, under ``test_space`` also one lying in the test space's structured classes."""
+    def space(structures: list[str], k: int, where: str) -> InstructionSpace:
+        return InstructionSpace(SpaceConfig(alphabet="ab", x_len=Range(4, 4), y_len=Range(1, 1), structures=structures,
+                                            k=Range(k, k)), where)
+
+    plain, paired = space(["random"], 1, "space"), space(["repeated"], 2, "test_space")
+    test = MarkovPool([[("abab", "a", False)]])
+    train = MarkovPool([[("abab", "b", False)], [("abba", "a", False)]])
+    assert pattern_report(train, test, "none", plain, plain, Exclusion())["test_patterns_in_training"] == 1
+    with pytest.raises(DisjointnessError, match=r"^internal error: 1 unseen-test patterns are also training"):
+        pattern_report(train, test, "test_patterns", plain, plain, Exclusion())
+    train = MarkovPool([[("bbbb", "a", False)], [("aabb", "a", False)], [("abba", "b", False)]])  # 2 of 3 paired
+    with pytest.raises(DisjointnessError, match=r"^internal error: 2 training patterns lie in the test space"):
+        pattern_report(train, test, "test_space", plain, paired, Exclusion())
+    assert pattern_report(train, test, "test_patterns", plain, paired, Exclusion())["train_patterns_in_test_space"] == 2
 
 
 @settings(max_examples=150, deadline=None)
