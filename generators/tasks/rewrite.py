@@ -79,47 +79,41 @@ def _remake(rng, split, z, zlen, noop, x, xlen, occ, bad, pos, width) -> None:
     noop_rows = bad[noop[bad]]
     if noop_rows.size:
         avoid_first_char(rng, z, noop_rows, x[noop_rows, 0], split.alphabet)
-    todo = bad[~noop[bad]]
+    op_rows = todo = bad[~noop[bad]]  # no-op rows are made by then: x's first character no longer occurs
     if todo.size:
-        present = np.zeros((todo.size, 256), dtype=bool)
-        rr, jj = np.nonzero(np.arange(x.shape[1])[None, :] < xlen[todo, None])
-        present[rr, x[todo][rr, jj]] = True
-        outside = ~present[:, split.alphabet]  # alphabet characters that x does not use, per row
+        # alphabet characters that x does not use, per row (x's padding, byte 0, is no letter)
+        outside = ~(x[todo][:, :, None] == split.alphabet).any(axis=1)
         ok = outside.any(axis=1) & (zlen[todo] >= occ[todo] * (xlen[todo] + 1) - 1)
         rows, outside = todo[ok], outside[ok]
         if rows.size:
             pick = integers(rng, 0, outside.sum(axis=1)[:, None] - 1, (rows.size, width))
-            choice = np.argsort(~outside, axis=1, kind="stable")  # the outside characters first
+            choice = np.argsort(~outside, kind="stable")  # per row, the outside characters first
             _plant_on(rng, z, zlen, rows, x, xlen, occ, pos, split.alphabet[np.take_along_axis(choice, pick, axis=1)], 1)
             todo = todo[~ok]
     for sep in (1, 0):
-        for c in split.alphabet:
-            if todo.size == 0:
-                break
+        for c in split.alphabet:  # rows already made drop out of todo; an empty todo plants nothing
             fits = zlen[todo] >= occ[todo] * (xlen[todo] + sep) - sep
             rows = todo[fits]
             saved, saved_pos = z[rows].copy(), pos[rows].copy()
-            _plant_on(rng, z, zlen, rows, x, xlen, occ, pos, np.full((rows.size, width), c, np.uint8), sep)
+            _plant_on(rng, z, zlen, rows, x, xlen, occ, pos, np.full((rows.size, width), c), sep)  # uint8, as c
             wrong = count_matches(z[rows], zlen[rows], x[rows], xlen[rows]) != occ[rows]
             z[rows[wrong]], pos[rows[wrong]] = saved[wrong], saved_pos[wrong]
             todo = np.setdiff1d(todo, rows[~wrong])
-    rest = np.flatnonzero(count_matches(z[bad], zlen[bad], x[bad], xlen[bad]) != np.where(noop[bad], 0, occ[bad]))
+    rest = np.flatnonzero(count_matches(z[op_rows], zlen[op_rows], x[op_rows], xlen[op_rows]) != occ[op_rows])
     if rest.size:
-        r = bad[rest[0]]
-        pattern = x[r, : xlen[r]].tobytes().decode("ascii")
+        r = op_rows[rest[0]]
         raise GenerationError(
-            f"cannot make a {zlen[r]}-character input over {split.alphabet.tobytes().decode('ascii')!r} that contains "
-            f"{pattern!r} exactly {0 if noop[r] else occ[r]} time(s) (counting overlapping matches); raise input_len or "
-            f"the alphabet size, or lower occurrences"
+            f"cannot make a {zlen[r]}-character input over {split.alphabet.tobytes().decode()!r} that contains "
+            f"{x[r, : xlen[r]].tobytes().decode()!r} exactly {occ[r]} time(s) (counting overlapping matches); raise "
+            f"input_len or the alphabet size, or lower occurrences"
         )
 
 
 def _plant_on(rng, z, zlen, rows, x, xlen, occ, pos, background: np.ndarray, sep: int) -> None:
-    """Rows ``rows`` of z become ``background`` (cut to their lengths) with their copies planted ``sep`` apart."""
+    """Rows ``rows`` of z become ``background`` with their copies planted ``sep`` apart (the cells past a row's
+    length keep the background: nothing reads them, matches are counted and texts cut within the length)."""
     if rows.size == 0:
         return
-    width = z.shape[1]
-    background[np.arange(width)[None, :] >= zlen[rows, None]] = 0
     z[rows] = background
     first, _ = plant(rng, z, zlen, rows, x, xlen, occ, sep=sep)
     pos[rows] = first[rows]
