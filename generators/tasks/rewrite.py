@@ -45,7 +45,7 @@ def rule_text(x: str, y: str) -> str:
 
 
 def exact_inputs(rng, split, zlen: np.ndarray, noop: np.ndarray, x: np.ndarray, xlen: np.ndarray, occ: np.ndarray, width: int):
-    """Inputs holding row r's pattern exactly ``occ[r]`` times (no-op rows: never), and the first match of each.
+    """Inputs holding row r's pattern exactly ``occ[r]`` times (no-op rows: never), and its first match (-1: none).
 
     A row that misses the count (an accidental match in the background, or copies that overlap into an extra
     match) is redrawn, background and places, up to :data:`MAX_OCCURRENCE_REDRAWS` times; what still misses is
@@ -69,7 +69,7 @@ def exact_inputs(rng, split, zlen: np.ndarray, noop: np.ndarray, x: np.ndarray, 
         bad = bad[still]
     if bad.size:
         _remake(rng, split, z, zlen, noop, x, xlen, occ, bad, pos, width)
-    return z, np.where(noop, -1, pos)
+    return z, pos  # -1 for no-op rows: plant leaves the rows it does not plant at -1
 
 
 def _remake(rng, split, z, zlen, noop, x, xlen, occ, bad, pos, width) -> None:
