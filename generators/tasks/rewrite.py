@@ -143,8 +143,8 @@ def rewrite_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
     rng, inst, noop, zlen, n = b.rng, b.inst, b.noop, b.zlen, b.n
     pool = split.pool
     x, xlen = pool.x[inst], pool.x_len[inst].astype(np.int64)
-    y, ylen = pool.y[inst], pool.y_len[inst].astype(np.int64)
-    occ = np.asarray(split.occurrences, dtype=np.int64)[integers(rng, 0, len(split.occurrences) - 1, n)]
+    y, ylen = pool.y[inst], pool.y_len[inst]  # (only compared and used as lengths: the pool's int32 will do)
+    occ = np.asarray(split.occurrences)[integers(rng, 0, len(split.occurrences) - 1, n)]
     z, pos = exact_inputs(rng, split, zlen, noop, x, xlen, occ, cfg.input_len.max)
     hit = pos >= 0
     if (xlen == ylen).all():  # output = input with y written over the match: same length as the input
@@ -164,7 +164,7 @@ def rewrite_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
     xs, ys = Piece(x, scalar_or(xlen)), Piece(y, scalar_or(ylen))
     fields = {"x": [xs], "y": [ys], "input": [Piece(z, scalar_or(zlen))], "rule": [xs, b" -> ", ys]}
     return matrix_block(plan, split, inst, fields=fields, output=output, is_noop=noop,
-                        flags=[pa.array(xlen.astype(np.int32), pa.int32())], schema=REWRITE_SCHEMA)
+                        flags=[pa.array(xlen, pa.int32())], schema=REWRITE_SCHEMA)
 
 
 def validate(cfg) -> None:
