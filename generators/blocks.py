@@ -52,10 +52,10 @@ def _match_positions(
     the cost is about one pass over the inputs."""
     wz = z.shape[1]
     ok = z == x[:, :1]
-    if x.shape[1] > 1 and wz > 1:
+    if x.shape[1] > 1:  # (inputs one character wide: an empty slice, nothing to narrow)
         ok[:, :-1] &= (z[:, 1:] == x[:, 1:2]) | (xlen < 2)[:, None]
     ok &= np.arange(wz)[None, :] <= (zlen - xlen)[:, None]  # the last start is inclusive
-    if skip is not None and skip[0].size:
+    if skip is not None:
         ok[skip] = False
     some = np.flatnonzero(ok.any(axis=1))  # few rows have candidates: scan only those
     sub_rows, cols = np.nonzero(ok[some])
@@ -106,7 +106,7 @@ def write_rows(dest: np.ndarray, rows: np.ndarray, at: np.ndarray, src: np.ndarr
     if rows.size == 0:
         return
     w = src.shape[1]
-    if w and (length == w).all() and dest.shape[1] >= w:
+    if w and (length == w).all():  # (then dest is at least w wide: the pieces fit their places)
         windows = np.lib.stride_tricks.sliding_window_view(dest, w, axis=1, writeable=True)
         windows[rows, at] = src
         return
@@ -160,12 +160,12 @@ def plant(
 
     Returns the first planted start of each row (-1 for rows not planted) and every planted (row, start) pair.
     """
-    first = np.full(z.shape[0], -1, dtype=np.int64)
+    first = np.full(z.shape[0], -1)  # numpy's default integer, as the fill value -1
     at_rows, at_cols = [], []
     for c in np.unique(occ[rows]):
         r = rows[occ[rows] == c]
         free = zlen[r] - c * xlen[r] - (c - 1) * sep
-        gaps = np.sort(integers(rng, 0, free[:, None], (r.size, int(c))), axis=1)
+        gaps = np.sort(integers(rng, 0, free[:, None], (r.size, int(c))))  # along each row
         for k in range(int(c)):
             start = gaps[:, k] + k * (xlen[r] + sep)
             write_rows(z, r, start, x[r], xlen[r])

@@ -241,3 +241,98 @@ def test_rows_made_by_the_last_resort_are_pinned(case, monkeypatch):
         table = split_table(make_plan(config_from_dict(raw), version), "train")
         assert sum(remade) > 10  # rows that went through the last resort
         assert block_digest(table).hex() == pin, version
+
+
+BACKGROUND = ord(".")  # a byte no pattern uses: the cells plant must leave alone stay visible
+
+
+def planting_case(seed: int, n: int = 600):
+    """n rows of '.' (widths up to 16, padding 0 past each length) and patterns over a, b of 1 to 3 letters,
+    each asked 1 to 3 times, with room for the copies left small so both ends of every row get used."""
+    rng = np.random.default_rng(seed)
+    width = 16
+    xlen = rng.integers(1, 4, n)
+    occ = rng.integers(1, 4, n)
+    x = np.zeros((n, 3), np.uint8)
+    for r in range(n):
+        x[r, : xlen[r]] = rng.choice(np.frombuffer(b"ab", np.uint8), xlen[r])
+    return rng, width, x, xlen.astype(np.int64), occ.astype(np.int64)
+
+
+@pytest.mark.parametrize("sep", [0, 1, 2])
+def test_plant_writes_each_copy_where_it_says_and_nothing_else(sep):
+    """blocks.plant's promise: each listed row gets its pattern occ[r] times at random places that do not
+    overlap and lie at least ``sep`` apart, within the row's length; it returns each row's first start (-1 for a
+    row not planted) and every planted (row, start) pair; the other rows and cells are left as they were. And
+    the places are random over all that fit: some rows start at 0, some end their last copy at the row's end."""
+    from generators.blocks import count_matches, plant
+
+    rng, width, x, xlen, occ = planting_case(sep)
+    n = x.shape[0]
+    zlen = np.minimum(occ * xlen + (occ - 1) * sep + rng.integers(0, 3, n), width)
+    fits = occ * xlen + (occ - 1) * sep <= zlen
+    before = np.where(np.arange(width)[None, :] < zlen[:, None], BACKGROUND, 0).astype(np.uint8)
+    rows = np.flatnonzero(fits & (np.arange(n) % 5 != 0))  # every fifth row is left out
+    z = before.copy()
+    first, pairs = plant(generator(sep, "plant"), z, zlen, rows, x, xlen, occ, sep=sep)
+
+    assert len(pairs[0]) == len(pairs[1]) == occ[rows].sum()
+    starts_of = {int(r): [] for r in rows}
+    for r, s in zip(pairs[0].tolist(), pairs[1].tolist(), strict=True):
+        starts_of[r].append(s)
+    at_start = at_end = 0
+    for r in range(n):
+        if r not in starts_of:
+            assert first[r] == -1 and (z[r] == before[r]).all(), r
+            continue
+        starts = sorted(starts_of[r])
+        assert len(starts) == occ[r] and first[r] == starts[0], (r, starts, first[r])
+        expected = before[r].copy()
+        for k, s in enumerate(starts):
+            assert s >= 0 and s + xlen[r] <= zlen[r], (r, starts)
+            if k:
+                assert s >= starts[k - 1] + xlen[r] + sep, (r, starts)  # apart, so never overlapping
+            expected[s : s + xlen[r]] = x[r, : xlen[r]]
+        assert (z[r] == expected).all(), (r, z[r].tobytes(), expected.tobytes())
+        if zlen[r] > occ[r] * xlen[r] + (occ[r] - 1) * sep:  # room to spare: the copies could go elsewhere
+            at_start += starts[0] == 0
+            at_end += starts[-1] + xlen[r] == zlen[r]
+    assert at_start > 20 and at_end > 20, (at_start, at_end)
+    # the pairs index z and are exactly the copies' places: skipping them leaves no match over a '.' background
+    # (copies of a, b patterns that touch, as sep 0 allows, can make one more match; counted here as such)
+    extra = count_matches(z, zlen, x, xlen, skip=pairs)
+    text = [z[r, : zlen[r]].tobytes().decode() for r in range(n)]
+    pats = [x[r, : xlen[r]].tobytes().decode() for r in range(n)]
+    assert extra.tolist() == [occurrences_of(p, t) - len(starts_of.get(r, [])) for r, (p, t) in enumerate(zip(pats, text))]
+
+
+def test_plant_with_no_row_to_plant_reports_no_place():
+    """An all-no-op block plants nothing: every first start is -1, and the (empty) pairs still index z."""
+    from generators.blocks import plant
+
+    _, width, x, xlen, occ = planting_case(7, n=5)
+    z = np.full((5, width), BACKGROUND, np.uint8)
+    first, pairs = plant(generator(7, "plant"), z, np.full(5, width), np.zeros(0, np.int64), x, xlen, occ)
+    assert first.tolist() == [-1] * 5
+    assert len(pairs[0]) == len(pairs[1]) == 0 and z[pairs].size == 0
+    assert (z == BACKGROUND).all()
+
+
+@pytest.mark.parametrize("lengths", ["all as wide as the pieces", "ragged", "with empty pieces"])
+def test_write_rows_writes_each_piece_at_its_place_only(lengths):
+    """write_rows' definition: dest[rows[i], at[i] : at[i] + length[i]] = src[i, :length[i]], nothing else."""
+    from generators.blocks import write_rows
+
+    rng = np.random.default_rng(len(lengths))
+    dest = rng.integers(65, 91, (9, 12)).astype(np.uint8)
+    rows = np.array([0, 3, 4, 8, 2])
+    src = rng.integers(97, 123, (5, 4)).astype(np.uint8)
+    length = {"all as wide as the pieces": np.full(5, 4), "ragged": np.array([1, 4, 2, 3, 4]),
+              "with empty pieces": np.array([0, 3, 0, 4, 1])}[lengths]
+    at = np.array([0, 8, 5, 3, 1])
+    expected = dest.copy()
+    for i, r in enumerate(rows):
+        for j in range(length[i]):
+            expected[r, at[i] + j] = src[i, j]
+    write_rows(dest, rows, at, src, length)
+    assert (dest == expected).all()

@@ -45,7 +45,7 @@ def rule_text(x: str, y: str) -> str:
 
 
 def exact_inputs(rng, split, zlen: np.ndarray, noop: np.ndarray, x: np.ndarray, xlen: np.ndarray, occ: np.ndarray, width: int):
-    """Inputs holding row r's pattern exactly ``occ[r]`` times (no-op rows: never), and the first match of each.
+    """Inputs holding row r's pattern exactly ``occ[r]`` times (no-op rows: never), and its first match (-1: none).
 
     A row that misses the count (an accidental match in the background, or copies that overlap into an extra
     match) is redrawn, background and places, up to :data:`MAX_OCCURRENCE_REDRAWS` times; what still misses is
@@ -69,7 +69,7 @@ def exact_inputs(rng, split, zlen: np.ndarray, noop: np.ndarray, x: np.ndarray, 
         bad = bad[still]
     if bad.size:
         _remake(rng, split, z, zlen, noop, x, xlen, occ, bad, pos, width)
-    return z, np.where(noop, -1, pos)
+    return z, pos  # -1 for no-op rows: plant leaves the rows it does not plant at -1
 
 
 def _remake(rng, split, z, zlen, noop, x, xlen, occ, bad, pos, width) -> None:
@@ -79,47 +79,41 @@ def _remake(rng, split, z, zlen, noop, x, xlen, occ, bad, pos, width) -> None:
     noop_rows = bad[noop[bad]]
     if noop_rows.size:
         avoid_first_char(rng, z, noop_rows, x[noop_rows, 0], split.alphabet)
-    todo = bad[~noop[bad]]
+    op_rows = todo = bad[~noop[bad]]  # no-op rows are made by then: x's first character no longer occurs
     if todo.size:
-        present = np.zeros((todo.size, 256), dtype=bool)
-        rr, jj = np.nonzero(np.arange(x.shape[1])[None, :] < xlen[todo, None])
-        present[rr, x[todo][rr, jj]] = True
-        outside = ~present[:, split.alphabet]  # alphabet characters that x does not use, per row
+        # alphabet characters that x does not use, per row (x's padding, byte 0, is no letter)
+        outside = ~(x[todo][:, :, None] == split.alphabet).any(axis=1)
         ok = outside.any(axis=1) & (zlen[todo] >= occ[todo] * (xlen[todo] + 1) - 1)
         rows, outside = todo[ok], outside[ok]
         if rows.size:
             pick = integers(rng, 0, outside.sum(axis=1)[:, None] - 1, (rows.size, width))
-            choice = np.argsort(~outside, axis=1, kind="stable")  # the outside characters first
+            choice = np.argsort(~outside, kind="stable")  # per row, the outside characters first
             _plant_on(rng, z, zlen, rows, x, xlen, occ, pos, split.alphabet[np.take_along_axis(choice, pick, axis=1)], 1)
             todo = todo[~ok]
     for sep in (1, 0):
-        for c in split.alphabet:
-            if todo.size == 0:
-                break
+        for c in split.alphabet:  # rows already made drop out of todo; an empty todo plants nothing
             fits = zlen[todo] >= occ[todo] * (xlen[todo] + sep) - sep
             rows = todo[fits]
             saved, saved_pos = z[rows].copy(), pos[rows].copy()
-            _plant_on(rng, z, zlen, rows, x, xlen, occ, pos, np.full((rows.size, width), c, np.uint8), sep)
+            _plant_on(rng, z, zlen, rows, x, xlen, occ, pos, np.full((rows.size, width), c), sep)  # uint8, as c
             wrong = count_matches(z[rows], zlen[rows], x[rows], xlen[rows]) != occ[rows]
             z[rows[wrong]], pos[rows[wrong]] = saved[wrong], saved_pos[wrong]
             todo = np.setdiff1d(todo, rows[~wrong])
-    rest = np.flatnonzero(count_matches(z[bad], zlen[bad], x[bad], xlen[bad]) != np.where(noop[bad], 0, occ[bad]))
+    rest = np.flatnonzero(count_matches(z[op_rows], zlen[op_rows], x[op_rows], xlen[op_rows]) != occ[op_rows])
     if rest.size:
-        r = bad[rest[0]]
-        pattern = x[r, : xlen[r]].tobytes().decode("ascii")
+        r = op_rows[rest[0]]
         raise GenerationError(
-            f"cannot make a {zlen[r]}-character input over {split.alphabet.tobytes().decode('ascii')!r} that contains "
-            f"{pattern!r} exactly {0 if noop[r] else occ[r]} time(s) (counting overlapping matches); raise input_len or "
-            f"the alphabet size, or lower occurrences"
+            f"cannot make a {zlen[r]}-character input over {split.alphabet.tobytes().decode()!r} that contains "
+            f"{x[r, : xlen[r]].tobytes().decode()!r} exactly {occ[r]} time(s) (counting overlapping matches); raise "
+            f"input_len or the alphabet size, or lower occurrences"
         )
 
 
 def _plant_on(rng, z, zlen, rows, x, xlen, occ, pos, background: np.ndarray, sep: int) -> None:
-    """Rows ``rows`` of z become ``background`` (cut to their lengths) with their copies planted ``sep`` apart."""
+    """Rows ``rows`` of z become ``background`` with their copies planted ``sep`` apart (the cells past a row's
+    length keep the background: nothing reads them, matches are counted and texts cut within the length)."""
     if rows.size == 0:
         return
-    width = z.shape[1]
-    background[np.arange(width)[None, :] >= zlen[rows, None]] = 0
     z[rows] = background
     first, _ = plant(rng, z, zlen, rows, x, xlen, occ, sep=sep)
     pos[rows] = first[rows]
@@ -149,8 +143,8 @@ def rewrite_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
     rng, inst, noop, zlen, n = b.rng, b.inst, b.noop, b.zlen, b.n
     pool = split.pool
     x, xlen = pool.x[inst], pool.x_len[inst].astype(np.int64)
-    y, ylen = pool.y[inst], pool.y_len[inst].astype(np.int64)
-    occ = np.asarray(split.occurrences, dtype=np.int64)[integers(rng, 0, len(split.occurrences) - 1, n)]
+    y, ylen = pool.y[inst], pool.y_len[inst]  # (only compared and used as lengths: the pool's int32 will do)
+    occ = np.asarray(split.occurrences)[integers(rng, 0, len(split.occurrences) - 1, n)]
     z, pos = exact_inputs(rng, split, zlen, noop, x, xlen, occ, cfg.input_len.max)
     hit = pos >= 0
     if (xlen == ylen).all():  # output = input with y written over the match: same length as the input
@@ -170,7 +164,7 @@ def rewrite_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
     xs, ys = Piece(x, scalar_or(xlen)), Piece(y, scalar_or(ylen))
     fields = {"x": [xs], "y": [ys], "input": [Piece(z, scalar_or(zlen))], "rule": [xs, b" -> ", ys]}
     return matrix_block(plan, split, inst, fields=fields, output=output, is_noop=noop,
-                        flags=[pa.array(xlen.astype(np.int32), pa.int32())], schema=REWRITE_SCHEMA)
+                        flags=[pa.array(xlen, pa.int32())], schema=REWRITE_SCHEMA)
 
 
 def validate(cfg) -> None:
