@@ -84,8 +84,9 @@ def test_check_disjoint_compares_single_rules_with_a_real_error():
     a = MarkovPool([[("ab", "c", False), ("cd", "e", True)]])
     b = MarkovPool([[("xy", "z", False), ("cd", "e", False)]])  # another algorithm, one shared rule inside
     assert set(a.keys()).isdisjoint(b.keys())  # the whole texts differ...
-    with pytest.raises(DisjointnessError, match="1 single rules"):  # ...but the single rule cd -> e is shared
+    with pytest.raises(DisjointnessError, match="1 single rules") as err:  # ...but the single rule cd -> e is shared
         check_disjoint(a, b)
+    assert "(e.g. cd -> e)" in str(err.value)  # the message names the shared rule as the algorithms write it
     assert isinstance(DisjointnessError("x"), RuntimeError)  # not an assert: survives python -O
 
 
