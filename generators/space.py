@@ -107,6 +107,15 @@ class Exclusion:
         return self.space.contains(pool.x, pool.x_len, structured_only=True) if self.space is not None else None
 
 
+def pattern_matrix(patterns: set[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Patterns as :meth:`InstructionSpace.contains` reads them: a uint8 matrix, one pattern per row (sorted),
+    padded with 0 to the longest, and the lengths."""
+    xs = sorted(patterns)
+    width = max(map(len, xs), default=0)
+    mat = np.frombuffer(b"".join(x.ljust(width, b"\0") for x in xs), dtype=np.uint8).reshape(len(xs), width)
+    return mat, np.array([len(x) for x in xs])
+
+
 def exclude_patterns(ex: Exclusion, test_pool, unseen, test_space: InstructionSpace) -> None:
     """Set what the training draw must avoid beyond the test rules, as ``unseen`` (the ``splits.test_unseen``
     section) asks: for ``novel_patterns`` the unseen-test patterns, and with ``test_space`` the test space's

@@ -93,8 +93,8 @@ GROUPS: dict[str, Group] = {
     ),
     "markov": Group(
         "Markov algorithms: rules applied in order, terminal rules, the step limit",
-        {"generators/tasks/markov.py": []},
-        ["tests/test_cipher_markov.py", "tests/test_markov_aux.py", "tests/test_config_errors.py",
+        {"generators/tasks/markov.py": [], "generators/space.py": ["pattern_matrix"]},
+        ["tests/test_cipher_markov.py", "tests/test_markov_task.py", "tests/test_markov_aux.py", "tests/test_config_errors.py",
          "tests/test_disjointness.py", "tests/test_novel_patterns.py", "tests/test_paper_fidelity.py", GOLDEN,
          GOLDEN_2_0],
     ),

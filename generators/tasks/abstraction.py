@@ -57,6 +57,7 @@ from core.errors import ConfigError
 from generators.blocks import COMMON_FIELDS, GenerationError, start_block, string_block
 from generators.fields import RangeField, range_default
 from generators.rng import derive_key, feistel_permute, generator, uniform01
+from generators.space import pattern_matrix
 from generators.tasks.expressions import (
     Tree,
     at,
@@ -140,11 +141,7 @@ class RulePool:
         return set(self.rule_keys())
 
     def pattern_matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        xs = sorted(self.patterns())
-        mat = np.zeros((len(xs), max((len(x) for x in xs), default=1)), dtype=np.uint8)
-        for i, x in enumerate(xs):
-            mat[i, : len(x)] = np.frombuffer(x, dtype=np.uint8)
-        return mat, np.asarray([len(x) for x in xs], dtype=np.int64)
+        return pattern_matrix(self.patterns())
 
     def texts(self) -> list[str]:
         return [r.text for r in self.rules]

@@ -26,7 +26,7 @@ from generators.blocks import (
 )
 from generators.fields import RangeField, range_default
 from generators.rng import generator, integers, uniform01
-from generators.space import Exclusion, InstructionSpace, exclude_patterns
+from generators.space import Exclusion, InstructionSpace, exclude_patterns, pattern_matrix
 from generators.tasks.registry import Scorer, Task, TaskSizes, register, register_section
 
 MARKOV_SCHEMA = pa.schema([*COMMON_FIELDS, ("n_rules", pa.int32()), ("steps", pa.int32()), ("truncated", pa.bool_())])
@@ -73,13 +73,15 @@ def run_markov(rules: list[Rule], z: str, max_steps: int, max_len: int) -> tuple
         else:
             return z, steps, False
     # the step limit stopped it: truncated unless no rule would apply any more
-    return z, steps, any(z.find(x) >= 0 for x, _, _ in rules)
+    return z, steps, any(x in z for x, _, _ in rules)
 
 
 @dataclass
 class MarkovPool:
     instructions: list[list[Rule]]
-    places: list[int] | None = None  # where each algorithm's rules start in the drawn sequence (its markers' stream)
+    # where each algorithm's rules start in the drawn rule sequence (its markers' streams: markov_aux reads them
+    # on the pools fresh from the draw); a sub-pool taken for the held-out splits has none
+    places: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.instructions)
@@ -95,12 +97,7 @@ class MarkovPool:
         return {x.encode() for rules in self.instructions for x, _, _ in rules}
 
     def pattern_matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        xs = sorted(self.patterns())
-        width = max((len(x) for x in xs), default=1)
-        mat = np.zeros((len(xs), width), dtype=np.uint8)
-        for i, x in enumerate(xs):
-            mat[i, : len(x)] = np.frombuffer(x, dtype=np.uint8)
-        return mat, np.asarray([len(x) for x in xs], dtype=np.int64)
+        return pattern_matrix(self.patterns())
 
     def texts(self) -> list[str]:
         return [markov_text(r) for r in self.instructions]
@@ -110,39 +107,29 @@ class MarkovPool:
         return [y.encode() for rules in self.instructions for _, y, _ in rules]
 
     def take(self, idx) -> MarkovPool:
-        return MarkovPool([self.instructions[i] for i in idx],
-                          None if self.places is None else [self.places[i] for i in idx])
-
-
-def rule_places(cfg, sizes: np.ndarray, nested: bool) -> list[range]:
-    """Where each instruction's rules sit in the drawn rule sequence (and in the per-rule streams).
-
-    Nested (generator 2.1): instruction i owns places ``i * R .. i * R + size_i - 1`` (R = ``markov.rules.max``), so
-    it is a function of (seed, i) alone and the first I instructions of a larger set are the set of I. Generator
-    2.0 packed the rules one after another (places shifted with every earlier instruction's size)."""
-    if nested:
-        rmax = cfg.markov.rules.max
-        return [range(i * rmax, i * rmax + int(s)) for i, s in enumerate(sizes)]
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else np.zeros(0, np.int64)
-    return [range(int(a), int(a) + int(s)) for a, s in zip(starts, sizes)]
+        return MarkovPool([self.instructions[i] for i in idx])
 
 
 def _group(cfg, rules, purpose: str, count: int, nested: bool) -> MarkovPool:
     """``count`` algorithms from the drawn rules: a size per algorithm, then its rules and their terminal flags.
 
-    Nested (2.1): sizes and terminal flags come from streams of their own, read at the instruction's index and
-    its rules' places. 2.0 drew the terminal flags after the sizes from one stream, so the flags of instruction
-    i moved with the number of instructions."""
+    An algorithm's rules sit at consecutive places of the drawn rule sequence (and of the per-rule streams).
+    Nested (generator 2.1): algorithm i owns places ``i * R .. i * R + size_i - 1`` (R = ``markov.rules.max``),
+    and sizes and terminal flags come from streams of their own, so it is a function of (seed, i) alone and the
+    first I algorithms of a larger set are the set of I. Generator 2.0 packed the rules one after another and
+    drew the terminal flags after the sizes from one stream, so the rules and flags of algorithm i moved with
+    every earlier algorithm's size and with the number of algorithms."""
     mk = cfg.markov
     if nested:
         sizes = integers(generator(cfg.seed, "markov-rules", purpose, "sizes"), mk.rules.min, mk.rules.max, count)
-        places = rule_places(cfg, sizes, nested=True)
+        starts = np.arange(count) * mk.rules.max
         flags = uniform01(generator(cfg.seed, "markov-rules", purpose, "terminal"), count * mk.rules.max)
     else:
         rng = generator(cfg.seed, "markov-rules", purpose)
         sizes = integers(rng, mk.rules.min, mk.rules.max, count)
-        places = rule_places(cfg, sizes, nested=False)
+        starts = np.cumsum(sizes) - sizes
         flags = uniform01(rng, int(sizes.sum()))
+    places = [range(int(a), int(a) + int(s)) for a, s in zip(starts, sizes)]
     terminal = flags < mk.terminal_fraction
     return MarkovPool([[(rules.x_str(i), rules.y_str(i), bool(terminal[i])) for i in at] for at in places],
                       [at.start for at in places])
@@ -166,7 +153,7 @@ def markov_block(plan, split, block: int, attempt: int = 0) -> pa.RecordBatch:
     b = start_block(plan, split, block, attempt)
     inputs, outputs, steps, trunc, nrules = markov_rows(b, split, cfg.input_len.max, cfg.markov.max_steps,
                                                         cfg.markov.max_len)
-    flags = [pa.array(nrules, pa.int32()), pa.array(steps, pa.int32()), pa.array(trunc, pa.bool_())]
+    flags = [pa.array(nrules), pa.array(steps), pa.array(trunc)]  # MARKOV_SCHEMA casts them (int32, bool)
     return string_block(plan, split, b.inst, inputs=inputs, outputs=outputs, is_noop=np.asarray(steps) == 0,
                         flags=flags, schema=MARKOV_SCHEMA)
 
@@ -195,7 +182,7 @@ def markov_rows(b, split, width: int, max_steps: int, max_len: int):
     ins, outs, steps, trunc, nrules = [], [], [], [], []
     for r in range(n):
         rules = split.pool.instructions[inst[r]]
-        zr = z[r, : zlen[r]].tobytes().decode("ascii")
+        zr = z[r, : zlen[r]].tobytes().decode()
         if noop[r]:
             zr = noop_input(rng, split.alphabet, rules, zr, zlen[r : r + 1], width)
         else:

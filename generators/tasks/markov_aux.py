@@ -39,7 +39,6 @@ from generators.tasks.markov import (
     draw_markov_pools,
     noop_input,
     pool_texts,
-    rule_places,
     run_markov,
 )
 from generators.tasks.markov import sizes as markov_sizes
@@ -70,8 +69,7 @@ def with_markers(pool: MarkovPool, cfg, purpose: str, nested: bool = True) -> Ma
     (seed, its id) alone), or, in generator 2.0, of one stream read in three consecutive parts whose boundaries
     moved with the number of instructions."""
     aux = cfg.markov_aux
-    places = pool.places if pool.places is not None else rule_places(
-        cfg, np.asarray([len(r) for r in pool.instructions]), nested)
+    places = pool.places  # set by the draw (markov._group)
     n = max((a + len(r) for a, r in zip(places, pool.instructions)), default=0)
     if nested:
         role, which, where = (uniform01(generator(cfg.seed, "markov-aux", purpose, part), n)
