@@ -193,17 +193,18 @@ def tree_files() -> list[str]:
     return [f for f in out.stdout.decode().split("\0") if f and (ROOT / f).is_file()]
 
 
-def refresh(name: str) -> Path:
-    """Bring the earlier run's copy in .mutation/<name> up to the working tree: a file whose content changed is
-    copied with a new modification time (mutmut re-makes the mutants of a changed function from that)."""
+def refresh(name: str, group: Group) -> Path:
+    """Bring the earlier run's copy in .mutation/<name> up to the working tree and the group's settings as they
+    are now: a file whose content changed is copied with a new modification time (mutmut re-makes the mutants of
+    a changed function from that)."""
     work = WORK / name
     if not (work / "mutants").is_dir():
         raise UsageError(f"no earlier run of {name} in {work.relative_to(ROOT)}: run it first")
     for f in tree_files():
-        if f == "pyproject.toml":  # the copy's has the [tool.mutmut] section prepare() added
-            continue
         src, dst = ROOT / f, work / f
-        if not dst.is_file() or dst.read_bytes() != src.read_bytes():
+        if f == "pyproject.toml":
+            write_settings(work, group)
+        elif not dst.is_file() or dst.read_bytes() != src.read_bytes():
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
     return work
@@ -217,6 +218,12 @@ def prepare(name: str, group: Group) -> Path:
     for f in tree_files():
         (work / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, work / f)
+    write_settings(work, group)
+    return work
+
+
+def write_settings(work: Path, group: Group) -> None:
+    """The copy's pyproject.toml: the working tree's, with the group's mutmut settings."""
     settings = {
         "source_paths": PACKAGES,
         "only_mutate": list(group.modules),
@@ -226,12 +233,14 @@ def prepare(name: str, group: Group) -> Path:
         "process_isolation": group.isolation,
         "use_git_change_detection": False,
     }
-    pyproject = (work / "pyproject.toml").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     if "[tool.mutmut]" in pyproject:
         raise UsageError("pyproject.toml has a [tool.mutmut] section: mutation/run.py writes its own, remove it")
     lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
-    (work / "pyproject.toml").write_text(pyproject + "\n".join(lines) + "\n", encoding="utf-8")
-    return work
+    new = pyproject + "\n".join(lines) + "\n"
+    target = work / "pyproject.toml"
+    if not target.is_file() or target.read_text(encoding="utf-8") != new:
+        target.write_text(new, encoding="utf-8")
 
 
 MUTMUT = "import sys; from mutmut.__main__ import cli; sys.argv[0] = 'mutmut'; cli()"
@@ -396,7 +405,7 @@ def run_groups(chosen: list[str], accepted: list[dict], args: argparse.Namespace
             if not (work / "mutants").is_dir():
                 raise UsageError(f"no earlier run of {name} in {work.relative_to(ROOT)}: run it first")
         elif args.again:
-            work = refresh(name)
+            work = refresh(name, group)
             again = [m for by_mutant in statuses(work, group).values() for m, s in by_mutant.items()
                      if s in UNDETECTED]
             with open(work / "mutmut.log", "a") as log:

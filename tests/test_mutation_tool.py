@@ -65,7 +65,8 @@ def test_mutmut_names_and_diffs_are_read_right():
 
 def test_again_brings_changed_files_into_the_copy_with_a_new_time(tmp_path, monkeypatch):
     """--again re-uses .mutation/<group>: a changed file must land there with a modification time newer than the
-    mutants made from it (mutmut keeps a mutant file newer than its source), the copy's own settings stay."""
+    mutants made from it (mutmut keeps a mutant file newer than its source), and the group's settings as they are
+    now (a test file added to the group must be run)."""
     import os
 
     root = tmp_path / "tree"
@@ -85,10 +86,13 @@ def test_again_brings_changed_files_into_the_copy_with_a_new_time(tmp_path, monk
     monkeypatch.setattr(run, "ROOT", root)
     monkeypatch.setattr(run, "WORK", work)
     monkeypatch.setattr(run, "tree_files", lambda: ["pkg/m.py", "pkg/same.py", "pyproject.toml"])
-    run.refresh("g")
+    group = run.Group("g", {"pkg/m.py": []}, ["tests/test_new.py"])
+    run.refresh("g", group)
     assert (work / "g" / "pkg" / "m.py").read_text() == "x = 2\n"
     assert (work / "g" / "pkg" / "m.py").stat().st_mtime > 2_000_000
     assert (work / "g" / "pkg" / "same.py").stat().st_mtime == 2_000_000  # unchanged: left alone
-    assert "[tool.mutmut]" in (work / "g" / "pyproject.toml").read_text()
+    settings = (work / "g" / "pyproject.toml").read_text()
+    assert settings.startswith("[project]\n") and settings.count("[tool.mutmut]") == 1
+    assert '"tests/test_new.py"' in settings  # the group's tests as they are now, not as the copy was made
     with pytest.raises(run.UsageError, match="run it first"):
-        run.refresh("other")
+        run.refresh("other", group)
