@@ -282,3 +282,146 @@ def test_the_results_record_how_completions_were_decoded(splits, tok):
     given, _ = evaluate_rewrite(copy_model(tok), tok, dd, settings=DecodeSettings(max_new_tokens=40))
     assert (given["decode"]["max_new_tokens"], given["decode"]["max_new_tokens_given"]) == (40, True)
     assert given["decode"]["limit_sample"] is None
+
+
+class DecodeClock:
+    """A stand-in for ``time.perf_counter`` that moves only while rows are decoded: ``per_row`` seconds for each
+    row the decoder reports done (its ``progress`` callback); ``per_row=0``: a clock that never moves."""
+
+    def __init__(self, per_row: float):
+        self.now, self.per_row = 0.0, per_row
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def progress(self, rows: int) -> None:
+        self.now += rows * self.per_row
+
+
+def test_decoding_time_and_throughput_are_recorded_to_their_stated_precision(splits, tok, monkeypatch):
+    """``seconds`` is the decoding time to 0.1 ms and ``examples_per_s`` rows over that time to 0.01, per split and
+    for all splits together (evaluate_split's docstring); a clock that did not move gives no rate, not a crash."""
+    import eval.rewrite
+
+    dd = {"test_unseen": splits[0]["test_unseen"].select(range(5)), "test_seen": splits[0]["test_seen"].select(range(7))}
+    per_row = 0.0070707  # 141.4287... rows/s: the 3rd decimal and the fraction show, as do the 5th of the seconds
+    clock = DecodeClock(per_row)
+    monkeypatch.setattr(eval.rewrite, "time", clock)
+    scores, _ = evaluate_rewrite(copy_model(tok), tok, dd, settings=DecodeSettings(batch_size=3), progress=clock.progress)
+    for name, ds in dd.items():
+        took = len(ds) * per_row
+        s = scores["splits"][name]
+        assert (s["seconds"], s["examples_per_s"]) == (round(took, 4), round(len(ds) / took, 2))
+    took = 12 * per_row
+    assert (scores["seconds"], scores["examples_per_s"]) == (round(took, 4), round(12 / took, 2))
+    assert (scores["seconds"], scores["examples_per_s"]) == (0.0848, 141.43)  # the same, worked by hand
+
+    frozen = DecodeClock(0.0)
+    monkeypatch.setattr(eval.rewrite, "time", frozen)
+    scores, _ = evaluate_rewrite(copy_model(tok), tok, dd, progress=frozen.progress)
+    for s in (scores, *scores["splits"].values()):
+        assert (s["seconds"], s["examples_per_s"]) == (0.0, None)
+
+
+def test_the_scorer_given_decides_and_its_absent_rule_length_column_is_skipped(tok):
+    """The scorer passed in (the dataset's task's, from datagen.json) is the one that judges: the abstraction
+    family's answers are right up to the order of ``+`` and ``*`` operands, although these columns alone would name
+    no task (plain string equality). Its rule-length column (rule_depth) is not in the split: no breakdown by it."""
+    from generators.tasks import get
+
+    rows = [("ab+ba", "ab+ba"), ("a*b", "b*a"), ("a+b", "a*b"), ("(a+b)*a", "a*(b+a)")]  # (input, expected)
+    ds = datasets.Dataset.from_dict({
+        "prompt": [f"r -> r\n{x}\n" for x, _ in rows], "completion": [e for _, e in rows],
+        "input": [x for x, _ in rows], "is_noop": [x == e for x, e in rows], "pattern_len": [1, 1, 2, 2],
+    })  # fmt: skip
+    wide = char_tokenizer("abr+*() -> \n")
+    scores, preds = evaluate_rewrite(copy_model(wide), wide, {"test_unseen": ds}, scorer=get("abstraction").scorer)
+    assert [r["correct"] for r in preds["test_unseen"]] == [True, True, False, True]
+    s = scores["splits"]["test_unseen"]
+    assert (s["n"], s["correct"]) == (4, 3)
+    assert s["rule_length_column"] is None and s["by_rule_length"] == {} and "breakdowns" not in s
+    # without the scorer, the same columns are judged by plain string equality
+    scores, preds = evaluate_rewrite(copy_model(wide), wide, {"test_unseen": ds})
+    assert [r["correct"] for r in preds["test_unseen"]] == [True, False, False, False]
+    # a split holding no rule-length column at all scores, without that breakdown
+    bare = ds.remove_columns("pattern_len")
+    scores, _ = evaluate_rewrite(copy_model(wide), wide, {"test_unseen": bare})
+    assert scores["splits"]["test_unseen"]["rule_length_column"] is None
+    assert scores["splits"]["test_unseen"]["by_rule_length"] == {}
+
+
+def test_a_limit_as_large_as_the_split_evaluates_it_whole_as_no_limit_does(splits, tok):
+    """``limit``: a sample of that many rows; a limit not smaller than the split takes every row, in row order."""
+    ds = splits[0]["test_seen"].select(range(9))
+    _, whole = evaluate_rewrite(copy_model(tok), tok, {"s": ds})
+    for limit in (9, 10):
+        _, limited = evaluate_rewrite(copy_model(tok), tok, {"s": ds}, settings=DecodeSettings(limit=limit))
+        assert limited == whole
+    _, sample = evaluate_rewrite(copy_model(tok), tok, {"s": ds}, settings=DecodeSettings(limit=8))
+    assert len(sample["s"]) == 8 and [r["prompt"] for r in sample["s"]] != ds["prompt"][:8]
+
+
+def char_tokenizer_with_bos(chars: str):
+    """A char tokenizer that, like Llama's, puts a BOS token before every text it encodes with special tokens."""
+    from tokenizers import processors
+
+    tok = char_tokenizer(chars)
+    tok.add_special_tokens({"bos_token": "<bos>"})
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", special_tokens=[("<bos>", tok.bos_token_id)]
+    )
+    return tok
+
+
+def test_the_token_budget_counts_the_answer_without_bos_and_the_prompt_with_it(splits):
+    """The budget is the longest expected completion in tokens + 1 (EOS) + the margin: a completion is generated
+    after the prompt, so the BOS a tokenizer puts before each text is the prompt's (it takes context), never the
+    answer's. At exactly the context length, every answer + EOS still fits (no margin left): it is allowed."""
+    dd, _ = splits
+    bos = char_tokenizer_with_bos("abcdef -> \n")
+    assert bos("ab")["input_ids"][0] == bos.bos_token_id  # the tokenizer does put a BOS first
+    prompt = max(len(p) for ds in dd.values() for p in ds["prompt"]) + 1  # its characters and the BOS
+    answer = max(len(c) for ds in dd.values() for c in ds["completion"])
+    assert plan_max_new_tokens(tiny_gpt2(bos), bos, dd, DecodeSettings()) == answer + 1 + 8
+    assert plan_max_new_tokens(tiny_gpt2(bos, n_positions=prompt + answer + 1), bos, dd, DecodeSettings()) == answer + 1
+    with pytest.raises(ConfigError) as err:
+        plan_max_new_tokens(tiny_gpt2(bos, n_positions=prompt + answer), bos, dd, DecodeSettings())
+    assert err.value.field == "max_new_tokens"
+    # a budget given is kept when it fills the context exactly, refused (naming it) one token beyond
+    exact = tiny_gpt2(bos, n_positions=prompt + 20)
+    assert plan_max_new_tokens(exact, bos, dd, DecodeSettings(max_new_tokens=20)) == 20
+    with pytest.raises(ConfigError) as err:
+        plan_max_new_tokens(exact, bos, dd, DecodeSettings(max_new_tokens=21))
+    assert err.value.field == "max_new_tokens"
+    assert f"{prompt} tokens plus 21 new tokens" in str(err.value) and f"context of {prompt + 20}" in str(err.value)
+
+
+def test_a_bad_match_mode_or_missing_column_is_named_with_what_is_allowed(splits):
+    """The one-line errors name the field, the value given and what would do: the match modes (exact, strip), and
+    the columns the split does have."""
+    with pytest.raises(ConfigError) as err:
+        DecodeSettings(match="fuzzy").validate()
+    assert err.value.field == "match"
+    assert "exact, strip" in str(err.value) and "'fuzzy'" in str(err.value)
+    seen = splits[0]["test_seen"]
+    partial = seen.remove_columns("is_noop")
+    tok = char_tokenizer("abcdef -> \n")
+    with pytest.raises(ConfigError) as err:
+        evaluate_rewrite(copy_model(tok), tok, {"mine": partial})
+    has = str(err.value).split("(it has: ", 1)[1].removesuffix(")").split(", ")
+    assert has == partial.column_names and "is_noop" not in has
+
+
+def test_the_frequency_thirds_state_their_definition_and_use_the_confidence_asked():
+    """The ``by_train_frequency`` entry carries its ``definition`` (the results layout: a reader must learn what
+    head / middle / tail mean from the file), and every third's interval is at the confidence asked."""
+    from eval.rewrite import train_frequency
+
+    counts = {1: 9, 2: 5, 3: 1}
+    records = [{"instruction_id": i, "instruction": None, "correct": ok}
+               for i, ok in [(1, True), (1, False), (2, True), (2, True), (3, False), (3, False), (3, True)]]
+    freq = train_frequency(records, counts, confidence=0.5)
+    assert all(word in freq["definition"] for word in ("head", "middle", "tail", "floor(3r/m)", "train split"))
+    for third, (k, n) in {"head": (1, 2), "middle": (2, 2), "tail": (1, 3)}.items():
+        assert (freq[third]["correct"], freq[third]["n"]) == (k, n)
+        assert (freq[third]["ci_low"], freq[third]["ci_high"]) == wilson_interval(k, n, 0.5) != wilson_interval(k, n)
