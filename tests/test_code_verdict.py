@@ -25,10 +25,14 @@ import pytest
 from eval.code.oracle import Judge, join_seconds, time_limits
 from eval.code.wire import (
     MAX_DEPTH,
+    MAX_FRACTION_BITS,
     FrameReader,
     Opaque,
+    SubBytes,
+    SubComplex,
     SubDict,
     SubFloat,
+    SubFrozenset,
     SubInt,
     SubList,
     SubSet,
@@ -190,7 +194,8 @@ TABLE = [
     (Point(1, 2.5), "sub", SubTuple), (type("L", (list,), {})([1]), "sub", SubList),
     (type("D", (dict,), {})(a=1), "sub", SubDict), (type("S", (set,), {})({1}), "sub", SubSet),
     (type("I", (int,), {})(2**70), "sub", SubInt), (type("F", (float,), {})(0.5), "sub", SubFloat),
-    (type("T", (str,), {})("x"), "sub", SubStr),
+    (type("T", (str,), {})("x"), "sub", SubStr), (type("C", (complex,), {})(1 - 2j), "sub", SubComplex),
+    (type("B", (bytes,), {})(b"\x00y"), "sub", SubBytes), (type("Z", (frozenset,), {})({2}), "sub", SubFrozenset),
 ]
 
 
@@ -237,7 +242,7 @@ def test_what_cannot_cross_is_opaque_and_equal_to_nothing():
         got = crossed(value)
         assert isinstance(got, Opaque) and got == got and not got == 1 and not [1] == got and got != crossed(value)
     assert encode(Own()) == ["o", f"{__name__}.Own"]
-    assert "defines __eq__" in encode(EqualsAll([1]))[1]
+    assert encode(EqualsAll([1])) == ["o", f"{__name__}.EqualsAll (defines __eq__)"]
 
 
 def test_a_value_past_the_limit_or_too_deep_is_opaque():
@@ -279,6 +284,37 @@ def test_decoding_takes_nothing_but_the_format():
     assert decode(["sub", "S", [1]]) == frozenset({1}) and decode(["sub", "d", [[1, 2]]]) == {1: 2}
 
 
+# malformed data, and what the refusal says the data should have been (groundtruth.py puts it in its one-line
+# error when a stored expected output is malformed)
+REASONS = [
+    (["y", 5], "base64 text"), (["sub", "y", 5], "base64 text"),
+    (["Q", ["i", hex(1 << MAX_FRACTION_BITS)], 1], f"a fraction of at most {MAX_FRACTION_BITS} bits"),
+    (["sub", "x", 1], "a subclassable base"), (["sub", "c", [1]], "a complex"), (["sub", "c", "ab"], "a complex"),
+    (["sub", "str", 5], "a str"),
+]
+
+
+@pytest.mark.parametrize("data,reason", REASONS)
+def test_a_refusal_says_what_the_data_should_be(data, reason):
+    with pytest.raises(WireError) as refused:
+        decode(data)
+    assert str(refused.value) == reason
+
+
+def test_subclass_values_keep_the_bounds_of_their_base():
+    """A set or frozenset subclass's items may share a hash no more than a set's may; a dict subclass's values
+    may hold arrays within the limit, as a dict's may, and not past it."""
+    colliding = [["i", hex(k * ((1 << 61) - 1))] for k in range(1, 100)]
+    for tag in ("s", "S"):
+        with pytest.raises(WireError, match="same hash"):
+            decode(["sub", tag, colliding])
+    one = ["na", "<f8", [1], [["f", "0x1p+0"]]]
+    got = decode(["sub", "d", [["a", one]]], limit=8)
+    assert type(got) is SubDict and got["a"].tolist() == [1.0]
+    with pytest.raises(WireError, match="arrays larger"):
+        decode(["sub", "d", [["a", one], ["b", one]]], limit=8)
+
+
 def test_frames_split_a_stream_and_refuse_one_over_the_limit():
     reader = FrameReader(limit=5)
     stream = frame(b"12345") + frame(b"") + frame(b"abc")
@@ -286,6 +322,7 @@ def test_frames_split_a_stream_and_refuse_one_over_the_limit():
     for k in range(0, len(stream), 3):
         got += reader.feed(stream[k:k + 3])
     assert got == [b"12345", b"", b"abc"] and reader.pending == 0
+    assert reader.feed(frame(b"")) == [b""] and reader.pending == 0  # a header alone is a whole (empty) frame
     assert reader.feed(frame(b"xy")[:5]) == [] and reader.pending == 5
     with pytest.raises(WireError, match="6 bytes"):
         FrameReader(limit=5).feed(frame(b"123456"))
