@@ -265,6 +265,26 @@ def test_a_value_past_the_limit_or_too_deep_is_opaque():
     for _ in range(MAX_DEPTH + 1):
         inner = inner[0]
     assert isinstance(inner, Opaque)
+    key = 0  # a dict's keys and values are one level below it, as a list's items are
+    for _ in range(MAX_DEPTH - 1):
+        key = (key,)
+    assert crossed({key: key}) == {key: key}
+    assert crossed({(key,): 1}) != {(key,): 1} and crossed({1: (key,)}) != {1: (key,)}
+
+
+def test_what_the_worker_sends_under_a_limit_the_host_takes_under_it():
+    """The worker encodes each output with its cap and the host decodes with the same one: a value the encoder
+    did not give up on must never be refused as too large by the host (an honest output would fail)."""
+    cap = 4096
+    sent_some = 0
+    for n in range(2, cap // 8 + 2, 5):
+        for value in (np.zeros(n), np.array(["abcd"] * (n // 2)), [np.ones(n // 2), np.ones(n // 2)],
+                      {"a": np.zeros(n // 2, dtype=np.int64), "b": [np.zeros(n // 2, dtype=np.int64)]}):
+            sent = json.loads(json.dumps(encode(value, cap)))
+            if sent != ["o", "too large"]:
+                decode(sent, limit=cap)
+                sent_some += 1
+    assert sent_some > 0
 
 
 def test_decoding_takes_nothing_but_the_format():
