@@ -26,6 +26,7 @@ from eval.code.oracle import Judge, join_seconds, time_limits
 from eval.code.wire import (
     MAX_DEPTH,
     MAX_FRACTION_BITS,
+    MAX_SAME_HASH,
     FrameReader,
     Opaque,
     SubBytes,
@@ -242,6 +243,8 @@ def test_what_cannot_cross_is_opaque_and_equal_to_nothing():
         got = crossed(value)
         assert isinstance(got, Opaque) and got == got and not got == 1 and not [1] == got and got != crossed(value)
     assert encode(Own()) == ["o", f"{__name__}.Own"]
+    assert encode(np.array([1], dtype=object)) == ["o", "numpy.ndarray[object]"]
+    assert encode(np.str_("a")) == ["o", "numpy.str_[<U1]"] and encode(np.bytes_(b"a"))[0] == "o"  # not in the table
     assert encode(EqualsAll([1])) == ["o", f"{__name__}.EqualsAll (defines __eq__)"]
 
 
@@ -265,6 +268,13 @@ def test_a_value_past_the_limit_or_too_deep_is_opaque():
     for _ in range(MAX_DEPTH + 1):
         inner = inner[0]
     assert isinstance(inner, Opaque)
+    scalar = np.float64(0.5)  # a numpy scalar as deep as a float may be crosses as the float does
+    for _ in range(MAX_DEPTH):
+        scalar = [scalar]
+    inner = crossed(scalar)
+    for _ in range(MAX_DEPTH):
+        inner = inner[0]
+    assert type(inner) is np.float64 and inner == 0.5
     key = 0  # a dict's keys and values are one level below it, as a list's items are
     for _ in range(MAX_DEPTH - 1):
         key = (key,)
@@ -319,6 +329,15 @@ def test_a_refusal_says_what_the_data_should_be(data, reason):
     with pytest.raises(WireError) as refused:
         decode(data)
     assert str(refused.value) == reason
+
+
+def test_a_set_may_hold_max_same_hash_items_of_one_hash_after_others():
+    """At most MAX_SAME_HASH items of one hash, wherever they come in the sorted hashes: -1 hashes to -2, and
+    multiples of 2**61 - 1 to 0 (an honest set at the bound decodes; one more item of that hash is refused)."""
+    colliding = [["i", hex(k * ((1 << 61) - 1))] for k in range(1, MAX_SAME_HASH + 1)]
+    assert len(decode(["s", [-1, *colliding, 5]])) == MAX_SAME_HASH + 2
+    with pytest.raises(WireError, match="same hash"):
+        decode(["s", [-1, *colliding, ["i", hex((MAX_SAME_HASH + 1) * ((1 << 61) - 1))]]])
 
 
 def test_subclass_values_keep_the_bounds_of_their_base():
