@@ -275,6 +275,11 @@ def test_a_value_past_the_limit_or_too_deep_is_opaque():
     for _ in range(MAX_DEPTH):
         inner = inner[0]
     assert type(inner) is np.float64 and inner == 0.5
+    too_deep = ["ns", "<f8", ["f", "0x1p-1"]]  # deeper than anything the encoder sends: refused
+    for _ in range(MAX_DEPTH + 1):
+        too_deep = ["l", [too_deep]]
+    with pytest.raises(WireError, match="nested too deeply"):
+        decode(too_deep)
     key = 0  # a dict's keys and values are one level below it, as a list's items are
     for _ in range(MAX_DEPTH - 1):
         key = (key,)
@@ -320,7 +325,16 @@ REASONS = [
     (["y", 5], "base64 text"), (["sub", "y", 5], "base64 text"),
     (["Q", ["i", hex(1 << MAX_FRACTION_BITS)], 1], f"a fraction of at most {MAX_FRACTION_BITS} bits"),
     (["sub", "x", 1], "a subclassable base"), (["sub", "c", [1]], "a complex"), (["sub", "c", "ab"], "a complex"),
-    (["sub", "str", 5], "a str"),
+    (["sub", "str", 5], "a str"), (["Q", ["x", "ff"], 1], "an int"), (["r", ["i", 5], 1, 1], "an int"),
+    (["ns", "<U4", "a"], "a numpy scalar type"), (["ns", "<f8", "x"], "a numpy scalar's value"),
+    (["ns", "<f8", ["na", "<f8", [0], []]], "a numpy scalar's value"), (["na", "<f8", [1]], "a numpy array"),
+    (["ns", "<f8", 1, 2], "a numpy array"), (["na", "|O", [1], [1]], "a numpy array type"),
+    (["na", "<U1000000", [0], []], "a numpy dtype"), (["na", 5, [0], []], "a numpy dtype"),
+    (["na", [], [0], []], "a numpy dtype"), (["na", "<f8", [2], []], "a shape that fits the items"),
+    (["na", "<f8", "x", []], "a shape"), (["na", "<U2", [1], [1]], "array items of the array's kind"),
+    (["f", 1], "a float"), (["l", "x"], "a list of values"), (["d", [[1]]], "a list of pairs"),
+    (["q", [], -1], "a deque's maxlen"), (["D", 1], "a decimal"), (["?", 1], "unknown tag '?' with 1 argument(s)"),
+    ([1, 2], "a tagged value"), (2**63, "a small int"),
 ]
 
 

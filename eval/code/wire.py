@@ -372,7 +372,7 @@ def _dec_fraction(args: list) -> fractions.Fraction:
 
 
 def _decode(x, depth: int, limit: _Limit):  # noqa: C901 - one branch per tag
-    _need(depth <= MAX_DEPTH + 2, "nested too deeply")
+    _need(depth <= MAX_DEPTH + 1, "nested too deeply")  # the encoder's deepest: an opaque "too deep" item
     t = type(x)
     if x is None or t is bool or t is str:
         return x
