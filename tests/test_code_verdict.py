@@ -280,6 +280,13 @@ def test_a_value_past_the_limit_or_too_deep_is_opaque():
         too_deep = ["l", [too_deep]]
     with pytest.raises(WireError, match="nested too deeply"):
         decode(too_deep)
+    nest = 0  # as a value, an int as deep as an opaque item may be; as a dict's key or value, one level deeper
+    for _ in range(MAX_DEPTH + 1):
+        nest = ["t", [nest]]
+    decode(nest)
+    for pair in ([nest, 1], [1, nest]):
+        with pytest.raises(WireError, match="nested too deeply"):
+            decode(["d", [pair]])
     key = 0  # a dict's keys and values are one level below it, as a list's items are
     for _ in range(MAX_DEPTH - 1):
         key = (key,)
@@ -333,7 +340,8 @@ REASONS = [
     (["na", [], [0], []], "a numpy dtype"), (["na", "<f8", [2], []], "a shape that fits the items"),
     (["na", "<f8", "x", []], "a shape"), (["na", "<U2", [1], [1]], "array items of the array's kind"),
     (["f", 1], "a float"), (["l", "x"], "a list of values"), (["d", [[1]]], "a list of pairs"),
-    (["q", [], -1], "a deque's maxlen"), (["D", 1], "a decimal"), (["?", 1], "unknown tag '?' with 1 argument(s)"),
+    (["q", [], -1], "a deque's maxlen"), (["na", "<f8", [-1], []], "a shape"),
+    (["na", "<f8", [1], [["na", "<f8", [0], []]]], "array items of the array's kind"), (["D", 1], "a decimal"), (["?", 1], "unknown tag '?' with 1 argument(s)"),
     ([1, 2], "a tagged value"), (2**63, "a small int"),
 ]
 
@@ -364,8 +372,12 @@ def test_subclass_values_keep_the_bounds_of_their_base():
     one = ["na", "<f8", [1], [["f", "0x1p+0"]]]
     got = decode(["sub", "d", [["a", one]]], limit=8)
     assert type(got) is SubDict and got["a"].tolist() == [1.0]
-    with pytest.raises(WireError, match="arrays larger"):
+    with pytest.raises(WireError) as refused:
         decode(["sub", "d", [["a", one], ["b", one]]], limit=8)
+    assert str(refused.value) == "arrays larger than the output may be"
+    got = decode(["sub", "l", [one]], limit=8)  # a list subclass (a namedtuple too) may hold arrays
+    assert type(got) is SubList and got[0].tolist() == [1.0]
+    assert crossed(np.zeros((1,) * 32)).shape == (1,) * 32  # numpy's 32 dimensions of old cross too
 
 
 def test_frames_split_a_stream_and_refuse_one_over_the_limit():
