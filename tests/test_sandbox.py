@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -583,6 +584,35 @@ def test_a_work_folder_is_handed_back_with_safe_modes(tmp_path, sandbox):
     assert bad == {}
     assert all(i.st_uid == os.getuid() for i in seen.values())  # back to its owner
     assert os.stat("/etc/passwd").st_mode == target_mode
+
+
+def _line(description: str) -> tuple[str, list[str]]:
+    """(what ran the code, the claims after it): the line is ``WHAT: claim, claim; claim, ...``."""
+    head, _, rest = description.partition(": ")
+    return head, [c.strip() for c in re.split(r"[,;]", rest)]
+
+
+# What README's "The sandbox" promises of every sandboxed run (and the results' line repeats, one claim each)
+PROTECTIONS = ["no capabilities", "no network", "no host files but the read-only interpreter and libraries",
+               "only a fresh work folder writable", "rlimits", "seccomp", "start-up probe passed",
+               "verdicts decided outside it", "from plain data"]
+
+
+@pytest.mark.parametrize("euid", [0, 1000])
+def test_the_results_line_says_what_the_code_ran_under(monkeypatch, euid):
+    """``settings.sandbox`` in code_eval.json (and the model card) is one line: bubblewrap and its version, as
+    whom the code ran (root's sandboxes: a fresh unprivileged host uid; an ordinary user's: uid 65534 in a user
+    namespace), then each protection, and nothing else; without a sandbox it says NO SANDBOX first, and that
+    evalplus's guard is no security boundary."""
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    head, claims = _line(Sandbox("bubblewrap", "/usr/bin/bwrap", "0.8.0").describe())
+    who = "a fresh unprivileged host uid (bubblewrap started by root)" if euid == 0 else \
+        f"uid {sb.SANDBOX_UID} in a user namespace"
+    assert head == "bubblewrap 0.8.0" and claims == [f"as {who}", *PROTECTIONS]
+    head, claims = _line(Sandbox("none").describe())
+    assert head == "NO SANDBOX (--unsafe-no-sandbox)"
+    assert claims == ["generated code ran with the caller's privileges", "files and network",
+                      "under evalplus's reliability_guard only", "which is not a security boundary"]
 
 
 def test_secret_looking_variables_are_refused_and_nothing_comes_from_the_host(monkeypatch):

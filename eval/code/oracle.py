@@ -101,10 +101,10 @@ class Judge:
         return stat, details
 
     def _fail_here(self) -> None:
+        """The input the worker is on fails, and with it the solution (nothing is read after this)."""
         if self.next < len(self.inputs):
             self.details[self.next] = False
         self.progress += 1
-        self.next += 1
         self.stat = _FAILED
 
     def _check(self, out) -> None:

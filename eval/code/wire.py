@@ -263,8 +263,8 @@ def _encode_numpy(v, depth: int, budget: _Budget):
         budget.take(v.nbytes)
         return ["na", v.dtype.str, list(v.shape), _items(v.ravel().tolist(), depth, budget)]
     if t is not _np.ndarray and t is v.dtype.type and _numpy_dtype_ok(v.dtype, arrays=False):
-        return ["ns", v.dtype.str, _encode(v.item(), depth + 1, budget)]
-    return ["o", f"numpy.{t.__qualname__}[{getattr(v, 'dtype', '?')}]"]
+        return ["ns", v.dtype.str, _encode(v.item(), depth, budget)]  # one value: no deeper than the scalar
+    return ["o", f"numpy.{t.__qualname__}[{v.dtype}]"]
 
 
 def _encode_subclass(v, base: type, tag: str, depth: int, budget: _Budget):
@@ -372,7 +372,7 @@ def _dec_fraction(args: list) -> fractions.Fraction:
 
 
 def _decode(x, depth: int, limit: _Limit):  # noqa: C901 - one branch per tag
-    _need(depth <= MAX_DEPTH + 2, "nested too deeply")
+    _need(depth <= MAX_DEPTH + 1, "nested too deeply")  # the encoder's deepest: an opaque "too deep" item
     t = type(x)
     if x is None or t is bool or t is str:
         return x
