@@ -1,0 +1,189 @@
+"""What a publish writes and what a pull accepts, file by file.
+
+- The local hub is laid out like Hub repos, one folder per repository: adding a version writes inside that
+  repository's folder only, never the same version twice, never a removed version's number, and a leftover of
+  an older run in ``versions/`` is neither followed nor in the way.
+- A dataset folder publishes exactly the files its ``datagen.json`` lists, at any depth; anything else refuses the
+  push with every stray thing named once (a folder once, not each of its files).
+- On the Hub, the content of a version is what could have been published: a hidden file (which no publish sends)
+  is not part of it; and the SHA-256 the Hub lists for each file ``datagen.json`` records (data or extra file)
+  must agree with the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hub_server import serve
+
+from core.errors import ConfigError
+from publishing.cli import main
+from publishing.localhub import LocalHub
+from publishing.targets import HubTarget, publish_folder
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    yield from serve(monkeypatch, tmp_path)
+
+
+def run(*args, ok: bool = True):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def some_files(dest: Path, note: str) -> Path:
+    (dest / "data").mkdir(parents=True)
+    (dest / "config.json").write_text(json.dumps({"note": note}))
+    (dest / "data" / "weights.bin").write_bytes(note.encode() * 10)
+    return dest
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# -- the local hub --------------------------------------------------------------------------------------------------
+
+
+def test_a_version_is_written_inside_its_own_repository_only(tmp_path):
+    """One folder per repository, per kind (datasets/ and models/, as on the Hub): adding a model's version makes
+    no dataset repository, and adding a dataset's makes no other one."""
+    hub = LocalHub(tmp_path / "hub")
+    hub.add_version(some_files(tmp_path / "m", "model"), "org/m", "v0.1.0", "model")
+    hub.add_version(some_files(tmp_path / "d", "dataset"), "org/d", "v1.0.0")
+    assert hub.repos("model") == ["org/m"] and hub.repos("dataset") == ["org/d"]
+    tops = {p.relative_to(hub.root).parts[:3] for p in hub.root.rglob("*") if len(p.relative_to(hub.root).parts) >= 3}
+    assert tops == {("models", "org", "m"), ("datasets", "org", "d")}
+    assert tree(hub.path("org/m", "v0.1.0", "model")) == tree(tmp_path / "m")
+
+
+@pytest.mark.parametrize("repo_type", ["dataset", "model"])
+def test_a_version_number_names_one_content_for_good(tmp_path, repo_type):
+    """Adding a version that exists, or one that was removed, is refused naming the version (the field at fault):
+    a version number is never given to other content."""
+    hub = LocalHub(tmp_path / "hub")
+    hub.add_version(some_files(tmp_path / "one", "one"), "org/x", "v1.0.0", repo_type)
+    with pytest.raises(ConfigError) as err:
+        hub.add_version(some_files(tmp_path / "two", "two"), "org/x", "v1.0.0", repo_type)
+    assert err.value.field == "version" and "already has version v1.0.0" in str(err.value)
+    hub.remove_version("org/x", "v1.0.0", repo_type)
+    with pytest.raises(ConfigError) as err:
+        hub.add_version(some_files(tmp_path / "three", "three"), "org/x", "v1.0.0", repo_type)
+    assert err.value.field == "version" and "v1.0.0 was removed" in str(err.value)
+    assert hub.versions("org/x", repo_type) == []
+    assert hub.add_version(tmp_path / "three", "org/x", "v1.1.0", repo_type).name == "v1.1.0"
+
+
+def test_a_leftover_temporary_that_is_a_link_is_neither_followed_nor_in_the_way(tmp_path):
+    """Clearing an older run's temporaries in versions/ never deletes through a link planted there, and a leftover
+    it cannot clear does not stop the publish."""
+    hub = LocalHub(tmp_path / "hub")
+    versions = hub.repo_dir("org/d") / "versions"
+    versions.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    (versions / ".tmp-v1.0.0-old").symlink_to(outside, target_is_directory=True)
+    hub.add_version(some_files(tmp_path / "d", "d"), "org/d", "v1.0.0")
+    assert hub.versions("org/d") == ["v1.0.0"] and (outside / "keep.txt").read_text() == "mine"
+
+
+# -- a dataset folder: exactly what datagen.json lists ----------------------------------------------------------------
+
+
+def test_stray_things_are_each_named_once_and_nothing_is_published(tiny_dataset, tmp_path):
+    """An unlisted folder is named once (not each file in it), and strays that come after it are named too."""
+    folder = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, folder)
+    (folder / "aa_notes").mkdir()
+    (folder / "aa_notes" / "one.txt").write_text("1")
+    (folder / "aa_notes" / "two.txt").write_text("2")
+    (folder / "zz.txt").write_text("z")
+    res = run("push", "--from-folder", folder, "--local-name", "tiny", ok=False)
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert "unlisted aa_notes/" in res.output and "unlisted zz.txt" in res.output
+    assert "one.txt" not in res.output and "two.txt" not in res.output
+    assert not LocalHub.default().exists("local/tiny")
+
+
+def with_extra_file(tiny_dataset: Path, dest: Path, rel: str, data: bytes) -> Path:
+    """A copy of the tiny dataset whose datagen.json also lists the extra file ``rel`` with its SHA-256."""
+    shutil.copytree(tiny_dataset, dest)
+    (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+    (dest / rel).write_bytes(data)
+    meta = json.loads((dest / "datagen.json").read_text())
+    meta["extra_files"] = {rel: hashlib.sha256(data).hexdigest()}
+    (dest / "datagen.json").write_text(json.dumps(meta, indent=2))
+    return dest
+
+
+def test_a_listed_file_in_a_nested_folder_is_published(tiny_dataset, tmp_path):
+    """datagen.json may list an extra file at any depth: the push publishes it, and exactly the listed files."""
+    folder = with_extra_file(tiny_dataset, tmp_path / "ds", "notes/2024/about.txt", b"how this was made\n")
+    run("push", "--from-folder", folder, "--local-name", "tiny", "--quiet")
+    published = LocalHub.default().path("local/tiny")
+    meta = json.loads((folder / "datagen.json").read_text())
+    listed = [f for s in meta["splits"].values() for f in s["files"]] + ["notes/2024/about.txt"]
+    assert sorted(tree(published)) == sorted(["README.md", "datagen.json", *listed])
+    assert tree(published)["notes/2024/about.txt"] == b"how this was made\n"
+
+
+# -- the Hub --------------------------------------------------------------------------------------------------------
+
+
+def test_a_hidden_file_in_a_hub_version_is_not_content(hub, tmp_path):
+    """No publish sends a hidden file, so one that other tools put into a tagged version (a .gitignore) does not
+    make the same model folder "other content": publishing it again is the no-op, not a new version."""
+    model = some_files(tmp_path / "model", "weights")
+    first = publish_folder(model, "org/m", target=HubTarget(), repo_type="model")
+    repo = hub.repo("org/m", "model")
+    repo.tags[first.version] = hub.add_entry("org/m", ".gitignore", b"*.tmp\n", repo_type="model")
+    again = publish_folder(model, "org/m", target=HubTarget(), repo_type="model")
+    assert (again.version, again.created) == (first.version, False)
+    assert list(repo.tags) == [first.version]
+
+
+def test_pull_compares_the_hubs_listing_of_every_recorded_file_with_the_record(hub, tiny_dataset, tmp_path):
+    """A data file and an extra file (as a pool's recorded clusters) whose bytes on the Hub are not the recorded
+    ones: the pull names, for each, the SHA-256 the Hub lists for it against datagen.json's, and writes nothing."""
+    rel = "clusters/assignment.parquet"
+    folder = with_extra_file(tiny_dataset, tmp_path / "ds", rel, b"the recorded clusters")
+    (folder / rel).write_bytes(b"other clusters")  # after the record was made
+    data = json.loads((folder / "datagen.json").read_text())["splits"]["train"]["files"][0]
+    changed = bytearray((folder / data).read_bytes())
+    changed[0] ^= 1
+    (folder / data).write_bytes(bytes(changed))
+    HubTarget().upload(folder, "org/tiny", "v1.0.0", "dataset", False, "damaged files")
+    out = tmp_path / "pulled"
+    res = run("pull", "org/tiny", "--revision", "v1.0.0", "-o", out, ok=False)
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+    for f in (rel, data):
+        assert f"{f}: the Hub lists SHA-256 {hashlib.sha256((folder / f).read_bytes()).hexdigest()[:16]}" in res.output
+    assert not out.exists()
+
+
+def test_a_pull_takes_files_at_any_depth_and_names_the_repository_it_refuses(hub, tmp_path):
+    """A model whose files sit two folders deep (a TensorBoard run's event files) pulls whole; a repository
+    listing a name that could land outside the folder is refused in one line naming the repository and the
+    name, and nothing is written."""
+    model = some_files(tmp_path / "model", "weights")
+    (model / "runs" / "Dec01" / "events.out.tfevents.1.host").parent.mkdir(parents=True)
+    (model / "runs" / "Dec01" / "events.out.tfevents.1.host").write_bytes(b"tb")
+    publish_folder(model, "org/m", target=HubTarget(), repo_type="model")
+    out = tmp_path / "pulled"
+    run("pull", "org/m", "--repo-type", "model", "-o", out)
+    assert {p: b for p, b in tree(out).items() if p != ".gitattributes"} == tree(model)
+
+    hub.add_entry("org/m", "../escape.txt", b"x", repo_type="model")
+    res = run("pull", "org/m", "--repo-type", "model", "-o", tmp_path / "again", ok=False)
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert "org/m" in res.output and "'../escape.txt'" in res.output
+    assert not (tmp_path / "again").exists() and not (tmp_path / "escape.txt").exists()

@@ -1,0 +1,228 @@
+"""What `verify` proves about a dataset folder, check by check (generators/verify.py's promise): every listed shard
+is there, a regular file, with its recorded SHA-256, and no unlisted shard matches a split's ``data/<split>-*``
+glob (what ``load_dataset`` reads); the rows re-fingerprint to the record; the card names the recorded
+fingerprint; ``datagen.json`` is consistent; and a fresh re-make of the recorded config gives the recorded splits.
+Each finding names the split or file at fault, and every split at fault is named, not only the first.
+
+The references are computed here, from the files (``hashlib``, the parquet files, the splits' records), never
+by the code under test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from huggingface_hub import DatasetCard
+
+from generators.fingerprint import dataset_fingerprint
+from generators.verify import verify_folder
+from publishing.cli import main
+
+SPLITS = ["train", "validation", "test_unseen", "test_seen"]
+
+
+@pytest.fixture
+def folder(tiny_dataset, tmp_path) -> Path:
+    out = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, out)
+    return out
+
+
+def meta_of(folder: Path) -> dict:
+    return json.loads((folder / "datagen.json").read_text())
+
+
+def write_meta(folder: Path, meta: dict) -> None:
+    (folder / "datagen.json").write_text(json.dumps(meta, indent=2))
+
+
+def shard(folder: Path, split: str) -> str:
+    (only,) = meta_of(folder)["splits"][split]["files"]
+    return only
+
+
+def cells(result) -> dict[str, tuple[str, str]]:
+    return {c.name: (c.files, c.remade) for c in result.splits}
+
+
+def about(result, what: str) -> list[str]:
+    return [p for p in result.problems if what in p]
+
+
+def test_an_intact_folder_passes_every_check(folder):
+    result = verify_folder(folder, progress=False)
+    assert result.ok and result.problems == [] and result.notes == []
+    assert cells(result) == {s: ("ok", "ok") for s in SPLITS}
+    assert [c.rows for c in result.splits] == [meta_of(folder)["splits"][s]["rows"] for s in SPLITS]
+
+
+def test_a_missing_and_a_linked_shard_are_named_each_in_its_split(folder, tmp_path):
+    """A listed shard that is gone, and one replaced by a link to an intact copy of itself: both are named (the
+    link is not read, however good its target), and the other splits are still checked and pass."""
+    gone, linked = shard(folder, "test_seen"), shard(folder, "train")
+    (folder / gone).unlink()
+    elsewhere = tmp_path / "intact.parquet"
+    shutil.move(folder / linked, elsewhere)
+    (folder / linked).symlink_to(elsewhere)
+    result = verify_folder(folder, remake=False, progress=False)
+    assert [p for p in result.problems if "split 'test_seen'" in p and f"missing {gone}" in p]
+    assert [p for p in result.problems if "split 'train'" in p and f"not a regular file (not read) {linked}" in p]
+    assert len(result.problems) == 2
+    files = {name: f for name, (f, _) in cells(result).items()}
+    assert files["validation"] == files["test_unseen"] == "ok"
+    assert gone in files["test_seen"] and linked in files["train"]
+
+
+def test_an_unlisted_shard_that_load_dataset_would_read_is_named(folder):
+    """``data/train-*`` is the card's pattern for train: an unlisted file matching it would be loaded with the
+    rows; a file the pattern does not match is not a train shard."""
+    data = (folder / shard(folder, "train")).read_bytes()
+    (folder / "data" / "train-99.parquet").write_bytes(data)
+    (folder / "data" / "trainer-notes.parquet").write_bytes(data)
+    result = verify_folder(folder, remake=False, progress=False)
+    assert len(result.problems) == 1, result.problems
+    assert "split 'train'" in result.problems[0] and "unlisted data/train-99.parquet" in result.problems[0]
+    assert "trainer-notes" not in result.problems[0]
+    assert cells(result)["train"][0] != "ok" and cells(result)["test_seen"][0] == "ok"
+
+
+def test_changed_bytes_in_several_splits_are_each_named(folder):
+    """Every split's shard is hashed: a changed byte in two splits is two findings, each naming its file, and
+    the splits whose rows still fingerprint right say so beside the SHA-256 finding."""
+    changed = [shard(folder, "validation"), shard(folder, "test_seen")]
+    for rel in changed:
+        data = bytearray((folder / rel).read_bytes())
+        data[0] ^= 1  # "PAR1" -> "QAR1": readers seek to the footer, the rows do not change
+        (folder / rel).write_bytes(bytes(data))
+    result = verify_folder(folder, remake=False, progress=False)
+    for rel in changed:
+        sha = hashlib.sha256((folder / rel).read_bytes()).hexdigest()
+        named = about(result, f"{rel}: its SHA-256")
+        assert len(named) == 1 and sha[:16] in named[0]
+    assert len(result.problems) == 2
+    files = {name: f for name, (f, _) in cells(result).items()}
+    assert "sha256" in files["validation"] and "sha256" in files["test_seen"]
+    assert files["train"] == files["test_unseen"] == "ok"
+
+
+def test_a_split_without_recorded_hashes_is_noted(folder):
+    """Only the rows of a split without recorded SHA-256 can be checked: a note says so (even when other splits
+    have theirs), and nothing is wrong."""
+    meta = meta_of(folder)
+    del meta["splits"]["test_seen"]["sha256"]
+    write_meta(folder, meta)
+    result = verify_folder(folder, remake=False, progress=False)
+    assert result.ok and len(result.notes) == 1 and "SHA-256" in result.notes[0]
+
+
+def test_the_card_must_name_the_recorded_fingerprint(folder, tmp_path):
+    original = (folder / "README.md").read_text()
+    card = DatasetCard(original)
+    assert card.data.datagen["fingerprint"] == meta_of(folder)["fingerprint"]
+    card.data.datagen["fingerprint"] = "0" * 64
+    (folder / "README.md").write_text(str(card))
+    result = verify_folder(folder, remake=False, progress=False)
+    assert len(result.problems) == 1 and "README.md (the card)" in result.problems[0]
+    assert meta_of(folder)["fingerprint"][:16] in result.problems[0]
+    # no card: nothing to compare (a folder may be verified before it is published)
+    (folder / "README.md").unlink()
+    assert verify_folder(folder, remake=False, progress=False).ok
+    # a card that is a link is not read, even to the right card
+    good = tmp_path / "card.md"
+    good.write_text(original)
+    (folder / "README.md").symlink_to(good)
+    result = verify_folder(folder, remake=False, progress=False)
+    assert len(result.problems) == 1 and "README.md (the card) cannot be read" in result.problems[0]
+
+
+def test_an_inconsistent_datagen_json_is_named(folder):
+    """The dataset fingerprint combines the splits' rows and fingerprints; a record that does not is named."""
+    meta = meta_of(folder)
+    meta["fingerprint"] = dataset_fingerprint({s: {**meta["splits"][s], "rows": 1} for s in meta["splits"]})
+    write_meta(folder, meta)
+    (folder / "README.md").unlink()  # the card names the old one: not what this test is about
+    result = verify_folder(folder, remake=False, progress=False)
+    assert any("datagen.json is inconsistent" in p for p in result.problems)
+    assert cells(result) == {s: ("ok", "not checked") for s in SPLITS}
+
+
+def test_a_remake_of_another_config_names_every_split(folder):
+    """The recorded config is what is re-made: changed after the data was made, every split's re-made rows
+    differ and each split is named, as is the dataset fingerprint; the files themselves are fine."""
+    meta = meta_of(folder)
+    meta["config"]["seed"] = meta["config"]["seed"] + 1
+    write_meta(folder, meta)
+    result = verify_folder(folder, progress=False)
+    assert {name: f for name, (f, _) in cells(result).items()} == {s: "ok" for s in SPLITS}
+    for s in SPLITS:
+        assert len(about(result, f"split {s!r}: re-making it gives")) == 1
+        assert cells(result)[s][1] != "ok"
+    assert about(result, "re-making the dataset gives fingerprint")
+
+
+def drop_split(folder: Path, split: str) -> None:
+    """datagen.json without ``split`` (and its shard gone), consistent otherwise."""
+    meta = meta_of(folder)
+    for rel in meta["splits"].pop(split)["files"]:
+        (folder / rel).unlink()
+    meta["fingerprint"] = dataset_fingerprint(meta["splits"])
+    write_meta(folder, meta)
+    (folder / "README.md").unlink()
+
+
+def test_a_remake_with_a_split_the_record_lacks_is_named(folder):
+    drop_split(folder, "validation")
+    result = verify_folder(folder, progress=False)
+    assert cells(result) == {s: ("ok", "ok") for s in SPLITS if s != "validation"}
+    assert len(about(result, "split 'validation': re-made but not in the published data")) == 1
+    assert about(result, "re-making the dataset gives fingerprint") and len(result.problems) == 2
+
+
+def test_a_recorded_split_the_remake_lacks_is_named(folder):
+    """A split recorded (with intact files) that the recorded config does not make."""
+    meta = meta_of(folder)
+    rel = shard(folder, "test_seen").replace("test_seen", "extra")
+    shutil.copy(folder / shard(folder, "test_seen"), folder / rel)
+    meta["splits"]["extra"] = {**meta["splits"]["test_seen"], "files": [rel],
+                               "sha256": {rel: meta["splits"]["test_seen"]["sha256"][shard(folder, "test_seen")]}}
+    meta["fingerprint"] = dataset_fingerprint(meta["splits"])
+    write_meta(folder, meta)
+    (folder / "README.md").unlink()
+    result = verify_folder(folder, progress=False)
+    assert cells(result)["extra"][0] == "ok" and cells(result)["extra"][1] != "ok"
+    assert len(about(result, "split 'extra': the re-made dataset has no such split")) == 1
+    assert all(cells(result)[s] == ("ok", "ok") for s in SPLITS)
+
+
+def test_the_rows_checked_are_the_bytes_hashed(folder, tmp_path, monkeypatch):
+    """A shard swapped for a link right after it was hashed: the rows are fingerprinted from the copy that was
+    hashed, never read through the link."""
+    import generators.verify as verify_module  # check_files reads each shard through its read_hashed
+
+    rel = shard(folder, "train")
+    target = tmp_path / "not-parquet"
+    target.write_bytes(b"not a parquet file")
+    real = verify_module.read_hashed
+
+    def read_then_swap(root, f, copy_to=None):
+        out = real(root, f, copy_to)
+        if f == rel:
+            (folder / rel).unlink()
+            (folder / rel).symlink_to(target)
+        return out
+
+    monkeypatch.setattr(verify_module, "read_hashed", read_then_swap)
+    result = verify_folder(folder, remake=False, progress=False)
+    assert (folder / rel).is_symlink() and result.ok, result.problems
+
+
+def test_verify_exits_1_naming_the_split(folder):
+    (folder / shard(folder, "test_unseen")).unlink()
+    res = CliRunner().invoke(main, ["verify", str(folder), "--no-remake", "--quiet"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "split 'test_unseen'" in res.output and "FAILED (1 problem(s))" in res.output
