@@ -187,3 +187,36 @@ def test_a_pull_takes_files_at_any_depth_and_names_the_repository_it_refuses(hub
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     assert "org/m" in res.output and "'../escape.txt'" in res.output
     assert not (tmp_path / "again").exists() and not (tmp_path / "escape.txt").exists()
+
+
+@pytest.mark.parametrize("name", [".git", ".cache"])
+def test_a_git_or_cache_entry_at_the_top_is_refused(hub, tmp_path, name):
+    """A ``.git`` file (git follows one to another repository) or ``.cache`` at the top of a repository: refused
+    in one line naming it, as anything under those folders is, and nothing is written."""
+    publish_folder(some_files(tmp_path / "model", "weights"), "org/m", target=HubTarget(), repo_type="model")
+    hub.add_entry("org/m", name, b"gitdir: /elsewhere\n", repo_type="model")
+    res = run("pull", "org/m", "--repo-type", "model", "-o", tmp_path / "pulled", ok=False)
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert f"{name!r}" in res.output and "refused" in res.output
+    assert not (tmp_path / "pulled").exists()
+
+
+def test_a_commit_on_a_branch_that_moved_meanwhile_is_made_again_from_a_fresh_listing(hub, tmp_path):
+    """Another writer commits between our listing of the branch and our commit: ours, made on top of the head we
+    listed, is refused by the Hub (and retried from a fresh listing), so the new version holds exactly the
+    folder's files, none of the other writer's."""
+    publish_folder(some_files(tmp_path / "one", "one"), "org/m", target=HubTarget(), repo_type="model")
+    target = HubTarget()
+    real, moved = target.api.list_repo_files, []
+
+    def listing_then_another_commit(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if not moved:
+            moved.append(hub.add_entry("org/m", "theirs.txt", b"another writer", repo_type="model"))
+        return out
+
+    target.api.list_repo_files = listing_then_another_commit
+    two = some_files(tmp_path / "two", "two")
+    done = publish_folder(two, "org/m", target=target, repo_type="model")
+    assert moved and done.version == "v1.1.0"
+    assert set(hub.files("org/m", done.version, "model")) == set(tree(two)) | {".gitattributes"}

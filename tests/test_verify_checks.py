@@ -143,12 +143,16 @@ def test_the_card_must_name_the_recorded_fingerprint(folder, tmp_path):
 def test_an_inconsistent_datagen_json_is_named(folder):
     """The dataset fingerprint combines the splits' rows and fingerprints; a record that does not is named."""
     meta = meta_of(folder)
+    intact = meta["fingerprint"]  # what the (unchanged) files give
     meta["fingerprint"] = dataset_fingerprint({s: {**meta["splits"][s], "rows": 1} for s in meta["splits"]})
     write_meta(folder, meta)
     (folder / "README.md").unlink()  # the card names the old one: not what this test is about
     result = verify_folder(folder, remake=False, progress=False)
-    assert any("datagen.json is inconsistent" in p for p in result.problems)
-    assert cells(result) == {s: ("ok", "not checked") for s in SPLITS}
+    assert len(about(result, "datagen.json is inconsistent")) == 1
+    # and what the published files do give, against the record
+    (given,) = about(result, "the dataset fingerprint of the published files")
+    assert given.index(intact[:16]) < given.index(meta["fingerprint"][:16])
+    assert len(result.problems) == 2 and cells(result) == {s: ("ok", "not checked") for s in SPLITS}
 
 
 def test_a_remake_of_another_config_names_every_split(folder):
