@@ -19,6 +19,8 @@ import pytest
 from click.testing import CliRunner
 from huggingface_hub import DatasetCard
 
+import generators.verify as verify_module  # monkeypatched: the names check_files / check_remake read through
+from core.errors import ConfigError
 from generators.fingerprint import dataset_fingerprint
 from generators.verify import verify_folder
 from publishing.cli import main
@@ -70,8 +72,10 @@ def test_a_missing_and_a_linked_shard_are_named_each_in_its_split(folder, tmp_pa
     shutil.move(folder / linked, elsewhere)
     (folder / linked).symlink_to(elsewhere)
     result = verify_folder(folder, remake=False, progress=False)
-    assert [p for p in result.problems if "split 'test_seen'" in p and f"missing {gone}" in p]
-    assert [p for p in result.problems if "split 'train'" in p and f"not a regular file (not read) {linked}" in p]
+    assert [p for p in result.problems if "split 'test_seen'" in p and f"missing {gone}" in p
+            and "not a regular file" not in p and "unlisted" not in p]
+    assert [p for p in result.problems if "split 'train'" in p and f"not a regular file (not read) {linked}" in p
+            and "missing" not in p and "unlisted" not in p]
     assert len(result.problems) == 2
     files = {name: f for name, (f, _) in cells(result).items()}
     assert files["validation"] == files["test_unseen"] == "ok"
@@ -87,6 +91,7 @@ def test_an_unlisted_shard_that_load_dataset_would_read_is_named(folder):
     result = verify_folder(folder, remake=False, progress=False)
     assert len(result.problems) == 1, result.problems
     assert "split 'train'" in result.problems[0] and "unlisted data/train-99.parquet" in result.problems[0]
+    assert "missing" not in result.problems[0] and "not a regular file" not in result.problems[0]
     assert "trainer-notes" not in result.problems[0]
     assert cells(result)["train"][0] != "ok" and cells(result)["test_seen"][0] == "ok"
 
@@ -206,7 +211,6 @@ def test_a_recorded_split_the_remake_lacks_is_named(folder):
 def test_the_rows_checked_are_the_bytes_hashed(folder, tmp_path, monkeypatch):
     """A shard swapped for a link right after it was hashed: the rows are fingerprinted from the copy that was
     hashed, never read through the link."""
-    import generators.verify as verify_module  # check_files reads each shard through its read_hashed
 
     rel = shard(folder, "train")
     target = tmp_path / "not-parquet"
@@ -230,3 +234,119 @@ def test_verify_exits_1_naming_the_split(folder):
     res = CliRunner().invoke(main, ["verify", str(folder), "--no-remake", "--quiet"])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "split 'test_unseen'" in res.output and "FAILED (1 problem(s))" in res.output
+
+
+def test_a_shard_swapped_for_a_link_after_the_listing_is_not_read(folder, tmp_path, monkeypatch):
+    """The folder is listed first, then each shard read: one swapped for a link in between is refused when read
+    (never followed), named with its split, and the next splits are still checked."""
+
+    rel = shard(folder, "train")
+    intact = tmp_path / "intact.parquet"
+    real = verify_module.scan
+
+    def scan_then_swap(root):
+        out = real(root)
+        shutil.move(folder / rel, intact)
+        (folder / rel).symlink_to(intact)
+        return out
+
+    monkeypatch.setattr(verify_module, "scan", scan_then_swap)
+    result = verify_folder(folder, remake=False, progress=False)
+    (named,) = result.problems
+    assert named.startswith("split 'train'") and rel in named
+    assert cells(result)["train"][0] == "unreadable"
+    assert all(cells(result)[s][0] == "ok" for s in SPLITS if s != "train")
+
+
+def test_shards_that_are_no_parquet_are_named_each(folder):
+    for split in ("train", "test_seen"):
+        (folder / shard(folder, split)).write_bytes(b"not parquet")
+    result = verify_folder(folder, remake=False, progress=False)
+    for split in ("train", "test_seen"):
+        assert about(result, f"split {split!r}: its published files cannot be fingerprinted")
+        assert about(result, f"{shard(folder, split)}: its SHA-256")
+        assert "unreadable" in cells(result)[split][0] and "sha256" in cells(result)[split][0]
+    assert cells(result)["validation"][0] == "ok"
+
+
+def with_extra_file(folder: Path, rel: str, data: bytes) -> None:
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    (folder / rel).write_bytes(data)
+    meta = meta_of(folder)
+    meta["extra_files"] = {rel: hashlib.sha256(data).hexdigest()}
+    write_meta(folder, meta)
+
+
+def test_extra_files_are_checked_like_shards(folder, tmp_path):
+    """An extra file datagen.json lists (a pool's recorded clusters): there, a regular file (a link is not
+    read), with the recorded SHA-256."""
+    rel = "clusters/assignment.parquet"
+    with_extra_file(folder, rel, b"recorded clusters")
+    assert verify_folder(folder, remake=False, progress=False).ok
+    (folder / rel).write_bytes(b"other clusters")
+    (named,) = verify_folder(folder, remake=False, progress=False).problems
+    assert named.startswith(f"{rel}: its SHA-256 {hashlib.sha256(b'other clusters').hexdigest()[:16]}")
+    (folder / rel).unlink()
+    (named,) = verify_folder(folder, remake=False, progress=False).problems
+    assert named.startswith(f"{rel}: missing")
+    elsewhere = tmp_path / "recorded"
+    elsewhere.write_bytes(b"recorded clusters")
+    (folder / rel).symlink_to(elsewhere)
+    (named,) = verify_folder(folder, remake=False, progress=False).problems
+    assert named.startswith(f"{rel}: not a regular file")
+
+
+def test_an_extra_file_swapped_for_a_link_after_the_listing_is_not_read(folder, tmp_path, monkeypatch):
+
+    rel = "clusters/assignment.parquet"
+    with_extra_file(folder, rel, b"recorded clusters")
+    real = verify_module.scan
+
+    def scan_then_swap(root):
+        out = real(root)
+        shutil.move(folder / rel, tmp_path / "recorded")
+        (folder / rel).symlink_to(tmp_path / "recorded")
+        return out
+
+    monkeypatch.setattr(verify_module, "scan", scan_then_swap)
+    (named,) = verify_folder(folder, remake=False, progress=False).problems
+    assert named.startswith(f"{rel}: ") and "SHA-256" not in named
+
+
+def recorded_remake(meta: dict, **extra):
+    """A stand-in for generators.make.remake that re-makes exactly the recorded splits (plus ``extra`` keys)."""
+    def remake(*args, **kwargs):
+        return {"splits": {n: dict(s) for n, s in meta["splits"].items()}, "fingerprint": meta["fingerprint"], **extra}
+    return remake
+
+
+def test_a_pool_that_cannot_be_re_made_is_a_finding(folder, monkeypatch):
+    """A pool's rows are re-made from its recorded cluster assignment: when that fails (a user error of the
+    recorded data, such as a changed assignment), verify names it for every split instead of stopping; a
+    dataset without recorded extra files has nothing of that kind, so the error stays the user's error."""
+
+    def cannot(*args, **kwargs):
+        raise ConfigError(None, "cluster 3 holds rows of the unseen test clusters")
+
+    monkeypatch.setattr(verify_module, "remake", cannot)
+    with pytest.raises(ConfigError, match="cluster 3"):
+        verify_folder(folder, progress=False)
+    with_extra_file(folder, "clusters/assignment.parquet", b"recorded clusters")
+    result = verify_folder(folder, progress=False)
+    (named,) = result.problems
+    assert named.startswith("the data cannot be re-made") and "cluster 3 holds rows" in named
+    assert all(files == "ok" and remade not in ("ok", "not checked") for files, remade in cells(result).values())
+
+
+def test_the_re_embedding_agreement_is_noted(folder, monkeypatch):
+
+    meta = meta_of(folder)
+    agreement = {"agree": 7, "sample": 9, "share": 7 / 9, "model": "tiny-embedder"}
+    monkeypatch.setattr(verify_module, "remake", recorded_remake(meta, reembedding=agreement))
+    result = verify_folder(folder, progress=False)
+    assert result.ok and len(result.notes) == 1
+    assert "7 of 9" in result.notes[0] and "tiny-embedder" in result.notes[0]
+    monkeypatch.setattr(verify_module, "remake", recorded_remake(meta, reembedding={"skipped": "no model here"}))
+    result = verify_folder(folder, progress=False)
+    assert result.ok and len(result.notes) == 1 and "no model here" in result.notes[0]
+    assert "7 of 9" not in result.notes[0]
