@@ -220,3 +220,17 @@ def test_a_commit_on_a_branch_that_moved_meanwhile_is_made_again_from_a_fresh_li
     done = publish_folder(two, "org/m", target=target, repo_type="model")
     assert moved and done.version == "v1.1.0"
     assert set(hub.files("org/m", done.version, "model")) == set(tree(two)) | {".gitattributes"}
+
+
+def test_a_damaged_newest_version_does_not_block_the_next(tiny_dataset, tmp_path):
+    """The newest local version's datagen.json damaged after it was published (a split's row count gone): it is
+    not this folder's content, so the push publishes the next version instead of stopping at the damage."""
+    hub = LocalHub.default()
+    run("push", "--from-folder", tiny_dataset, "--local-name", "tiny", "--quiet")
+    ident = hub.path("local/tiny", "v1.0.0") / "datagen.json"
+    meta = json.loads(ident.read_text())
+    del meta["splits"]["train"]["rows"]
+    ident.write_text(json.dumps(meta))
+    other = some_files(tmp_path / "new", "new")
+    assert publish_folder(other, "local/tiny").version == "v1.1.0"
+    assert tree(hub.path("local/tiny", "v1.1.0")) == tree(other)
