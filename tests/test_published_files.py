@@ -234,3 +234,21 @@ def test_a_damaged_newest_version_does_not_block_the_next(tiny_dataset, tmp_path
     other = some_files(tmp_path / "new", "new")
     assert publish_folder(other, "local/tiny").version == "v1.1.0"
     assert tree(hub.path("local/tiny", "v1.1.0")) == tree(other)
+
+
+@pytest.mark.parametrize("repo_type", ["dataset", "model"])
+def test_the_next_version_follows_the_bump_and_skips_removed_numbers(tmp_path, repo_type):
+    """Without --version: the next minor version, or major / patch as asked, after the newest version that exists
+    or was removed (a removed number named other content once); an existing version with other content is
+    refused naming the version."""
+    def publish(note: str, **kwargs):
+        return publish_folder(some_files(tmp_path / note, note), "local/x", repo_type=repo_type, **kwargs).version
+
+    assert publish("one") == "v1.0.0"
+    assert publish("two", bump="patch") == "v1.0.1"
+    assert publish("three", bump="major") == "v2.0.0"
+    LocalHub.default().remove_version("local/x", "v2.0.0", repo_type)
+    assert publish("four") == "v2.1.0"
+    with pytest.raises(ConfigError) as err:
+        publish("five", version="v1.0.1")
+    assert err.value.field == "version" and "v1.0.1 already exists with other content" in str(err.value)
