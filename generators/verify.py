@@ -40,10 +40,6 @@ class SplitCheck:
     files: str = "not checked"  # "ok" or what differs
     remade: str = "not checked"
 
-    @property
-    def ok(self) -> bool:
-        return self.files == "ok" and self.remade == "ok"
-
 
 @dataclass
 class Verification:
@@ -62,7 +58,7 @@ def _short(fp: str) -> str:
     return fp[:16]
 
 
-def check_files(folder: Path, meta: dict, result: Verification, private: bool = False) -> dict[str, dict]:
+def check_files(folder: Path, meta: dict, result: Verification, *, private: bool) -> dict[str, dict]:
     """Check the shards of every split: each listed file is a regular file in the folder (a symlink is not
     followed), its SHA-256 is the recorded one (when datagen.json records hashes), no unlisted file matches the
     split's ``data/<split>-*`` glob, and its rows re-fingerprint to the recorded ones.
@@ -186,26 +182,26 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
         )
 
 
-def check_remake(meta: dict, result: Verification, workers: int = 1, progress: bool = True,
-                 folder: Path | None = None) -> None:
+def check_remake(meta: dict, result: Verification, *, workers: int, progress: bool, folder: Path) -> None:
     """Generate the recorded config again, with the behaviour of the recorded generator version, and compare
     fingerprints (a pool re-makes its rows from the cluster assignment recorded in ``folder``, and notes how far
     re-embedding here agrees with it)."""
     if not remakeable(meta):
         for c in result.splits:
             c.remade = "not re-made (generator version)"
+        package = meta.get("package_version")  # absent in records older than the field
         result.problems.append(
-            f"the data was made by generator version {meta['generator_version']} (package "
-            f"{meta.get('package_version', '?')}) but this datagen has generator version {current_version(meta)} and "
-            f"re-makes only {', '.join(remakeable_versions(meta))}: install "
-            f"instruction-diversity=={meta.get('package_version', '?')} to re-make it"
+            f"the data was made by generator version {meta['generator_version']}"
+            f"{f' (package {package})' if package else ''} but this datagen has generator version "
+            f"{current_version(meta)} and re-makes only {', '.join(remakeable_versions(meta))}: install "
+            + (f"instruction-diversity=={package}" if package else "the release that made it") + " to re-make it"
         )
         return
     with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:
         try:
             again = remake(meta, Path(tmp) / "remade", workers=workers, progress=progress, folder=folder)
         except ConfigError as exc:
-            if folder is None or not meta.get("extra_files"):
+            if not meta.get("extra_files"):  # only a pool's rows are re-made from a recorded file
                 raise
             for c in result.splits:
                 c.remade = "not re-made"

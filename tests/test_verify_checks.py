@@ -88,11 +88,13 @@ def test_an_unlisted_shard_that_load_dataset_would_read_is_named(folder):
     data = (folder / shard(folder, "train")).read_bytes()
     (folder / "data" / "train-99.parquet").write_bytes(data)
     (folder / "data" / "trainer-notes.parquet").write_bytes(data)
+    (folder / "data" / "train-sub").mkdir()  # a folder the pattern matches: named once, as a folder
+    (folder / "data" / "train-sub" / "x.parquet").write_bytes(data)
     result = verify_folder(folder, remake=False, progress=False)
     assert len(result.problems) == 1, result.problems
     assert "split 'train'" in result.problems[0] and "unlisted data/train-99.parquet" in result.problems[0]
     assert "missing" not in result.problems[0] and "not a regular file" not in result.problems[0]
-    assert "trainer-notes" not in result.problems[0]
+    assert "trainer-notes" not in result.problems[0] and "train-sub/x.parquet" not in result.problems[0]
     assert cells(result)["train"][0] != "ok" and cells(result)["test_seen"][0] == "ok"
 
 
@@ -111,7 +113,7 @@ def test_changed_bytes_in_several_splits_are_each_named(folder):
         assert len(named) == 1 and sha[:16] in named[0]
     assert len(result.problems) == 2
     files = {name: f for name, (f, _) in cells(result).items()}
-    assert "sha256" in files["validation"] and "sha256" in files["test_seen"]
+    assert files["validation"] == files["test_seen"] == "sha256 differs"  # the rows fingerprint right
     assert files["train"] == files["test_unseen"] == "ok"
 
 
@@ -122,7 +124,8 @@ def test_a_split_without_recorded_hashes_is_noted(folder):
     del meta["splits"]["test_seen"]["sha256"]
     write_meta(folder, meta)
     result = verify_folder(folder, remake=False, progress=False)
-    assert result.ok and len(result.notes) == 1 and "SHA-256" in result.notes[0]
+    (note,) = result.notes
+    assert result.ok and "no SHA-256" in note and "rows were checked" in note and "bytes could not be" in note
 
 
 def test_the_card_must_name_the_recorded_fingerprint(folder, tmp_path):
@@ -143,6 +146,7 @@ def test_the_card_must_name_the_recorded_fingerprint(folder, tmp_path):
     (folder / "README.md").symlink_to(good)
     result = verify_folder(folder, remake=False, progress=False)
     assert len(result.problems) == 1 and "README.md (the card) cannot be read" in result.problems[0]
+    assert "symlink" in result.problems[0]
 
 
 def test_an_inconsistent_datagen_json_is_named(folder):
@@ -170,7 +174,8 @@ def test_a_remake_of_another_config_names_every_split(folder):
     assert {name: f for name, (f, _) in cells(result).items()} == {s: "ok" for s in SPLITS}
     for s in SPLITS:
         assert len(about(result, f"split {s!r}: re-making it gives")) == 1
-        assert cells(result)[s][1] != "ok"
+        recorded = meta["splits"][s]
+        assert f"{recorded['rows']}/{recorded['fingerprint'][:16]}" in cells(result)[s][1]
     assert about(result, "re-making the dataset gives fingerprint")
 
 
@@ -203,7 +208,7 @@ def test_a_recorded_split_the_remake_lacks_is_named(folder):
     write_meta(folder, meta)
     (folder / "README.md").unlink()
     result = verify_folder(folder, progress=False)
-    assert cells(result)["extra"][0] == "ok" and cells(result)["extra"][1] != "ok"
+    assert cells(result)["extra"] == ("ok", "split not re-made")
     assert len(about(result, "split 'extra': the re-made dataset has no such split")) == 1
     assert all(cells(result)[s] == ("ok", "ok") for s in SPLITS)
 
@@ -265,8 +270,16 @@ def test_shards_that_are_no_parquet_are_named_each(folder):
     for split in ("train", "test_seen"):
         assert about(result, f"split {split!r}: its published files cannot be fingerprinted")
         assert about(result, f"{shard(folder, split)}: its SHA-256")
-        assert "unreadable" in cells(result)[split][0] and "sha256" in cells(result)[split][0]
+        assert cells(result)[split][0] == "unreadable (sha256 differs)"
     assert cells(result)["validation"][0] == "ok"
+    # a folder without recorded hashes: only the rows say it
+    meta = meta_of(folder)
+    for s in meta["splits"].values():
+        del s["sha256"]
+    write_meta(folder, meta)
+    result = verify_folder(folder, remake=False, progress=False)
+    assert cells(result)["train"][0] == cells(result)["test_seen"][0] == "unreadable"
+    assert not about(result, "SHA-256")
 
 
 def with_extra_file(folder: Path, rel: str, data: bytes) -> None:
@@ -298,8 +311,12 @@ def test_extra_files_are_checked_like_shards(folder, tmp_path):
 
 def test_an_extra_file_swapped_for_a_link_after_the_listing_is_not_read(folder, tmp_path, monkeypatch):
 
-    rel = "clusters/assignment.parquet"
+    rel, other = "clusters/assignment.parquet", "clusters/centroids.npy"
     with_extra_file(folder, rel, b"recorded clusters")
+    meta = meta_of(folder)
+    meta["extra_files"][other] = hashlib.sha256(b"recorded centroids").hexdigest()
+    write_meta(folder, meta)
+    (folder / other).write_bytes(b"other centroids")  # and the next extra file is still checked
     real = verify_module.scan
 
     def scan_then_swap(root):
@@ -309,13 +326,16 @@ def test_an_extra_file_swapped_for_a_link_after_the_listing_is_not_read(folder, 
         return out
 
     monkeypatch.setattr(verify_module, "scan", scan_then_swap)
-    (named,) = verify_folder(folder, remake=False, progress=False).problems
-    assert named.startswith(f"{rel}: ") and "SHA-256" not in named
+    named, after = verify_folder(folder, remake=False, progress=False).problems
+    assert named.startswith(f"{rel}: ") and "SHA-256" not in named and "symlink" in named
+    assert after.startswith(f"{other}: its SHA-256")
 
 
-def recorded_remake(meta: dict, **extra):
-    """A stand-in for generators.make.remake that re-makes exactly the recorded splits (plus ``extra`` keys)."""
+def recorded_remake(meta: dict, folder: Path, **extra):
+    """A stand-in for generators.make.remake that re-makes exactly the recorded splits (plus ``extra`` keys); a
+    pool reads its recorded clusters from the folder being verified, so that is the folder it must be given."""
     def remake(*args, **kwargs):
+        assert kwargs["folder"] == folder
         return {"splits": {n: dict(s) for n, s in meta["splits"].items()}, "fingerprint": meta["fingerprint"], **extra}
     return remake
 
@@ -335,18 +355,38 @@ def test_a_pool_that_cannot_be_re_made_is_a_finding(folder, monkeypatch):
     result = verify_folder(folder, progress=False)
     (named,) = result.problems
     assert named.startswith("the data cannot be re-made") and "cluster 3 holds rows" in named
-    assert all(files == "ok" and remade not in ("ok", "not checked") for files, remade in cells(result).values())
+    assert cells(result) == {s: ("ok", "not re-made") for s in SPLITS}
 
 
 def test_the_re_embedding_agreement_is_noted(folder, monkeypatch):
 
     meta = meta_of(folder)
     agreement = {"agree": 7, "sample": 9, "share": 7 / 9, "model": "tiny-embedder"}
-    monkeypatch.setattr(verify_module, "remake", recorded_remake(meta, reembedding=agreement))
+    monkeypatch.setattr(verify_module, "remake", recorded_remake(meta, folder, reembedding=agreement))
     result = verify_folder(folder, progress=False)
     assert result.ok and len(result.notes) == 1
     assert "7 of 9" in result.notes[0] and "tiny-embedder" in result.notes[0]
-    monkeypatch.setattr(verify_module, "remake", recorded_remake(meta, reembedding={"skipped": "no model here"}))
+    monkeypatch.setattr(verify_module, "remake", recorded_remake(meta, folder, reembedding={"skipped": "no model here"}))
     result = verify_folder(folder, progress=False)
     assert result.ok and len(result.notes) == 1 and "no model here" in result.notes[0]
     assert "7 of 9" not in result.notes[0]
+
+
+@pytest.mark.parametrize("package", ["0.9.1", None])
+def test_data_of_a_generator_version_this_code_does_not_keep(folder, package):
+    """Not re-made (this code keeps other generator versions' behaviour): each split says so, and the finding
+    names the generator version and what to install, the recorded package version where there is one."""
+    meta = meta_of(folder)
+    meta["generator_version"] = "0.9"
+    meta.pop("package_version")
+    if package:
+        meta["package_version"] = package
+    write_meta(folder, meta)
+    result = verify_folder(folder, progress=False)
+    assert cells(result) == {s: ("ok", "not re-made (generator version)") for s in SPLITS}
+    (named,) = result.problems
+    assert "generator version 0.9" in named
+    if package:
+        assert f"(package {package})" in named and f"install instruction-diversity=={package} " in named
+    else:
+        assert "package" not in named and "==" not in named and "install the release that made it" in named
