@@ -45,7 +45,7 @@ class SplitCheck:
 class Verification:
     name: str
     fingerprint: str
-    splits: list[SplitCheck] = field(default_factory=list)
+    splits: list[SplitCheck]
     problems: list[str] = field(default_factory=list)  # one sentence each, naming the split or file at fault
     notes: list[str] = field(default_factory=list)  # what could not be checked, though nothing is wrong
 
