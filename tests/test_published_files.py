@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -252,3 +253,17 @@ def test_the_next_version_follows_the_bump_and_skips_removed_numbers(tmp_path, r
     with pytest.raises(ConfigError) as err:
         publish("five", version="v1.0.1")
     assert err.value.field == "version" and "v1.0.1 already exists with other content" in str(err.value)
+
+
+def test_publish_folder_refuses_a_link_and_a_special_file_whatever_the_caller(tmp_path):
+    """publish_folder's own promise, for any caller (not only `datagen push`, which stages first): a symlink or a
+    special file in the folder is refused and named, never followed or silently left out; nothing is published."""
+    model = some_files(tmp_path / "model", "weights")
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    (model / "vocab.json").symlink_to(outside)
+    os.mkfifo(model / "pipe")
+    with pytest.raises(ConfigError) as err:
+        publish_folder(model, "local/m", repo_type="model")
+    assert "vocab.json" in str(err.value) and "pipe" in str(err.value)
+    assert not LocalHub.default().exists("local/m", "model")
