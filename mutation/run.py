@@ -128,7 +128,7 @@ GROUPS: dict[str, Group] = {
          "publishing/localhub.py": ["LocalHub.add_version"],
          "publishing/cli.py": ["stage_dataset", "_lfs_problems"]},
         ["tests/test_publish_safety.py", "tests/test_publish_local.py", "tests/test_publish_hub.py",
-         "tests/test_published_names.py", "tests/test_published_files.py"],
+         "tests/test_published_names.py", "tests/test_published_files.py", "tests/test_integrity.py"],
     ),
     "exact-match": Group(
         "exact-match scoring of rewrite tasks: decoding budget, match modes, breakdowns, training frequency",

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from hub_server import serve
 
 from core.errors import ConfigError
-from publishing.cli import main
+from publishing.cli import main, stage_dataset
 from publishing.localhub import LocalHub
 from publishing.targets import HubTarget, publish_folder
 
@@ -267,3 +267,31 @@ def test_publish_folder_refuses_a_link_and_a_special_file_whatever_the_caller(tm
         publish_folder(model, "local/m", repo_type="model")
     assert "vocab.json" in str(err.value) and "pipe" in str(err.value)
     assert not LocalHub.default().exists("local/m", "model")
+
+
+def test_a_listed_file_that_is_missing_refuses_the_push(tiny_dataset, tmp_path):
+    folder = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, folder)
+    gone = json.loads((folder / "datagen.json").read_text())["splits"]["test_seen"]["files"][0]
+    (folder / gone).unlink()
+    res = run("push", "--from-folder", folder, "--local-name", "tiny", ok=False)
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1 and gone in res.output, res.output
+    assert "lacks" in res.output and not LocalHub.default().exists("local/tiny")
+
+
+def test_a_dataset_is_staged_into_a_new_folder_at_any_depth(tiny_dataset, tmp_path):
+    """A release stages each config's dataset in its own folder under one staging folder made for it: the
+    folders are made, and they hold exactly datagen.json (as read) and the listed files."""
+    dest = tmp_path / "stage" / "I8"
+    stage_dataset(tiny_dataset, dest)
+    meta = json.loads((tiny_dataset / "datagen.json").read_text())
+    listed = [f for s in meta["splits"].values() for f in s["files"]]
+    assert tree(dest) == {f: (tiny_dataset / f).read_bytes() for f in ["datagen.json", *listed]}
+
+
+def test_names_equal_but_for_letter_case_are_each_named(tmp_path):
+    model = some_files(tmp_path / "model", "weights")
+    (model / "Config.json").write_text("{}")
+    with pytest.raises(ConfigError) as err:
+        publish_folder(model, "local/m", repo_type="model")
+    assert "Config.json" in str(err.value) and "config.json" in str(err.value) and "letter case" in str(err.value)
