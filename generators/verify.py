@@ -32,6 +32,8 @@ from core.safeio import read_bytes_inside, read_hashed, scan
 from generators.fingerprint import dataset_fingerprint, split_fingerprint_of_files
 from generators.make import current_version, remake, remakeable, remakeable_versions
 
+TEMPORARY = "datagen-verify-"  # the prefix of the private temporary folders a verification reads and re-makes in
+
 
 @dataclass
 class SplitCheck:
@@ -90,7 +92,7 @@ def check_files(folder: Path, meta: dict, result: Verification, *, private: bool
             check.files = f"shards differ ({what})"
             result.problems.append(f"split {name!r}: the published shards differ from datagen.json: {what}")
             continue
-        with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=TEMPORARY) as tmp:
             try:
                 hashed = _read_split(folder, s["files"], None if private else Path(tmp))
             except (ConfigError, OSError) as exc:  # swapped for a link or removed since the scan
@@ -190,14 +192,15 @@ def check_remake(meta: dict, result: Verification, *, workers: int, progress: bo
         for c in result.splits:
             c.remade = "not re-made (generator version)"
         package = meta.get("package_version")  # absent in records older than the field
+        made = meta["generator_version"] if package is None else f"{meta['generator_version']} (package {package})"
+        install = "the release that made it" if package is None else f"instruction-diversity=={package}"
         result.problems.append(
-            f"the data was made by generator version {meta['generator_version']}"
-            f"{f' (package {package})' if package else ''} but this datagen has generator version "
-            f"{current_version(meta)} and re-makes only {', '.join(remakeable_versions(meta))}: install "
-            + (f"instruction-diversity=={package}" if package else "the release that made it") + " to re-make it"
+            f"the data was made by generator version {made} but this datagen has generator version "
+            f"{current_version(meta)} and re-makes only {', '.join(remakeable_versions(meta))}: install {install} to "
+            f"re-make it"
         )
         return
-    with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=TEMPORARY) as tmp:
         try:
             again = remake(meta, Path(tmp) / "remade", workers=workers, progress=progress, folder=folder)
         except ConfigError as exc:
