@@ -45,8 +45,7 @@ class SplitCheck:
 
 @dataclass
 class Verification:
-    name: str
-    fingerprint: str
+    fingerprint: str  # as recorded in datagen.json
     splits: list[SplitCheck]
     problems: list[str] = field(default_factory=list)  # one sentence each, naming the split or file at fault
     notes: list[str] = field(default_factory=list)  # what could not be checked, though nothing is wrong
@@ -252,7 +251,7 @@ def verify_folder(
     :func:`check_files`)."""
     folder = Path(folder)
     meta = read_metadata(folder)
-    result = Verification(meta["name"], meta["fingerprint"], [SplitCheck(n, s["rows"]) for n, s in meta["splits"].items()])
+    result = Verification(meta["fingerprint"], [SplitCheck(n, s["rows"]) for n, s in meta["splits"].items()])
     if dataset_fingerprint(meta["splits"]) != meta["fingerprint"]:
         result.problems.append("datagen.json is inconsistent: its splits do not combine to its dataset fingerprint")
     check_card(folder, meta, result)
