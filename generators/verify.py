@@ -32,6 +32,8 @@ from core.safeio import read_bytes_inside, read_hashed, scan
 from generators.fingerprint import dataset_fingerprint, split_fingerprint_of_files
 from generators.make import current_version, remake, remakeable, remakeable_versions
 
+TEMPORARY = "datagen-verify-"  # the prefix of the private temporary folders a verification reads and re-makes in
+
 
 @dataclass
 class SplitCheck:
@@ -40,16 +42,11 @@ class SplitCheck:
     files: str = "not checked"  # "ok" or what differs
     remade: str = "not checked"
 
-    @property
-    def ok(self) -> bool:
-        return self.files == "ok" and self.remade == "ok"
-
 
 @dataclass
 class Verification:
-    name: str
-    fingerprint: str
-    splits: list[SplitCheck] = field(default_factory=list)
+    fingerprint: str  # as recorded in datagen.json
+    splits: list[SplitCheck]
     problems: list[str] = field(default_factory=list)  # one sentence each, naming the split or file at fault
     notes: list[str] = field(default_factory=list)  # what could not be checked, though nothing is wrong
 
@@ -62,7 +59,7 @@ def _short(fp: str) -> str:
     return fp[:16]
 
 
-def check_files(folder: Path, meta: dict, result: Verification, private: bool = False) -> dict[str, dict]:
+def check_files(folder: Path, meta: dict, result: Verification, *, private: bool) -> dict[str, dict]:
     """Check the shards of every split: each listed file is a regular file in the folder (a symlink is not
     followed), its SHA-256 is the recorded one (when datagen.json records hashes), no unlisted file matches the
     split's ``data/<split>-*`` glob, and its rows re-fingerprint to the recorded ones.
@@ -94,7 +91,7 @@ def check_files(folder: Path, meta: dict, result: Verification, private: bool = 
             check.files = f"shards differ ({what})"
             result.problems.append(f"split {name!r}: the published shards differ from datagen.json: {what}")
             continue
-        with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=TEMPORARY) as tmp:
             try:
                 hashed = _read_split(folder, s["files"], None if private else Path(tmp))
             except (ConfigError, OSError) as exc:  # swapped for a link or removed since the scan
@@ -186,26 +183,27 @@ def check_card(folder: Path, meta: dict, result: Verification) -> None:
         )
 
 
-def check_remake(meta: dict, result: Verification, workers: int = 1, progress: bool = True,
-                 folder: Path | None = None) -> None:
+def check_remake(meta: dict, result: Verification, *, workers: int, progress: bool, folder: Path) -> None:
     """Generate the recorded config again, with the behaviour of the recorded generator version, and compare
     fingerprints (a pool re-makes its rows from the cluster assignment recorded in ``folder``, and notes how far
     re-embedding here agrees with it)."""
     if not remakeable(meta):
         for c in result.splits:
             c.remade = "not re-made (generator version)"
+        package = meta.get("package_version")  # absent in records older than the field
+        made = meta["generator_version"] if package is None else f"{meta['generator_version']} (package {package})"
+        install = "the release that made it" if package is None else f"instruction-diversity=={package}"
         result.problems.append(
-            f"the data was made by generator version {meta['generator_version']} (package "
-            f"{meta.get('package_version', '?')}) but this datagen has generator version {current_version(meta)} and "
-            f"re-makes only {', '.join(remakeable_versions(meta))}: install "
-            f"instruction-diversity=={meta.get('package_version', '?')} to re-make it"
+            f"the data was made by generator version {made} but this datagen has generator version "
+            f"{current_version(meta)} and re-makes only {', '.join(remakeable_versions(meta))}: install {install} to "
+            f"re-make it"
         )
         return
-    with tempfile.TemporaryDirectory(prefix="datagen-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=TEMPORARY) as tmp:
         try:
             again = remake(meta, Path(tmp) / "remade", workers=workers, progress=progress, folder=folder)
         except ConfigError as exc:
-            if folder is None or not meta.get("extra_files"):
+            if not meta.get("extra_files"):  # only a pool's rows are re-made from a recorded file
                 raise
             for c in result.splits:
                 c.remade = "not re-made"
@@ -253,7 +251,7 @@ def verify_folder(
     :func:`check_files`)."""
     folder = Path(folder)
     meta = read_metadata(folder)
-    result = Verification(meta["name"], meta["fingerprint"], [SplitCheck(n, s["rows"]) for n, s in meta["splits"].items()])
+    result = Verification(meta["fingerprint"], [SplitCheck(n, s["rows"]) for n, s in meta["splits"].items()])
     if dataset_fingerprint(meta["splits"]) != meta["fingerprint"]:
         result.problems.append("datagen.json is inconsistent: its splits do not combine to its dataset fingerprint")
     check_card(folder, meta, result)

@@ -119,7 +119,7 @@ GROUPS: dict[str, Group] = {
     "verify": Group(
         "verify: every shard's SHA-256, re-fingerprinted rows, the card, a re-make",
         {"generators/verify.py": []},
-        ["tests/test_integrity.py", "tests/test_publish_local.py"],
+        ["tests/test_integrity.py", "tests/test_publish_local.py", "tests/test_verify_checks.py"],
     ),
     "published-files": Group(
         "what a publish sends and a pull accepts: exactly the listed files, no link, no stale file",
@@ -128,7 +128,7 @@ GROUPS: dict[str, Group] = {
          "publishing/localhub.py": ["LocalHub.add_version"],
          "publishing/cli.py": ["stage_dataset", "_lfs_problems"]},
         ["tests/test_publish_safety.py", "tests/test_publish_local.py", "tests/test_publish_hub.py",
-         "tests/test_published_names.py"],
+         "tests/test_published_names.py", "tests/test_published_files.py", "tests/test_integrity.py"],
     ),
     "exact-match": Group(
         "exact-match scoring of rewrite tasks: decoding budget, match modes, breakdowns, training frequency",

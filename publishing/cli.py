@@ -120,7 +120,7 @@ def stage_dataset(src: Path, dest: Path) -> dict:
     missing = sorted(listed - {e.rel for e in entries if e.kind == "file"})
     if missing:
         raise ConfigError(None, f"{src} lacks files its datagen.json lists, so nothing was published: {', '.join(missing)}")
-    dest.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True)  # a new folder (a release stages each config in one): nothing in it is overwritten
     staged = {f: read_hashed(src, f, dest / f)[0] for f in sorted(listed)}
     if all(s.get("sha256") for s in meta["splits"].values()):
         (dest / METADATA_FILE).write_bytes(raw)  # as read: the recorded hashes are checked against the copies

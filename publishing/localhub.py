@@ -187,8 +187,10 @@ class LocalHub:
                 raise ConfigError("version", f"{repo_type} {repo_id!r} {version} was removed, and a version number "
                                              f"is never given to other content: publish another version")
             with atomic_folder(final, data=False) as tmp:  # renamed into place once complete
-                tmp.rmdir()  # copytree makes it, with exactly the folder's files
-                shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(".*"))
+                # copytree makes the folder, with exactly the given folder's files (LocalTarget.upload refused a
+                # hidden name or a link first: a version is published whole or not at all)
+                tmp.rmdir()
+                shutil.copytree(folder, tmp)
             self._point_latest(repo_id, repo_type)
         return final
 

@@ -348,11 +348,12 @@ def choose_version(
     target: Target,
     repo_id: str,
     folder: str | Path,
-    version: str | None = None,
-    repo_type: str = "dataset",
-    bump: str = "minor",
+    version: str | None,
+    repo_type: str,
+    bump: str,
 ) -> tuple[str, bool]:
-    """The version to publish ``folder`` as, and whether that version already holds the same content.
+    """The version to publish ``folder`` as, and whether that version already holds the same content (the
+    defaults of ``version``, ``repo_type`` and ``bump`` are :func:`publish_folder`'s).
 
     An explicit ``version`` that exists with other content is refused (ConfigError). With no version, the
     newest version is reused when it holds the same content (publishing twice is a no-op), else the next
