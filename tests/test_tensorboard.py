@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,7 @@ def test_importing_the_training_stack_asks_no_server_for_a_kernel(tmp_path):
     code = ("import logging; logging.basicConfig()\n"
             "from training.quiet import quiet_dependency_notices; quiet_dependency_notices()\n"
             "import trl, peft, bitsandbytes\n")
-    proc = subprocess.Popen(["python", "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     connections = 0
     try:
