@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -96,3 +98,21 @@ def test_again_brings_changed_files_into_the_copy_with_a_new_time(tmp_path, monk
     assert '"tests/test_new.py"' in settings  # the group's tests as they are now, not as the copy was made
     with pytest.raises(run.UsageError, match="run it first"):
         run.refresh("other", group)
+
+
+def test_the_readme_table_is_the_recorded_run():
+    """README's mutation table states, per group, the mutants made, the survivors and the minutes of the run
+    recorded in mutation/last-run.json, and every group of run.py is in both (a new group is measured before it
+    is claimed)."""
+    recorded = json.loads((ROOT / "mutation" / "last-run.json").read_text(encoding="utf-8"))
+    assert recorded["overall"]["other"] == 0 and all(s["accepted"] for s in recorded["survivors"])
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = {"Markov": "markov", "results report": "report"}
+    rows = {names.get(m[1], m[1]): m.groups()[1:] for m in
+            re.finditer(r"^\| ([\w -]+) \| ([\d,]+) \| (\d+) \| ([\d.]+) \| .* \|$", readme, flags=re.M)}
+    assert set(rows) == set(recorded["groups"]) == set(run.GROUPS)
+    for name, group in recorded["groups"].items():
+        made = sum(n for counts in group["modules"].values() for n in counts.values())
+        survived = sum(counts.get(s, 0) for counts in group["modules"].values() for s in run.UNDETECTED)
+        assert group["finished"]
+        assert rows[name] == (f"{made:,}", str(survived), f"{group['seconds'] / 60:.1f}"), name
